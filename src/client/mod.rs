@@ -1,0 +1,236 @@
+//! Sending one work item and timing its response: the transport half of the client.
+//!
+//! What is specific to an API (request body, how to read a streamed event or a whole
+//! body) lives in one [`WireAdapter`] per wire format; this file does the HTTP, the SSE
+//! framing, the clock readings and the error classes, the same for every format.
+
+mod openai;
+
+pub use openai::OpenAiChat;
+
+use crate::recorder::ErrorClass;
+use crate::wire::sse::{SseEvent, SseParser};
+use crate::workload::WorkItem;
+use std::time::{Duration, Instant};
+
+/// Until `[client]` timeouts are configurable: generous enough for any mock scenario,
+/// short enough that a dead endpoint fails the run instead of hanging it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How much of an error body is kept as the error's message.
+const ERROR_EXCERPT: usize = 200;
+
+/// What one streamed event contributed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EventSummary {
+    /// Content chunks with non-empty text carried by the event.
+    pub content_chunks: u32,
+    /// Output token total, when the event reports usage.
+    pub output_tokens: Option<u32>,
+    /// The stream's own end marker (`[DONE]`, `message_stop`).
+    pub done: bool,
+}
+
+/// One API's request and response shapes, as the client sees them.
+pub trait WireAdapter: Send + Sync {
+    /// Path appended to the target's base URL.
+    fn path(&self) -> &'static str;
+    fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8>;
+    /// Reads one SSE event; an `Err` is a protocol error (or an error event) with its message.
+    fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String>;
+    /// Reads a whole (non-streamed) body into its output token count.
+    fn whole_body(&self, body: &[u8]) -> Result<u32, String>;
+}
+
+/// What happened to one request, in clock readings; the recorder turns it into a record.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub sent: Instant,
+    pub first_token: Option<Instant>,
+    pub end: Instant,
+    pub status: Option<u16>,
+    pub output_tokens: u32,
+    /// Non-empty content chunks received.
+    pub content_chunks: u32,
+    pub error: Option<(ErrorClass, String)>,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    url: String,
+    stream: bool,
+    adapter: Box<dyn WireAdapter>,
+}
+
+impl Client {
+    /// A client with its own connection pool, so each strategy starts cold and alike.
+    pub fn new(
+        base_url: &str,
+        stream: bool,
+        adapter: Box<dyn WireAdapter>,
+    ) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(TOTAL_TIMEOUT)
+            .build()?;
+        Ok(Client {
+            http,
+            url: format!("{}{}", base_url.trim_end_matches('/'), adapter.path()),
+            stream,
+            adapter,
+        })
+    }
+
+    /// Sends `item` and reads the whole response, calling `on_gap` with every gap between
+    /// consecutive content chunks (the inter-token latency samples).
+    pub async fn send(&self, item: &WorkItem, mut on_gap: impl FnMut(Duration)) -> Exchange {
+        let body = self.adapter.request_body(item, self.stream);
+        let request = self
+            .http
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let mut exchange = Exchange {
+            sent: Instant::now(),
+            first_token: None,
+            end: Instant::now(),
+            status: None,
+            output_tokens: 0,
+            content_chunks: 0,
+            error: None,
+        };
+        let outcome = match request.send().await {
+            Ok(response) => self.read(response, &mut exchange, &mut on_gap).await,
+            Err(e) => Err(classify(&e)),
+        };
+        exchange.end = Instant::now();
+        exchange.error = outcome.err();
+        exchange
+    }
+
+    async fn read(
+        &self,
+        mut response: reqwest::Response,
+        exchange: &mut Exchange,
+        on_gap: &mut impl FnMut(Duration),
+    ) -> Result<(), (ErrorClass, String)> {
+        let status = response.status();
+        exchange.status = Some(status.as_u16());
+        if !status.is_success() {
+            let class = ErrorClass::from_status(status.as_u16());
+            let excerpt = read_excerpt(&mut response).await;
+            return Err((class, format!("HTTP {}: {excerpt}", status.as_u16())));
+        }
+        if self.stream {
+            self.read_stream(response, exchange, on_gap).await
+        } else {
+            let body = response.bytes().await.map_err(|e| classify(&e))?;
+            exchange.output_tokens = self
+                .adapter
+                .whole_body(&body)
+                .map_err(|m| (ErrorClass::Protocol, m))?;
+            Ok(())
+        }
+    }
+
+    async fn read_stream(
+        &self,
+        mut response: reqwest::Response,
+        exchange: &mut Exchange,
+        on_gap: &mut impl FnMut(Duration),
+    ) -> Result<(), (ErrorClass, String)> {
+        let mut parser = SseParser::new();
+        let mut tally = StreamTally::default();
+        while let Some(bytes) = response.chunk().await.map_err(|e| classify(&e))? {
+            let arrived = Instant::now();
+            parser.feed(&bytes, |event| {
+                tally.add(self.adapter.stream_event(event), arrived)
+            });
+            if let Some(error) = tally.error.take() {
+                return Err((ErrorClass::Protocol, error));
+            }
+            for gap in tally.gaps.drain(..) {
+                on_gap(gap);
+            }
+            exchange.first_token = tally.first;
+            exchange.content_chunks = tally.chunks;
+        }
+        if !tally.done {
+            let why = if parser.has_pending() {
+                "stream ended inside an event"
+            } else {
+                "stream ended without its end marker"
+            };
+            return Err((ErrorClass::Protocol, why.into()));
+        }
+        exchange.output_tokens = tally.usage.unwrap_or(tally.chunks);
+        Ok(())
+    }
+}
+
+/// Running state of one stream. `gaps` holds only the gaps of one network read (a few
+/// entries, reused), so memory does not grow with the stream.
+#[derive(Default)]
+struct StreamTally {
+    first: Option<Instant>,
+    last: Option<Instant>,
+    gaps: Vec<Duration>,
+    chunks: u32,
+    usage: Option<u32>,
+    done: bool,
+    error: Option<String>,
+}
+
+impl StreamTally {
+    fn add(&mut self, summary: Result<EventSummary, String>, arrived: Instant) {
+        let summary = match summary {
+            Ok(s) => s,
+            Err(e) => {
+                self.error.get_or_insert(e);
+                return;
+            }
+        };
+        for _ in 0..summary.content_chunks {
+            match self.last {
+                Some(last) => self.gaps.push(arrived - last),
+                None => self.first = Some(arrived),
+            }
+            self.last = Some(arrived);
+            self.chunks += 1;
+        }
+        self.usage = summary.output_tokens.or(self.usage);
+        self.done |= summary.done;
+    }
+}
+
+fn classify(e: &reqwest::Error) -> (ErrorClass, String) {
+    let class = if e.is_timeout() {
+        ErrorClass::Timeout
+    } else if e.is_connect() {
+        ErrorClass::Connect
+    } else {
+        ErrorClass::Protocol
+    };
+    // The chain holds the useful part ("connection refused", "connection reset").
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    (class, message)
+}
+
+/// The first [`ERROR_EXCERPT`] bytes of an error body, as text.
+async fn read_excerpt(response: &mut reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < ERROR_EXCERPT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(ERROR_EXCERPT);
+    String::from_utf8_lossy(&bytes).trim().to_string()
+}

@@ -1,0 +1,116 @@
+//! The client side of OpenAI Chat Completions.
+
+use super::{EventSummary, WireAdapter};
+use crate::wire::openai::{
+    CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatMessage, ChatRequest, DONE,
+    ErrorEnvelope, StreamOptions,
+};
+use crate::wire::sse::SseEvent;
+use crate::workload::WorkItem;
+use std::borrow::Cow;
+
+pub struct OpenAiChat {
+    pub model: String,
+}
+
+impl WireAdapter for OpenAiChat {
+    fn path(&self) -> &'static str {
+        CHAT_COMPLETIONS_PATH
+    }
+
+    fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8> {
+        let request = ChatRequest {
+            model: Cow::Borrowed(&self.model),
+            messages: vec![ChatMessage {
+                role: "user".into(),
+                content: item.prompt_text().into(),
+            }],
+            max_completion_tokens: Some(item.max_tokens),
+            max_tokens: None,
+            stream,
+            // Ask for the usage chunk: the server's own token count beats counting chunks.
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+        };
+        serde_json::to_vec(&request).expect("a request always serializes")
+    }
+
+    fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String> {
+        if event.data == DONE {
+            return Ok(EventSummary {
+                done: true,
+                ..EventSummary::default()
+            });
+        }
+        let chunk: ChatChunk = serde_json::from_str(event.data).map_err(|e| {
+            match serde_json::from_str::<ErrorEnvelope>(event.data) {
+                Ok(envelope) => format!("error event: {}", envelope.error.message),
+                Err(_) => format!("unreadable chunk ({e}): {}", excerpt(event.data)),
+            }
+        })?;
+        let content_chunks = chunk
+            .choices
+            .iter()
+            .filter(|c| c.delta.content.as_deref().is_some_and(|t| !t.is_empty()))
+            .count() as u32;
+        Ok(EventSummary {
+            content_chunks,
+            output_tokens: chunk.usage.totals().map(|u| u.completion_tokens),
+            done: false,
+        })
+    }
+
+    fn whole_body(&self, body: &[u8]) -> Result<u32, String> {
+        let completion: ChatCompletion = serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "unreadable completion ({e}): {}",
+                excerpt(&String::from_utf8_lossy(body))
+            )
+        })?;
+        completion
+            .usage
+            .map(|u| u.completion_tokens)
+            .ok_or_else(|| "completion without usage".to_string())
+    }
+}
+
+fn excerpt(s: &str) -> &str {
+    let end = s.char_indices().nth(120).map_or(s.len(), |(i, _)| i);
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(data: &str) -> SseEvent<'_> {
+        SseEvent {
+            event: "message",
+            data,
+        }
+    }
+
+    #[test]
+    fn reads_content_usage_done_and_error_events() {
+        let a = OpenAiChat { model: "m".into() };
+        let content = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" hi"},"logprobs":null,"finish_reason":null}]}"#;
+        assert_eq!(a.stream_event(event(content)).unwrap().content_chunks, 1);
+        let role = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#;
+        assert_eq!(a.stream_event(event(role)).unwrap().content_chunks, 0);
+        let usage = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":2,"completion_tokens":5,"total_tokens":7}}"#;
+        assert_eq!(a.stream_event(event(usage)).unwrap().output_tokens, Some(5));
+        assert!(a.stream_event(event("[DONE]")).unwrap().done);
+        let err = a
+            .stream_event(event(
+                r#"{"error":{"message":"boom","type":"server_error","param":null,"code":null}}"#,
+            ))
+            .unwrap_err();
+        assert_eq!(err, "error event: boom");
+        assert!(
+            a.stream_event(event("{not json"))
+                .unwrap_err()
+                .starts_with("unreadable chunk")
+        );
+    }
+}

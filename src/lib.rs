@@ -1,0 +1,18 @@
+//! llmbench: load-testing and throughput benchmarks for LLM endpoints.
+//!
+//! The modules follow the pipeline: [`scenario`] → [`workload`] → [`strategy`]
+//! (dispatch) → [`client`] (wire protocol) → [`recorder`] → [`result`] → [`report`].
+//! The [`mock`] server is its own tree and shares only [`wire`] with the client.
+
+pub mod client;
+pub mod machine;
+pub mod mock;
+pub mod monitor;
+pub mod recorder;
+pub mod report;
+pub mod result;
+pub mod runner;
+pub mod scenario;
+pub mod strategy;
+pub mod wire;
+pub mod workload;

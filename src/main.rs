@@ -1,0 +1,106 @@
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use llmbench::report::table;
+use llmbench::runner::{self, RunOptions};
+use llmbench::scenario::Scenario;
+use std::path::Path;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// Invalid input: a scenario or argument the user must fix (clap uses 2 as well).
+const EXIT_INVALID: u8 = 2;
+const EXIT_FAILED: u8 = 1;
+/// Interrupted by Ctrl-C, by the shell's convention (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            scenario,
+            output,
+            quiet,
+        } => run(&scenario, RunOptions { output, quiet }),
+        Command::Validate { scenarios } => validate(&scenarios),
+    }
+}
+
+fn load(path: &Path) -> Result<Scenario, ExitCode> {
+    Scenario::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
+    let mut status = ExitCode::SUCCESS;
+    for path in paths {
+        match load(path) {
+            Ok(scenario) => {
+                let strategies: Vec<String> =
+                    scenario.strategies().map(|s| s.label.0.clone()).collect();
+                println!(
+                    "{}: ok — {} requests × {} strategies ({})",
+                    path.display(),
+                    scenario.workload.requests.0,
+                    strategies.len(),
+                    strategies.join(", ")
+                );
+            }
+            Err(code) => status = code,
+        }
+    }
+    status
+}
+
+fn run(path: &Path, options: RunOptions) -> ExitCode {
+    let scenario = match load(path) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        tokio::spawn(interrupt_on_ctrl_c(cancel.clone()));
+        match runner::run(&scenario, path, &options, cancel).await {
+            Ok(outcome) => {
+                println!("{}", table::render(&outcome.result));
+                println!("results: {}", outcome.dir.display());
+                if outcome.result.interrupted {
+                    eprintln!("interrupted: the results above cover what ran before Ctrl-C");
+                    ExitCode::from(EXIT_INTERRUPTED)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+    })
+}
+
+/// First Ctrl-C: stop dispatching, record in-flight requests as cancelled and save.
+/// Second: quit at once.
+async fn interrupt_on_ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    eprintln!("\ninterrupting: saving what was measured (Ctrl-C again to quit at once)");
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+}

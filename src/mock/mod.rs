@@ -1,0 +1,173 @@
+//! The embedded mock LLM server.
+//!
+//! It runs on its own tokio runtime on its own threads, so its timers and sockets never
+//! share a scheduler with the load generator being measured. It shares nothing with the
+//! client except the wire types in [`crate::wire`].
+
+mod generator;
+mod openai;
+pub mod rate_limit;
+
+use crate::scenario::MockConfig;
+use axum::Router;
+use rate_limit::TokenBucket;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// A running mock server; dropping it stops the server.
+pub struct MockServer {
+    addr: SocketAddr,
+    state: Arc<MockState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What the mock has done since the last reset. Exact counts, for tests and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MockStats {
+    pub requests: u64,
+    pub admitted: u64,
+    pub rate_limited: u64,
+    pub invalid: u64,
+    pub output_tokens_sent: u64,
+}
+
+pub(crate) struct MockState {
+    config: MockConfig,
+    seed: u64,
+    rpm: Option<Mutex<TokenBucket>>,
+    counters: Counters,
+    next_id: AtomicU64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    admitted: AtomicU64,
+    rate_limited: AtomicU64,
+    invalid: AtomicU64,
+    output_tokens_sent: AtomicU64,
+}
+
+impl MockServer {
+    /// Starts the mock on 127.0.0.1 on an ephemeral port.
+    pub fn start_local(config: MockConfig, seed: u64) -> std::io::Result<MockServer> {
+        MockServer::start(
+            config,
+            seed,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+        )
+    }
+
+    /// Binds `addr`, then serves on a dedicated runtime with `config.threads` workers.
+    pub fn start(config: MockConfig, seed: u64, addr: SocketAddr) -> std::io::Result<MockServer> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.threads.get())
+            .thread_name("llmbench-mock")
+            .enable_all()
+            .build()?;
+        let now = Instant::now();
+        let state = Arc::new(MockState {
+            rpm: config
+                .rate_limit
+                .rpm
+                .map(|rpm| Mutex::new(TokenBucket::per_minute(rpm.0, now))),
+            config,
+            seed,
+            counters: Counters::default(),
+            next_id: AtomicU64::new(0),
+        });
+        let app = router(state.clone());
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("llmbench-mock".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = axum::serve(listener, app) => {}
+                        _ = stop => {}
+                    }
+                });
+                // Open streams are abandoned, not drained: the run is over.
+                runtime.shutdown_background();
+            })?;
+        Ok(MockServer {
+            addr,
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Refills the rate-limit buckets and zeroes the counters, so the next strategy
+    /// starts from the same conditions as the first.
+    pub fn reset(&self) {
+        if let Some(bucket) = &self.state.rpm {
+            lock(bucket).refill_completely(Instant::now());
+        }
+        let c = &self.state.counters;
+        for counter in [
+            &c.requests,
+            &c.admitted,
+            &c.rate_limited,
+            &c.invalid,
+            &c.output_tokens_sent,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub fn stats(&self) -> MockStats {
+        let c = &self.state.counters;
+        MockStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            admitted: c.admitted.load(Ordering::Relaxed),
+            rate_limited: c.rate_limited.load(Ordering::Relaxed),
+            invalid: c.invalid.load(Ordering::Relaxed),
+            output_tokens_sent: c.output_tokens_sent.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn router(state: Arc<MockState>) -> Router {
+    Router::new()
+        .merge(openai::routes())
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .with_state(state)
+}
+
+/// A poisoned lock only means another request panicked mid-update of a bucket; its
+/// numbers are still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

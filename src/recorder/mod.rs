@@ -1,0 +1,159 @@
+//! Recording while a strategy runs, without a global lock on the hot path.
+//!
+//! Each request owns a pre-allocated slot for its record (written once), inter-token
+//! gaps go straight into one of several histogram shards chosen by the request's index
+//! (so concurrent streams rarely touch the same lock and memory does not grow per
+//! token), and live progress is a handful of atomics. E2E, TTFT and TPOT histograms and
+//! the timeline are derived from the records afterwards.
+
+mod record;
+pub mod timeline;
+
+pub use record::{ErrorClass, Outcome, RequestRecord};
+
+use crate::client::Exchange;
+use crate::workload::WorkItem;
+use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Largest latency recorded exactly: one hour, in microseconds.
+const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds with 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("bounds are valid")
+}
+
+/// Microseconds, saturating.
+pub fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Counts the monitor reads while a strategy runs.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    pub in_flight: AtomicU64,
+    pub ok: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl LiveCounters {
+    pub fn finished(&self) -> u64 {
+        self.ok.load(Ordering::Relaxed)
+            + self.rate_limited.load(Ordering::Relaxed)
+            + self.failed.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Recorder {
+    epoch: Instant,
+    slots: Box<[OnceLock<RequestRecord>]>,
+    gap_shards: Box<[Mutex<Histogram<u64>>]>,
+    live: LiveCounters,
+}
+
+/// What a finished (or interrupted) strategy leaves behind.
+pub struct Recording {
+    pub records: Vec<RequestRecord>,
+    pub itl: Histogram<u64>,
+}
+
+impl Recorder {
+    pub fn new(items: usize, epoch: Instant) -> Recorder {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let shards = (workers * 4).min(items.max(1));
+        Recorder {
+            epoch,
+            slots: (0..items).map(|_| OnceLock::new()).collect(),
+            gap_shards: (0..shards).map(|_| Mutex::new(new_histogram())).collect(),
+            live: LiveCounters::default(),
+        }
+    }
+
+    pub fn live(&self) -> &LiveCounters {
+        &self.live
+    }
+
+    fn since_epoch(&self, t: Instant) -> Duration {
+        t.saturating_duration_since(self.epoch)
+    }
+
+    /// Marks a request as in flight.
+    pub fn sending(&self) {
+        self.live.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A sink for the inter-token gaps of the request for `item`.
+    pub fn gap_sink(&self, item: &WorkItem) -> impl FnMut(Duration) + '_ {
+        let shard = &self.gap_shards[item.index as usize % self.gap_shards.len()];
+        move |gap| {
+            let mut histogram = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            histogram.saturating_record(micros(gap));
+        }
+    }
+
+    /// Records a finished request (after [`Recorder::sending`]).
+    pub fn finish(&self, slot: usize, item: &WorkItem, intended: Instant, exchange: Exchange) {
+        self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let (outcome, error) = match exchange.error {
+            None => (Outcome::Ok, None),
+            Some((class, message)) => (Outcome::Failed(class), Some(message)),
+        };
+        let counter = match outcome {
+            Outcome::Ok => &self.live.ok,
+            Outcome::Failed(ErrorClass::RateLimited) => &self.live.rate_limited,
+            _ => &self.live.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let record = RequestRecord {
+            sent: Some(self.since_epoch(exchange.sent)),
+            first_token: exchange.first_token.map(|t| self.since_epoch(t)),
+            end: Some(self.since_epoch(exchange.end)),
+            status: exchange.status,
+            output_tokens: exchange.output_tokens,
+            content_chunks: exchange.content_chunks,
+            outcome,
+            attempts: 1,
+            error,
+            ..RequestRecord::unsent(item, self.since_epoch(intended))
+        };
+        let _ = self.slots[slot].set(record);
+    }
+
+    /// Records a request cut off by an interrupt after it was sent.
+    pub fn cancel_in_flight(&self, slot: usize, item: &WorkItem, intended: Instant, sent: Instant) {
+        self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let record = RequestRecord {
+            sent: Some(self.since_epoch(sent)),
+            end: Some(self.since_epoch(Instant::now())),
+            attempts: 1,
+            ..RequestRecord::unsent(item, self.since_epoch(intended))
+        };
+        let _ = self.slots[slot].set(record);
+    }
+
+    /// The records so far (items not yet recorded appear as never sent) and the merged
+    /// ITL histogram. Reads a snapshot, so a task still running cannot block it.
+    pub fn recording(&self, items: &[WorkItem]) -> Recording {
+        let records = self
+            .slots
+            .iter()
+            .zip(items)
+            .map(|(slot, item)| {
+                slot.get()
+                    .cloned()
+                    .unwrap_or_else(|| RequestRecord::unsent(item, Duration::ZERO))
+            })
+            .collect();
+        let mut itl = new_histogram();
+        for shard in &self.gap_shards {
+            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            itl.add(&*shard)
+                .expect("shards share the histogram's bounds");
+        }
+        Recording { records, itl }
+    }
+}

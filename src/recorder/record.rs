@@ -1,0 +1,143 @@
+//! The record of one request: timestamps relative to the strategy's start, status,
+//! tokens and outcome. Latencies are derived from the timestamps, never stored twice.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// HTTP 429.
+    RateLimited,
+    /// HTTP 5xx (and 529).
+    ServerError,
+    /// Any other HTTP 4xx: the request itself was refused.
+    ClientError,
+    /// No complete answer within the client's timeout.
+    Timeout,
+    /// The connection could not be made.
+    Connect,
+    /// The response could not be read: bad SSE or JSON, an error event, a truncated
+    /// stream, a connection dropped mid-response.
+    Protocol,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 6] = [
+        ErrorClass::RateLimited,
+        ErrorClass::ServerError,
+        ErrorClass::ClientError,
+        ErrorClass::Timeout,
+        ErrorClass::Connect,
+        ErrorClass::Protocol,
+    ];
+
+    /// The class of an unsuccessful HTTP status.
+    pub fn from_status(status: u16) -> ErrorClass {
+        match status {
+            429 => ErrorClass::RateLimited,
+            500.. => ErrorClass::ServerError,
+            _ => ErrorClass::ClientError,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::ClientError => "client_error",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::Connect => "connect",
+            ErrorClass::Protocol => "protocol",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Failed(ErrorClass),
+    /// The run was interrupted before this request finished (or was sent).
+    Cancelled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed(class) => class.as_str(),
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    pub index: u32,
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+    /// When the work item became available to the strategy.
+    pub intended: Duration,
+    /// When the request was handed to the HTTP client; `None` if it never was.
+    pub sent: Option<Duration>,
+    /// When the first non-empty content chunk arrived (streaming only).
+    pub first_token: Option<Duration>,
+    /// When the last byte arrived, or the request failed.
+    pub end: Option<Duration>,
+    pub status: Option<u16>,
+    pub output_tokens: u32,
+    /// Non-empty content chunks received (streaming); each after the first gave one
+    /// inter-token latency sample.
+    pub content_chunks: u32,
+    pub outcome: Outcome,
+    pub attempts: u32,
+    /// The error's message, for failed requests.
+    pub error: Option<String>,
+}
+
+impl RequestRecord {
+    /// Never sent: the run was interrupted first.
+    pub fn unsent(item: &crate::workload::WorkItem, intended: Duration) -> RequestRecord {
+        RequestRecord {
+            index: item.index,
+            prompt_tokens: item.prompt_tokens,
+            max_tokens: item.max_tokens,
+            intended,
+            sent: None,
+            first_token: None,
+            end: None,
+            status: None,
+            output_tokens: 0,
+            content_chunks: 0,
+            outcome: Outcome::Cancelled,
+            attempts: 0,
+            error: None,
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.outcome == Outcome::Ok
+    }
+
+    /// End-to-end latency: sent → last byte.
+    pub fn e2e(&self) -> Option<Duration> {
+        Some(self.end?.saturating_sub(self.sent?))
+    }
+
+    /// Time to first token: sent → first non-empty content chunk.
+    pub fn ttft(&self) -> Option<Duration> {
+        Some(self.first_token?.saturating_sub(self.sent?))
+    }
+
+    /// Time per output token after the first: (E2E − TTFT) / (output tokens − 1), as vLLM
+    /// defines it; needs at least two tokens.
+    pub fn tpot(&self) -> Option<Duration> {
+        if self.output_tokens < 2 {
+            return None;
+        }
+        let decode = self.e2e()?.saturating_sub(self.ttft()?);
+        Some(decode / (self.output_tokens - 1))
+    }
+}

@@ -1,0 +1,114 @@
+//! Per-second timeline of a strategy, derived from its records.
+
+use super::{ErrorClass, Outcome, RequestRecord};
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TimelineSecond {
+    /// Seconds since the strategy started: this row covers `[second, second + 1)`.
+    pub second: u64,
+    /// Requests that completed successfully in this second.
+    pub completed: u64,
+    pub rate_limited: u64,
+    /// Failures other than 429, and cancellations.
+    pub failed: u64,
+    /// The most requests in flight at any moment of this second.
+    pub peak_in_flight: u64,
+}
+
+pub fn timeline(records: &[RequestRecord]) -> Vec<TimelineSecond> {
+    let last_end = records
+        .iter()
+        .filter_map(|r| r.end)
+        .max()
+        .unwrap_or_default();
+    let seconds = last_end.as_secs() + 1;
+    let mut rows: Vec<TimelineSecond> = (0..seconds)
+        .map(|second| TimelineSecond {
+            second,
+            ..TimelineSecond::default()
+        })
+        .collect();
+    for record in records {
+        let Some(end) = record.end else { continue };
+        let row = &mut rows[end.as_secs() as usize];
+        match record.outcome {
+            Outcome::Ok => row.completed += 1,
+            Outcome::Failed(ErrorClass::RateLimited) => row.rate_limited += 1,
+            _ => row.failed += 1,
+        }
+    }
+    fill_peak_in_flight(records, &mut rows);
+    rows
+}
+
+/// Sweeps send (+1) and end (−1) events in time order; a second with no events keeps
+/// the level it started with.
+fn fill_peak_in_flight(records: &[RequestRecord], rows: &mut [TimelineSecond]) {
+    let mut events: Vec<(Duration, i64)> = records
+        .iter()
+        .filter_map(|r| Some([(r.sent?, 1), (r.end?, -1)]))
+        .flatten()
+        .collect();
+    // At equal times ends come first: a slot freed and refilled is not two in flight.
+    events.sort_unstable();
+    let mut level: i64 = 0;
+    let mut current = 0usize;
+    for (at, delta) in events {
+        let second = (at.as_secs() as usize).min(rows.len() - 1);
+        while current < second {
+            current += 1;
+            rows[current].peak_in_flight = level as u64;
+        }
+        level += delta;
+        let row = &mut rows[second];
+        row.peak_in_flight = row.peak_in_flight.max(level.max(0) as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::WorkItem;
+
+    fn record(sent_ms: u64, end_ms: u64, outcome: Outcome) -> RequestRecord {
+        let item = WorkItem {
+            index: 0,
+            prompt_tokens: 1,
+            max_tokens: 1,
+        };
+        RequestRecord {
+            sent: Some(Duration::from_millis(sent_ms)),
+            end: Some(Duration::from_millis(end_ms)),
+            outcome,
+            ..RequestRecord::unsent(&item, Duration::ZERO)
+        }
+    }
+
+    #[test]
+    fn counts_by_end_second_and_tracks_peak_in_flight() {
+        let records = [
+            record(0, 500, Outcome::Ok),
+            record(100, 2_500, Outcome::Ok),
+            record(200, 300, Outcome::Failed(ErrorClass::RateLimited)),
+            record(1_200, 1_300, Outcome::Failed(ErrorClass::Timeout)),
+            record(2_600, 2_700, Outcome::Ok),
+        ];
+        let rows = timeline(&records);
+        let summary: Vec<_> = rows
+            .iter()
+            .map(|r| (r.completed, r.rate_limited, r.failed, r.peak_in_flight))
+            .collect();
+        // Second 0: three start, peak 3. Second 1: the long one plus one more (2).
+        // Second 2: the long one, then a new one after it ended (1).
+        assert_eq!(summary, vec![(1, 1, 0, 3), (0, 0, 1, 2), (2, 0, 0, 1)]);
+    }
+
+    #[test]
+    fn quiet_seconds_keep_the_level_in_flight() {
+        let rows = timeline(&[record(0, 3_500, Outcome::Ok)]);
+        let peaks: Vec<_> = rows.iter().map(|r| r.peak_in_flight).collect();
+        assert_eq!(peaks, vec![1, 1, 1, 1]);
+    }
+}

@@ -1,0 +1,151 @@
+//! `summary.json`: the run's facts and, per strategy, counts, throughput and percentiles.
+
+use crate::machine::Machine;
+use crate::mock::MockStats;
+use crate::result::{Metric, RunResult, StrategyResult};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const FILE: &str = "summary.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub description: String,
+    pub scenario_file: String,
+    pub workload_seed: u64,
+    pub mock_seed: Option<u64>,
+    pub tool_version: String,
+    pub machine: Machine,
+    pub started_at: String,
+    pub interrupted: bool,
+    pub strategies: Vec<StrategySummary>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StrategySummary {
+    pub label: String,
+    pub kind: String,
+    pub limit: Option<u64>,
+    pub interrupted: bool,
+    pub requests: RequestCounts,
+    pub makespan_s: f64,
+    pub requests_per_s: f64,
+    pub output_tokens: u64,
+    pub output_tokens_per_s: f64,
+    /// Latency percentiles in milliseconds, keyed by metric (`e2e`, `ttft`, `itl`, `tpot`).
+    pub latency_ms: BTreeMap<String, Percentiles>,
+    pub mock: Option<MockStats>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub total: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub rate_limited: u64,
+    pub cancelled: u64,
+    /// Failures by error class.
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Milliseconds from a microsecond histogram; `None` when it holds no samples.
+    pub fn from_histogram(h: &Histogram<u64>) -> Option<Percentiles> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Percentiles {
+            count: h.len(),
+            min: ms(h.min()),
+            mean: h.mean() / 1000.0,
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        })
+    }
+}
+
+impl StrategySummary {
+    pub fn from_result(s: &StrategyResult) -> StrategySummary {
+        let counts = s.counts();
+        let latency_ms = Metric::ALL
+            .iter()
+            .filter_map(|&m| {
+                Some((
+                    m.key().to_string(),
+                    Percentiles::from_histogram(&s.histogram(m))?,
+                ))
+            })
+            .collect();
+        StrategySummary {
+            label: s.label.clone(),
+            kind: s.kind.to_string(),
+            limit: s.limit,
+            interrupted: s.interrupted,
+            requests: RequestCounts {
+                total: counts.total,
+                ok: counts.ok,
+                failed: counts.failed,
+                rate_limited: counts.rate_limited,
+                cancelled: counts.cancelled,
+                errors: counts
+                    .by_class
+                    .iter()
+                    .map(|(class, n)| (class.as_str().to_string(), *n))
+                    .collect(),
+            },
+            makespan_s: s.makespan().as_secs_f64(),
+            requests_per_s: s.requests_per_second(),
+            output_tokens: s.output_tokens(),
+            output_tokens_per_s: s.output_tokens_per_second(),
+            latency_ms,
+            mock: s.mock,
+        }
+    }
+}
+
+impl Summary {
+    pub fn from_run(run: &RunResult) -> Summary {
+        Summary {
+            scenario: run.scenario_name.clone(),
+            description: run.description.clone(),
+            scenario_file: run.scenario_file.clone(),
+            workload_seed: run.workload_seed,
+            mock_seed: run.mock_seed,
+            tool_version: run.tool_version.to_string(),
+            machine: run.machine.clone(),
+            started_at: run.started_at.clone(),
+            interrupted: run.interrupted,
+            strategies: run
+                .strategies
+                .iter()
+                .map(StrategySummary::from_result)
+                .collect(),
+        }
+    }
+}
+
+pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(&Summary::from_run(run)).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join(FILE), json)
+}

@@ -1,0 +1,186 @@
+//! The measured outcome of a run: the one type every exporter reads (the way hyperfine's
+//! exporters all read `BenchmarkResult`). Aggregates are derived from the records on
+//! demand, never stored beside them.
+
+use crate::machine::Machine;
+use crate::mock::MockStats;
+use crate::recorder::timeline::{TimelineSecond, timeline};
+use crate::recorder::{ErrorClass, Outcome, Recording, RequestRecord, micros, new_histogram};
+use crate::strategy::StrategyKind;
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub struct RunResult {
+    pub scenario_name: String,
+    pub description: String,
+    /// The scenario file as given on the command line.
+    pub scenario_file: String,
+    pub workload_seed: u64,
+    pub mock_seed: Option<u64>,
+    pub tool_version: &'static str,
+    pub machine: Machine,
+    /// UTC start of the run, RFC 3339.
+    pub started_at: String,
+    /// True when the run was stopped before every strategy finished.
+    pub interrupted: bool,
+    pub strategies: Vec<StrategyResult>,
+}
+
+/// The latency metrics kept as histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    E2e,
+    Ttft,
+    Itl,
+    Tpot,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 4] = [Metric::E2e, Metric::Ttft, Metric::Itl, Metric::Tpot];
+
+    /// Short name, used in file names and JSON keys.
+    pub fn key(self) -> &'static str {
+        match self {
+            Metric::E2e => "e2e",
+            Metric::Ttft => "ttft",
+            Metric::Itl => "itl",
+            Metric::Tpot => "tpot",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Metric::E2e => "E2E",
+            Metric::Ttft => "TTFT",
+            Metric::Itl => "ITL",
+            Metric::Tpot => "TPOT",
+        }
+    }
+}
+
+pub struct StrategyResult {
+    pub label: String,
+    pub kind: StrategyKind,
+    pub limit: Option<u64>,
+    pub records: Vec<RequestRecord>,
+    /// Every inter-token gap of every successful stream, in microseconds.
+    pub itl: Histogram<u64>,
+    /// The mock's own counts for this strategy, when the target is the mock.
+    pub mock: Option<MockStats>,
+    /// True when an interrupt cut this strategy short.
+    pub interrupted: bool,
+}
+
+/// Request counts by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: u64,
+    pub ok: u64,
+    /// Every failed request, 429s included.
+    pub failed: u64,
+    pub rate_limited: u64,
+    pub cancelled: u64,
+    pub by_class: BTreeMap<ErrorClass, u64>,
+}
+
+impl StrategyResult {
+    pub fn new(
+        label: String,
+        kind: StrategyKind,
+        limit: Option<u64>,
+        recording: Recording,
+        mock: Option<MockStats>,
+        interrupted: bool,
+    ) -> StrategyResult {
+        StrategyResult {
+            label,
+            kind,
+            limit,
+            records: recording.records,
+            itl: recording.itl,
+            mock,
+            interrupted,
+        }
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts {
+            total: self.records.len() as u64,
+            ..Counts::default()
+        };
+        for record in &self.records {
+            match record.outcome {
+                Outcome::Ok => counts.ok += 1,
+                Outcome::Cancelled => counts.cancelled += 1,
+                Outcome::Failed(class) => {
+                    counts.failed += 1;
+                    *counts.by_class.entry(class).or_default() += 1;
+                }
+            }
+        }
+        counts.rate_limited = counts
+            .by_class
+            .get(&ErrorClass::RateLimited)
+            .copied()
+            .unwrap_or(0);
+        counts
+    }
+
+    /// Strategy start → the last response's end.
+    pub fn makespan(&self) -> Duration {
+        self.records
+            .iter()
+            .filter_map(|r| r.end)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Output tokens of successful requests.
+    pub fn output_tokens(&self) -> u64 {
+        self.ok_records().map(|r| u64::from(r.output_tokens)).sum()
+    }
+
+    /// Successful requests per second of makespan.
+    pub fn requests_per_second(&self) -> f64 {
+        per_second(self.counts().ok as f64, self.makespan())
+    }
+
+    pub fn output_tokens_per_second(&self) -> f64 {
+        per_second(self.output_tokens() as f64, self.makespan())
+    }
+
+    fn ok_records(&self) -> impl Iterator<Item = &RequestRecord> {
+        self.records.iter().filter(|r| r.is_ok())
+    }
+
+    /// The latency histogram of `metric`, over successful requests: a failure's latency
+    /// (a fast 429) would make a refusing server look fast.
+    pub fn histogram(&self, metric: Metric) -> Histogram<u64> {
+        let derive = |latency: fn(&RequestRecord) -> Option<Duration>| {
+            let mut h = new_histogram();
+            for value in self.ok_records().filter_map(latency) {
+                h.saturating_record(micros(value));
+            }
+            h
+        };
+        match metric {
+            Metric::E2e => derive(RequestRecord::e2e),
+            Metric::Ttft => derive(RequestRecord::ttft),
+            Metric::Tpot => derive(RequestRecord::tpot),
+            Metric::Itl => self.itl.clone(),
+        }
+    }
+
+    pub fn timeline(&self) -> Vec<TimelineSecond> {
+        timeline(&self.records)
+    }
+}
+
+fn per_second(count: f64, span: Duration) -> f64 {
+    if span.is_zero() {
+        0.0
+    } else {
+        count / span.as_secs_f64()
+    }
+}

@@ -1,0 +1,147 @@
+//! Running a scenario: start the target, then for each strategy reset it, dispatch the
+//! shared work items, and save what was measured.
+
+use crate::client::{Client, OpenAiChat};
+use crate::machine::Machine;
+use crate::mock::MockServer;
+use crate::monitor::Monitor;
+use crate::report::ResultsDir;
+use crate::result::{RunResult, StrategyResult};
+use crate::scenario::{Scenario, StrategyConfig, Target};
+use crate::strategy::Dispatcher;
+use crate::workload::{self, WorkItem};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub struct RunOptions {
+    /// Folder the run's own results folder is created in.
+    pub output: PathBuf,
+    /// No progress display.
+    pub quiet: bool,
+}
+
+pub struct RunOutcome {
+    pub result: RunResult,
+    pub dir: PathBuf,
+}
+
+/// The server requests go to, for the length of a run.
+enum TargetHandle {
+    Mock(MockServer),
+}
+
+impl TargetHandle {
+    fn start(scenario: &Scenario) -> anyhow::Result<TargetHandle> {
+        match scenario.target {
+            Target::Mock { .. } => {
+                let mock = MockServer::start_local(scenario.mock.clone(), scenario.mock_seed())
+                    .map_err(|e| anyhow::anyhow!("cannot start the embedded mock server: {e}"))?;
+                Ok(TargetHandle::Mock(mock))
+            }
+        }
+    }
+
+    fn base_url(&self) -> String {
+        match self {
+            TargetHandle::Mock(mock) => mock.base_url(),
+        }
+    }
+
+    /// Brings the target back to its starting state before a strategy, where it can be.
+    fn reset(&self) {
+        match self {
+            TargetHandle::Mock(mock) => mock.reset(),
+        }
+    }
+
+    fn mock_stats(&self) -> Option<crate::mock::MockStats> {
+        match self {
+            TargetHandle::Mock(mock) => Some(mock.stats()),
+        }
+    }
+}
+
+/// Runs every strategy of `scenario` and writes the results under `options.output`.
+/// `cancel` interrupts the run (Ctrl-C): in-flight requests are recorded as cancelled,
+/// remaining strategies are skipped, and what was measured is saved.
+pub async fn run(
+    scenario: &Scenario,
+    scenario_file: &Path,
+    options: &RunOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunOutcome> {
+    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let dir = ResultsDir::create(
+        &options.output,
+        &scenario.name.0,
+        &started_at,
+        scenario_file,
+    )?;
+    let items: Arc<[WorkItem]> = workload::generate(&scenario.workload).into();
+    let target = TargetHandle::start(scenario)?;
+    let mut result = RunResult {
+        scenario_name: scenario.name.0.clone(),
+        description: scenario.description.clone(),
+        scenario_file: scenario_file.display().to_string(),
+        workload_seed: scenario.workload.seed,
+        mock_seed: matches!(scenario.target, Target::Mock { .. }).then(|| scenario.mock_seed()),
+        tool_version: env!("CARGO_PKG_VERSION"),
+        machine: Machine::detect(),
+        started_at,
+        interrupted: false,
+        strategies: Vec::new(),
+    };
+    for config in scenario.strategies() {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let strategy = run_strategy(scenario, config, &items, &target, options, &cancel).await?;
+        result.strategies.push(strategy);
+        result.interrupted = cancel.is_cancelled();
+        dir.write(&result)?;
+    }
+    result.interrupted = cancel.is_cancelled();
+    dir.write(&result)?;
+    Ok(RunOutcome {
+        result,
+        dir: dir.path().to_path_buf(),
+    })
+}
+
+async fn run_strategy(
+    scenario: &Scenario,
+    config: &StrategyConfig,
+    items: &Arc<[WorkItem]>,
+    target: &TargetHandle,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+) -> anyhow::Result<StrategyResult> {
+    target.reset();
+    let adapter = Box::new(OpenAiChat {
+        model: scenario.target.model().to_string(),
+    });
+    let client = Client::new(&target.base_url(), scenario.workload.stream, adapter)?;
+    let dispatcher = Dispatcher::new(items.clone(), client, cancel.clone(), Instant::now());
+    let monitor = Monitor::start(&config.label.0, dispatcher.clone(), options.quiet);
+    let strategy = config.kind.build(config.limit.map(|l| l.get()));
+    strategy.run(dispatcher.clone()).await;
+    let result = StrategyResult::new(
+        config.label.0.clone(),
+        config.kind,
+        config.limit.map(|l| l.0),
+        dispatcher.recording(),
+        target.mock_stats(),
+        cancel.is_cancelled(),
+    );
+    let counts = result.counts();
+    monitor.finish(format!(
+        "{:.2} s · ok {} · 429 {} · failed {}",
+        result.makespan().as_secs_f64(),
+        counts.ok,
+        counts.rate_limited,
+        counts.failed - counts.rate_limited
+    ));
+    Ok(result)
+}

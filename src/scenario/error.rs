@@ -1,0 +1,97 @@
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+
+/// Why a scenario could not be used. Displayed as `file:line:column: key: message`
+/// followed by the offending source line, the way compilers report errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(Box<Invalid>),
+}
+
+#[derive(Debug)]
+pub struct Invalid {
+    pub origin: String,
+    /// 1-based line and column, when the error has a position.
+    pub position: Option<(usize, usize)>,
+    /// Key path such as `strategy[1].limit`; empty for syntax errors.
+    pub key: String,
+    pub message: String,
+    /// The source line and a caret marker under the offending span.
+    pub excerpt: Option<String>,
+}
+
+impl ScenarioError {
+    pub(crate) fn invalid(
+        origin: &str,
+        src: &str,
+        span: Option<Range<usize>>,
+        key: String,
+        message: &str,
+    ) -> ScenarioError {
+        let located = span.map(|span| locate(src, span));
+        ScenarioError::Invalid(Box::new(Invalid {
+            origin: origin.to_string(),
+            position: located.as_ref().map(|l| (l.line, l.column)),
+            key,
+            message: message.to_string(),
+            excerpt: located.map(|l| l.excerpt),
+        }))
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.origin)?;
+        if let Some((line, column)) = self.position {
+            write!(f, ":{line}:{column}")?;
+        }
+        if !self.key.is_empty() && self.key != "." {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(excerpt) = &self.excerpt {
+            write!(f, "\n{excerpt}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Located {
+    line: usize,
+    column: usize,
+    excerpt: String,
+}
+
+fn locate(src: &str, span: Range<usize>) -> Located {
+    let start = span.start.min(src.len());
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+    let line_text = src[line_start..line_end].trim_end_matches('\r');
+    let line = src[..start].matches('\n').count() + 1;
+    let column = src[line_start..start].chars().count() + 1;
+    let width = src[start..span.end.clamp(start, line_end)]
+        .chars()
+        .count()
+        .max(1);
+    let gutter = line.to_string().len();
+    let excerpt = format!(
+        "{:gutter$} |\n{line} | {line_text}\n{:gutter$} | {}{}",
+        "",
+        "",
+        " ".repeat(column - 1),
+        "^".repeat(width)
+    );
+    Located {
+        line,
+        column,
+        excerpt,
+    }
+}

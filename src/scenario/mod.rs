@@ -1,0 +1,297 @@
+//! The scenario file: what to send, where, and which dispatch strategies to compare.
+//!
+//! Every check that can be made while parsing is made there, so that each error carries
+//! the file, line, column and key path of the offending value (`strategy[1].limit`;
+//! array indices count from 0) and says what is expected.
+
+mod distribution;
+mod error;
+
+pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
+pub use error::ScenarioError;
+
+use crate::strategy::StrategyKind;
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: Name,
+    #[serde(default)]
+    pub description: String,
+    pub target: Target,
+    #[serde(default)]
+    pub mock: MockConfig,
+    pub workload: WorkloadConfig,
+    #[serde(rename = "strategy")]
+    pub strategies: Vec<toml::Spanned<StrategyConfig>>,
+}
+
+/// Where requests go. Live endpoints (OpenAI-compatible, Anthropic) become further
+/// variants with their own `kind`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Target {
+    /// The embedded mock server, started on 127.0.0.1 for the run.
+    Mock {
+        #[serde(default = "default_mock_model")]
+        model: String,
+    },
+}
+
+impl Target {
+    pub fn model(&self) -> &str {
+        match self {
+            Target::Mock { model } => model,
+        }
+    }
+}
+
+fn default_mock_model() -> String {
+    "llmbench-mock".into()
+}
+
+/// The `[mock]` section: how the embedded (or standalone) mock server behaves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockConfig {
+    /// Time from admission to the first content token.
+    #[serde(default = "default_ttft")]
+    pub ttft_ms: MillisDistribution,
+    /// Gap between consecutive content tokens, drawn per gap.
+    #[serde(default = "default_itl")]
+    pub itl_ms: MillisDistribution,
+    /// Completion length; absent means every completion runs to `max_tokens`.
+    pub output_tokens: Option<TokenDistribution>,
+    /// Seed of the latency and text draws; defaults to `workload.seed`.
+    pub seed: Option<u64>,
+    /// Worker threads of the mock's own runtime.
+    #[serde(default = "one")]
+    pub threads: Count,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            ttft_ms: default_ttft(),
+            itl_ms: default_itl(),
+            output_tokens: None,
+            seed: None,
+            threads: one(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+fn default_ttft() -> MillisDistribution {
+    MillisDistribution(Distribution::Constant { value: 200.0 })
+}
+
+fn default_itl() -> MillisDistribution {
+    MillisDistribution(Distribution::Constant { value: 20.0 })
+}
+
+fn one() -> Count {
+    Count(1)
+}
+
+/// Provider-style limits, enforced as continuously refilled token buckets whose capacity
+/// is the per-minute limit (a full bucket admits a whole minute's quota at once).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per minute; absent means unlimited.
+    pub rpm: Option<Count>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadConfig {
+    /// How many requests each strategy sends.
+    pub requests: Count,
+    /// Seed of the work-item draws (prompt and output lengths).
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "yes")]
+    pub stream: bool,
+    #[serde(default = "default_prompt_tokens")]
+    pub prompt_tokens: TokenDistribution,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: TokenDistribution,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_prompt_tokens() -> TokenDistribution {
+    TokenDistribution(Distribution::Constant { value: 256.0 })
+}
+
+fn default_max_tokens() -> TokenDistribution {
+    TokenDistribution(Distribution::Constant { value: 128.0 })
+}
+
+/// One `[[strategy]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawStrategyConfig")]
+pub struct StrategyConfig {
+    pub kind: StrategyKind,
+    /// In-flight cap, for the kinds that have one.
+    pub limit: Option<Count>,
+    /// Name in tables and file names; defaults to the kind (and limit).
+    pub label: Name,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStrategyConfig {
+    kind: StrategyKind,
+    limit: Option<Count>,
+    label: Option<Name>,
+}
+
+impl TryFrom<RawStrategyConfig> for StrategyConfig {
+    type Error = String;
+
+    fn try_from(raw: RawStrategyConfig) -> Result<Self, String> {
+        let kind = raw.kind;
+        match (kind.takes_limit(), raw.limit) {
+            (true, None) => {
+                return Err(format!(
+                    "strategy kind \"{kind}\" needs `limit`: the most requests in flight at once (at least 1)"
+                ));
+            }
+            (false, Some(_)) => {
+                return Err(format!(
+                    "strategy kind \"{kind}\" takes no `limit`; remove it"
+                ));
+            }
+            _ => {}
+        }
+        let label = raw.label.unwrap_or_else(|| match raw.limit {
+            Some(limit) => Name(format!("{kind}-{}", limit.0)),
+            None => Name(kind.to_string()),
+        });
+        Ok(StrategyConfig {
+            kind,
+            limit: raw.limit,
+            label,
+        })
+    }
+}
+
+/// A whole number of at least 1 (request counts, limits, threads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Count(pub u64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match i64::deserialize(d)? {
+            v if v >= 1 => Ok(Count(v as u64)),
+            v => Err(de::Error::custom(format!("must be at least 1, got {v}"))),
+        }
+    }
+}
+
+impl Count {
+    pub fn get(self) -> usize {
+        usize::try_from(self.0).unwrap_or(usize::MAX)
+    }
+}
+
+/// A name used in file names: letters, digits, `.`, `_` and `-`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Name(pub String);
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if s.is_empty() || s.len() > 64 || !s.chars().all(ok_char) || s.starts_with('.') {
+            return Err(de::Error::custom(format!(
+                "\"{s}\" is not a usable name: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
+            )));
+        }
+        Ok(Name(s))
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(&src, &path.display().to_string())
+    }
+
+    /// Parses and validates scenario text; `origin` names it in errors.
+    pub fn parse(src: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let invalid = |e: toml::de::Error, key: String| {
+            ScenarioError::invalid(origin, src, e.span(), key, e.message())
+        };
+        let de = toml::Deserializer::parse(src).map_err(|e| invalid(e, String::new()))?;
+        let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            invalid(e.into_inner(), key)
+        })?;
+        scenario.check_strategies(src, origin)?;
+        Ok(scenario)
+    }
+
+    fn check_strategies(&self, src: &str, origin: &str) -> Result<(), ScenarioError> {
+        if self.strategies.is_empty() {
+            return Err(ScenarioError::invalid(
+                origin,
+                src,
+                None,
+                "strategy".into(),
+                "no strategies to run: add at least one [[strategy]] table, e.g. kind = \"serial\"",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, entry) in self.strategies.iter().enumerate() {
+            let label = &entry.get_ref().label;
+            if !seen.insert(label) {
+                return Err(ScenarioError::invalid(
+                    origin,
+                    src,
+                    Some(entry.span()),
+                    format!("strategy[{i}].label"),
+                    &format!(
+                        "label \"{label}\" is used by an earlier strategy; give this one a distinct `label`"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The strategy entries without their source positions.
+    pub fn strategies(&self) -> impl Iterator<Item = &StrategyConfig> {
+        self.strategies.iter().map(|s| s.get_ref())
+    }
+
+    /// Seed of the mock's draws.
+    pub fn mock_seed(&self) -> u64 {
+        self.mock.seed.unwrap_or(self.workload.seed)
+    }
+}
+
+#[cfg(test)]
+mod tests;

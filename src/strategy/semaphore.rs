@@ -1,0 +1,34 @@
+use super::{Dispatcher, Strategy};
+use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Every item spawned as its own task at once; at most `limit` hold a permit (and so
+/// are in flight), the rest wait on the semaphore in FIFO order.
+///
+/// Python: `sem = asyncio.Semaphore(limit)`, each call wrapped in `async with sem:`, all
+/// started with `asyncio.gather`. Waiting tasks cost memory but no connections.
+pub struct SemaphoreStrategy {
+    pub limit: usize,
+}
+
+impl Strategy for SemaphoreStrategy {
+    fn run(&self, dispatcher: Dispatcher) -> BoxFuture<'static, ()> {
+        let permits = Arc::new(Semaphore::new(self.limit));
+        Box::pin(async move {
+            let mut tasks = JoinSet::new();
+            for slot in 0..dispatcher.len() {
+                let dispatcher = dispatcher.clone();
+                let permits = permits.clone();
+                tasks.spawn(async move {
+                    let Ok(_permit) = permits.acquire_owned().await else {
+                        return;
+                    };
+                    dispatcher.execute(slot).await;
+                });
+            }
+            tasks.join_all().await;
+        })
+    }
+}

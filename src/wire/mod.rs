@@ -1,0 +1,6 @@
+//! Wire formats: the request and response bodies of the provider APIs, defined once and
+//! shared by the client (which sends requests and parses responses) and the mock server
+//! (which does the reverse). Nothing else is shared between the two.
+
+pub mod openai;
+pub mod sse;

@@ -1,0 +1,246 @@
+//! OpenAI Chat Completions (`POST /v1/chat/completions`), as documented and as the
+//! official SDKs parse it. String fields borrow where they can (`Cow`), so parsing a
+//! streamed chunk allocates only for text that contains JSON escapes.
+
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+pub const CHAT_COMPLETIONS_PATH: &str = "/v1/chat/completions";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    pub messages: Vec<ChatMessage<'a>>,
+    /// Current name of the output cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    /// Deprecated name, still sent by many clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+}
+
+impl ChatRequest<'_> {
+    /// The output cap under either name; the current name wins when both are sent.
+    pub fn output_cap(&self) -> Option<u32> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    pub fn include_usage(&self) -> bool {
+        self.stream_options.is_some_and(|o| o.include_usage)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatMessage<'a> {
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    #[serde(borrow)]
+    pub content: Cow<'a, str>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub total_tokens: u32,
+}
+
+impl Usage {
+    pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Usage {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    Stop,
+    Length,
+}
+
+/// Non-streaming response body (`"object": "chat.completion"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatCompletion<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub object: Cow<'a, str>,
+    pub created: u64,
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    pub choices: Vec<CompletionChoice<'a>>,
+    pub usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompletionChoice<'a> {
+    pub index: u32,
+    #[serde(borrow)]
+    pub message: AssistantMessage<'a>,
+    /// Always `null` from the mock; present because the SDKs expect the key.
+    pub logprobs: Option<serde_json::Value>,
+    pub finish_reason: Option<FinishReason>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssistantMessage<'a> {
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    #[serde(borrow)]
+    pub content: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub refusal: Option<Cow<'a, str>>,
+}
+
+/// One streamed chunk (`"object": "chat.completion.chunk"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChatChunk<'a> {
+    #[serde(borrow)]
+    pub id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub object: Cow<'a, str>,
+    pub created: u64,
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    pub choices: Vec<ChunkChoice<'a>>,
+    /// With `include_usage` every chunk carries `"usage": null` and the extra final chunk
+    /// the totals; without it the key is absent.
+    #[serde(default, skip_serializing_if = "UsageField::is_absent")]
+    pub usage: UsageField,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChunkChoice<'a> {
+    pub index: u32,
+    #[serde(borrow)]
+    pub delta: Delta<'a>,
+    pub logprobs: Option<serde_json::Value>,
+    pub finish_reason: Option<FinishReason>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Delta<'a> {
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Cow<'a, str>>,
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Cow<'a, str>>,
+}
+
+/// The three states of a chunk's `usage` key: absent, `null`, or the totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UsageField {
+    #[default]
+    Absent,
+    Null,
+    Totals(Usage),
+}
+
+impl UsageField {
+    fn is_absent(&self) -> bool {
+        matches!(self, UsageField::Absent)
+    }
+
+    pub fn totals(&self) -> Option<Usage> {
+        match self {
+            UsageField::Totals(u) => Some(*u),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for UsageField {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            UsageField::Totals(u) => u.serialize(s),
+            _ => s.serialize_none(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UsageField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Option::<Usage>::deserialize(d)?.map_or(UsageField::Null, UsageField::Totals))
+    }
+}
+
+/// The stream's terminator, sent as `data: [DONE]`.
+pub const DONE: &str = "[DONE]";
+
+/// Error envelope: `{"error": {"message", "type", "param", "code"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorEnvelope<'a> {
+    #[serde(borrow)]
+    pub error: ErrorBody<'a>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody<'a> {
+    #[serde(borrow)]
+    pub message: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    pub kind: Cow<'a, str>,
+    #[serde(borrow)]
+    pub param: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub code: Option<Cow<'a, str>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_field_round_trips_its_three_states() {
+        let chunk = |usage| ChatChunk {
+            id: "c".into(),
+            object: "chat.completion.chunk".into(),
+            created: 1,
+            model: "m".into(),
+            choices: vec![],
+            usage,
+        };
+        let absent = serde_json::to_string(&chunk(UsageField::Absent)).unwrap();
+        assert!(!absent.contains("usage"), "{absent}");
+        let null = serde_json::to_string(&chunk(UsageField::Null)).unwrap();
+        assert!(null.ends_with(r#""usage":null}"#), "{null}");
+        let totals = serde_json::to_string(&chunk(UsageField::Totals(Usage::new(3, 4)))).unwrap();
+        assert!(
+            totals
+                .contains(r#""usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}"#)
+        );
+
+        let back: ChatChunk = serde_json::from_str(&absent).unwrap();
+        assert_eq!(back.usage, UsageField::Absent);
+        let back: ChatChunk = serde_json::from_str(&null).unwrap();
+        assert_eq!(back.usage, UsageField::Null);
+        let back: ChatChunk = serde_json::from_str(&totals).unwrap();
+        assert_eq!(back.usage.totals(), Some(Usage::new(3, 4)));
+    }
+
+    #[test]
+    fn request_accepts_either_name_of_the_output_cap() {
+        let old: ChatRequest =
+            serde_json::from_str(r#"{"model":"m","messages":[],"max_tokens":5}"#).unwrap();
+        assert_eq!(old.output_cap(), Some(5));
+        let both: ChatRequest = serde_json::from_str(
+            r#"{"model":"m","messages":[],"max_tokens":5,"max_completion_tokens":9}"#,
+        )
+        .unwrap();
+        assert_eq!(both.output_cap(), Some(9));
+    }
+}

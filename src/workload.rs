@@ -1,0 +1,93 @@
+//! Turns the `[workload]` section into the list of work items every strategy executes.
+//!
+//! The list is drawn once from the seed and shared, so strategies differ only in how
+//! they dispatch, never in what they send.
+
+use crate::scenario::WorkloadConfig;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One request to make. Prompt text is derived on demand from the item, so a long
+/// workload costs a few bytes per item rather than a prompt each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WorkItem {
+    pub index: u32,
+    pub prompt_tokens: u32,
+    pub max_tokens: u32,
+}
+
+/// Words the synthetic prompts are made of. Each is one token under the mock's
+/// one-token-per-word count.
+const PROMPT_WORDS: &[&str] = &[
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett",
+    "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
+    "uniform", "victor", "whiskey", "xray", "yankee", "zulu",
+];
+
+impl WorkItem {
+    /// A prompt of exactly `prompt_tokens` words, starting with a word unique to the item
+    /// (so the mock can derive per-item draws from the request, see `mock::generator`).
+    pub fn prompt_text(&self) -> String {
+        let mut text = format!("item-{}", self.index);
+        for k in 1..self.prompt_tokens as usize {
+            let word = PROMPT_WORDS[(self.index as usize + k * 7) % PROMPT_WORDS.len()];
+            let _ = write!(text, " {word}");
+        }
+        text
+    }
+}
+
+/// Draws the work items for a workload; the same seed always gives the same list.
+pub fn generate(config: &WorkloadConfig) -> Vec<WorkItem> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    (0..config.requests.0)
+        .map(|index| WorkItem {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            prompt_tokens: config.prompt_tokens.sample(&mut rng),
+            max_tokens: config.max_tokens.sample(&mut rng),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{Count, Distribution, TokenDistribution};
+
+    fn config(seed: u64) -> WorkloadConfig {
+        WorkloadConfig {
+            requests: Count(50),
+            seed,
+            stream: true,
+            prompt_tokens: TokenDistribution(Distribution::Uniform {
+                min: 5.0,
+                max: 500.0,
+            }),
+            max_tokens: TokenDistribution(Distribution::Lognormal {
+                median: 50.0,
+                p99: 400.0,
+            }),
+        }
+    }
+
+    #[test]
+    fn same_seed_same_items_other_seed_other_items() {
+        assert_eq!(generate(&config(1)), generate(&config(1)));
+        assert_ne!(generate(&config(1)), generate(&config(2)));
+    }
+
+    #[test]
+    fn prompt_has_exactly_prompt_tokens_words() {
+        for item in generate(&config(3)) {
+            let words = item.prompt_text().split_whitespace().count();
+            assert_eq!(words, item.prompt_tokens as usize);
+            assert!(
+                item.prompt_text()
+                    .starts_with(&format!("item-{} ", item.index))
+                    || item.prompt_tokens == 1
+            );
+        }
+    }
+}
