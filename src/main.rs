@@ -39,8 +39,7 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
     for path in paths {
         match load(path) {
             Ok(scenario) => {
-                let strategies: Vec<String> =
-                    scenario.strategies().map(|s| s.label.0.clone()).collect();
+                let strategies: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
                 println!(
                     "{}: ok — {} requests × {} strategies ({})",
                     path.display(),

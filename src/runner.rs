@@ -124,11 +124,12 @@ async fn run_strategy(
     });
     let client = Client::new(&target.base_url(), scenario.workload.stream, adapter)?;
     let dispatcher = Dispatcher::new(items.clone(), client, cancel.clone(), Instant::now());
-    let monitor = Monitor::start(&config.label.0, dispatcher.clone(), options.quiet);
+    let label = config.label();
+    let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
     let strategy = config.kind.build(config.limit.map(|l| l.get()));
     strategy.run(dispatcher.clone()).await;
     let result = StrategyResult::new(
-        config.label.0.clone(),
+        label,
         config.kind,
         config.limit.map(|l| l.0),
         dispatcher.recording(),

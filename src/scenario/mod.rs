@@ -26,7 +26,7 @@ pub struct Scenario {
     #[serde(default)]
     pub mock: MockConfig,
     pub workload: WorkloadConfig,
-    #[serde(rename = "strategy")]
+    #[serde(rename = "strategy", default)]
     pub strategies: Vec<toml::Spanned<StrategyConfig>>,
 }
 
@@ -137,52 +137,41 @@ fn default_max_tokens() -> TokenDistribution {
     TokenDistribution(Distribution::Constant { value: 128.0 })
 }
 
-/// One `[[strategy]]` entry.
+/// One `[[strategy]]` entry. Checks that involve several keys (a `limit` the kind needs
+/// or refuses, unique labels) run after parsing, in [`Scenario::check_strategies`], where
+/// each entry's own position is known.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, try_from = "RawStrategyConfig")]
+#[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
     pub kind: StrategyKind,
     /// In-flight cap, for the kinds that have one.
     pub limit: Option<Count>,
-    /// Name in tables and file names; defaults to the kind (and limit).
-    pub label: Name,
+    /// Name in tables and file names.
+    #[serde(rename = "label")]
+    pub custom_label: Option<Name>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStrategyConfig {
-    kind: StrategyKind,
-    limit: Option<Count>,
-    label: Option<Name>,
-}
-
-impl TryFrom<RawStrategyConfig> for StrategyConfig {
-    type Error = String;
-
-    fn try_from(raw: RawStrategyConfig) -> Result<Self, String> {
-        let kind = raw.kind;
-        match (kind.takes_limit(), raw.limit) {
-            (true, None) => {
-                return Err(format!(
-                    "strategy kind \"{kind}\" needs `limit`: the most requests in flight at once (at least 1)"
-                ));
-            }
-            (false, Some(_)) => {
-                return Err(format!(
-                    "strategy kind \"{kind}\" takes no `limit`; remove it"
-                ));
-            }
-            _ => {}
+impl StrategyConfig {
+    /// The label: `label` if given, else the kind and its limit (`semaphore-8`).
+    pub fn label(&self) -> String {
+        match (&self.custom_label, self.limit) {
+            (Some(label), _) => label.0.clone(),
+            (None, Some(limit)) => format!("{}-{}", self.kind, limit.0),
+            (None, None) => self.kind.to_string(),
         }
-        let label = raw.label.unwrap_or_else(|| match raw.limit {
-            Some(limit) => Name(format!("{kind}-{}", limit.0)),
-            None => Name(kind.to_string()),
-        });
-        Ok(StrategyConfig {
-            kind,
-            limit: raw.limit,
-            label,
-        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let kind = self.kind;
+        match (kind.takes_limit(), self.limit) {
+            (true, None) => Err(format!(
+                "strategy kind \"{kind}\" needs `limit`: the most requests in flight at once (at least 1)"
+            )),
+            (false, Some(_)) => Err(format!(
+                "strategy kind \"{kind}\" takes no `limit`; remove it"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -247,7 +236,11 @@ impl Scenario {
         };
         let de = toml::Deserializer::parse(src).map_err(|e| invalid(e, String::new()))?;
         let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
+            // `toml::Spanned` shows up in the path as a private field; users never wrote it.
+            let key = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
             invalid(e.into_inner(), key)
         })?;
         scenario.check_strategies(src, origin)?;
@@ -266,13 +259,21 @@ impl Scenario {
         }
         let mut seen = HashSet::new();
         for (i, entry) in self.strategies.iter().enumerate() {
-            let label = &entry.get_ref().label;
-            if !seen.insert(label) {
-                return Err(ScenarioError::invalid(
+            let at = |key: &str, message: &str| {
+                ScenarioError::invalid(
                     origin,
                     src,
                     Some(entry.span()),
-                    format!("strategy[{i}].label"),
+                    format!("strategy[{i}]{key}"),
+                    message,
+                )
+            };
+            let config = entry.get_ref();
+            config.check().map_err(|message| at("", &message))?;
+            let label = config.label();
+            if !seen.insert(label.clone()) {
+                return Err(at(
+                    ".label",
                     &format!(
                         "label \"{label}\" is used by an earlier strategy; give this one a distinct `label`"
                     ),

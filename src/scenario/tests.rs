@@ -1,1 +1,165 @@
+use super::*;
 
+const VALID: &str = r#"
+name = "t"
+[target]
+kind = "mock"
+[workload]
+requests = 3
+[[strategy]]
+kind = "serial"
+[[strategy]]
+kind = "semaphore"
+limit = 2
+"#;
+
+fn error_of(src: &str) -> String {
+    match Scenario::parse(src, "s.toml") {
+        Ok(_) => panic!("accepted:\n{src}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn valid_scenario_gets_defaults_and_labels() {
+    let s = Scenario::parse(VALID, "s.toml").unwrap();
+    let labels: Vec<_> = s.strategies().map(|c| c.label()).collect();
+    assert_eq!(labels, ["serial", "semaphore-2"]);
+    assert!(s.workload.stream);
+    assert_eq!(s.target.model(), "llmbench-mock");
+    assert!(s.mock.rate_limit.rpm.is_none());
+}
+
+#[test]
+fn zero_limit_names_file_line_column_and_key() {
+    let src = VALID.replace("limit = 2", "limit = 0");
+    let err = error_of(&src);
+    assert!(
+        err.starts_with("s.toml:11:9: strategy[1].limit: must be at least 1, got 0"),
+        "{err}"
+    );
+    assert!(err.contains("11 | limit = 0"), "excerpt missing: {err}");
+}
+
+#[test]
+fn negative_count_is_rejected() {
+    let err = error_of(&VALID.replace("requests = 3", "requests = -5"));
+    assert!(
+        err.contains(":6:12: workload.requests: must be at least 1, got -5"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_key_is_named_with_the_expected_ones() {
+    let err = error_of(&VALID.replace("requests = 3", "requests = 3\nrequets = 4"));
+    assert!(
+        err.contains("s.toml:7:1: workload.requets: unknown field `requets`"),
+        "{err}"
+    );
+    assert!(err.contains("expected one of"), "{err}");
+}
+
+#[test]
+fn wrong_type_says_what_is_expected() {
+    let err = error_of(&VALID.replace("requests = 3", "requests = \"many\""));
+    assert!(
+        err.contains("workload.requests: invalid type: string \"many\""),
+        "{err}"
+    );
+    let err = error_of(&VALID.replace("kind = \"serial\"", "kind = \"serial\"\nlabel = 3"));
+    assert!(
+        err.contains("strategy[0].label: invalid type: integer `3`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_error_has_a_position() {
+    let err = error_of("name = \"t\"\n[target\nkind = \"mock\"\n");
+    assert!(err.starts_with("s.toml:2:"), "{err}");
+}
+
+#[test]
+fn unknown_strategy_kind_lists_the_known_ones() {
+    let err = error_of(&VALID.replace("kind = \"serial\"", "kind = \"gather\""));
+    assert!(err.contains("unknown variant `gather`"), "{err}");
+    assert!(
+        err.contains("`join_all`") && err.contains("`joinset`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn limit_is_required_where_it_applies_and_refused_elsewhere() {
+    let err = error_of(&VALID.replace("limit = 2", ""));
+    assert!(
+        err.contains("s.toml:9:1: strategy[1]: strategy kind \"semaphore\" needs `limit`"),
+        "{err}"
+    );
+    let err = error_of(&VALID.replace("kind = \"serial\"", "kind = \"serial\"\nlimit = 3"));
+    assert!(
+        err.contains("s.toml:7:1: strategy[0]: strategy kind \"serial\" takes no `limit`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_labels_are_rejected() {
+    let src = format!("{VALID}\n[[strategy]]\nkind = \"serial\"\n");
+    let err = error_of(&src);
+    assert!(
+        err.contains("strategy[2].label: label \"serial\" is used by an earlier strategy"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_strategies_is_an_error() {
+    let src = VALID.split("[[strategy]]").next().unwrap();
+    assert!(error_of(src).contains("add at least one [[strategy]]"));
+}
+
+#[test]
+fn unusable_names_are_rejected() {
+    let err = error_of(&VALID.replace("name = \"t\"", "name = \"a/b\""));
+    assert!(
+        err.contains("s.toml:2:8: name: \"a/b\" is not a usable name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_distribution_is_located() {
+    let src = VALID.replace(
+        "[workload]",
+        "[mock]\nttft_ms = { dist = \"uniform\", min = 5, max = 1 }\n[workload]",
+    );
+    let err = error_of(&src);
+    assert!(
+        err.contains("mock.ttft_ms: `min` (5) must not exceed `max` (1)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_names_it() {
+    let err = Scenario::load(Path::new("no/such.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("cannot read scenario file no/such.toml:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shipped_scenarios_are_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The `llmbench` binary as a user meets it: exit codes, messages, the results folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn llmbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn scenario_path(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const GOOD: &str = "name = \"t\"\n[target]\nkind = \"mock\"\n[workload]\nrequests = 2\n[[strategy]]\nkind = \"serial\"\n";
+
+#[test]
+fn bad_scenarios_exit_2_with_a_located_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("syntax.toml", GOOD.replace("[target]", "[target"), ":2:8: "),
+        (
+            "unknown.toml",
+            GOOD.replace("requests = 2", "requests = 2\nburst = 1"),
+            ":6:1: workload.burst: unknown field `burst`",
+        ),
+        (
+            "type.toml",
+            GOOD.replace("requests = 2", "requests = 2.5"),
+            ":5:12: workload.requests: invalid type: floating point `2.5`",
+        ),
+        (
+            "zero.toml",
+            GOOD.replace("requests = 2", "requests = 0"),
+            ":5:12: workload.requests: must be at least 1, got 0",
+        ),
+        (
+            "negative.toml",
+            GOOD.replace("requests = 2", "requests = -3"),
+            ":5:12: workload.requests: must be at least 1, got -3",
+        ),
+    ];
+    for (name, src, want) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, src).unwrap();
+        for command in ["validate", "run"] {
+            let out = llmbench(&[command, path.to_str().unwrap()]);
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{command} {name}: {err}");
+            assert!(
+                err.starts_with(&format!("error: {}", path.display())),
+                "{name}: {err}"
+            );
+            assert!(err.contains(want), "{name}: want {want:?} in {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    let out = llmbench(&["run", "does/not/exist.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read scenario file does/not/exist.toml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn validate_accepts_the_shipped_scenarios() {
+    let burst = scenario_path("burst.toml");
+    let smoke = scenario_path("smoke.toml");
+    let out = llmbench(&["validate", &burst, &smoke]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("burst.toml: ok"), "{stdout}");
+}
+
+#[test]
+fn help_and_version() {
+    let out = llmbench(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Examples:") && help.contains("llmbench run scenarios/burst.toml"),
+        "{help}"
+    );
+    let out = llmbench(&["--version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("llmbench {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+fn only_subdir(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn run_writes_a_complete_results_folder_and_never_overwrites() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let smoke = scenario_path("smoke.toml");
+    let out = llmbench(&["run", &smoke, "-o", out_dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for row in [
+        "requests ok",
+        "of which 429",
+        "makespan (s)",
+        "req/s",
+        "output tok/s",
+        "E2E p99 (ms)",
+        "TTFT p50 (ms)",
+        "ITL p99 (ms)",
+    ] {
+        assert!(stdout.contains(row), "table lacks {row}: {stdout}");
+    }
+    let runs = only_subdir(out_dir.path());
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    let name = run.file_name().unwrap().to_str().unwrap();
+    assert!(name.starts_with("smoke-") && name.ends_with('Z'), "{name}");
+    assert!(stdout.contains(&run.display().to_string()));
+
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["scenario"], "smoke");
+    assert_eq!(summary["workload_seed"], 7);
+    assert_eq!(summary["tool_version"], env!("CARGO_PKG_VERSION"));
+    assert!(summary["machine"]["cores"].as_u64().unwrap() >= 1);
+    let strategies = summary["strategies"].as_array().unwrap();
+    assert_eq!(strategies.len(), 4);
+    for s in strategies {
+        // 12 RPM: a full bucket admits 12 of the 20, the rest are 429s.
+        assert_eq!(s["requests"]["ok"], 12, "{s}");
+        assert_eq!(s["requests"]["rate_limited"], 8, "{s}");
+        assert!(s["latency_ms"]["e2e"]["p99"].as_f64().unwrap() > 0.0);
+        for metric in ["e2e", "ttft", "itl", "tpot"] {
+            let hgrm = run.join(format!("{}.{metric}.hgrm", s["label"].as_str().unwrap()));
+            assert!(hgrm.exists(), "{}", hgrm.display());
+        }
+    }
+    let csv = std::fs::read_to_string(run.join("requests.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 4 * 20);
+    assert!(csv.starts_with(
+        "strategy,index,prompt_tokens,max_tokens,intended_us,sent_us,first_token_us,end_us,"
+    ));
+    assert_eq!(
+        std::fs::read(run.join("scenario.toml")).unwrap(),
+        std::fs::read(&smoke).unwrap()
+    );
+
+    // A second run in the same second gets its own folder.
+    let out = llmbench(&[
+        "run",
+        &smoke,
+        "-o",
+        out_dir.path().to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(only_subdir(out_dir.path()).len(), 2);
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_keeps_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    // Serial needs 40 × 100 ms = 4 s; the interrupt comes long before.
+    let src = "name = \"slow\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 100\n[workload]\nrequests = 40\nmax_tokens = 1\n[[strategy]]\nkind = \"serial\"\n[[strategy]]\nkind = \"join_all\"\n";
+    let file = dir.path().join("slow.toml");
+    std::fs::write(&file, src).unwrap();
+    let out_dir = dir.path().join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The results folder exists before the first request; wait for it (10 s at most).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out_dir.exists() || std::fs::read_dir(&out_dir).unwrap().next().is_none() {
+        assert!(Instant::now() < deadline, "no results folder appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    let run = &only_subdir(&out_dir)[0];
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    let serial = &summary["strategies"][0]["requests"];
+    assert_eq!(serial["total"], 40);
+    assert!(serial["cancelled"].as_u64().unwrap() > 0, "{serial}");
+    assert_eq!(summary["strategies"].as_array().unwrap().len(), 1);
+}

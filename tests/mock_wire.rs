@@ -1,0 +1,231 @@
+//! The embedded mock speaks OpenAI Chat Completions exactly as the reference describes:
+//! every frame, key and header a client parses.
+
+use llmbench::mock::MockServer;
+use llmbench::scenario::{Count, Distribution, MillisDistribution, MockConfig, RateLimitConfig};
+use serde_json::{Value, json};
+
+fn fast_mock(rpm: Option<u64>) -> MockServer {
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 5.0 }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        rate_limit: RateLimitConfig {
+            rpm: rpm.map(Count),
+        },
+        ..MockConfig::default()
+    };
+    MockServer::start_local(config, 1).expect("mock starts")
+}
+
+async fn post(mock: &MockServer, body: Value) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", mock.base_url()))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("mock answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+fn request(stream: bool, include_usage: bool) -> Value {
+    let mut body = json!({
+        "model": "gpt-test",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "one two three"}],
+        "max_tokens": 4,
+        "stream": stream,
+    });
+    if include_usage {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
+}
+
+/// Splits an event stream into its `data:` payloads, checking the framing on the way.
+fn data_frames(text: &str) -> Vec<String> {
+    assert!(text.ends_with("\n\n"), "stream must end with a blank line");
+    text.trim_end_matches("\n\n")
+        .split("\n\n")
+        .map(|frame| {
+            let payload = frame
+                .strip_prefix("data: ")
+                .unwrap_or_else(|| panic!("not a data frame: {frame:?}"));
+            assert!(!payload.contains('\n'), "one line per frame: {frame:?}");
+            payload.to_string()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn stream_with_usage_has_role_content_finish_usage_done() {
+    let mock = fast_mock(None);
+    let (status, headers, text) = post(&mock, request(true, true)).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert!(
+        headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let frames = data_frames(&text);
+    assert_eq!(frames.len(), 1 + 4 + 1 + 1 + 1, "{frames:#?}");
+    assert_eq!(frames.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = frames[..frames.len() - 1]
+        .iter()
+        .map(|f| serde_json::from_str(f).unwrap())
+        .collect();
+
+    let first = &chunks[0];
+    for chunk in &chunks {
+        assert_eq!(chunk["object"], "chat.completion.chunk");
+        assert_eq!(chunk["id"], first["id"]);
+        assert_eq!(chunk["created"], first["created"]);
+        assert_eq!(chunk["model"], "gpt-test");
+        assert!(
+            chunk.as_object().unwrap().contains_key("usage"),
+            "usage key on every chunk"
+        );
+    }
+    assert!(first["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(
+        first["choices"][0]["delta"],
+        json!({"role": "assistant", "content": ""})
+    );
+    assert_eq!(first["choices"][0]["finish_reason"], Value::Null);
+    assert_eq!(first["usage"], Value::Null);
+    let mut text_out = String::new();
+    for chunk in &chunks[1..5] {
+        let choice = &chunk["choices"][0];
+        assert_eq!(choice["index"], 0);
+        assert_eq!(choice["finish_reason"], Value::Null);
+        assert_eq!(choice["logprobs"], Value::Null);
+        assert_eq!(
+            choice["delta"].as_object().unwrap().len(),
+            1,
+            "content only"
+        );
+        text_out.push_str(choice["delta"]["content"].as_str().unwrap());
+    }
+    assert_eq!(text_out.split_whitespace().count(), 4);
+    assert_eq!(chunks[5]["choices"][0]["delta"], json!({}));
+    assert_eq!(chunks[5]["choices"][0]["finish_reason"], "length");
+    assert_eq!(chunks[6]["choices"], json!([]));
+    assert_eq!(
+        chunks[6]["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9})
+    );
+    assert_eq!(mock.stats().output_tokens_sent, 4);
+}
+
+#[tokio::test]
+async fn stream_without_usage_has_no_usage_key_and_no_usage_chunk() {
+    let mock = fast_mock(None);
+    let (_, _, text) = post(&mock, request(true, false)).await;
+    let frames = data_frames(&text);
+    assert_eq!(frames.len(), 1 + 4 + 1 + 1);
+    assert!(frames.iter().all(|f| !f.contains("usage")), "{frames:#?}");
+}
+
+#[tokio::test]
+async fn whole_completion_body() {
+    let mock = fast_mock(None);
+    let (status, headers, text) = post(&mock, request(false, false)).await;
+    assert_eq!(status, 200);
+    assert!(headers.contains_key("openai-processing-ms"));
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["model"], "gpt-test");
+    let choice = &body["choices"][0];
+    assert_eq!(choice["index"], 0);
+    assert_eq!(choice["message"]["role"], "assistant");
+    assert_eq!(choice["message"]["refusal"], Value::Null);
+    assert_eq!(choice["logprobs"], Value::Null);
+    assert_eq!(choice["finish_reason"], "length");
+    assert_eq!(
+        choice["message"]["content"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        4
+    );
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9})
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after_and_headers() {
+    let mock = fast_mock(Some(2));
+    for remaining in ["1", "0"] {
+        let (status, headers, _) = post(&mock, request(false, false)).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["x-ratelimit-limit-requests"], "2");
+        assert_eq!(headers["x-ratelimit-remaining-requests"], remaining);
+    }
+    let (status, headers, text) = post(&mock, request(true, true)).await;
+    assert_eq!(status, 429);
+    // 2 RPM refills one request every 30 s.
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (29..=30).contains(&retry_after),
+        "retry-after {retry_after}"
+    );
+    assert!(
+        headers["x-ratelimit-reset-requests"]
+            .to_str()
+            .unwrap()
+            .ends_with('s')
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["type"], "requests");
+    assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(body["error"]["param"], Value::Null);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rate limit reached for gpt-test")
+    );
+    let stats = mock.stats();
+    assert_eq!(
+        (stats.requests, stats.admitted, stats.rate_limited),
+        (3, 2, 1)
+    );
+
+    mock.reset();
+    let (status, _, _) = post(&mock, request(false, false)).await;
+    assert_eq!(status, 200, "reset refills the bucket");
+    assert_eq!(mock.stats().requests, 1, "reset zeroes the counters");
+}
+
+#[tokio::test]
+async fn invalid_bodies_get_a_400_envelope() {
+    let mock = fast_mock(None);
+    for body in [
+        json!({"messages": []}),
+        json!({"model": "m", "messages": [], "max_tokens": 0}),
+    ] {
+        let (status, _, text) = post(&mock, body).await;
+        assert_eq!(status, 400);
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", mock.base_url()))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(mock.stats().invalid, 3);
+}

@@ -1,0 +1,264 @@
+//! Known-truth checks: with constant mock latency L and no limit, the makespan of each
+//! strategy is fixed by arithmetic; with a rate limit, the counts are exact.
+
+use llmbench::recorder::Outcome;
+use llmbench::result::{Metric, RunResult};
+use llmbench::runner::{self, RunOptions};
+use llmbench::scenario::Scenario;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Runs `src` into a temporary folder (the results are checked by other tests).
+async fn run(src: &str) -> RunResult {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, src).unwrap();
+    let scenario = Scenario::parse(src, "test").unwrap_or_else(|e| panic!("{e}"));
+    let options = RunOptions {
+        output: dir.path().join("results"),
+        quiet: true,
+    };
+    runner::run(&scenario, &file, &options, CancellationToken::new())
+        .await
+        .unwrap()
+        .result
+}
+
+const STRATEGIES: &str = r#"
+[[strategy]]
+kind = "serial"
+[[strategy]]
+kind = "join_all"
+[[strategy]]
+kind = "semaphore"
+limit = 3
+[[strategy]]
+kind = "joinset"
+limit = 3
+"#;
+
+/// 8 requests, each exactly L = 60 ms to the first token + 4 gaps of 10 ms = 100 ms.
+fn constant_latency_scenario(stream: bool) -> String {
+    format!(
+        r#"
+name = "known-truth"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 60
+itl_ms = 10
+threads = 2
+[workload]
+requests = 8
+stream = {stream}
+max_tokens = 5
+{STRATEGIES}"#
+    )
+}
+
+const L: Duration = Duration::from_millis(100);
+
+/// Makespan `rounds · L`: never less (the mock's deadlines never fire early), and at
+/// most 1.5× plus 150 ms more, a wide margin for a loaded CI machine running a debug
+/// build that still keeps the strategies apart (join_all ≤ 300 ms < semaphore ≥ 300 ms).
+fn assert_rounds(run: &RunResult, label: &str, rounds: u32) {
+    let strategy = run.strategies.iter().find(|s| s.label == label).unwrap();
+    let makespan = strategy.makespan();
+    let expected = L * rounds;
+    assert!(
+        makespan >= expected && makespan <= expected * 3 / 2 + Duration::from_millis(150),
+        "{label}: makespan {makespan:?}, expected about {expected:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn makespans_follow_from_the_dispatch_rule() {
+    let run = run(&constant_latency_scenario(true)).await;
+    assert_rounds(&run, "serial", 8);
+    assert_rounds(&run, "join_all", 1);
+    assert_rounds(&run, "semaphore-3", 3); // ceil(8 / 3)
+    assert_rounds(&run, "joinset-3", 3);
+    for s in &run.strategies {
+        let counts = s.counts();
+        assert_eq!(
+            (counts.total, counts.ok, counts.failed),
+            (8, 8, 0),
+            "{}",
+            s.label
+        );
+        assert_eq!(s.output_tokens(), 8 * 5, "{}", s.label);
+        // 4 gaps per stream are 4 ITL samples, and every request has a TTFT.
+        assert_eq!(s.histogram(Metric::Itl).len(), 8 * 4, "{}", s.label);
+        assert_eq!(s.histogram(Metric::Ttft).len(), 8, "{}", s.label);
+        let ttft_p50 = s.histogram(Metric::Ttft).value_at_quantile(0.5);
+        assert!(
+            (60_000..90_000).contains(&ttft_p50),
+            "{}: TTFT p50 {ttft_p50} µs",
+            s.label
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peak_in_flight_matches_the_limit() {
+    let run = run(&constant_latency_scenario(true)).await;
+    let peak = |label: &str| {
+        let s = run.strategies.iter().find(|s| s.label == label).unwrap();
+        s.timeline().iter().map(|t| t.peak_in_flight).max().unwrap()
+    };
+    assert_eq!(peak("serial"), 1);
+    assert_eq!(peak("join_all"), 8);
+    assert_eq!(peak("semaphore-3"), 3);
+    assert_eq!(peak("joinset-3"), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_streaming_requests_have_e2e_but_no_token_timings() {
+    let run = run(&constant_latency_scenario(false)).await;
+    assert_rounds(&run, "serial", 8);
+    assert_rounds(&run, "join_all", 1);
+    for s in &run.strategies {
+        assert_eq!(s.counts().ok, 8);
+        assert_eq!(s.output_tokens(), 40);
+        assert_eq!(s.histogram(Metric::E2e).len(), 8);
+        assert!(s.histogram(Metric::Ttft).is_empty() && s.histogram(Metric::Itl).is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_counts_are_exact_and_every_strategy_starts_with_a_full_bucket() {
+    // 6 RPM refills one request per 10 s: within this run no refill can add a request,
+    // so each strategy gets exactly the bucket's 6 and 4 × 429, however fast it is.
+    let src = format!(
+        r#"
+name = "limited"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 5
+itl_ms = 1
+rate_limit = {{ rpm = 6 }}
+[workload]
+requests = 10
+max_tokens = 3
+{STRATEGIES}"#
+    );
+    let run = run(&src).await;
+    for s in &run.strategies {
+        let counts = s.counts();
+        assert_eq!(
+            (counts.ok, counts.rate_limited, counts.failed),
+            (6, 4, 4),
+            "{}",
+            s.label
+        );
+        let mock = s.mock.unwrap();
+        assert_eq!(
+            (mock.requests, mock.admitted, mock.rate_limited),
+            (10, 6, 4),
+            "{}",
+            s.label
+        );
+        assert!(
+            s.records
+                .iter()
+                .filter(|r| r.outcome != Outcome::Ok)
+                .all(|r| r.status == Some(429)),
+            "{}",
+            s.label
+        );
+    }
+    // Serial sends in order, so exactly the last four are refused.
+    let serial = &run.strategies[0];
+    let refused: Vec<u32> = serial
+        .records
+        .iter()
+        .filter(|r| !r.is_ok())
+        .map(|r| r.index)
+        .collect();
+    assert_eq!(refused, [6, 7, 8, 9]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_strategy_executes_the_same_work_items() {
+    let src = format!(
+        r#"
+name = "same-work"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 2
+itl_ms = 0
+output_tokens = {{ dist = "uniform", min = 1, max = 30 }}
+[workload]
+requests = 30
+seed = 99
+prompt_tokens = {{ dist = "lognormal", median = 50, p99 = 400 }}
+max_tokens = {{ dist = "uniform", min = 5, max = 25 }}
+{STRATEGIES}"#
+    );
+    let run = run(&src).await;
+    let work = |i: usize| {
+        let mut rows: Vec<_> = run.strategies[i]
+            .records
+            .iter()
+            .map(|r| (r.index, r.prompt_tokens, r.max_tokens, r.output_tokens))
+            .collect();
+        rows.sort_unstable();
+        rows
+    };
+    let first = work(0);
+    assert_eq!(first.len(), 30);
+    assert!(
+        first.iter().any(|r| r.3 < r.2),
+        "some completions stop before max_tokens"
+    );
+    for i in 1..run.strategies.len() {
+        assert_eq!(
+            work(i),
+            first,
+            "{} differs from serial",
+            run.strategies[i].label
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_saves_what_was_measured() {
+    let src = constant_latency_scenario(true);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, &src).unwrap();
+    let scenario = Scenario::parse(&src, "test").unwrap();
+    let options = RunOptions {
+        output: dir.path().to_path_buf(),
+        quiet: true,
+    };
+    let cancel = CancellationToken::new();
+    let interrupt = cancel.clone();
+    tokio::spawn(async move {
+        // Serial needs 800 ms: interrupt it in the middle.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        interrupt.cancel();
+    });
+    let outcome = runner::run(&scenario, &file, &options, cancel)
+        .await
+        .unwrap();
+    assert!(outcome.result.interrupted);
+    assert_eq!(
+        outcome.result.strategies.len(),
+        1,
+        "later strategies are skipped"
+    );
+    let counts = outcome.result.strategies[0].counts();
+    assert_eq!(counts.total, 8);
+    assert!(counts.ok >= 2 && counts.cancelled >= 1, "{counts:?}");
+    assert_eq!(counts.ok + counts.cancelled, 8);
+
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(outcome.dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    let csv = std::fs::read_to_string(outcome.dir.join("requests.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 8);
+    assert_eq!(csv.matches(",cancelled,").count() as u64, counts.cancelled);
+}
