@@ -26,7 +26,7 @@ impl Monitor {
         };
         let bar = ProgressBar::with_draw_target(Some(dispatcher.len() as u64), target);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {elapsed:>4} {msg}")
+            ProgressStyle::with_template("{prefix:>14} [{bar:24}] {pos}/{len} {elapsed:>3} {wide_msg}")
                 .expect("template is valid")
                 .progress_chars("=> "),
         );
@@ -39,7 +39,7 @@ impl Monitor {
                 let live = dispatcher.recorder().live();
                 view.set_position(live.finished());
                 view.set_message(format!(
-                    "in flight {} · ok {} · 429 {} · failed {}",
+                    "in flight {} ok {} 429 {} other {}",
                     live.in_flight.load(Ordering::Relaxed),
                     live.ok.load(Ordering::Relaxed),
                     live.rate_limited.load(Ordering::Relaxed),

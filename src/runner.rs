@@ -138,7 +138,7 @@ async fn run_strategy(
     );
     let counts = result.counts();
     monitor.finish(format!(
-        "{:.2} s · ok {} · 429 {} · failed {}",
+        "{:.2} s ok {} 429 {} other {}",
         result.makespan().as_secs_f64(),
         counts.ok,
         counts.rate_limited,
