@@ -47,6 +47,7 @@ fn parse_stream(c: &mut Criterion) {
     });
     let item = WorkItem {
         index: 3,
+        at: Duration::ZERO,
         prompt_tokens: 1,
         max_tokens: 1,
     };

@@ -40,10 +40,12 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
         match load(path) {
             Ok(scenario) => {
                 let strategies: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
+                let items = llmbench::workload::generate(scenario.workload());
+                let span = items.last().map_or(0.0, |i| i.at.as_secs_f64());
                 println!(
-                    "{}: ok — {} requests × {} strategies ({})",
+                    "{}: ok — {} requests arriving over {span:.1} s × {} strategies ({})",
                     path.display(),
-                    scenario.workload.requests.0,
+                    items.len(),
                     strategies.len(),
                     strategies.join(", ")
                 );

@@ -26,9 +26,11 @@ impl Monitor {
         };
         let bar = ProgressBar::with_draw_target(Some(dispatcher.len() as u64), target);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>14} [{bar:24}] {pos}/{len} {elapsed:>3} {wide_msg}")
-                .expect("template is valid")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>14} [{bar:24}] {pos}/{len} {elapsed:>3} {wide_msg}",
+            )
+            .expect("template is valid")
+            .progress_chars("=> "),
         );
         bar.set_prefix(label.to_string());
         let view = bar.clone();

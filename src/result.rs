@@ -30,31 +30,40 @@ pub struct RunResult {
 /// The latency metrics kept as histograms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Metric {
+    /// Sent → last byte (uncorrected).
     E2e,
+    /// Intended start → last byte: includes the wait in the client (corrected for
+    /// coordinated omission).
+    E2eCorrected,
     Ttft,
+    TtftCorrected,
     Itl,
     Tpot,
+    /// Intended start → sent: how late the client sent.
+    DispatchDelay,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 4] = [Metric::E2e, Metric::Ttft, Metric::Itl, Metric::Tpot];
+    pub const ALL: [Metric; 7] = [
+        Metric::E2e,
+        Metric::E2eCorrected,
+        Metric::Ttft,
+        Metric::TtftCorrected,
+        Metric::Itl,
+        Metric::Tpot,
+        Metric::DispatchDelay,
+    ];
 
     /// Short name, used in file names and JSON keys.
     pub fn key(self) -> &'static str {
         match self {
             Metric::E2e => "e2e",
+            Metric::E2eCorrected => "e2e_corrected",
             Metric::Ttft => "ttft",
+            Metric::TtftCorrected => "ttft_corrected",
             Metric::Itl => "itl",
             Metric::Tpot => "tpot",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Metric::E2e => "E2E",
-            Metric::Ttft => "TTFT",
-            Metric::Itl => "ITL",
-            Metric::Tpot => "TPOT",
+            Metric::DispatchDelay => "dispatch_delay",
         }
     }
 }
@@ -81,6 +90,8 @@ pub struct Counts {
     pub failed: u64,
     pub rate_limited: u64,
     pub cancelled: u64,
+    /// Arrivals never sent because the strategy's queue was full.
+    pub dropped: u64,
     pub by_class: BTreeMap<ErrorClass, u64>,
 }
 
@@ -113,6 +124,7 @@ impl StrategyResult {
             match record.outcome {
                 Outcome::Ok => counts.ok += 1,
                 Outcome::Cancelled => counts.cancelled += 1,
+                Outcome::Dropped => counts.dropped += 1,
                 Outcome::Failed(class) => {
                     counts.failed += 1;
                     *counts.by_class.entry(class).or_default() += 1;
@@ -166,10 +178,29 @@ impl StrategyResult {
         };
         match metric {
             Metric::E2e => derive(RequestRecord::e2e),
+            Metric::E2eCorrected => derive(RequestRecord::e2e_corrected),
             Metric::Ttft => derive(RequestRecord::ttft),
+            Metric::TtftCorrected => derive(RequestRecord::ttft_corrected),
             Metric::Tpot => derive(RequestRecord::tpot),
+            Metric::DispatchDelay => derive(RequestRecord::dispatch_delay),
             Metric::Itl => self.itl.clone(),
         }
+    }
+
+    /// Arrivals offered per second: items / the schedule's span (`None` for a batch,
+    /// whose span is zero).
+    pub fn scheduled_rate(&self) -> Option<f64> {
+        let span = self.records.iter().map(|r| r.intended).max()?;
+        (!span.is_zero()).then(|| (self.records.len() - 1) as f64 / span.as_secs_f64())
+    }
+
+    /// Requests actually sent per second, measured the same way as the scheduled rate
+    /// (between the first and last send), so the two compare directly.
+    pub fn achieved_send_rate(&self) -> Option<f64> {
+        let sends: Vec<Duration> = self.records.iter().filter_map(|r| r.sent).collect();
+        let first = sends.iter().min()?;
+        let span = sends.iter().max()?.saturating_sub(*first);
+        (!span.is_zero()).then(|| (sends.len() - 1) as f64 / span.as_secs_f64())
     }
 
     pub fn timeline(&self) -> Vec<TimelineSecond> {

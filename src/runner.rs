@@ -8,7 +8,7 @@ use crate::monitor::Monitor;
 use crate::report::ResultsDir;
 use crate::result::{RunResult, StrategyResult};
 use crate::scenario::{Scenario, StrategyConfig, Target};
-use crate::strategy::Dispatcher;
+use crate::strategy::{Arrivals, Dispatcher};
 use crate::workload::{self, WorkItem};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,13 +79,13 @@ pub async fn run(
         &started_at,
         scenario_file,
     )?;
-    let items: Arc<[WorkItem]> = workload::generate(&scenario.workload).into();
+    let items: Arc<[WorkItem]> = workload::generate(scenario.workload()).into();
     let target = TargetHandle::start(scenario)?;
     let mut result = RunResult {
         scenario_name: scenario.name.0.clone(),
         description: scenario.description.clone(),
         scenario_file: scenario_file.display().to_string(),
-        workload_seed: scenario.workload.seed,
+        workload_seed: scenario.workload().seed,
         mock_seed: matches!(scenario.target, Target::Mock { .. }).then(|| scenario.mock_seed()),
         tool_version: env!("CARGO_PKG_VERSION"),
         machine: Machine::detect(),
@@ -122,12 +122,13 @@ async fn run_strategy(
     let adapter = Box::new(OpenAiChat {
         model: scenario.target.model().to_string(),
     });
-    let client = Client::new(&target.base_url(), scenario.workload.stream, adapter)?;
+    let client = Client::new(&target.base_url(), scenario.workload().stream, adapter)?;
     let dispatcher = Dispatcher::new(items.clone(), client, cancel.clone(), Instant::now());
     let label = config.label();
     let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
     let strategy = config.kind.build(config.limit.map(|l| l.get()));
-    strategy.run(dispatcher.clone()).await;
+    let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
+    strategy.run(dispatcher.clone(), arrivals).await;
     let result = StrategyResult::new(
         label,
         config.kind,

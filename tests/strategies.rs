@@ -262,3 +262,86 @@ async fn an_interrupt_saves_what_was_measured() {
     assert_eq!(csv.lines().count(), 1 + 8);
     assert_eq!(csv.matches(",cancelled,").count() as u64, counts.cancelled);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_constant_schedule_is_sent_on_time_by_an_unbounded_strategy() {
+    let src = r#"
+name = "paced"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 5
+itl_ms = 1
+[workload]
+arrival = { kind = "constant", rate = 40 }
+duration_s = 1.5
+max_tokens = 2
+[[strategy]]
+kind = "join_all"
+"#;
+    let run = run(src).await;
+    let s = &run.strategies[0];
+    assert_eq!(s.counts().ok, 60, "40/s for 1.5 s");
+    let intended: Vec<u64> = s
+        .records
+        .iter()
+        .map(|r| r.intended.as_micros() as u64)
+        .collect();
+    assert_eq!(intended[1], 25_000);
+    assert_eq!(intended[59], 59 * 25_000);
+    assert!((s.scheduled_rate().unwrap() - 40.0).abs() < 1e-9);
+    // The pacer sends within a fraction of a millisecond; 20 ms p99 leaves room for a
+    // loaded debug-build CI machine while still catching a schedule that slips.
+    let delay = s.histogram(Metric::DispatchDelay);
+    assert_eq!(delay.len(), 60);
+    assert!(
+        delay.value_at_quantile(0.99) < 20_000,
+        "p99 dispatch delay {} µs",
+        delay.value_at_quantile(0.99)
+    );
+    assert!((s.achieved_send_rate().unwrap() / 40.0 - 1.0).abs() < 0.05);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_arrivals_and_counts_them() {
+    // Serial serves 10/s (100 ms each) while 40/s arrive: the queue fills at once.
+    let src = r#"
+name = "overload"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 100
+[workload]
+arrival = { kind = "constant", rate = 40 }
+requests = 20
+max_tokens = 1
+[[strategy]]
+kind = "serial"
+max_queue = 2
+label = "bounded"
+[[strategy]]
+kind = "serial"
+label = "unbounded"
+"#;
+    let run = run(src).await;
+    let bounded = run.strategies[0].counts();
+    assert_eq!(bounded.ok + bounded.dropped, 20, "{bounded:?}");
+    assert!(bounded.dropped >= 10, "{bounded:?}");
+    assert!(
+        run.strategies[0]
+            .records
+            .iter()
+            .filter(|r| r.outcome == Outcome::Dropped)
+            .all(|r| r.sent.is_none())
+    );
+    let unbounded = &run.strategies[1];
+    assert_eq!(unbounded.counts().ok, 20);
+    // Queued items wait: their latency from the intended start far exceeds the service
+    // time (the last one arrives at 0.475 s and is sent after 1.9 s of service).
+    let corrected = unbounded.histogram(Metric::E2eCorrected).max();
+    let uncorrected = unbounded.histogram(Metric::E2e).max();
+    assert!(
+        corrected > 1_000_000 && uncorrected < 600_000,
+        "{corrected} vs {uncorrected} µs"
+    );
+}

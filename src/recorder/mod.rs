@@ -38,13 +38,16 @@ pub struct LiveCounters {
     pub ok: AtomicU64,
     pub rate_limited: AtomicU64,
     pub failed: AtomicU64,
+    pub dropped: AtomicU64,
 }
 
 impl LiveCounters {
+    /// Items that are done with: answered, failed or dropped.
     pub fn finished(&self) -> u64 {
         self.ok.load(Ordering::Relaxed)
             + self.rate_limited.load(Ordering::Relaxed)
             + self.failed.load(Ordering::Relaxed)
+            + self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -96,7 +99,7 @@ impl Recorder {
     }
 
     /// Records a finished request (after [`Recorder::sending`]).
-    pub fn finish(&self, slot: usize, item: &WorkItem, intended: Instant, exchange: Exchange) {
+    pub fn finish(&self, slot: usize, item: &WorkItem, exchange: Exchange) {
         self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
         let (outcome, error) = match exchange.error {
             None => (Outcome::Ok, None),
@@ -118,19 +121,29 @@ impl Recorder {
             outcome,
             attempts: 1,
             error,
-            ..RequestRecord::unsent(item, self.since_epoch(intended))
+            ..RequestRecord::unsent(item)
+        };
+        let _ = self.slots[slot].set(record);
+    }
+
+    /// Records an arrival dropped because the strategy's queue was full.
+    pub fn dropped(&self, slot: usize, item: &WorkItem) {
+        self.live.dropped.fetch_add(1, Ordering::Relaxed);
+        let record = RequestRecord {
+            outcome: Outcome::Dropped,
+            ..RequestRecord::unsent(item)
         };
         let _ = self.slots[slot].set(record);
     }
 
     /// Records a request cut off by an interrupt after it was sent.
-    pub fn cancel_in_flight(&self, slot: usize, item: &WorkItem, intended: Instant, sent: Instant) {
+    pub fn cancel_in_flight(&self, slot: usize, item: &WorkItem, sent: Instant) {
         self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
         let record = RequestRecord {
             sent: Some(self.since_epoch(sent)),
             end: Some(self.since_epoch(Instant::now())),
             attempts: 1,
-            ..RequestRecord::unsent(item, self.since_epoch(intended))
+            ..RequestRecord::unsent(item)
         };
         let _ = self.slots[slot].set(record);
     }
@@ -145,7 +158,7 @@ impl Recorder {
             .map(|(slot, item)| {
                 slot.get()
                     .cloned()
-                    .unwrap_or_else(|| RequestRecord::unsent(item, Duration::ZERO))
+                    .unwrap_or_else(|| RequestRecord::unsent(item))
             })
             .collect();
         let mut itl = new_histogram();

@@ -61,6 +61,8 @@ pub enum Outcome {
     Failed(ErrorClass),
     /// The run was interrupted before this request finished (or was sent).
     Cancelled,
+    /// Never sent: it arrived while the strategy's queue (`max_queue`) was full.
+    Dropped,
 }
 
 impl Outcome {
@@ -69,6 +71,7 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::Failed(class) => class.as_str(),
             Outcome::Cancelled => "cancelled",
+            Outcome::Dropped => "dropped",
         }
     }
 }
@@ -99,12 +102,12 @@ pub struct RequestRecord {
 
 impl RequestRecord {
     /// Never sent: the run was interrupted first.
-    pub fn unsent(item: &crate::workload::WorkItem, intended: Duration) -> RequestRecord {
+    pub fn unsent(item: &crate::workload::WorkItem) -> RequestRecord {
         RequestRecord {
             index: item.index,
             prompt_tokens: item.prompt_tokens,
             max_tokens: item.max_tokens,
-            intended,
+            intended: item.at,
             sent: None,
             first_token: None,
             end: None,
@@ -124,6 +127,22 @@ impl RequestRecord {
     /// End-to-end latency: sent → last byte.
     pub fn e2e(&self) -> Option<Duration> {
         Some(self.end?.saturating_sub(self.sent?))
+    }
+
+    /// Intended start → last byte: the latency the caller experiences, including the
+    /// wait for the strategy to send (corrected for coordinated omission).
+    pub fn e2e_corrected(&self) -> Option<Duration> {
+        Some(self.end?.saturating_sub(self.intended))
+    }
+
+    /// Intended start → first non-empty content chunk.
+    pub fn ttft_corrected(&self) -> Option<Duration> {
+        Some(self.first_token?.saturating_sub(self.intended))
+    }
+
+    /// Intended start → sent.
+    pub fn dispatch_delay(&self) -> Option<Duration> {
+        Some(self.sent?.saturating_sub(self.intended))
     }
 
     /// Time to first token: sent → first non-empty content chunk.

@@ -75,6 +75,7 @@ mod tests {
     fn record(sent_ms: u64, end_ms: u64, outcome: Outcome) -> RequestRecord {
         let item = WorkItem {
             index: 0,
+            at: Duration::ZERO,
             prompt_tokens: 1,
             max_tokens: 1,
         };
@@ -82,7 +83,7 @@ mod tests {
             sent: Some(Duration::from_millis(sent_ms)),
             end: Some(Duration::from_millis(end_ms)),
             outcome,
-            ..RequestRecord::unsent(&item, Duration::ZERO)
+            ..RequestRecord::unsent(&item)
         }
     }
 

@@ -32,10 +32,15 @@ pub struct StrategySummary {
     pub interrupted: bool,
     pub requests: RequestCounts,
     pub makespan_s: f64,
+    /// Arrivals offered per second by the schedule; `null` for a batch.
+    pub scheduled_rate_per_s: Option<f64>,
+    /// Sends per second actually achieved, measured like the scheduled rate.
+    pub achieved_send_rate_per_s: Option<f64>,
     pub requests_per_s: f64,
     pub output_tokens: u64,
     pub output_tokens_per_s: f64,
-    /// Latency percentiles in milliseconds, keyed by metric (`e2e`, `ttft`, `itl`, `tpot`).
+    /// Latency percentiles in milliseconds, keyed by metric: `e2e`, `e2e_corrected`,
+    /// `ttft`, `ttft_corrected`, `itl`, `tpot`, `dispatch_delay`.
     pub latency_ms: BTreeMap<String, Percentiles>,
     pub mock: Option<MockStats>,
 }
@@ -47,6 +52,7 @@ pub struct RequestCounts {
     pub failed: u64,
     pub rate_limited: u64,
     pub cancelled: u64,
+    pub dropped: u64,
     /// Failures by error class.
     pub errors: BTreeMap<String, u64>,
 }
@@ -108,6 +114,7 @@ impl StrategySummary {
                 failed: counts.failed,
                 rate_limited: counts.rate_limited,
                 cancelled: counts.cancelled,
+                dropped: counts.dropped,
                 errors: counts
                     .by_class
                     .iter()
@@ -115,6 +122,8 @@ impl StrategySummary {
                     .collect(),
             },
             makespan_s: s.makespan().as_secs_f64(),
+            scheduled_rate_per_s: s.scheduled_rate(),
+            achieved_send_rate_per_s: s.achieved_send_rate(),
             requests_per_s: s.requests_per_second(),
             output_tokens: s.output_tokens(),
             output_tokens_per_s: s.output_tokens_per_second(),

@@ -11,7 +11,10 @@ struct Column {
     failed: u64,
     rate_limited: u64,
     cancelled: u64,
+    dropped: u64,
     makespan_s: f64,
+    scheduled_rate: Option<f64>,
+    send_rate: Option<f64>,
     rps: f64,
     tokens_per_s: f64,
     histograms: Vec<(Metric, Histogram<u64>)>,
@@ -26,6 +29,9 @@ impl Column {
             failed: counts.failed,
             rate_limited: counts.rate_limited,
             cancelled: counts.cancelled,
+            dropped: counts.dropped,
+            scheduled_rate: s.scheduled_rate(),
+            send_rate: s.achieved_send_rate(),
             makespan_s: s.makespan().as_secs_f64(),
             rps: s.requests_per_second(),
             tokens_per_s: s.output_tokens_per_second(),
@@ -53,11 +59,15 @@ impl Column {
     }
 }
 
+fn rate(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{r:.1}"))
+}
+
 fn format_ms(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.0}")
-    } else {
-        format!("{ms:.1}")
+    match ms {
+        ms if ms >= 100.0 => format!("{ms:.0}"),
+        ms if ms >= 1.0 => format!("{ms:.1}"),
+        ms => format!("{ms:.3}"),
     }
 }
 
@@ -78,8 +88,15 @@ pub fn render(run: &RunResult) -> String {
         ("failed", |c| c.failed.to_string()),
         ("  of which 429", |c| c.rate_limited.to_string()),
     ];
+    if columns.iter().any(|c| c.dropped > 0) {
+        rows.push(("dropped (queue full)", |c| c.dropped.to_string()));
+    }
     if columns.iter().any(|c| c.cancelled > 0) {
         rows.push(("cancelled", |c| c.cancelled.to_string()));
+    }
+    if columns.iter().any(|c| c.scheduled_rate.is_some()) {
+        rows.push(("scheduled req/s", |c| rate(c.scheduled_rate)));
+        rows.push(("sent req/s", |c| rate(c.send_rate)));
     }
     rows.extend_from_slice(&[
         ("makespan (s)", |c| format!("{:.2}", c.makespan_s)),
@@ -89,6 +106,15 @@ pub fn render(run: &RunResult) -> String {
         ("E2E p90 (ms)", |c| c.quantile(Metric::E2e, 0.90)),
         ("E2E p99 (ms)", |c| c.quantile(Metric::E2e, 0.99)),
         ("E2E max (ms)", |c| c.quantile(Metric::E2e, 1.0)),
+        ("E2E p99 from intended (ms)", |c| {
+            c.quantile(Metric::E2eCorrected, 0.99)
+        }),
+        ("dispatch delay p50 (ms)", |c| {
+            c.quantile(Metric::DispatchDelay, 0.50)
+        }),
+        ("dispatch delay p99 (ms)", |c| {
+            c.quantile(Metric::DispatchDelay, 0.99)
+        }),
         ("TTFT p50 (ms)", |c| c.quantile(Metric::Ttft, 0.50)),
         ("TTFT p99 (ms)", |c| c.quantile(Metric::Ttft, 0.99)),
         ("ITL p50 (ms)", |c| c.quantile(Metric::Itl, 0.50)),

@@ -11,6 +11,7 @@ pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
 
 use crate::strategy::StrategyKind;
+use crate::workload::ArrivalConfig;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -25,7 +26,8 @@ pub struct Scenario {
     pub target: Target,
     #[serde(default)]
     pub mock: MockConfig,
-    pub workload: WorkloadConfig,
+    #[serde(rename = "workload")]
+    workload_entry: toml::Spanned<WorkloadConfig>,
     #[serde(rename = "strategy", default)]
     pub strategies: Vec<toml::Spanned<StrategyConfig>>,
 }
@@ -112,9 +114,14 @@ pub struct RateLimitConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadConfig {
-    /// How many requests each strategy sends.
-    pub requests: Count,
-    /// Seed of the work-item draws (prompt and output lengths).
+    /// How many requests each strategy is offered (at most).
+    pub requests: Option<Count>,
+    /// Offer arrivals for this long at most (open-loop schedules).
+    pub duration_s: Option<Positive>,
+    /// When work items become available.
+    #[serde(default)]
+    pub arrival: ArrivalConfig,
+    /// Seed of the work-item draws (arrival times, prompt and output lengths).
     #[serde(default)]
     pub seed: u64,
     #[serde(default = "yes")]
@@ -123,6 +130,26 @@ pub struct WorkloadConfig {
     pub prompt_tokens: TokenDistribution,
     #[serde(default = "default_max_tokens")]
     pub max_tokens: TokenDistribution,
+}
+
+impl WorkloadConfig {
+    fn check(&self) -> Result<(), String> {
+        self.arrival.check().map_err(|m| format!("arrival: {m}"))?;
+        match (&self.arrival, self.requests, self.duration_s) {
+            (ArrivalConfig::Batch, None, _) => Err(
+                "a batch needs `requests`: how many work items are available at the start".into(),
+            ),
+            (ArrivalConfig::Batch, Some(_), Some(_)) => Err(
+                "`duration_s` does not apply to a batch (everything arrives at once); remove it"
+                    .into(),
+            ),
+            (arrival, None, None) if !arrival.is_finite() => Err(
+                "an open-ended arrival schedule needs a bound: `requests`, `duration_s`, or both"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -146,6 +173,9 @@ pub struct StrategyConfig {
     pub kind: StrategyKind,
     /// In-flight cap, for the kinds that have one.
     pub limit: Option<Count>,
+    /// Most arrived items that may wait to be sent; arrivals beyond it are dropped and
+    /// counted. Absent: unbounded.
+    pub max_queue: Option<Count>,
     /// Name in tables and file names.
     #[serde(rename = "label")]
     pub custom_label: Option<Name>,
@@ -171,6 +201,22 @@ impl StrategyConfig {
                 "strategy kind \"{kind}\" takes no `limit`; remove it"
             )),
             _ => Ok(()),
+        }
+    }
+}
+
+/// A finite number greater than 0 (rates, durations, scale factors).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Positive(pub f64);
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match f64::deserialize(d)? {
+            v if v.is_finite() && v > 0.0 => Ok(Positive(v)),
+            v => Err(de::Error::custom(format!(
+                "must be a number greater than 0, got {v}"
+            ))),
         }
     }
 }
@@ -244,6 +290,16 @@ impl Scenario {
             invalid(e.into_inner(), key)
         })?;
         scenario.check_strategies(src, origin)?;
+        let workload = &scenario.workload_entry;
+        workload.get_ref().check().map_err(|message| {
+            ScenarioError::invalid(
+                origin,
+                src,
+                Some(workload.span()),
+                "workload".into(),
+                &message,
+            )
+        })?;
         Ok(scenario)
     }
 
@@ -288,9 +344,13 @@ impl Scenario {
         self.strategies.iter().map(|s| s.get_ref())
     }
 
+    pub fn workload(&self) -> &WorkloadConfig {
+        self.workload_entry.get_ref()
+    }
+
     /// Seed of the mock's draws.
     pub fn mock_seed(&self) -> u64 {
-        self.mock.seed.unwrap_or(self.workload.seed)
+        self.mock.seed.unwrap_or(self.workload().seed)
     }
 }
 

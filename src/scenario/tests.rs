@@ -25,7 +25,7 @@ fn valid_scenario_gets_defaults_and_labels() {
     let s = Scenario::parse(VALID, "s.toml").unwrap();
     let labels: Vec<_> = s.strategies().map(|c| c.label()).collect();
     assert_eq!(labels, ["serial", "semaphore-2"]);
-    assert!(s.workload.stream);
+    assert!(s.workload().stream);
     assert_eq!(s.target.model(), "llmbench-mock");
     assert!(s.mock.rate_limit.rpm.is_none());
 }
@@ -162,4 +162,40 @@ fn shipped_scenarios_are_valid() {
             Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         }
     }
+}
+
+#[test]
+fn workload_bounds_are_checked() {
+    let with = |workload: &str| VALID.replace("requests = 3", workload);
+    let err = error_of(&with("seed = 1"));
+    assert!(
+        err.contains("s.toml:5:1: workload: a batch needs `requests`"),
+        "{err}"
+    );
+    let err = error_of(&with("requests = 3\nduration_s = 5"));
+    assert!(
+        err.contains("workload: `duration_s` does not apply to a batch"),
+        "{err}"
+    );
+    let err = error_of(&with("arrival = { kind = \"poisson\", rate = 5 }"));
+    assert!(
+        err.contains("workload: an open-ended arrival schedule needs a bound"),
+        "{err}"
+    );
+    let err = error_of(&with(
+        "arrival = { kind = \"poisson\", rate = 0 }\nrequests = 3",
+    ));
+    // Serde buffers internally tagged enums, so the path stops at the table (the
+    // position still points at it).
+    assert!(
+        err.contains(":6:11: workload.arrival: must be a number greater than 0, got 0"),
+        "{err}"
+    );
+    let err = error_of(&with("arrival = { kind = \"ramp\", stages = [] }"));
+    assert!(
+        err.contains("workload: arrival: a ramp needs at least one stage"),
+        "{err}"
+    );
+    let ok = with("arrival = { kind = \"ramp\", stages = [{ rate = 5, duration_s = 2 }] }");
+    Scenario::parse(&ok, "s.toml").unwrap();
 }

@@ -1,8 +1,11 @@
-use super::{Dispatcher, Strategy};
+use super::{Arrivals, Dispatcher, Strategy};
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 
-/// Everything in flight at once: one future per item, all polled together by
-/// `futures::future::join_all` inside a single task.
+/// Everything in flight at once: one future per item, all polled together inside a
+/// single task. For a batch this is exactly `futures::future::join_all`; under an
+/// arrival schedule each item's future joins the set the moment the item arrives.
 ///
 /// Python: `await asyncio.gather(*(call(i) for i in items))`. Unbounded: a large batch
 /// opens as many connections as items and trips provider rate limits. All futures live
@@ -11,13 +14,22 @@ use futures_util::future::BoxFuture;
 pub struct JoinAllStrategy;
 
 impl Strategy for JoinAllStrategy {
-    fn run(&self, dispatcher: Dispatcher) -> BoxFuture<'static, ()> {
+    fn run(&self, dispatcher: Dispatcher, mut arrivals: Arrivals) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            let calls = (0..dispatcher.len()).map(|slot| {
-                let dispatcher = dispatcher.clone();
-                async move { dispatcher.execute(slot).await }
-            });
-            futures_util::future::join_all(calls).await;
+            let mut running = FuturesUnordered::new();
+            let mut arriving = true;
+            while arriving || !running.is_empty() {
+                tokio::select! {
+                    arrival = arrivals.next(), if arriving => match arrival {
+                        Some(slot) => {
+                            let dispatcher = dispatcher.clone();
+                            running.push(async move { dispatcher.execute(slot).await });
+                        }
+                        None => arriving = false,
+                    },
+                    Some(()) = running.next(), if !running.is_empty() => {}
+                }
+            }
         })
     }
 }

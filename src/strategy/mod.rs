@@ -1,14 +1,17 @@
 //! Dispatch strategies: how the same list of work items is scheduled onto the runtime.
 //!
-//! A strategy decides only *when* each item is executed; [`Dispatcher::execute`] does
-//! the sending, timing and recording, identically for all. Adding a strategy means one
-//! file implementing [`Strategy`] plus a variant and a match arm in [`StrategyKind`].
+//! Work items arrive on a schedule ([`Arrivals`]); a strategy decides only *when* each
+//! arrived item is sent, and [`Dispatcher::execute`] does the sending, timing and
+//! recording, identically for all. Adding a strategy means one file implementing
+//! [`Strategy`] plus a variant and a match arm in [`StrategyKind`].
 
+mod arrivals;
 mod join_all;
 mod joinset;
 mod semaphore;
 mod serial;
 
+pub use arrivals::Arrivals;
 pub use join_all::JoinAllStrategy;
 pub use joinset::JoinSetStrategy;
 pub use semaphore::SemaphoreStrategy;
@@ -21,13 +24,15 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// A way of dispatching work items.
 pub trait Strategy: Send + Sync {
-    /// Executes every item of `dispatcher` once, returning when all are done.
-    fn run(&self, dispatcher: Dispatcher) -> BoxFuture<'static, ()>;
+    /// Executes every item that `arrivals` yields, once, returning when all are done.
+    /// Items wait (and are recorded as waiting) until the strategy sends them.
+    fn run(&self, dispatcher: Dispatcher, arrivals: Arrivals) -> BoxFuture<'static, ()>;
 }
 
 /// The `kind` of a `[[strategy]]` entry: the registry of strategies.
@@ -88,8 +93,12 @@ struct DispatchState {
     client: Client,
     recorder: Recorder,
     cancel: CancellationToken,
-    /// The strategy's start; in a batch workload every item is available from here.
+    /// The strategy's start: item `i` is due at `epoch + items[i].at`.
     epoch: Instant,
+    /// Items released by the pacer, and items whose sending has begun: the difference
+    /// is the client-side queue.
+    arrived: AtomicU64,
+    started: AtomicU64,
 }
 
 impl Dispatcher {
@@ -107,6 +116,8 @@ impl Dispatcher {
                 recorder,
                 cancel,
                 epoch,
+                arrived: AtomicU64::new(0),
+                started: AtomicU64::new(0),
             }),
         }
     }
@@ -124,6 +135,31 @@ impl Dispatcher {
         &self.inner.recorder
     }
 
+    pub fn epoch(&self) -> Instant {
+        self.inner.epoch
+    }
+
+    pub fn item(&self, slot: usize) -> &WorkItem {
+        &self.inner.items[slot]
+    }
+
+    /// Arrived items not yet being sent.
+    pub fn waiting(&self) -> u64 {
+        let started = self.inner.started.load(Ordering::Acquire);
+        self.inner
+            .arrived
+            .load(Ordering::Acquire)
+            .saturating_sub(started)
+    }
+
+    fn arrived(&self) {
+        self.inner.arrived.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn drop_arrival(&self, slot: usize) {
+        self.inner.recorder.dropped(slot, &self.inner.items[slot]);
+    }
+
     /// True once the run is being interrupted; strategies stop starting new work.
     pub fn is_cancelled(&self) -> bool {
         self.inner.cancel.is_cancelled()
@@ -133,6 +169,7 @@ impl Dispatcher {
     /// records it as cancelled; an item never executed is recorded as never sent.
     pub async fn execute(&self, slot: usize) {
         let state = &*self.inner;
+        state.started.fetch_add(1, Ordering::AcqRel);
         let item = &state.items[slot];
         if state.cancel.is_cancelled() {
             return;
@@ -142,10 +179,10 @@ impl Dispatcher {
         let sent = Instant::now();
         tokio::select! {
             exchange = state.client.send(item, recorder.gap_sink(item)) => {
-                recorder.finish(slot, item, state.epoch, exchange);
+                recorder.finish(slot, item, exchange);
             }
             _ = state.cancel.cancelled() => {
-                recorder.cancel_in_flight(slot, item, state.epoch, sent);
+                recorder.cancel_in_flight(slot, item, sent);
             }
         }
     }

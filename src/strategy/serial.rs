@@ -1,19 +1,18 @@
-use super::{Dispatcher, Strategy};
+use super::{Arrivals, Dispatcher, Strategy};
 use futures_util::future::BoxFuture;
 
-/// One request after another: each is awaited before the next is sent.
+/// One request after another: each is awaited before the next arrived item is sent.
 ///
 /// Python: `for item in items: await call(item)` (sequential await). The baseline every
-/// concurrent strategy is measured against.
+/// concurrent strategy is measured against. Under an arrival schedule, items that
+/// arrive while a request is in flight queue up, and their wait counts in the corrected
+/// latency.
 pub struct SerialStrategy;
 
 impl Strategy for SerialStrategy {
-    fn run(&self, dispatcher: Dispatcher) -> BoxFuture<'static, ()> {
+    fn run(&self, dispatcher: Dispatcher, mut arrivals: Arrivals) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            for slot in 0..dispatcher.len() {
-                if dispatcher.is_cancelled() {
-                    break;
-                }
+            while let Some(slot) = arrivals.next().await {
                 dispatcher.execute(slot).await;
             }
         })

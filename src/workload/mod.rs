@@ -1,19 +1,26 @@
 //! Turns the `[workload]` section into the list of work items every strategy executes.
 //!
 //! The list is drawn once from the seed and shared, so strategies differ only in how
-//! they dispatch, never in what they send.
+//! they dispatch, never in what they are offered or when.
+
+mod arrival;
+
+pub use arrival::{ArrivalConfig, RampStage};
 
 use crate::scenario::WorkloadConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// One request to make. Prompt text is derived on demand from the item, so a long
 /// workload costs a few bytes per item rather than a prompt each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct WorkItem {
     pub index: u32,
+    /// When the item becomes available, from the strategy's start (its intended start).
+    pub at: Duration,
     pub prompt_tokens: u32,
     pub max_tokens: u32,
 }
@@ -39,12 +46,21 @@ impl WorkItem {
     }
 }
 
-/// Draws the work items for a workload; the same seed always gives the same list.
+/// Draws the work items for a workload, in arrival order; the same seed always gives
+/// the same list.
 pub fn generate(config: &WorkloadConfig) -> Vec<WorkItem> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    (0..config.requests.0)
-        .map(|index| WorkItem {
+    let offsets = config.arrival.offsets(
+        config.requests.map(|n| n.0),
+        config.duration_s.map(|d| d.0),
+        &mut rng,
+    );
+    offsets
+        .into_iter()
+        .enumerate()
+        .map(|(index, at)| WorkItem {
             index: u32::try_from(index).unwrap_or(u32::MAX),
+            at: Duration::from_secs_f64(at),
             prompt_tokens: config.prompt_tokens.sample(&mut rng),
             max_tokens: config.max_tokens.sample(&mut rng),
         })
@@ -58,7 +74,9 @@ mod tests {
 
     fn config(seed: u64) -> WorkloadConfig {
         WorkloadConfig {
-            requests: Count(50),
+            requests: Some(Count(50)),
+            duration_s: None,
+            arrival: ArrivalConfig::Batch,
             seed,
             stream: true,
             prompt_tokens: TokenDistribution(Distribution::Uniform {

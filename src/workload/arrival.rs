@@ -1,0 +1,282 @@
+//! Arrival schedules: when each work item becomes available, as an offset from the
+//! strategy's start. Offsets are computed up front from the seed, so every strategy is
+//! offered the same schedule, and a schedule is anchored to the start (`start + offset`),
+//! never built from chained sleeps that drift.
+
+use crate::scenario::{Count, Positive};
+use rand::Rng;
+use rand_distr::{Distribution as _, Exp, Gamma};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ArrivalConfig {
+    /// Everything available at once (the `asyncio.gather` case).
+    #[default]
+    Batch,
+    /// Evenly spaced: one every 1/rate seconds.
+    Constant { rate: Positive },
+    /// A Poisson process: exponential gaps with mean 1/rate.
+    Poisson { rate: Positive },
+    /// Gamma-distributed gaps with mean 1/rate; burstiness is the shape: 1 is Poisson,
+    /// below 1 burstier, above 1 more regular (vLLM's definition).
+    Gamma {
+        rate: Positive,
+        burstiness: Positive,
+    },
+    /// `size` arrivals at once, every `interval_s`.
+    Bursts { size: Count, interval_s: Positive },
+    /// Rate changing linearly within each stage, from the previous stage's rate (or
+    /// `start_rate`) to the stage's `rate`; the schedule ends with the last stage.
+    Ramp {
+        #[serde(default)]
+        start_rate: f64,
+        stages: Vec<RampStage>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RampStage {
+    /// Requests per second reached at the end of the stage.
+    pub rate: f64,
+    pub duration_s: Positive,
+}
+
+impl ArrivalConfig {
+    /// Whether the schedule ends by itself (so needs no `requests` or `duration_s`).
+    pub fn is_finite(&self) -> bool {
+        matches!(self, ArrivalConfig::Ramp { .. })
+    }
+
+    /// Checks that involve several keys; the message names the key at fault.
+    pub fn check(&self) -> Result<(), String> {
+        let ArrivalConfig::Ramp { start_rate, stages } = self else {
+            return Ok(());
+        };
+        if !(start_rate.is_finite() && *start_rate >= 0.0) {
+            return Err(format!("start_rate must be a rate ≥ 0, got {start_rate}"));
+        }
+        if stages.is_empty() {
+            return Err(
+                "a ramp needs at least one stage, e.g. stages = [{ rate = 10, duration_s = 60 }]"
+                    .into(),
+            );
+        }
+        for (i, stage) in stages.iter().enumerate() {
+            if !(stage.rate.is_finite() && stage.rate >= 0.0) {
+                return Err(format!(
+                    "stages[{i}].rate must be a rate ≥ 0, got {}",
+                    stage.rate
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The arrival offsets in seconds, at most `max_requests` of them and all before
+    /// `max_duration_s` (when given).
+    pub fn offsets<R: Rng + ?Sized>(
+        &self,
+        max_requests: Option<u64>,
+        max_duration_s: Option<f64>,
+        rng: &mut R,
+    ) -> Vec<f64> {
+        let limit = max_requests.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let before_end = |t: &f64| max_duration_s.is_none_or(|d| *t < d);
+        match self {
+            ArrivalConfig::Batch => std::iter::repeat_n(0.0, limit).collect(),
+            ArrivalConfig::Constant { rate } => (0..)
+                .map(|k| k as f64 / rate.0)
+                .take_while(before_end)
+                .take(limit)
+                .collect(),
+            ArrivalConfig::Poisson { rate } => {
+                let gaps = Exp::new(rate.0).expect("rate is positive");
+                accumulate(|| gaps.sample(rng), limit, before_end)
+            }
+            ArrivalConfig::Gamma { rate, burstiness } => {
+                let gaps = Gamma::new(burstiness.0, 1.0 / (rate.0 * burstiness.0))
+                    .expect("shape and scale are positive");
+                accumulate(|| gaps.sample(rng), limit, before_end)
+            }
+            ArrivalConfig::Bursts { size, interval_s } => (0..)
+                .map(|k: u64| (k / size.0) as f64 * interval_s.0)
+                .take_while(before_end)
+                .take(limit)
+                .collect(),
+            ArrivalConfig::Ramp { start_rate, stages } => ramp_offsets(*start_rate, stages)
+                .take_while(before_end)
+                .take(limit)
+                .collect(),
+        }
+    }
+}
+
+/// Arrival 0 at t = 0, then cumulative gaps.
+fn accumulate(
+    mut gap: impl FnMut() -> f64,
+    limit: usize,
+    before_end: impl Fn(&f64) -> bool,
+) -> Vec<f64> {
+    let mut t = 0.0;
+    std::iter::from_fn(|| {
+        let now = t;
+        t += gap();
+        Some(now)
+    })
+    .take_while(before_end)
+    .take(limit)
+    .collect()
+}
+
+/// The k-th arrival comes when the integral of the rate reaches k, so every interval
+/// receives exactly the arrivals its rate integrates to (rounded). Within a stage going
+/// from r0 to r1 over D seconds, Λ(τ) = r0·τ + (r1 − r0)·τ² / 2D; solving Λ(τ) = m gives
+/// τ = 2m / (r0 + √(r0² + 2(r1 − r0)m / D)), stable for rising and falling rates.
+fn ramp_offsets(start_rate: f64, stages: &[RampStage]) -> impl Iterator<Item = f64> + '_ {
+    let mut k = 0u64;
+    let mut stage = 0usize;
+    let mut stage_start = 0.0; // time at which the current stage starts
+    let mut stage_base = 0.0; // Λ at that time
+    let mut r0 = start_rate;
+    std::iter::from_fn(move || {
+        while let Some(s) = stages.get(stage) {
+            let (r1, d) = (s.rate, s.duration_s.0);
+            let m = k as f64 - stage_base;
+            let total = (r0 + r1) / 2.0 * d;
+            if m < total {
+                let root = (r0 * r0 + 2.0 * (r1 - r0) * m / d).max(0.0).sqrt();
+                // m = 0 with r0 = 0 would be 0/0: the stage's first arrival is at its start.
+                let tau = if m <= 0.0 { 0.0 } else { 2.0 * m / (r0 + root) };
+                k += 1;
+                return Some(stage_start + tau.clamp(0.0, d));
+            }
+            stage += 1;
+            stage_start += d;
+            stage_base += total;
+            r0 = r1;
+        }
+        None
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn per_second(offsets: &[f64]) -> Vec<u64> {
+        let seconds = offsets.iter().fold(0.0f64, |a, &b| a.max(b)) as usize + 1;
+        let mut counts = vec![0; seconds];
+        for t in offsets {
+            counts[*t as usize] += 1;
+        }
+        counts
+    }
+
+    fn rng() -> ChaCha8Rng {
+        ChaCha8Rng::seed_from_u64(5)
+    }
+
+    #[test]
+    fn constant_rate_gives_exactly_rate_arrivals_each_second() {
+        let schedule = ArrivalConfig::Constant {
+            rate: Positive(7.0),
+        };
+        let offsets = schedule.offsets(None, Some(5.0), &mut rng());
+        assert_eq!(per_second(&offsets), vec![7; 5]);
+        let offsets = schedule.offsets(Some(10), Some(5.0), &mut rng());
+        assert_eq!(offsets.len(), 10, "the request count bounds first");
+    }
+
+    #[test]
+    fn ramp_arrivals_per_second_follow_the_integral_of_the_rate() {
+        // 0 → 10 req/s over 4 s, then 10 req/s for 2 s, then down to 0 over 2 s.
+        let schedule = ArrivalConfig::Ramp {
+            start_rate: 0.0,
+            stages: vec![
+                RampStage {
+                    rate: 10.0,
+                    duration_s: Positive(4.0),
+                },
+                RampStage {
+                    rate: 10.0,
+                    duration_s: Positive(2.0),
+                },
+                RampStage {
+                    rate: 0.0,
+                    duration_s: Positive(2.0),
+                },
+            ],
+        };
+        let offsets = schedule.offsets(None, None, &mut rng());
+        // Λ(t) at whole seconds: 0, 1.25, 5, 11.25, 20, 30, 40, 47.5, 50; arrival k comes
+        // when Λ reaches k, so second s receives ceil(Λ(s+1)) − ceil(Λ(s)) arrivals.
+        assert_eq!(per_second(&offsets), vec![2, 3, 7, 8, 10, 10, 8, 2]);
+        assert_eq!(offsets.len(), 50);
+        assert!(offsets.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn poisson_gaps_have_the_exponential_mean_and_variance() {
+        let rate = 50.0;
+        let offsets = ArrivalConfig::Poisson {
+            rate: Positive(rate),
+        }
+        .offsets(Some(20_001), None, &mut rng());
+        let gaps: Vec<f64> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
+        let n = gaps.len() as f64;
+        let mean = gaps.iter().sum::<f64>() / n;
+        let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        // Exp(50): mean 0.02 s, variance 0.0004 s². With 20,000 gaps the standard error of
+        // the mean is 0.7 % and of the variance about 1.4 %: allow five of them.
+        assert!((mean / 0.02 - 1.0).abs() < 0.035, "mean {mean}");
+        assert!((var / 0.0004 - 1.0).abs() < 0.07, "variance {var}");
+        assert_eq!(
+            offsets,
+            ArrivalConfig::Poisson {
+                rate: Positive(rate)
+            }
+            .offsets(Some(20_001), None, &mut rng())
+        );
+    }
+
+    #[test]
+    fn gamma_with_burstiness_one_is_poisson_and_below_one_is_burstier() {
+        let cv = |burstiness: f64| {
+            let offsets = ArrivalConfig::Gamma {
+                rate: Positive(10.0),
+                burstiness: Positive(burstiness),
+            }
+            .offsets(Some(20_001), None, &mut rng());
+            let gaps: Vec<f64> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
+            let n = gaps.len() as f64;
+            let mean = gaps.iter().sum::<f64>() / n;
+            let sd = (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / n).sqrt();
+            assert!((mean / 0.1 - 1.0).abs() < 0.05, "mean {mean}");
+            sd / mean
+        };
+        // The coefficient of variation of gamma gaps is 1/√shape.
+        assert!((cv(1.0) - 1.0).abs() < 0.05);
+        assert!((cv(0.25) - 2.0).abs() < 0.15);
+        assert!((cv(4.0) - 0.5).abs() < 0.05);
+    }
+
+    #[test]
+    fn bursts_and_batch() {
+        let bursts = ArrivalConfig::Bursts {
+            size: Count(3),
+            interval_s: Positive(2.0),
+        };
+        assert_eq!(
+            bursts.offsets(Some(7), None, &mut rng()),
+            vec![0.0, 0.0, 0.0, 2.0, 2.0, 2.0, 4.0]
+        );
+        assert_eq!(
+            ArrivalConfig::Batch.offsets(Some(3), None, &mut rng()),
+            vec![0.0; 3]
+        );
+    }
+}
