@@ -11,6 +11,7 @@ pub mod monitor;
 pub mod recorder;
 pub mod report;
 pub mod result;
+pub mod retry;
 pub mod runner;
 pub mod scenario;
 pub mod strategy;

@@ -122,8 +122,19 @@ async fn run_strategy(
     let adapter = Box::new(OpenAiChat {
         model: scenario.target.model().to_string(),
     });
-    let client = Client::new(&target.base_url(), scenario.workload().stream, adapter)?;
-    let dispatcher = Dispatcher::new(items.clone(), client, cancel.clone(), Instant::now());
+    let client = Client::new(
+        &target.base_url(),
+        &scenario.client,
+        scenario.workload().stream,
+        adapter,
+    )?;
+    let dispatcher = Dispatcher::new(
+        items.clone(),
+        client,
+        scenario.retry.clone(),
+        cancel.clone(),
+        Instant::now(),
+    );
     let label = config.label();
     let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
     let strategy = config.kind.build(config.limit.map(|l| l.get()));

@@ -156,7 +156,7 @@ fn run_writes_a_complete_results_folder_and_never_overwrites() {
     let csv = std::fs::read_to_string(run.join("requests.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 4 * 20);
     assert!(csv.starts_with(
-        "strategy,index,prompt_tokens,max_tokens,intended_us,sent_us,first_token_us,end_us,"
+        "strategy,index,prompt_tokens,max_tokens,intended_us,sent_us,attempt_sent_us,first_token_us,end_us,"
     ));
     assert_eq!(
         std::fs::read(run.join("scenario.toml")).unwrap(),

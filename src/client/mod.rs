@@ -9,14 +9,11 @@ mod openai;
 pub use openai::OpenAiChat;
 
 use crate::recorder::ErrorClass;
+use crate::scenario::ClientConfig;
 use crate::wire::sse::{SseEvent, SseParser};
 use crate::workload::WorkItem;
 use std::time::{Duration, Instant};
 
-/// Until `[client]` timeouts are configurable: generous enough for any mock scenario,
-/// short enough that a dead endpoint fails the run instead of hanging it.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const TOTAL_TIMEOUT: Duration = Duration::from_secs(300);
 /// How much of an error body is kept as the error's message.
 const ERROR_EXCERPT: usize = 200;
 
@@ -53,6 +50,32 @@ pub struct Exchange {
     /// Non-empty content chunks received.
     pub content_chunks: u32,
     pub error: Option<(ErrorClass, String)>,
+    /// The server's `retry-after-ms` / `retry-after` hint, on a failed response.
+    pub retry_after: Option<Duration>,
+    /// The server's `x-should-retry`, which overrides the status.
+    pub should_retry: Option<bool>,
+}
+
+impl Exchange {
+    pub fn new(sent: Instant) -> Exchange {
+        Exchange {
+            sent,
+            first_token: None,
+            end: sent,
+            status: None,
+            output_tokens: 0,
+            content_chunks: 0,
+            error: None,
+            retry_after: None,
+            should_retry: None,
+        }
+    }
+
+    /// True when the failure came after a successful status line: a stream cut or
+    /// broken mid-way, which no SDK retries.
+    pub fn mid_response(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
 }
 
 pub struct Client {
@@ -66,12 +89,14 @@ impl Client {
     /// A client with its own connection pool, so each strategy starts cold and alike.
     pub fn new(
         base_url: &str,
+        config: &ClientConfig,
         stream: bool,
         adapter: Box<dyn WireAdapter>,
     ) -> anyhow::Result<Client> {
         let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(TOTAL_TIMEOUT)
+            .connect_timeout(Duration::from_secs_f64(config.connect_timeout_s.0))
+            .timeout(Duration::from_secs_f64(config.timeout_s.0))
+            .read_timeout(Duration::from_secs_f64(config.idle_timeout_s.0))
             .build()?;
         Ok(Client {
             http,
@@ -90,18 +115,14 @@ impl Client {
             .post(&self.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        let mut exchange = Exchange {
-            sent: Instant::now(),
-            first_token: None,
-            end: Instant::now(),
-            status: None,
-            output_tokens: 0,
-            content_chunks: 0,
-            error: None,
-        };
+        let mut exchange = Exchange::new(Instant::now());
         let outcome = match request.send().await {
             Ok(response) => self.read(response, &mut exchange, &mut on_gap).await,
-            Err(e) => Err(classify(&e)),
+            // No response at all: the connection failed (or timed out) before one came.
+            Err(e) => Err(match classify(&e) {
+                (ErrorClass::Timeout, m) => (ErrorClass::Timeout, m),
+                (_, m) => (ErrorClass::Connect, m),
+            }),
         };
         exchange.end = Instant::now();
         exchange.error = outcome.err();
@@ -118,6 +139,9 @@ impl Client {
         exchange.status = Some(status.as_u16());
         if !status.is_success() {
             let class = ErrorClass::from_status(status.as_u16());
+            exchange.retry_after = retry_hint(response.headers());
+            exchange.should_retry = header_str(response.headers(), "x-should-retry")
+                .and_then(|v| v.parse::<bool>().ok());
             let excerpt = read_excerpt(&mut response).await;
             return Err((class, format!("HTTP {}: {excerpt}", status.as_u16())));
         }
@@ -220,6 +244,20 @@ fn classify(e: &reqwest::Error) -> (ErrorClass, String) {
         source = s.source();
     }
     (class, message)
+}
+
+fn header_str<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
+}
+
+/// `retry-after-ms` (float milliseconds) first, then `retry-after` (float seconds), as
+/// the SDKs read them. (The HTTP-date form of `retry-after` is not read.)
+fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let parse = |name, scale: f64| {
+        let value: f64 = header_str(headers, name)?.parse().ok()?;
+        (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
+    };
+    parse("retry-after-ms", 1e-3).or_else(|| parse("retry-after", 1.0))
 }
 
 /// The first [`ERROR_EXCERPT`] bytes of an error body, as text.

@@ -58,6 +58,15 @@ pub struct Recorder {
     live: LiveCounters,
 }
 
+/// How a request's attempts went, for its record.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempts {
+    pub first_sent: Instant,
+    pub count: u32,
+    /// Total time spent waiting between attempts.
+    pub backoff: Duration,
+}
+
 /// What a finished (or interrupted) strategy leaves behind.
 pub struct Recording {
     pub records: Vec<RequestRecord>,
@@ -98,8 +107,9 @@ impl Recorder {
         }
     }
 
-    /// Records a finished request (after [`Recorder::sending`]).
-    pub fn finish(&self, slot: usize, item: &WorkItem, exchange: Exchange) {
+    /// Records a finished request (after [`Recorder::sending`]); `exchange` is its last
+    /// attempt.
+    pub fn finish(&self, slot: usize, item: &WorkItem, attempts: &Attempts, exchange: Exchange) {
         self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
         let (outcome, error) = match exchange.error {
             None => (Outcome::Ok, None),
@@ -112,14 +122,16 @@ impl Recorder {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let record = RequestRecord {
-            sent: Some(self.since_epoch(exchange.sent)),
+            sent: Some(self.since_epoch(attempts.first_sent)),
+            attempt_sent: Some(self.since_epoch(exchange.sent)),
             first_token: exchange.first_token.map(|t| self.since_epoch(t)),
             end: Some(self.since_epoch(exchange.end)),
             status: exchange.status,
             output_tokens: exchange.output_tokens,
             content_chunks: exchange.content_chunks,
             outcome,
-            attempts: 1,
+            attempts: attempts.count,
+            backoff: attempts.backoff,
             error,
             ..RequestRecord::unsent(item)
         };

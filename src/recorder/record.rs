@@ -83,8 +83,10 @@ pub struct RequestRecord {
     pub max_tokens: u32,
     /// When the work item became available to the strategy.
     pub intended: Duration,
-    /// When the request was handed to the HTTP client; `None` if it never was.
+    /// When the first attempt was handed to the HTTP client; `None` if it never was.
     pub sent: Option<Duration>,
+    /// When the last attempt was sent (the same as `sent` without retries).
+    pub attempt_sent: Option<Duration>,
     /// When the first non-empty content chunk arrived (streaming only).
     pub first_token: Option<Duration>,
     /// When the last byte arrived, or the request failed.
@@ -96,6 +98,8 @@ pub struct RequestRecord {
     pub content_chunks: u32,
     pub outcome: Outcome,
     pub attempts: u32,
+    /// Time spent waiting between attempts.
+    pub backoff: Duration,
     /// The error's message, for failed requests.
     pub error: Option<String>,
 }
@@ -109,6 +113,7 @@ impl RequestRecord {
             max_tokens: item.max_tokens,
             intended: item.at,
             sent: None,
+            attempt_sent: None,
             first_token: None,
             end: None,
             status: None,
@@ -116,6 +121,7 @@ impl RequestRecord {
             content_chunks: 0,
             outcome: Outcome::Cancelled,
             attempts: 0,
+            backoff: Duration::ZERO,
             error: None,
         }
     }
@@ -124,7 +130,7 @@ impl RequestRecord {
         self.outcome == Outcome::Ok
     }
 
-    /// End-to-end latency: sent → last byte.
+    /// End-to-end latency: first attempt sent → last byte, spanning every attempt.
     pub fn e2e(&self) -> Option<Duration> {
         Some(self.end?.saturating_sub(self.sent?))
     }
@@ -145,9 +151,10 @@ impl RequestRecord {
         Some(self.sent?.saturating_sub(self.intended))
     }
 
-    /// Time to first token: sent → first non-empty content chunk.
+    /// Time to first token, of the attempt that produced it: that attempt's send →
+    /// first non-empty content chunk.
     pub fn ttft(&self) -> Option<Duration> {
-        Some(self.first_token?.saturating_sub(self.sent?))
+        Some(self.first_token?.saturating_sub(self.attempt_sent?))
     }
 
     /// Time per output token after the first: (E2E − TTFT) / (output tokens − 1), as vLLM

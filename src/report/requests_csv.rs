@@ -6,13 +6,14 @@ use std::path::Path;
 
 pub const FILE: &str = "requests.csv";
 
-const HEADER: [&str; 14] = [
+const HEADER: [&str; 16] = [
     "strategy",
     "index",
     "prompt_tokens",
     "max_tokens",
     "intended_us",
     "sent_us",
+    "attempt_sent_us",
     "first_token_us",
     "end_us",
     "status",
@@ -20,6 +21,7 @@ const HEADER: [&str; 14] = [
     "output_tokens",
     "content_chunks",
     "attempts",
+    "backoff_us",
     "error",
 ];
 
@@ -39,6 +41,7 @@ pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
                 &r.max_tokens.to_string(),
                 &us(Some(r.intended)),
                 &us(r.sent),
+                &us(r.attempt_sent),
                 &us(r.first_token),
                 &us(r.end),
                 &r.status.map(|s| s.to_string()).unwrap_or_default(),
@@ -46,6 +49,7 @@ pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
                 &r.output_tokens.to_string(),
                 &r.content_chunks.to_string(),
                 &r.attempts.to_string(),
+                &us(Some(r.backoff)),
                 r.error.as_deref().unwrap_or(""),
             ])?;
         }

@@ -10,6 +10,7 @@ mod error;
 pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
 
+use crate::retry::RetryConfig;
 use crate::strategy::StrategyKind;
 use crate::workload::ArrivalConfig;
 use serde::de::{self, Deserializer};
@@ -28,6 +29,10 @@ pub struct Scenario {
     pub mock: MockConfig,
     #[serde(rename = "workload")]
     workload_entry: toml::Spanned<WorkloadConfig>,
+    #[serde(default)]
+    pub client: ClientConfig,
+    #[serde(default)]
+    pub retry: RetryConfig,
     #[serde(rename = "strategy", default)]
     pub strategies: Vec<toml::Spanned<StrategyConfig>>,
 }
@@ -203,6 +208,44 @@ impl StrategyConfig {
             _ => Ok(()),
         }
     }
+}
+
+/// The `[client]` section: timeouts of each attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Connecting (TCP and TLS).
+    #[serde(default = "ten")]
+    pub connect_timeout_s: Positive,
+    /// The whole attempt, from sending to the last byte.
+    #[serde(default = "five_minutes")]
+    pub timeout_s: Positive,
+    /// Silence between two reads of the response: a stalled stream fails as a timeout
+    /// instead of hanging the run.
+    #[serde(default = "one_minute")]
+    pub idle_timeout_s: Positive,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            connect_timeout_s: ten(),
+            timeout_s: five_minutes(),
+            idle_timeout_s: one_minute(),
+        }
+    }
+}
+
+fn ten() -> Positive {
+    Positive(10.0)
+}
+
+fn five_minutes() -> Positive {
+    Positive(300.0)
+}
+
+fn one_minute() -> Positive {
+    Positive(60.0)
 }
 
 /// A finite number greater than 0 (rates, durations, scale factors).

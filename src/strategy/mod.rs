@@ -18,14 +18,17 @@ pub use semaphore::SemaphoreStrategy;
 pub use serial::SerialStrategy;
 
 use crate::client::Client;
-use crate::recorder::Recorder;
+use crate::recorder::{Attempts, Recorder};
+use crate::retry::{Decision, RetryConfig};
 use crate::workload::WorkItem;
 use futures_util::future::BoxFuture;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// A way of dispatching work items.
@@ -91,6 +94,7 @@ pub struct Dispatcher {
 struct DispatchState {
     items: Arc<[WorkItem]>,
     client: Client,
+    retry: RetryConfig,
     recorder: Recorder,
     cancel: CancellationToken,
     /// The strategy's start: item `i` is due at `epoch + items[i].at`.
@@ -105,6 +109,7 @@ impl Dispatcher {
     pub fn new(
         items: Arc<[WorkItem]>,
         client: Client,
+        retry: RetryConfig,
         cancel: CancellationToken,
         epoch: Instant,
     ) -> Dispatcher {
@@ -113,6 +118,7 @@ impl Dispatcher {
             inner: Arc::new(DispatchState {
                 items,
                 client,
+                retry,
                 recorder,
                 cancel,
                 epoch,
@@ -165,8 +171,9 @@ impl Dispatcher {
         self.inner.cancel.is_cancelled()
     }
 
-    /// Sends work item `slot`, times it and records it. An interrupt ends it early and
-    /// records it as cancelled; an item never executed is recorded as never sent.
+    /// Sends work item `slot` (retrying as the retry policy says), times it and records
+    /// it. An interrupt ends it early and records it as cancelled; an item never
+    /// executed is recorded as never sent.
     pub async fn execute(&self, slot: usize) {
         let state = &*self.inner;
         state.started.fetch_add(1, Ordering::AcqRel);
@@ -176,13 +183,30 @@ impl Dispatcher {
         }
         let recorder = &state.recorder;
         recorder.sending();
-        let sent = Instant::now();
-        tokio::select! {
-            exchange = state.client.send(item, recorder.gap_sink(item)) => {
-                recorder.finish(slot, item, exchange);
-            }
-            _ = state.cancel.cancelled() => {
-                recorder.cancel_in_flight(slot, item, sent);
+        let mut attempts = Attempts {
+            first_sent: Instant::now(),
+            count: 0,
+            backoff: Duration::ZERO,
+        };
+        // Jitter drawn per item, so a rerun retries on the same schedule.
+        let mut rng = ChaCha8Rng::seed_from_u64(u64::from(item.index));
+        loop {
+            attempts.count += 1;
+            let exchange = tokio::select! {
+                exchange = state.client.send(item, recorder.gap_sink(item)) => exchange,
+                _ = state.cancel.cancelled() => {
+                    return recorder.cancel_in_flight(slot, item, attempts.first_sent);
+                }
+            };
+            let wait = match state.retry.decide(&exchange, attempts.count, &mut rng) {
+                Decision::Stop => return recorder.finish(slot, item, &attempts, exchange),
+                Decision::RetryAfter(wait) => wait,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => attempts.backoff += wait,
+                _ = state.cancel.cancelled() => {
+                    return recorder.cancel_in_flight(slot, item, attempts.first_sent);
+                }
             }
         }
     }
