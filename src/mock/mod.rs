@@ -41,6 +41,8 @@ pub(crate) struct MockState {
     config: MockConfig,
     seed: u64,
     rpm: Option<Mutex<TokenBucket>>,
+    /// When the current strategy started (the last reset): the stall window's origin.
+    epoch: Mutex<Instant>,
     counters: Counters,
     next_id: AtomicU64,
 }
@@ -82,6 +84,7 @@ impl MockServer {
                 .map(|rpm| Mutex::new(TokenBucket::per_minute(rpm.0, now))),
             config,
             seed,
+            epoch: Mutex::new(now),
             counters: Counters::default(),
             next_id: AtomicU64::new(0),
         });
@@ -121,8 +124,10 @@ impl MockServer {
     /// Refills the rate-limit buckets and zeroes the counters, so the next strategy
     /// starts from the same conditions as the first.
     pub fn reset(&self) {
+        let now = Instant::now();
+        *lock(&self.state.epoch) = now;
         if let Some(bucket) = &self.state.rpm {
-            lock(bucket).refill_completely(Instant::now());
+            lock(bucket).refill_completely(now);
         }
         let c = &self.state.counters;
         for counter in [
@@ -156,6 +161,18 @@ impl Drop for MockServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl MockState {
+    /// When a request received now may be answered: the end of the stall window if it
+    /// falls inside it.
+    fn stalled_until(&self) -> Option<Instant> {
+        let stall = self.config.stall?;
+        let start = *lock(&self.epoch) + std::time::Duration::from_secs_f64(stall.at_s.max(0.0));
+        let end = start + std::time::Duration::from_secs_f64(stall.duration_s.0);
+        let now = Instant::now();
+        (start <= now && now < end).then_some(end)
     }
 }
 

@@ -25,6 +25,9 @@ pub(super) fn routes() -> Router<Arc<MockState>> {
 }
 
 async fn chat_completions(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+    if let Some(end) = state.stalled_until() {
+        tokio::time::sleep_until(end.into()).await;
+    }
     let received = Instant::now();
     let counters = &state.counters;
     counters.requests.fetch_add(1, Ordering::Relaxed);

@@ -80,6 +80,17 @@ pub struct MockConfig {
     pub threads: Count,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// A window in which the server answers nothing, as a provider hiccups.
+    pub stall: Option<StallConfig>,
+}
+
+/// `[mock.stall]`: requests arriving in `[at_s, at_s + duration_s)` after the strategy's
+/// start get no response until the window ends.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallConfig {
+    pub at_s: f64,
+    pub duration_s: Positive,
 }
 
 impl Default for MockConfig {
@@ -91,6 +102,7 @@ impl Default for MockConfig {
             seed: None,
             threads: one(),
             rate_limit: RateLimitConfig::default(),
+            stall: None,
         }
     }
 }
