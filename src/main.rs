@@ -40,7 +40,7 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
         match load(path) {
             Ok(scenario) => {
                 let strategies: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
-                let items = llmbench::workload::generate(scenario.workload());
+                let items = scenario.work_items();
                 let span = items.last().map_or(0.0, |i| i.at.as_secs_f64());
                 println!(
                     "{}: ok — {} requests arriving over {span:.1} s × {} strategies ({})",

@@ -9,7 +9,7 @@ use crate::report::ResultsDir;
 use crate::result::{RunResult, StrategyResult};
 use crate::scenario::{Scenario, StrategyConfig, Target};
 use crate::strategy::{Arrivals, Dispatcher};
-use crate::workload::{self, WorkItem};
+use crate::workload::WorkItem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,7 +79,7 @@ pub async fn run(
         &started_at,
         scenario_file,
     )?;
-    let items: Arc<[WorkItem]> = workload::generate(scenario.workload()).into();
+    let items: Arc<[WorkItem]> = scenario.work_items().into();
     let target = TargetHandle::start(scenario)?;
     let mut result = RunResult {
         scenario_name: scenario.name.0.clone(),

@@ -217,3 +217,28 @@ fn ctrl_c_stops_the_run_and_keeps_the_results() {
     assert!(serial["cancelled"].as_u64().unwrap() > 0, "{serial}");
     assert_eq!(summary["strategies"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_bad_trace_is_invalid_input_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n1,10,5\n2,10,-5\n",
+    )
+    .unwrap();
+    let scenario = dir.path().join("s.toml");
+    let src = GOOD.replace(
+        "requests = 2",
+        "arrival = { kind = \"trace\", path = \"t.csv\" }",
+    );
+    std::fs::write(&scenario, src).unwrap();
+    let out = llmbench(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "t.csv:3: token count \"-5\" is not a whole number ≥ 0 (the trace of workload.arrival)"
+        ),
+        "{err}"
+    );
+}

@@ -411,3 +411,51 @@ async fn a_stalled_response_fails_as_a_timeout_instead_of_hanging() {
     assert_eq!(counts.ok + timeouts, 200, "{counts:?}");
     assert!(s.makespan() < Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_is_replayed_with_its_times_and_lengths() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.jsonl"),
+        "{\"timestamp\": 100.0, \"input_tokens\": 12, \"output_tokens\": 3}\n\
+         {\"timestamp\": 100.4, \"input_tokens\": 30, \"output_tokens\": 5}\n\
+         {\"timestamp\": 100.2, \"input_tokens\": 7, \"output_tokens\": 2}\n",
+    )
+    .unwrap();
+    let src = r#"
+name = "replay"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 5
+itl_ms = 1
+[workload]
+arrival = { kind = "trace", path = "t.jsonl", time_scale = 0.5 }
+[[strategy]]
+kind = "serial"
+"#;
+    let scenario = Scenario::parse_in(src, "test", dir.path()).unwrap();
+    let items = scenario.work_items();
+    let summary: Vec<_> = items
+        .iter()
+        .map(|i| (i.at.as_millis(), i.prompt_tokens, i.max_tokens))
+        .collect();
+    assert_eq!(summary, vec![(0, 12, 3), (100, 7, 2), (200, 30, 5)]);
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, src).unwrap();
+    let options = RunOptions {
+        output: dir.path().join("out"),
+        quiet: true,
+    };
+    let outcome = runner::run(&scenario, &file, &options, CancellationToken::new())
+        .await
+        .unwrap();
+    let s = &outcome.result.strategies[0];
+    assert_eq!(s.counts().ok, 3);
+    let tokens: Vec<u32> = s.records.iter().map(|r| r.output_tokens).collect();
+    assert_eq!(
+        tokens,
+        vec![3, 2, 5],
+        "the mock answers each row's completion length"
+    );
+}

@@ -14,6 +14,8 @@ pub enum ScenarioError {
     },
     #[error("{0}")]
     Invalid(Box<Invalid>),
+    #[error("{0} (the trace of workload.arrival)")]
+    Trace(#[from] crate::workload::trace::TraceError),
 }
 
 #[derive(Debug)]

@@ -12,7 +12,7 @@ pub use error::ScenarioError;
 
 use crate::retry::RetryConfig;
 use crate::strategy::StrategyKind;
-use crate::workload::ArrivalConfig;
+use crate::workload::{ArrivalConfig, TraceRow, WorkItem, trace};
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -35,6 +35,9 @@ pub struct Scenario {
     pub retry: RetryConfig,
     #[serde(rename = "strategy", default)]
     pub strategies: Vec<toml::Spanned<StrategyConfig>>,
+    /// The rows of `workload.arrival`'s trace, read when the scenario is loaded.
+    #[serde(skip)]
+    trace: Option<std::sync::Arc<[TraceRow]>>,
 }
 
 /// Where requests go. Live endpoints (OpenAI-compatible, Anthropic) become further
@@ -327,16 +330,23 @@ impl Scenario {
             path: path.to_path_buf(),
             source,
         })?;
-        Scenario::parse(&src, &path.display().to_string())
+        let folder = path.parent().unwrap_or(Path::new("."));
+        Scenario::parse_in(&src, &path.display().to_string(), folder)
     }
 
-    /// Parses and validates scenario text; `origin` names it in errors.
+    /// Parses and validates scenario text; `origin` names it in errors, relative paths
+    /// in it are taken from the current folder.
     pub fn parse(src: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse_in(src, origin, Path::new("."))
+    }
+
+    /// As [`Scenario::parse`], with relative paths taken from `folder`.
+    pub fn parse_in(src: &str, origin: &str, folder: &Path) -> Result<Scenario, ScenarioError> {
         let invalid = |e: toml::de::Error, key: String| {
             ScenarioError::invalid(origin, src, e.span(), key, e.message())
         };
         let de = toml::Deserializer::parse(src).map_err(|e| invalid(e, String::new()))?;
-        let scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
             // `toml::Spanned` shows up in the path as a private field; users never wrote it.
             let key = e
                 .path()
@@ -355,6 +365,9 @@ impl Scenario {
                 &message,
             )
         })?;
+        if let ArrivalConfig::Trace { path, time_scale } = &workload.get_ref().arrival {
+            scenario.trace = Some(trace::load(&folder.join(path), time_scale.0)?.into());
+        }
         Ok(scenario)
     }
 
@@ -401,6 +414,11 @@ impl Scenario {
 
     pub fn workload(&self) -> &WorkloadConfig {
         self.workload_entry.get_ref()
+    }
+
+    /// The work items every strategy is offered.
+    pub fn work_items(&self) -> Vec<WorkItem> {
+        crate::workload::generate(self.workload(), self.trace.as_deref())
     }
 
     /// Seed of the mock's draws.

@@ -33,6 +33,19 @@ pub enum ArrivalConfig {
         start_rate: f64,
         stages: Vec<RampStage>,
     },
+    /// Replay a recorded trace (CSV or JSONL; see [`super::trace`]): each row is one
+    /// request with its time, prompt length and completion length. Times are multiplied
+    /// by `time_scale` (0.5 replays twice as fast). A relative `path` is taken from the
+    /// scenario file's folder.
+    Trace {
+        path: std::path::PathBuf,
+        #[serde(default = "unscaled")]
+        time_scale: Positive,
+    },
+}
+
+fn unscaled() -> Positive {
+    Positive(1.0)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -46,7 +59,10 @@ pub struct RampStage {
 impl ArrivalConfig {
     /// Whether the schedule ends by itself (so needs no `requests` or `duration_s`).
     pub fn is_finite(&self) -> bool {
-        matches!(self, ArrivalConfig::Ramp { .. })
+        matches!(
+            self,
+            ArrivalConfig::Ramp { .. } | ArrivalConfig::Trace { .. }
+        )
     }
 
     /// Checks that involve several keys; the message names the key at fault.
@@ -109,6 +125,8 @@ impl ArrivalConfig {
                 .take_while(before_end)
                 .take(limit)
                 .collect(),
+            // A trace's times come with its rows; see `workload::generate`.
+            ArrivalConfig::Trace { .. } => Vec::new(),
         }
     }
 }

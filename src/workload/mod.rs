@@ -4,8 +4,10 @@
 //! they dispatch, never in what they are offered or when.
 
 mod arrival;
+pub mod trace;
 
 pub use arrival::{ArrivalConfig, RampStage};
+pub use trace::TraceRow;
 
 use crate::scenario::WorkloadConfig;
 use rand::SeedableRng;
@@ -47,8 +49,11 @@ impl WorkItem {
 }
 
 /// Draws the work items for a workload, in arrival order; the same seed always gives
-/// the same list.
-pub fn generate(config: &WorkloadConfig) -> Vec<WorkItem> {
+/// the same list. With a trace, its rows give the times and lengths instead.
+pub fn generate(config: &WorkloadConfig, trace: Option<&[TraceRow]>) -> Vec<WorkItem> {
+    if let Some(rows) = trace {
+        return replay(config, rows);
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let offsets = config.arrival.offsets(
         config.requests.map(|n| n.0),
@@ -63,6 +68,23 @@ pub fn generate(config: &WorkloadConfig) -> Vec<WorkItem> {
             at: Duration::from_secs_f64(at),
             prompt_tokens: config.prompt_tokens.sample(&mut rng),
             max_tokens: config.max_tokens.sample(&mut rng),
+        })
+        .collect()
+}
+
+/// One item per trace row, within the workload's `requests` and `duration_s` bounds.
+fn replay(config: &WorkloadConfig, rows: &[TraceRow]) -> Vec<WorkItem> {
+    let limit = config.requests.map_or(usize::MAX, |n| n.get());
+    let end = config.duration_s.map(|d| Duration::from_secs_f64(d.0));
+    rows.iter()
+        .take_while(|row| end.is_none_or(|end| row.at < end))
+        .take(limit)
+        .enumerate()
+        .map(|(index, row)| WorkItem {
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+            at: row.at,
+            prompt_tokens: row.prompt_tokens,
+            max_tokens: row.output_tokens,
         })
         .collect()
 }
@@ -92,13 +114,13 @@ mod tests {
 
     #[test]
     fn same_seed_same_items_other_seed_other_items() {
-        assert_eq!(generate(&config(1)), generate(&config(1)));
-        assert_ne!(generate(&config(1)), generate(&config(2)));
+        assert_eq!(generate(&config(1), None), generate(&config(1), None));
+        assert_ne!(generate(&config(1), None), generate(&config(2), None));
     }
 
     #[test]
     fn prompt_has_exactly_prompt_tokens_words() {
-        for item in generate(&config(3)) {
+        for item in generate(&config(3), None) {
             let words = item.prompt_text().split_whitespace().count();
             assert_eq!(words, item.prompt_tokens as usize);
             assert!(
