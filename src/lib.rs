@@ -14,6 +14,7 @@ pub mod result;
 pub mod retry;
 pub mod runner;
 pub mod scenario;
+pub mod slo;
 pub mod strategy;
 pub mod wire;
 pub mod workload;

@@ -3,9 +3,20 @@
 //! for metrics that have samples (a non-streaming run has no TTFT or ITL).
 
 use crate::result::{Metric, RunResult};
+use anyhow::Context;
 use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+
+/// One line of a percentile distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpectrumPoint {
+    pub value_ms: f64,
+    /// From 0 to 1.
+    pub quantile: f64,
+    pub total_count: u64,
+}
 
 /// Percentile steps per halving of the remaining distance to 100 %, as in the Java tool.
 const TICKS_PER_HALF_DISTANCE: u32 = 5;
@@ -22,6 +33,38 @@ pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Reads every `.hgrm` file of a strategy, by metric key.
+pub fn read_all(dir: &Path, label: &str) -> anyhow::Result<BTreeMap<String, Vec<SpectrumPoint>>> {
+    let mut spectra = BTreeMap::new();
+    for metric in Metric::ALL {
+        let path = dir.join(format!("{label}.{}.hgrm", metric.key()));
+        if !path.exists() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let points = parse(&text).with_context(|| format!("{}: not a percentile distribution", path.display()))?;
+        spectra.insert(metric.key().to_string(), points);
+    }
+    Ok(spectra)
+}
+
+/// Parses the rows of a percentile distribution (header and `#[…]` footer skipped).
+pub fn parse(text: &str) -> anyhow::Result<Vec<SpectrumPoint>> {
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            anyhow::ensure!(cols.len() >= 3, "short line: {line:?}");
+            Ok(SpectrumPoint {
+                value_ms: cols[0].parse()?,
+                quantile: cols[1].parse()?,
+                total_count: cols[2].parse()?,
+            })
+        })
+        .collect()
 }
 
 /// The text of `outputPercentileDistribution` with a microsecond → millisecond scale.
@@ -85,5 +128,9 @@ mod tests {
             "{last_row}"
         );
         assert!(text.contains("Total count    =         1000]"));
+        let points = parse(&text).unwrap();
+        assert_eq!(points.last().unwrap().total_count, 1000);
+        assert_eq!(points.last().unwrap().quantile, 1.0);
+        assert!(points.windows(2).all(|w| w[0].quantile <= w[1].quantile));
     }
 }

@@ -6,7 +6,8 @@
 
 mod hgrm;
 mod requests_csv;
-mod summary_json;
+pub mod saved;
+pub mod summary_json;
 pub mod table;
 
 use crate::result::RunResult;

@@ -24,7 +24,7 @@ pub struct Summary {
     pub strategies: Vec<StrategySummary>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StrategySummary {
     pub label: String,
     pub kind: String,
@@ -45,7 +45,7 @@ pub struct StrategySummary {
     pub mock: Option<MockStats>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequestCounts {
     pub total: u64,
     pub ok: u64,
@@ -57,7 +57,7 @@ pub struct RequestCounts {
     pub errors: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Percentiles {
     pub count: u64,
     pub min: f64,

@@ -11,6 +11,7 @@ pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
 
 use crate::retry::RetryConfig;
+use crate::slo::SloConfig;
 use crate::strategy::StrategyKind;
 use crate::workload::{ArrivalConfig, TraceRow, WorkItem, trace};
 use serde::de::{self, Deserializer};
@@ -33,6 +34,8 @@ pub struct Scenario {
     pub client: ClientConfig,
     #[serde(default)]
     pub retry: RetryConfig,
+    #[serde(default)]
+    pub slo: SloConfig,
     #[serde(rename = "strategy", default)]
     pub strategies: Vec<toml::Spanned<StrategyConfig>>,
     /// The rows of `workload.arrival`'s trace, read when the scenario is loaded.
