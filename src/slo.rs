@@ -69,11 +69,16 @@ impl SloConfig {
                 passed: actual.is_some_and(|a| a <= l.0),
             })
         };
-        let error_rate = (s.requests.total > 0).then(|| s.requests.failed as f64 / s.requests.total as f64);
+        let error_rate =
+            (s.requests.total > 0).then(|| s.requests.failed as f64 / s.requests.total as f64);
         [
             at_most("TTFT p99", self.ttft_p99_ms, p99("ttft")),
             at_most("E2E p99", self.e2e_p99_ms, p99("e2e")),
-            at_most("E2E p99 from intended", self.e2e_corrected_p99_ms, p99("e2e_corrected")),
+            at_most(
+                "E2E p99 from intended",
+                self.e2e_corrected_p99_ms,
+                p99("e2e_corrected"),
+            ),
             at_most("ITL p99", self.itl_p99_ms, p99("itl")),
             self.max_error_rate.map(|Share(limit)| Check {
                 objective: format!("error rate ≤ {:.1} %", limit * 100.0),

@@ -43,8 +43,10 @@ pub fn read_all(dir: &Path, label: &str) -> anyhow::Result<BTreeMap<String, Vec<
         if !path.exists() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let points = parse(&text).with_context(|| format!("{}: not a percentile distribution", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let points = parse(&text)
+            .with_context(|| format!("{}: not a percentile distribution", path.display()))?;
         spectra.insert(metric.key().to_string(), points);
     }
     Ok(spectra)

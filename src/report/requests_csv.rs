@@ -63,16 +63,26 @@ pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
 /// Reads the records back, by strategy label.
 pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>> {
     use super::saved::{parse_outcome, parse_us};
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut by_strategy: BTreeMap<String, Vec<RequestRecord>> = BTreeMap::new();
     for (i, row) in reader.records().enumerate() {
         let at = || format!("{}:{}", path.display(), i + 2);
         let row = row.with_context(at)?;
         let cell = |name: &str| {
-            HEADER.iter().position(|h| *h == name).and_then(|c| row.get(c)).unwrap_or("")
+            HEADER
+                .iter()
+                .position(|h| *h == name)
+                .and_then(|c| row.get(c))
+                .unwrap_or("")
         };
-        let number = |name: &str| cell(name).parse::<u32>().with_context(|| format!("{}: bad {name}", at()));
-        let time = |name: &str| parse_us(cell(name)).with_context(|| format!("{}: bad {name}", at()));
+        let number = |name: &str| {
+            cell(name)
+                .parse::<u32>()
+                .with_context(|| format!("{}: bad {name}", at()))
+        };
+        let time =
+            |name: &str| parse_us(cell(name)).with_context(|| format!("{}: bad {name}", at()));
         let record = RequestRecord {
             index: number("index")?,
             prompt_tokens: number("prompt_tokens")?,
@@ -85,12 +95,18 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
             status: cell("status").parse().ok(),
             output_tokens: number("output_tokens")?,
             content_chunks: number("content_chunks")?,
-            outcome: parse_outcome(cell("outcome")).with_context(|| format!("{}: unknown outcome", at()))?,
+            outcome: parse_outcome(cell("outcome"))
+                .with_context(|| format!("{}: unknown outcome", at()))?,
             attempts: number("attempts")?,
             backoff: time("backoff_us")?.unwrap_or_default(),
-            error: Some(cell("error")).filter(|e| !e.is_empty()).map(str::to_string),
+            error: Some(cell("error"))
+                .filter(|e| !e.is_empty())
+                .map(str::to_string),
         };
-        by_strategy.entry(cell("strategy").to_string()).or_default().push(record);
+        by_strategy
+            .entry(cell("strategy").to_string())
+            .or_default()
+            .push(record);
     }
     Ok(by_strategy)
 }

@@ -51,11 +51,20 @@ impl SavedRun {
         let read = |name: &str| {
             let path = dir.join(name);
             std::fs::read_to_string(&path).with_context(|| {
-                format!("cannot read {}: is {} an llmbench results folder?", path.display(), dir.display())
+                format!(
+                    "cannot read {}: is {} an llmbench results folder?",
+                    path.display(),
+                    dir.display()
+                )
             })
         };
-        let summary: Summary = serde_json::from_str(&read(summary_json::FILE)?)
-            .with_context(|| format!("{}: not an llmbench summary", dir.join(summary_json::FILE).display()))?;
+        let summary: Summary =
+            serde_json::from_str(&read(summary_json::FILE)?).with_context(|| {
+                format!(
+                    "{}: not an llmbench summary",
+                    dir.join(summary_json::FILE).display()
+                )
+            })?;
         let slo = toml::from_str::<SloOnly>(&read(SCENARIO_COPY)?)
             .with_context(|| format!("{}: invalid [slo]", dir.join(SCENARIO_COPY).display()))?
             .slo;
