@@ -6,8 +6,11 @@ Examples:
   llmbench run scenarios/burst.toml            compare the strategies of burst.toml on the embedded mock
   llmbench run scenarios/smoke.toml -o /tmp/r  write the results under /tmp/r instead of results/
   llmbench validate scenarios/*.toml           check scenario files without running them
+  llmbench report results/burst-20261124T071608Z   redraw charts and reports from saved results
+  llmbench compare results/old results/new     per-strategy deltas, regressions flagged
 
-Exit codes: 0 success, 1 run failed, 2 invalid input (scenario or arguments), 130 interrupted.";
+Exit codes: 0 success, 1 run failed, 2 invalid input (scenario or arguments),
+99 an SLO was missed or a regression found, 130 interrupted.";
 
 /// Load-testing and throughput benchmarks for LLM endpoints: compare how dispatch
 /// strategies (serial, join_all, semaphore, JoinSet) fare against a rate-limited API.
@@ -35,6 +38,21 @@ Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at
         /// No progress bars.
         #[arg(short, long)]
         quiet: bool,
+    },
+    /// Redraw the charts and reports of a results folder from its saved files.
+    Report {
+        /// A results folder written by `llmbench run`.
+        dir: PathBuf,
+    },
+    /// Compare two results folders strategy by strategy and flag regressions.
+    Compare {
+        /// The baseline results folder.
+        baseline: PathBuf,
+        /// The results folder to judge against it.
+        candidate: PathBuf,
+        /// A change for the worse beyond this many percent is a regression.
+        #[arg(long, default_value_t = 10.0)]
+        threshold: f64,
     },
     /// Check scenario files and print what each would run, without running anything.
     Validate {

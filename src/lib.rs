@@ -5,6 +5,7 @@
 //! The [`mock`] server is its own tree and shares only [`wire`] with the client.
 
 pub mod client;
+pub mod compare;
 pub mod machine;
 pub mod mock;
 pub mod monitor;

@@ -2,7 +2,7 @@ mod cli;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use llmbench::report::table;
+use llmbench::report::table::ResultTable;
 use llmbench::runner::{self, RunOptions};
 use llmbench::scenario::Scenario;
 use std::path::Path;
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 /// Invalid input: a scenario or argument the user must fix (clap uses 2 as well).
 const EXIT_INVALID: u8 = 2;
 const EXIT_FAILED: u8 = 1;
+use llmbench::slo::EXIT_SLO_FAILED;
 /// Interrupted by Ctrl-C, by the shell's convention (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -24,6 +25,40 @@ fn main() -> ExitCode {
             quiet,
         } => run(&scenario, RunOptions { output, quiet }),
         Command::Validate { scenarios } => validate(&scenarios),
+        Command::Report { dir } => report(&dir),
+        Command::Compare {
+            baseline,
+            candidate,
+            threshold,
+        } => compare(&baseline, &candidate, threshold),
+    }
+}
+
+fn report(dir: &Path) -> ExitCode {
+    match llmbench::report::render_reports(dir) {
+        Ok(rendered) => {
+            println!(
+                "{} charts, report.md and report.html written to {}",
+                rendered.charts,
+                dir.display()
+            );
+            println!("{}", rendered.recommendation.replace("**", ""));
+            slo_exit(&rendered, ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// `ok` unless an SLO was missed.
+fn slo_exit(rendered: &llmbench::report::Rendered, ok: ExitCode) -> ExitCode {
+    if rendered.slo_failed {
+        eprintln!("SLO missed: see the report's \"Service-level objectives\" table");
+        ExitCode::from(EXIT_SLO_FAILED)
+    } else {
+        ok
     }
 }
 
@@ -76,13 +111,19 @@ fn run(path: &Path, options: RunOptions) -> ExitCode {
         tokio::spawn(interrupt_on_ctrl_c(cancel.clone()));
         match runner::run(&scenario, path, &options, cancel).await {
             Ok(outcome) => {
-                println!("{}", table::render(&outcome.result));
+                let summary = llmbench::report::Summary::from_run(&outcome.result);
+                println!("{}", ResultTable::new(&summary.strategies).to_console());
+                println!("{}", outcome.report.recommendation.replace("**", ""));
                 println!("results: {}", outcome.dir.display());
+                println!(
+                    "report:  {}",
+                    outcome.dir.join(llmbench::report::html::FILE).display()
+                );
                 if outcome.result.interrupted {
                     eprintln!("interrupted: the results above cover what ran before Ctrl-C");
                     ExitCode::from(EXIT_INTERRUPTED)
                 } else {
-                    ExitCode::SUCCESS
+                    slo_exit(&outcome.report, ExitCode::SUCCESS)
                 }
             }
             Err(e) => {
@@ -103,5 +144,27 @@ async fn interrupt_on_ctrl_c(cancel: CancellationToken) {
     cancel.cancel();
     if tokio::signal::ctrl_c().await.is_ok() {
         std::process::exit(i32::from(EXIT_INTERRUPTED));
+    }
+}
+
+fn compare(baseline: &Path, candidate: &Path, threshold: f64) -> ExitCode {
+    match llmbench::compare::compare(baseline, candidate, threshold) {
+        Ok(comparison) => {
+            println!("{}", comparison.table.to_console());
+            println!("written: {}", comparison.written.display());
+            if comparison.regressions.is_empty() {
+                println!("no regression beyond {threshold} %");
+                ExitCode::SUCCESS
+            } else {
+                for r in &comparison.regressions {
+                    eprintln!("regression: {r}");
+                }
+                ExitCode::from(EXIT_SLO_FAILED)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_INVALID)
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::machine::Machine;
 use crate::mock::MockStats;
-use crate::recorder::timeline::{TimelineSecond, timeline};
+use crate::recorder::timeline::{TimelineBucket, timeline};
 use crate::recorder::{ErrorClass, Outcome, Recording, RequestRecord, micros, new_histogram};
 use crate::strategy::StrategyKind;
 use hdrhistogram::Histogram;
@@ -203,8 +203,9 @@ impl StrategyResult {
         (!span.is_zero()).then(|| (sends.len() - 1) as f64 / span.as_secs_f64())
     }
 
-    pub fn timeline(&self) -> Vec<TimelineSecond> {
-        timeline(&self.records)
+    /// Per-second timeline.
+    pub fn timeline(&self) -> Vec<TimelineBucket> {
+        timeline(&self.records, Duration::from_secs(1))
     }
 }
 

@@ -25,6 +25,8 @@ pub struct RunOptions {
 pub struct RunOutcome {
     pub result: RunResult,
     pub dir: PathBuf,
+    /// The charts and reports drawn from the saved results.
+    pub report: crate::report::Rendered,
 }
 
 /// The server requests go to, for the length of a run.
@@ -104,9 +106,11 @@ pub async fn run(
     }
     result.interrupted = cancel.is_cancelled();
     dir.write(&result)?;
+    let report = crate::report::render_reports(dir.path())?;
     Ok(RunOutcome {
         result,
         dir: dir.path().to_path_buf(),
+        report,
     })
 }
 

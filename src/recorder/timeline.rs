@@ -1,51 +1,58 @@
-//! Per-second timeline of a strategy, derived from its records.
+//! Timeline of a strategy in fixed-width buckets (one second by default), derived from
+//! its records.
 
 use super::{ErrorClass, Outcome, RequestRecord};
 use serde::Serialize;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct TimelineSecond {
-    /// Seconds since the strategy started: this row covers `[second, second + 1)`.
-    pub second: u64,
-    /// Requests that completed successfully in this second.
+pub struct TimelineBucket {
+    /// Start of the bucket since the strategy started; it covers `[start, start + width)`.
+    pub start: Duration,
+    /// Requests that completed successfully in this bucket.
     pub completed: u64,
     pub rate_limited: u64,
     /// Failures other than 429, and cancellations.
     pub failed: u64,
-    /// The most requests in flight at any moment of this second.
+    /// The most requests in flight at any moment of this bucket.
     pub peak_in_flight: u64,
 }
 
-pub fn timeline(records: &[RequestRecord]) -> Vec<TimelineSecond> {
+/// One bucket per `width` from the start to the last response.
+pub fn timeline(records: &[RequestRecord], width: Duration) -> Vec<TimelineBucket> {
+    let width = width.max(Duration::from_micros(1));
+    let bucket_of = |t: Duration| (t.as_nanos() / width.as_nanos()) as usize;
     let last_end = records
         .iter()
         .filter_map(|r| r.end)
         .max()
         .unwrap_or_default();
-    let seconds = last_end.as_secs() + 1;
-    let mut rows: Vec<TimelineSecond> = (0..seconds)
-        .map(|second| TimelineSecond {
-            second,
-            ..TimelineSecond::default()
+    let mut rows: Vec<TimelineBucket> = (0..=bucket_of(last_end))
+        .map(|i| TimelineBucket {
+            start: width * i as u32,
+            ..TimelineBucket::default()
         })
         .collect();
     for record in records {
         let Some(end) = record.end else { continue };
-        let row = &mut rows[end.as_secs() as usize];
+        let row = &mut rows[bucket_of(end)];
         match record.outcome {
             Outcome::Ok => row.completed += 1,
             Outcome::Failed(ErrorClass::RateLimited) => row.rate_limited += 1,
             _ => row.failed += 1,
         }
     }
-    fill_peak_in_flight(records, &mut rows);
+    fill_peak_in_flight(records, &mut rows, bucket_of);
     rows
 }
 
-/// Sweeps send (+1) and end (−1) events in time order; a second with no events keeps
+/// Sweeps send (+1) and end (−1) events in time order; a bucket with no events keeps
 /// the level it started with.
-fn fill_peak_in_flight(records: &[RequestRecord], rows: &mut [TimelineSecond]) {
+fn fill_peak_in_flight(
+    records: &[RequestRecord],
+    rows: &mut [TimelineBucket],
+    bucket_of: impl Fn(Duration) -> usize,
+) {
     let mut events: Vec<(Duration, i64)> = records
         .iter()
         .filter_map(|r| Some([(r.sent?, 1), (r.end?, -1)]))
@@ -56,13 +63,13 @@ fn fill_peak_in_flight(records: &[RequestRecord], rows: &mut [TimelineSecond]) {
     let mut level: i64 = 0;
     let mut current = 0usize;
     for (at, delta) in events {
-        let second = (at.as_secs() as usize).min(rows.len() - 1);
-        while current < second {
+        let bucket = bucket_of(at).min(rows.len() - 1);
+        while current < bucket {
             current += 1;
             rows[current].peak_in_flight = level as u64;
         }
         level += delta;
-        let row = &mut rows[second];
+        let row = &mut rows[bucket];
         row.peak_in_flight = row.peak_in_flight.max(level.max(0) as u64);
     }
 }
@@ -96,7 +103,7 @@ mod tests {
             record(1_200, 1_300, Outcome::Failed(ErrorClass::Timeout)),
             record(2_600, 2_700, Outcome::Ok),
         ];
-        let rows = timeline(&records);
+        let rows = timeline(&records, Duration::from_secs(1));
         let summary: Vec<_> = rows
             .iter()
             .map(|r| (r.completed, r.rate_limited, r.failed, r.peak_in_flight))
@@ -108,8 +115,35 @@ mod tests {
 
     #[test]
     fn quiet_seconds_keep_the_level_in_flight() {
-        let rows = timeline(&[record(0, 3_500, Outcome::Ok)]);
+        let rows = timeline(&[record(0, 3_500, Outcome::Ok)], Duration::from_secs(1));
         let peaks: Vec<_> = rows.iter().map(|r| r.peak_in_flight).collect();
         assert_eq!(peaks, vec![1, 1, 1, 1]);
+    }
+}
+
+#[cfg(test)]
+mod width_tests {
+    use super::*;
+
+    #[test]
+    fn sub_second_buckets() {
+        let item = crate::workload::WorkItem {
+            index: 0,
+            at: Duration::ZERO,
+            prompt_tokens: 1,
+            max_tokens: 1,
+        };
+        let record = RequestRecord {
+            sent: Some(Duration::from_millis(50)),
+            end: Some(Duration::from_millis(250)),
+            outcome: Outcome::Ok,
+            ..RequestRecord::unsent(&item)
+        };
+        let rows = timeline(&[record], Duration::from_millis(100));
+        let summary: Vec<_> = rows
+            .iter()
+            .map(|r| (r.start.as_millis(), r.completed, r.peak_in_flight))
+            .collect();
+        assert_eq!(summary, vec![(0, 0, 1), (100, 0, 1), (200, 1, 1)]);
     }
 }

@@ -4,17 +4,47 @@
 //! first request, and the files are rewritten after every strategy, so an interrupted
 //! or failing run still leaves everything measured so far on disk.
 
+pub mod charts;
 mod hgrm;
+pub mod html;
+mod markdown;
 mod requests_csv;
 pub mod saved;
 pub mod summary_json;
 pub mod table;
+mod verdict;
 
 use crate::result::RunResult;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
 pub use summary_json::Summary;
+
+/// The metric definitions every report ends with (the README has the full version).
+pub const DEFINITIONS: [(&str, &str); 7] = [
+    (
+        "E2E",
+        "first attempt sent → last byte of the response, over successful requests",
+    ),
+    (
+        "E2E from intended",
+        "the item's intended start (its arrival) → last byte: includes the wait in the client's queue",
+    ),
+    (
+        "TTFT",
+        "the successful attempt sent → first non-empty content chunk",
+    ),
+    (
+        "ITL",
+        "every gap between consecutive non-empty content chunks, pooled",
+    ),
+    ("dispatch delay", "intended start → first attempt sent"),
+    (
+        "req/s, tok/s",
+        "successful requests, and their output tokens, per second of makespan",
+    ),
+    ("makespan", "strategy start → end of its last response"),
+];
 
 /// File name of the scenario copy inside a results folder.
 pub const SCENARIO_COPY: &str = "scenario.toml";
@@ -58,6 +88,32 @@ impl ResultsDir {
         hgrm::write(dir, run).with_context(context)?;
         Ok(())
     }
+}
+
+/// What rendering the reports of a results folder found.
+pub struct Rendered {
+    pub charts: usize,
+    pub slo_failed: bool,
+    pub recommendation: String,
+}
+
+/// Draws the charts and writes `report.md` and `report.html` for a results folder, all
+/// from its saved files.
+pub fn render_reports(dir: &Path) -> anyhow::Result<Rendered> {
+    let run = saved::SavedRun::load(dir)?;
+    let charts = charts::render_all(&run)?;
+    let verdict = verdict::verdict(&run);
+    let write = |name: &str, text: String| {
+        std::fs::write(dir.join(name), text)
+            .with_context(|| format!("cannot write {}", dir.join(name).display()))
+    };
+    write(markdown::FILE, markdown::render(&run, &verdict, &charts))?;
+    write(html::FILE, html::render(&run, &verdict, &charts)?)?;
+    Ok(Rendered {
+        charts: charts.len(),
+        slo_failed: verdict.slo_failed(),
+        recommendation: verdict.recommendation,
+    })
 }
 
 /// Creates `base/stem`, or `base/stem-2`, `-3`, … if taken: a run never overwrites another.

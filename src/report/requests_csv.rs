@@ -65,14 +65,20 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
     use super::saved::{parse_outcome, parse_us};
     let mut reader =
         csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // Columns by the file's own header, so a file from an older version (fewer
+    // columns) still reads: a missing column reads as empty.
+    let columns = reader
+        .headers()
+        .with_context(|| format!("{}: no header row", path.display()))?
+        .clone();
     let mut by_strategy: BTreeMap<String, Vec<RequestRecord>> = BTreeMap::new();
     for (i, row) in reader.records().enumerate() {
         let at = || format!("{}:{}", path.display(), i + 2);
         let row = row.with_context(at)?;
         let cell = |name: &str| {
-            HEADER
+            columns
                 .iter()
-                .position(|h| *h == name)
+                .position(|h| h == name)
                 .and_then(|c| row.get(c))
                 .unwrap_or("")
         };

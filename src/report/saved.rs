@@ -5,7 +5,7 @@
 
 use super::summary_json::{self, StrategySummary, Summary};
 use super::{SCENARIO_COPY, hgrm, requests_csv};
-use crate::recorder::timeline::{TimelineSecond, timeline};
+use crate::recorder::timeline::{TimelineBucket, timeline};
 use crate::recorder::{Outcome, RequestRecord};
 use crate::slo::SloConfig;
 use anyhow::Context;
@@ -33,8 +33,8 @@ impl SavedStrategy {
         &self.summary.label
     }
 
-    pub fn timeline(&self) -> Vec<TimelineSecond> {
-        timeline(&self.records)
+    pub fn timeline(&self, width: Duration) -> Vec<TimelineBucket> {
+        timeline(&self.records, width)
     }
 }
 

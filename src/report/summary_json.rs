@@ -52,6 +52,7 @@ pub struct RequestCounts {
     pub failed: u64,
     pub rate_limited: u64,
     pub cancelled: u64,
+    #[serde(default)]
     pub dropped: u64,
     /// Failures by error class.
     pub errors: BTreeMap<String, u64>,

@@ -1,61 +1,113 @@
-//! The side-by-side console table: one column per strategy.
+//! The side-by-side comparison table, one column per strategy, built from the summary
+//! and rendered for the console, Markdown or HTML.
 
-use crate::result::{Metric, RunResult, StrategyResult};
+use super::summary_json::{Percentiles, StrategySummary};
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
-use hdrhistogram::Histogram;
 
-/// What one column shows, computed once per strategy.
-struct Column {
-    label: String,
-    ok: u64,
-    failed: u64,
-    rate_limited: u64,
-    cancelled: u64,
-    dropped: u64,
-    makespan_s: f64,
-    scheduled_rate: Option<f64>,
-    send_rate: Option<f64>,
-    rps: f64,
-    tokens_per_s: f64,
-    histograms: Vec<(Metric, Histogram<u64>)>,
+pub struct ResultTable {
+    pub header: Vec<String>,
+    /// Row name, then one cell per strategy.
+    pub rows: Vec<(String, Vec<String>)>,
 }
 
-impl Column {
-    fn new(s: &StrategyResult) -> Column {
-        let counts = s.counts();
-        Column {
-            label: s.label.clone(),
-            ok: counts.ok,
-            failed: counts.failed,
-            rate_limited: counts.rate_limited,
-            cancelled: counts.cancelled,
-            dropped: counts.dropped,
-            scheduled_rate: s.scheduled_rate(),
-            send_rate: s.achieved_send_rate(),
-            makespan_s: s.makespan().as_secs_f64(),
-            rps: s.requests_per_second(),
-            tokens_per_s: s.output_tokens_per_second(),
-            histograms: Metric::ALL.iter().map(|&m| (m, s.histogram(m))).collect(),
+type Cell = fn(&StrategySummary) -> String;
+
+impl ResultTable {
+    pub fn new(strategies: &[StrategySummary]) -> ResultTable {
+        let any = |pred: fn(&StrategySummary) -> bool| strategies.iter().any(pred);
+        let mut rows: Vec<(&str, Cell)> = vec![
+            ("requests ok", |s| s.requests.ok.to_string()),
+            ("failed", |s| s.requests.failed.to_string()),
+            ("  of which 429", |s| s.requests.rate_limited.to_string()),
+        ];
+        if any(|s| s.requests.dropped > 0) {
+            rows.push(("dropped (queue full)", |s| s.requests.dropped.to_string()));
+        }
+        if any(|s| s.requests.cancelled > 0) {
+            rows.push(("cancelled", |s| s.requests.cancelled.to_string()));
+        }
+        if any(|s| s.scheduled_rate_per_s.is_some()) {
+            rows.push(("scheduled req/s", |s| rate(s.scheduled_rate_per_s)));
+            rows.push(("sent req/s", |s| rate(s.achieved_send_rate_per_s)));
+        }
+        rows.extend_from_slice(&[
+            ("makespan (s)", |s| format!("{:.2}", s.makespan_s)),
+            ("req/s", |s| format!("{:.2}", s.requests_per_s)),
+            ("output tok/s", |s| format!("{:.1}", s.output_tokens_per_s)),
+            ("E2E p50 (ms)", |s| ms(s, "e2e", |p| p.p50)),
+            ("E2E p90 (ms)", |s| ms(s, "e2e", |p| p.p90)),
+            ("E2E p99 (ms)", |s| ms(s, "e2e", |p| p.p99)),
+            ("E2E max (ms)", |s| ms(s, "e2e", |p| p.max)),
+            ("E2E p99 from intended (ms)", |s| {
+                ms(s, "e2e_corrected", |p| p.p99)
+            }),
+            ("dispatch delay p50 (ms)", |s| {
+                ms(s, "dispatch_delay", |p| p.p50)
+            }),
+            ("dispatch delay p99 (ms)", |s| {
+                ms(s, "dispatch_delay", |p| p.p99)
+            }),
+            ("TTFT p50 (ms)", |s| ms(s, "ttft", |p| p.p50)),
+            ("TTFT p99 (ms)", |s| ms(s, "ttft", |p| p.p99)),
+            ("ITL p50 (ms)", |s| ms(s, "itl", |p| p.p50)),
+            ("ITL p99 (ms)", |s| ms(s, "itl", |p| p.p99)),
+        ]);
+        ResultTable {
+            header: strategies.iter().map(|s| s.label.clone()).collect(),
+            rows: rows
+                .into_iter()
+                .map(|(name, cell)| (name.to_string(), strategies.iter().map(cell).collect()))
+                .collect(),
         }
     }
 
-    /// A latency quantile in milliseconds, or "-" without samples.
-    fn quantile(&self, metric: Metric, q: f64) -> String {
-        let h = &self
-            .histograms
-            .iter()
-            .find(|(m, _)| *m == metric)
-            .expect("all metrics")
-            .1;
-        if h.is_empty() {
-            return "-".into();
+    fn comfy(&self, preset: &str) -> String {
+        let mut table = Table::new();
+        table
+            .load_preset(preset)
+            .set_content_arrangement(ContentArrangement::Disabled);
+        let mut header = vec![String::new()];
+        header.extend(self.header.iter().cloned());
+        table.set_header(header);
+        for (name, cells) in &self.rows {
+            let mut row = vec![name.clone()];
+            row.extend(cells.iter().cloned());
+            table.add_row(row);
         }
-        let us = if q >= 1.0 {
-            h.max()
-        } else {
-            h.value_at_quantile(q)
-        };
-        format_ms(us as f64 / 1000.0)
+        for index in 1..=self.header.len() {
+            if let Some(column) = table.column_mut(index) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        table.to_string()
+    }
+
+    pub fn to_console(&self) -> String {
+        self.comfy(presets::UTF8_FULL_CONDENSED)
+    }
+
+    pub fn to_markdown(&self) -> String {
+        self.comfy(presets::ASCII_MARKDOWN)
+    }
+
+    pub fn to_html(&self) -> String {
+        let mut html = String::from("<table>\n<thead><tr><th></th>");
+        for h in &self.header {
+            html.push_str(&format!("<th>{}</th>", super::html::escape(h)));
+        }
+        html.push_str("</tr></thead>\n<tbody>\n");
+        for (name, cells) in &self.rows {
+            html.push_str(&format!(
+                "<tr><th>{}</th>",
+                super::html::escape(name.trim())
+            ));
+            for c in cells {
+                html.push_str(&format!("<td>{}</td>", super::html::escape(c)));
+            }
+            html.push_str("</tr>\n");
+        }
+        html.push_str("</tbody>\n</table>\n");
+        html
     }
 }
 
@@ -63,72 +115,17 @@ fn rate(r: Option<f64>) -> String {
     r.map_or_else(|| "-".into(), |r| format!("{r:.1}"))
 }
 
-fn format_ms(ms: f64) -> String {
+/// A percentile of a metric, or "-" when the strategy has no samples of it.
+fn ms(s: &StrategySummary, metric: &str, pick: fn(&Percentiles) -> f64) -> String {
+    s.latency_ms
+        .get(metric)
+        .map_or_else(|| "-".into(), |p| format_ms(pick(p)))
+}
+
+pub fn format_ms(ms: f64) -> String {
     match ms {
         ms if ms >= 100.0 => format!("{ms:.0}"),
         ms if ms >= 1.0 => format!("{ms:.1}"),
         ms => format!("{ms:.3}"),
     }
-}
-
-/// Renders the comparison table of every strategy in the run.
-pub fn render(run: &RunResult) -> String {
-    let columns: Vec<Column> = run.strategies.iter().map(Column::new).collect();
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
-    let mut header = vec!["".to_string()];
-    header.extend(columns.iter().map(|c| c.label.clone()));
-    table.set_header(header);
-
-    type Row = (&'static str, fn(&Column) -> String);
-    let mut rows: Vec<Row> = vec![
-        ("requests ok", |c| c.ok.to_string()),
-        ("failed", |c| c.failed.to_string()),
-        ("  of which 429", |c| c.rate_limited.to_string()),
-    ];
-    if columns.iter().any(|c| c.dropped > 0) {
-        rows.push(("dropped (queue full)", |c| c.dropped.to_string()));
-    }
-    if columns.iter().any(|c| c.cancelled > 0) {
-        rows.push(("cancelled", |c| c.cancelled.to_string()));
-    }
-    if columns.iter().any(|c| c.scheduled_rate.is_some()) {
-        rows.push(("scheduled req/s", |c| rate(c.scheduled_rate)));
-        rows.push(("sent req/s", |c| rate(c.send_rate)));
-    }
-    rows.extend_from_slice(&[
-        ("makespan (s)", |c| format!("{:.2}", c.makespan_s)),
-        ("req/s", |c| format!("{:.2}", c.rps)),
-        ("output tok/s", |c| format!("{:.1}", c.tokens_per_s)),
-        ("E2E p50 (ms)", |c| c.quantile(Metric::E2e, 0.50)),
-        ("E2E p90 (ms)", |c| c.quantile(Metric::E2e, 0.90)),
-        ("E2E p99 (ms)", |c| c.quantile(Metric::E2e, 0.99)),
-        ("E2E max (ms)", |c| c.quantile(Metric::E2e, 1.0)),
-        ("E2E p99 from intended (ms)", |c| {
-            c.quantile(Metric::E2eCorrected, 0.99)
-        }),
-        ("dispatch delay p50 (ms)", |c| {
-            c.quantile(Metric::DispatchDelay, 0.50)
-        }),
-        ("dispatch delay p99 (ms)", |c| {
-            c.quantile(Metric::DispatchDelay, 0.99)
-        }),
-        ("TTFT p50 (ms)", |c| c.quantile(Metric::Ttft, 0.50)),
-        ("TTFT p99 (ms)", |c| c.quantile(Metric::Ttft, 0.99)),
-        ("ITL p50 (ms)", |c| c.quantile(Metric::Itl, 0.50)),
-        ("ITL p99 (ms)", |c| c.quantile(Metric::Itl, 0.99)),
-    ]);
-    for (name, cell) in rows {
-        let mut row = vec![name.to_string()];
-        row.extend(columns.iter().map(cell));
-        table.add_row(row);
-    }
-    for index in 1..=columns.len() {
-        if let Some(column) = table.column_mut(index) {
-            column.set_cell_alignment(CellAlignment::Right);
-        }
-    }
-    table.to_string()
 }

@@ -1,0 +1,47 @@
+//! Cumulative distributions of E2E, TTFT and ITL, one panel each, every strategy in
+//! each panel: where the curves separate is where strategies differ.
+
+use super::{DrawResult, caption, draw_legend, draw_lines, label_font, max_of, spectrum_lines};
+use crate::report::saved::SavedRun;
+use plotters::prelude::*;
+
+const PANELS: [(&str, &str); 3] = [
+    ("e2e", "E2E latency"),
+    ("ttft", "Time to first token"),
+    ("itl", "Inter-token latency"),
+];
+
+pub fn draw<DB: DrawingBackend>(
+    run: &SavedRun,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let panels = area.split_evenly((1, PANELS.len()));
+    for ((metric, title), panel) in PANELS.iter().zip(panels.iter()) {
+        let lines = spectrum_lines(run, metric, |p| Some((p.value_ms, p.quantile)));
+        if lines.is_empty() {
+            continue;
+        }
+        let x_max = max_of(&lines, |p| p.0, 0.001) * 1.05;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(*title, caption(20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x_max, 0.0..1.0)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&super::axis_number)
+            .x_desc("latency (ms)")
+            .y_desc("share of samples ≤ x")
+            .axis_desc_style(label_font())
+            .label_style(label_font())
+            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
+            .draw()?;
+        draw_lines(&mut chart, lines)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    }
+    Ok(())
+}

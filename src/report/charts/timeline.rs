@@ -1,0 +1,120 @@
+//! Per strategy, over time: successful completions, 429s and other failures per second
+//! (left) and the most requests in flight (right). Shows when a rate limit starts to
+//! bite and how concurrency rises and drains. Buckets are sized to the run (about 60
+//! of them, at a round width), so a two-second run is as readable as an hour.
+
+use super::{DrawResult, caption, color, draw_legend, label_font, legend_line};
+use crate::recorder::timeline::TimelineBucket;
+use crate::report::saved::SavedRun;
+use plotters::prelude::*;
+use std::time::Duration;
+
+/// The smallest round width giving at most about 60 buckets over `span_s` seconds.
+fn bucket_width(span_s: f64) -> Duration {
+    const ROUND: [f64; 14] = [
+        0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0,
+    ];
+    let wanted = span_s / 60.0;
+    let width = ROUND.into_iter().find(|w| *w >= wanted).unwrap_or(3600.0);
+    Duration::from_secs_f64(width)
+}
+
+const OK: RGBColor = RGBColor(0, 158, 115);
+const LIMITED: RGBColor = RGBColor(230, 159, 0);
+const FAILED: RGBColor = RGBColor(213, 94, 0);
+
+pub fn draw<DB: DrawingBackend>(
+    run: &SavedRun,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let rows = area.split_evenly((run.strategies.len().max(1), 2));
+    for (i, strategy) in run.strategies.iter().enumerate() {
+        // Each strategy its own width: a 2 s strategy beside a 2 min one stays readable.
+        let width = bucket_width(strategy.summary.makespan_s);
+        let per_second = 1.0 / width.as_secs_f64();
+        let timeline = strategy.timeline(width);
+        let seconds = (timeline.len() as f64 * width.as_secs_f64()).max(width.as_secs_f64());
+        let at = |f: fn(&TimelineBucket) -> u64, scale: f64| -> Vec<(f64, f64)> {
+            timeline
+                .iter()
+                .map(|t| (t.start.as_secs_f64(), f(t) as f64 * scale))
+                .collect()
+        };
+        let lines = [
+            ("completed/s", OK, at(|t| t.completed, per_second)),
+            ("429/s", LIMITED, at(|t| t.rate_limited, per_second)),
+            ("other failures/s", FAILED, at(|t| t.failed, per_second)),
+        ];
+        let y_max = lines
+            .iter()
+            .flat_map(|l| l.2.iter().map(|p| p.1))
+            .fold(1.0f64, f64::max)
+            * 1.15;
+        let mut chart = ChartBuilder::on(&rows[2 * i])
+            .caption(
+                format!(
+                    "{}: responses per second ({} buckets)",
+                    strategy.label(),
+                    humantime::format_duration(width)
+                ),
+                caption(18),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&super::axis_number)
+            .y_label_formatter(&super::axis_number)
+            .x_desc("seconds since start")
+            .axis_desc_style(label_font())
+            .label_style(label_font())
+            .draw()?;
+        for (label, line_color, points) in lines {
+            chart
+                .draw_series(LineSeries::new(points, line_color.stroke_width(2)))?
+                .label(label)
+                .legend(legend_line(line_color));
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+
+        let in_flight = at(|t| t.peak_in_flight, 1.0);
+        let y_max = in_flight.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.15;
+        let mut chart = ChartBuilder::on(&rows[2 * i + 1])
+            .caption(
+                format!("{}: requests in flight (peak per bucket)", strategy.label()),
+                caption(18),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&super::axis_number)
+            .y_label_formatter(&super::axis_number)
+            .x_desc("seconds since start")
+            .axis_desc_style(label_font())
+            .label_style(label_font())
+            .draw()?;
+        chart.draw_series(LineSeries::new(in_flight, color(i).stroke_width(2)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket_width;
+    use std::time::Duration;
+
+    #[test]
+    fn buckets_fit_the_run() {
+        assert_eq!(bucket_width(0.35), Duration::from_millis(10));
+        assert_eq!(bucket_width(31.5), Duration::from_millis(1000));
+        assert_eq!(bucket_width(125.0), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,63 @@
+//! Each strategy as a point: throughput (up is better) against p99 end-to-end latency
+//! (left is better), once for requests and once for output tokens per second.
+
+use super::{DrawResult, caption, color, draw_legend, label_font};
+use crate::report::saved::SavedRun;
+use crate::report::summary_json::StrategySummary;
+use plotters::prelude::*;
+
+type Throughput = fn(&StrategySummary) -> f64;
+
+pub fn draw<DB: DrawingBackend>(
+    run: &SavedRun,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let panels = area.split_evenly((1, 2));
+    let views: [(&str, &str, Throughput); 2] = [
+        ("Requests per second", "successful req/s", |s| {
+            s.requests_per_s
+        }),
+        ("Output tokens per second", "output tok/s", |s| {
+            s.output_tokens_per_s
+        }),
+    ];
+    let points: Vec<(usize, &StrategySummary, f64)> = run
+        .strategies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, &s.summary, s.summary.latency_ms.get("e2e")?.p99)))
+        .collect();
+    let x_max = points.iter().map(|p| p.2).fold(1.0f64, f64::max) * 1.25;
+    for ((title, y_desc, value), panel) in views.into_iter().zip(panels.iter()) {
+        let y_max = points.iter().map(|p| value(p.1)).fold(0.001f64, f64::max) * 1.25;
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("{title} vs E2E p99"), caption(20))
+            .margin(20)
+            .x_label_area_size(50)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
+        chart
+            .configure_mesh()
+            .x_label_formatter(&super::axis_number)
+            .y_label_formatter(&super::axis_number)
+            .x_desc("E2E p99 (ms) — left is better")
+            .y_desc(format!("{y_desc} — up is better"))
+            .axis_desc_style(label_font())
+            .label_style(label_font())
+            .draw()?;
+        // One series per strategy, named in the legend: labels beside the points would
+        // collide when strategies land close together.
+        for &(i, s, p99) in &points {
+            let style = color(i).filled();
+            chart
+                .draw_series(std::iter::once(Circle::new((p99, value(s)), 8, style)))?
+                .label(s.label.clone())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 6, style));
+        }
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! The few sentences a report opens with: who finished first, who met the SLOs, who
+//! caused 429s, and what to use.
+
+use super::saved::SavedRun;
+use super::summary_json::StrategySummary;
+use super::table::format_ms;
+use crate::slo::Check;
+
+pub struct Verdict {
+    pub findings: Vec<String>,
+    pub recommendation: String,
+    /// Per strategy (in run order), its SLO checks; empty without `[slo]`.
+    pub slo: Vec<(String, Vec<Check>)>,
+}
+
+impl Verdict {
+    pub fn slo_failed(&self) -> bool {
+        self.slo
+            .iter()
+            .any(|(_, checks)| checks.iter().any(|c| !c.passed))
+    }
+
+    fn meets_slo(&self, label: &str) -> bool {
+        self.slo
+            .iter()
+            .find(|(l, _)| l == label)
+            .is_none_or(|(_, checks)| checks.iter().all(|c| c.passed))
+    }
+}
+
+/// Every request answered: nothing failed, dropped or cut off.
+fn complete(s: &StrategySummary) -> bool {
+    s.requests.ok == s.requests.total
+}
+
+fn e2e_p99(s: &StrategySummary) -> Option<f64> {
+    s.latency_ms
+        .get("e2e_corrected")
+        .or(s.latency_ms.get("e2e"))
+        .map(|p| p.p99)
+}
+
+pub fn verdict(run: &SavedRun) -> Verdict {
+    let strategies: Vec<&StrategySummary> = run.strategies.iter().map(|s| &s.summary).collect();
+    let slo = if run.slo.is_empty() {
+        Vec::new()
+    } else {
+        strategies
+            .iter()
+            .map(|s| (s.label.clone(), run.slo.evaluate(s)))
+            .collect()
+    };
+    let mut verdict = Verdict {
+        findings: Vec::new(),
+        recommendation: String::new(),
+        slo,
+    };
+    verdict.findings.push(finished_first(&strategies));
+    verdict.findings.push(rate_limited(&strategies));
+    verdict.findings.push(slo_summary(&verdict, &strategies));
+    verdict.recommendation = recommend(&verdict, &strategies);
+    verdict
+}
+
+fn finished_first(strategies: &[&StrategySummary]) -> String {
+    let by_makespan =
+        |a: &&&StrategySummary, b: &&&StrategySummary| a.makespan_s.total_cmp(&b.makespan_s);
+    let first_complete = strategies
+        .iter()
+        .filter(|s| complete(s))
+        .min_by(by_makespan);
+    let first_overall = strategies.iter().min_by(by_makespan);
+    let mut line = match first_complete {
+        Some(s) => format!(
+            "Finished first with every request answered: **{}**, all {} in {:.2} s.",
+            s.label, s.requests.total, s.makespan_s
+        ),
+        None => "No strategy got every request answered.".to_string(),
+    };
+    if let Some(s) = first_overall.filter(|s| !complete(s)) {
+        line.push_str(&format!(
+            " {} ended sooner ({:.2} s) but lost {} of {} requests.",
+            s.label,
+            s.makespan_s,
+            s.requests.total - s.requests.ok,
+            s.requests.total
+        ));
+    }
+    line
+}
+
+fn rate_limited(strategies: &[&StrategySummary]) -> String {
+    let counts: Vec<String> = strategies
+        .iter()
+        .map(|s| format!("{} {}", s.label, s.requests.rate_limited))
+        .collect();
+    format!("HTTP 429 (rate limited) responses: {}.", counts.join(", "))
+}
+
+fn slo_summary(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
+    if verdict.slo.is_empty() {
+        return "No `[slo]` in the scenario: add one to check latency, errors and throughput against targets.".into();
+    }
+    let (met, missed): (Vec<&&StrategySummary>, Vec<&&StrategySummary>) =
+        strategies.iter().partition(|s| verdict.meets_slo(&s.label));
+    let names = |list: &[&&StrategySummary]| {
+        list.iter()
+            .map(|s| s.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (met.is_empty(), missed.is_empty()) {
+        (_, true) => format!("Every strategy met every SLO ({}).", names(&met)),
+        (true, _) => format!("No strategy met every SLO (missed: {}).", names(&missed)),
+        _ => format!(
+            "Met every SLO: {}. Missed at least one: {}.",
+            names(&met),
+            names(&missed)
+        ),
+    }
+}
+
+fn recommend(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
+    let best = strategies
+        .iter()
+        .filter(|s| complete(s) && verdict.meets_slo(&s.label))
+        .max_by(|a, b| {
+            a.requests_per_s.total_cmp(&b.requests_per_s).then_with(|| {
+                e2e_p99(b)
+                    .unwrap_or(f64::MAX)
+                    .total_cmp(&e2e_p99(a).unwrap_or(f64::MAX))
+            })
+        });
+    if let Some(s) = best {
+        let p99 = e2e_p99(s).map_or_else(|| "-".into(), format_ms);
+        return format!(
+            "Use **{}**: it answered all {} requests at {:.2} req/s with an E2E p99 (from intended start) of {} ms and no failures{}.",
+            s.label,
+            s.requests.total,
+            s.requests_per_s,
+            p99,
+            if verdict.slo.is_empty() {
+                ""
+            } else {
+                ", within the SLOs"
+            }
+        );
+    }
+    let closest = strategies.iter().max_by(|a, b| {
+        a.requests
+            .ok
+            .cmp(&b.requests.ok)
+            .then_with(|| b.makespan_s.total_cmp(&a.makespan_s))
+    });
+    match closest {
+        Some(s) => format!(
+            "No strategy answered every request{}. **{}** came closest ({} of {} ok); lower the concurrency, add retries, or raise the limit before relying on it.",
+            if verdict.slo.is_empty() {
+                ""
+            } else {
+                " within the SLOs"
+            },
+            s.label,
+            s.requests.ok,
+            s.requests.total
+        ),
+        None => "No strategy ran.".into(),
+    }
+}
