@@ -38,6 +38,9 @@ Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at
         /// No progress bars.
         #[arg(short, long)]
         quiet: bool,
+        /// Save the data only, without charts and reports (`llmbench report` draws them later).
+        #[arg(long)]
+        no_report: bool,
     },
     /// Redraw the charts and reports of a results folder from its saved files.
     Report {

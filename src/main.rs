@@ -23,7 +23,15 @@ fn main() -> ExitCode {
             scenario,
             output,
             quiet,
-        } => run(&scenario, RunOptions { output, quiet }),
+            no_report,
+        } => run(
+            &scenario,
+            RunOptions {
+                output,
+                quiet,
+                report: !no_report,
+            },
+        ),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report { dir } => report(&dir),
         Command::Compare {
@@ -110,28 +118,35 @@ fn run(path: &Path, options: RunOptions) -> ExitCode {
         let cancel = CancellationToken::new();
         tokio::spawn(interrupt_on_ctrl_c(cancel.clone()));
         match runner::run(&scenario, path, &options, cancel).await {
-            Ok(outcome) => {
-                let summary = llmbench::report::Summary::from_run(&outcome.result);
-                println!("{}", ResultTable::new(&summary.strategies).to_console());
-                println!("{}", outcome.report.recommendation.replace("**", ""));
-                println!("results: {}", outcome.dir.display());
-                println!(
-                    "report:  {}",
-                    outcome.dir.join(llmbench::report::html::FILE).display()
-                );
-                if outcome.result.interrupted {
-                    eprintln!("interrupted: the results above cover what ran before Ctrl-C");
-                    ExitCode::from(EXIT_INTERRUPTED)
-                } else {
-                    slo_exit(&outcome.report, ExitCode::SUCCESS)
-                }
-            }
+            Ok(outcome) => finish_run(&outcome),
             Err(e) => {
                 eprintln!("error: {e:#}");
                 ExitCode::from(EXIT_FAILED)
             }
         }
     })
+}
+
+/// Prints the table and where everything went; the exit code says how the run went.
+fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
+    let summary = llmbench::report::Summary::from_run(&outcome.result);
+    println!("{}", ResultTable::new(&summary.strategies).to_console());
+    println!("results: {}", outcome.dir.display());
+    if let Some(report) = &outcome.report {
+        println!(
+            "report:  {}",
+            outcome.dir.join(llmbench::report::html::FILE).display()
+        );
+        println!("{}", report.recommendation.replace("**", ""));
+    }
+    if outcome.result.interrupted {
+        eprintln!("interrupted: the results above cover what ran before Ctrl-C");
+        return ExitCode::from(EXIT_INTERRUPTED);
+    }
+    match &outcome.report {
+        Some(report) => slo_exit(report, ExitCode::SUCCESS),
+        None => ExitCode::SUCCESS,
+    }
 }
 
 /// First Ctrl-C: stop dispatching, record in-flight requests as cancelled and save.

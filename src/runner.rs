@@ -20,13 +20,15 @@ pub struct RunOptions {
     pub output: PathBuf,
     /// No progress display.
     pub quiet: bool,
+    /// Draw charts and write the reports after the run (`llmbench report` can later).
+    pub report: bool,
 }
 
 pub struct RunOutcome {
     pub result: RunResult,
     pub dir: PathBuf,
-    /// The charts and reports drawn from the saved results.
-    pub report: crate::report::Rendered,
+    /// The charts and reports drawn from the saved results, unless turned off.
+    pub report: Option<crate::report::Rendered>,
 }
 
 /// The server requests go to, for the length of a run.
@@ -106,7 +108,10 @@ pub async fn run(
     }
     result.interrupted = cancel.is_cancelled();
     dir.write(&result)?;
-    let report = crate::report::render_reports(dir.path())?;
+    let report = match options.report {
+        true => Some(crate::report::render_reports(dir.path())?),
+        false => None,
+    };
     Ok(RunOutcome {
         result,
         dir: dir.path().to_path_buf(),

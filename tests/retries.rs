@@ -16,6 +16,7 @@ async fn run(src: &str) -> RunResult {
     let options = RunOptions {
         output: dir.path().join("results"),
         quiet: true,
+        report: false,
     };
     runner::run(&scenario, &file, &options, CancellationToken::new())
         .await

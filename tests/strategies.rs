@@ -17,6 +17,7 @@ async fn run(src: &str) -> RunResult {
     let options = RunOptions {
         output: dir.path().join("results"),
         quiet: true,
+        report: false,
     };
     runner::run(&scenario, &file, &options, CancellationToken::new())
         .await
@@ -233,6 +234,7 @@ async fn an_interrupt_saves_what_was_measured() {
     let options = RunOptions {
         output: dir.path().to_path_buf(),
         quiet: true,
+        report: false,
     };
     let cancel = CancellationToken::new();
     let interrupt = cancel.clone();
@@ -446,6 +448,7 @@ kind = "serial"
     let options = RunOptions {
         output: dir.path().join("out"),
         quiet: true,
+        report: false,
     };
     let outcome = runner::run(&scenario, &file, &options, CancellationToken::new())
         .await

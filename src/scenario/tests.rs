@@ -199,3 +199,17 @@ fn workload_bounds_are_checked() {
     let ok = with("arrival = { kind = \"ramp\", stages = [{ rate = 5, duration_s = 2 }] }");
     Scenario::parse(&ok, "s.toml").unwrap();
 }
+
+#[test]
+fn slo_values_are_checked_where_they_are_written() {
+    let err = error_of(&format!("{VALID}\n[slo]\nmax_error_rate = 2\n"));
+    assert!(
+        err.contains("s.toml:14:18: slo.max_error_rate: must be a share from 0 to 1"),
+        "{err}"
+    );
+    let err = error_of(&format!("{VALID}\n[slo]\ne2e_p99 = 5\n"));
+    assert!(
+        err.contains("slo.e2e_p99: unknown field `e2e_p99`"),
+        "{err}"
+    );
+}
