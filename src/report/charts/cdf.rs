@@ -33,6 +33,7 @@ where
             .build_cartesian_2d(0.0..x_max, 0.0..1.0)?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_label_formatter(&super::axis_number)
             .x_desc("latency (ms)")
             .y_desc("share of samples ≤ x")

@@ -29,6 +29,7 @@ where
         .build_cartesian_2d((1.0f64..X_MAX).log_scale(), 0.0..y_max)?;
     chart
         .configure_mesh()
+        .light_line_style(TRANSPARENT)
         .y_label_formatter(&super::axis_number)
         .x_desc("percentile")
         .y_desc("latency (ms)")

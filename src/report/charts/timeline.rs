@@ -68,6 +68,7 @@ where
             .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_label_formatter(&super::axis_number)
             .y_label_formatter(&super::axis_number)
             .x_desc("seconds since start")
@@ -95,6 +96,7 @@ where
             .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_label_formatter(&super::axis_number)
             .y_label_formatter(&super::axis_number)
             .x_desc("seconds since start")

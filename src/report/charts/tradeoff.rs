@@ -41,6 +41,7 @@ where
             .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
             .x_label_formatter(&super::axis_number)
             .y_label_formatter(&super::axis_number)
             .x_desc("E2E p99 (ms) — left is better")
