@@ -229,3 +229,171 @@ async fn invalid_bodies_get_a_400_envelope() {
     assert_eq!(response.status().as_u16(), 400);
     assert_eq!(mock.stats().invalid, 3);
 }
+
+async fn post_to(
+    mock: &MockServer,
+    path: &str,
+    body: Value,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", mock.base_url()))
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("mock answers");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, headers, response.text().await.unwrap())
+}
+
+fn messages_request(stream: bool) -> Value {
+    json!({
+        "model": "claude-test",
+        "max_tokens": 3,
+        "system": "be brief",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "one two three"}]}],
+        "stream": stream,
+    })
+}
+
+/// Splits an Anthropic stream into (event name, data) pairs, checking the framing.
+fn named_frames(text: &str) -> Vec<(String, Value)> {
+    assert!(text.ends_with("\n\n"));
+    text.trim_end_matches("\n\n")
+        .split("\n\n")
+        .map(|frame| {
+            let (event, data) = frame
+                .split_once('\n')
+                .unwrap_or_else(|| panic!("{frame:?}"));
+            let name = event
+                .strip_prefix("event: ")
+                .unwrap_or_else(|| panic!("no event line: {frame:?}"));
+            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+            assert_eq!(data["type"], name, "the event line names the data's type");
+            (name.to_string(), data)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn anthropic_stream_has_the_documented_event_sequence() {
+    let mock = fast_mock(None);
+    let (status, headers, text) = post_to(&mock, "/v1/messages", messages_request(true)).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert!(headers["request-id"].to_str().unwrap().starts_with("req_"));
+    let frames = named_frames(&text);
+    let names: Vec<&str> = frames.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "message_start",
+            "content_block_start",
+            "ping",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_delta",
+            "content_block_stop",
+            "message_delta",
+            "message_stop"
+        ]
+    );
+    let message = &frames[0].1["message"];
+    assert!(message["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(message["type"], "message");
+    assert_eq!(message["role"], "assistant");
+    assert_eq!(message["content"], json!([]));
+    assert_eq!(message["stop_reason"], Value::Null);
+    // 2 words of system prompt + 3 of message; output_tokens starts at 1.
+    assert_eq!(
+        message["usage"],
+        json!({"input_tokens": 5, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0})
+    );
+    assert_eq!(
+        frames[1].1,
+        json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})
+    );
+    assert_eq!(frames[3].1["delta"]["type"], "text_delta");
+    assert_eq!(
+        frames[6].1,
+        json!({"type": "content_block_stop", "index": 0})
+    );
+    assert_eq!(
+        frames[7].1,
+        json!({"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": null}, "usage": {"output_tokens": 3}})
+    );
+    assert!(!text.contains("[DONE]"));
+}
+
+#[tokio::test]
+async fn anthropic_whole_message() {
+    let mock = fast_mock(None);
+    let (status, headers, text) = post_to(&mock, "/v1/messages", messages_request(false)).await;
+    assert_eq!(status, 200);
+    assert!(headers.contains_key("request-id"));
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["type"], "message");
+    assert_eq!(body["content"][0]["type"], "text");
+    assert_eq!(
+        body["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        3
+    );
+    assert_eq!(body["stop_reason"], "max_tokens");
+    assert_eq!(body["stop_sequence"], Value::Null);
+    assert_eq!(body["usage"]["input_tokens"], 5);
+    assert_eq!(body["usage"]["output_tokens"], 3);
+}
+
+#[tokio::test]
+async fn anthropic_rate_limit_and_invalid_requests_use_its_error_envelope() {
+    let mock = fast_mock(Some(1));
+    let (status, headers, _) = post_to(&mock, "/v1/messages", messages_request(false)).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["anthropic-ratelimit-requests-limit"], "1");
+    assert_eq!(headers["anthropic-ratelimit-requests-remaining"], "0");
+    let reset = headers["anthropic-ratelimit-requests-reset"]
+        .to_str()
+        .unwrap();
+    assert!(
+        reset.ends_with('Z') && reset.contains('T'),
+        "RFC 3339: {reset}"
+    );
+    let (status, headers, text) = post_to(&mock, "/v1/messages", messages_request(true)).await;
+    assert_eq!(status, 429);
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 59
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["type"], "error");
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+    assert_eq!(body["request_id"], headers["request-id"].to_str().unwrap());
+
+    let (status, _, text) =
+        post_to(&mock, "/v1/messages", json!({"model": "m", "messages": []})).await;
+    assert_eq!(status, 400);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_tokens"),
+        "{body}"
+    );
+}

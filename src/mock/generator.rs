@@ -82,6 +82,23 @@ impl CompletionPlan {
     }
 }
 
+/// The whole text of a completion that arrived at `received`, and when its last token
+/// is due (for responses sent in one piece).
+pub fn whole_text(
+    plan: &mut CompletionPlan,
+    received: tokio::time::Instant,
+) -> (String, tokio::time::Instant) {
+    let mut text = String::new();
+    let mut done_at = received + plan.ttft;
+    for k in 0..plan.output_tokens {
+        if k > 0 {
+            done_at += plan.next_gap();
+        }
+        text.push_str(plan.next_word());
+    }
+    (text, done_at)
+}
+
 /// FNV-1a: a stable hash (unlike `DefaultHasher`, fixed across Rust versions), so the
 /// same seed gives the same draws on every build.
 fn fnv1a(bytes: &[u8]) -> u64 {

@@ -4,9 +4,11 @@
 //! share a scheduler with the load generator being measured. It shares nothing with the
 //! client except the wire types in [`crate::wire`].
 
+mod anthropic;
 mod generator;
 mod openai;
 pub mod rate_limit;
+mod stream;
 
 use crate::scenario::MockConfig;
 use axum::Router;
@@ -164,7 +166,39 @@ impl Drop for MockServer {
     }
 }
 
+/// The request bucket after charging one request.
+pub(crate) struct BucketReading {
+    pub limit: u64,
+    pub remaining: u64,
+    /// Until the bucket is full again.
+    pub reset: std::time::Duration,
+    /// Set when the request was refused: how long until it would be admitted.
+    pub denied: Option<std::time::Duration>,
+}
+
 impl MockState {
+    /// Charges one request to the RPM bucket; `None` when there is no limit.
+    fn charge_request(&self) -> Option<BucketReading> {
+        let mut bucket = lock(self.rpm.as_ref()?);
+        let now = Instant::now();
+        let denied = bucket.try_take(1.0, now).err().map(|d| d.wait);
+        if denied.is_some() {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(BucketReading {
+            limit: bucket.capacity(),
+            remaining: bucket.remaining(now),
+            reset: bucket.time_to_full(now),
+            denied,
+        })
+    }
+
+    /// A fresh request id, and the request counted.
+    fn next_request(&self) -> u64 {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// When a request received now may be answered: the end of the stall window if it
     /// falls inside it.
     fn stalled_until(&self) -> Option<Instant> {
@@ -179,8 +213,17 @@ impl MockState {
 fn router(state: Arc<MockState>) -> Router {
     Router::new()
         .merge(openai::routes())
+        .merge(anthropic::routes())
         .route("/health", axum::routing::get(|| async { "ok" }))
         .with_state(state)
+}
+
+/// Sets a response header from a computed value (values that cannot be header text
+/// are left out rather than failing the response).
+fn insert(headers: &mut axum::http::HeaderMap, name: &'static str, value: String) {
+    if let Ok(value) = axum::http::HeaderValue::try_from(value) {
+        headers.insert(axum::http::HeaderName::from_static(name), value);
+    }
 }
 
 /// A poisoned lock only means another request panicked mid-update of a bucket; its

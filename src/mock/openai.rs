@@ -2,16 +2,17 @@
 //! completion paced by the request's [`CompletionPlan`].
 
 use super::generator::{CompletionPlan, count_prompt_tokens};
-use super::rate_limit::go_duration;
-use super::{MockState, lock};
+use super::rate_limit::{go_duration, retry_after_seconds};
+use super::stream::{self, Framer, data_frame};
+use super::{MockState, insert};
 use crate::wire::openai::{
     AssistantMessage, CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatRequest, ChunkChoice,
-    CompletionChoice, DONE, Delta, ErrorBody, ErrorEnvelope, Usage, UsageField,
+    CompletionChoice, DONE, Delta, ErrorBody, ErrorEnvelope, FinishReason, Usage, UsageField,
 };
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use std::borrow::Cow;
@@ -30,8 +31,7 @@ async fn chat_completions(State(state): State<Arc<MockState>>, body: Bytes) -> R
     }
     let received = Instant::now();
     let counters = &state.counters;
-    counters.requests.fetch_add(1, Ordering::Relaxed);
-    let serial = state.next_id.fetch_add(1, Ordering::Relaxed);
+    let serial = state.next_request();
     let mut headers = HeaderMap::new();
     insert(&mut headers, "x-request-id", format!("req_{serial:016x}"));
 
@@ -72,32 +72,34 @@ fn rate_limit(
     request: &ChatRequest,
     headers: &mut HeaderMap,
 ) -> Option<Response> {
-    let bucket = state.rpm.as_ref()?;
-    let now = std::time::Instant::now();
-    let mut bucket = lock(bucket);
-    let verdict = bucket.try_take(1.0, now);
-    let limit = bucket.capacity();
-    insert(headers, "x-ratelimit-limit-requests", limit.to_string());
+    let reading = state.charge_request()?;
+    insert(
+        headers,
+        "x-ratelimit-limit-requests",
+        reading.limit.to_string(),
+    );
     insert(
         headers,
         "x-ratelimit-remaining-requests",
-        bucket.remaining(now).to_string(),
+        reading.remaining.to_string(),
     );
     insert(
         headers,
         "x-ratelimit-reset-requests",
-        go_duration(bucket.time_to_full(now)),
+        go_duration(reading.reset),
     );
-    drop(bucket);
-    let denied = verdict.err()?;
-    state.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-    let retry_after = denied.wait.as_secs_f64().ceil().max(1.0) as u64;
-    insert(headers, "retry-after", retry_after.to_string());
+    let wait = reading.denied?;
+    insert(
+        headers,
+        "retry-after",
+        retry_after_seconds(wait).to_string(),
+    );
     let message = format!(
         "Rate limit reached for {} in organization org-llmbench on requests per min (RPM): \
          Limit {limit}, Used {limit}, Requested 1. Please try again in {}.",
         request.model,
-        go_duration(denied.wait)
+        go_duration(wait),
+        limit = reading.limit,
     );
     Some(error_response(
         StatusCode::TOO_MANY_REQUESTS,
@@ -158,19 +160,7 @@ impl ResponseMeta {
     }
 }
 
-/// One `data: …\n\n` frame: the only allocation per token.
-fn frame(chunk: &ChatChunk) -> Bytes {
-    let mut buf = Vec::with_capacity(224);
-    buf.extend_from_slice(b"data: ");
-    serde_json::to_writer(&mut buf, chunk).expect("a chunk always serializes");
-    buf.extend_from_slice(b"\n\n");
-    Bytes::from(buf)
-}
-
-fn choice(
-    delta: Delta<'_>,
-    finish: Option<crate::wire::openai::FinishReason>,
-) -> Vec<ChunkChoice<'_>> {
+fn choice(delta: Delta<'_>, finish: Option<FinishReason>) -> Vec<ChunkChoice<'_>> {
     vec![ChunkChoice {
         index: 0,
         delta,
@@ -179,91 +169,57 @@ fn choice(
     }]
 }
 
-/// Where a streamed response is: role chunk, content chunks, finish chunk, optional
-/// usage chunk, `[DONE]`.
-enum Stage {
-    Role,
-    Content { sent: u32 },
-    Finish,
-    Usage,
-    Done,
-    End,
-}
-
-struct StreamState {
-    state: Arc<MockState>,
-    plan: CompletionPlan,
+/// Chat-completion chunks: role chunk, content chunks, finish chunk, the usage chunk
+/// when `stream_options.include_usage` asked for it, then `data: [DONE]`.
+struct ChunkFramer {
     meta: ResponseMeta,
     include_usage: bool,
-    stage: Stage,
-    /// Deadline of the next token, anchored to the request's arrival: sleeps that
-    /// overshoot do not push the rest of the stream later.
-    next_at: Instant,
 }
 
-impl StreamState {
-    fn usage_field(&self) -> UsageField {
+impl ChunkFramer {
+    /// With `include_usage` every chunk carries `"usage": null`.
+    fn usage(&self) -> UsageField {
         if self.include_usage {
             UsageField::Null
         } else {
             UsageField::Absent
         }
     }
+}
 
-    async fn next_frame(&mut self) -> Option<Bytes> {
-        let usage = self.usage_field();
-        let (bytes, next) = match self.stage {
-            Stage::Role => {
-                tokio::time::sleep_until(self.next_at).await;
-                let delta = Delta {
-                    role: Some("assistant".into()),
-                    content: Some("".into()),
-                };
-                let first = if self.plan.output_tokens == 0 {
-                    Stage::Finish
-                } else {
-                    Stage::Content { sent: 0 }
-                };
-                (frame(&self.meta.chunk(choice(delta, None), usage)), first)
-            }
-            Stage::Content { sent } => {
-                tokio::time::sleep_until(self.next_at).await;
-                self.next_at += self.plan.next_gap();
-                let delta = Delta {
-                    role: None,
-                    content: Some(self.plan.next_word().into()),
-                };
-                let bytes = frame(&self.meta.chunk(choice(delta, None), usage));
-                let counters = &self.state.counters;
-                counters.output_tokens_sent.fetch_add(1, Ordering::Relaxed);
-                let sent = sent + 1;
-                let next = if sent < self.plan.output_tokens {
-                    Stage::Content { sent }
-                } else {
-                    Stage::Finish
-                };
-                (bytes, next)
-            }
-            Stage::Finish => {
-                let finish = Some(self.plan.finish_reason);
-                let bytes = frame(&self.meta.chunk(choice(Delta::default(), finish), usage));
-                let next = if self.include_usage {
-                    Stage::Usage
-                } else {
-                    Stage::Done
-                };
-                (bytes, next)
-            }
-            Stage::Usage => {
-                let totals = Usage::new(self.meta.prompt_tokens, self.plan.output_tokens);
-                let bytes = frame(&self.meta.chunk(Vec::new(), UsageField::Totals(totals)));
-                (bytes, Stage::Done)
-            }
-            Stage::Done => (Bytes::from(format!("data: {DONE}\n\n")), Stage::End),
-            Stage::End => return None,
+impl Framer for ChunkFramer {
+    fn start(&mut self, out: &mut Vec<u8>) {
+        let delta = Delta {
+            role: Some("assistant".into()),
+            content: Some("".into()),
         };
-        self.stage = next;
-        Some(bytes)
+        data_frame(out, &self.meta.chunk(choice(delta, None), self.usage()));
+    }
+
+    fn token(&mut self, text: &str, out: &mut Vec<u8>) {
+        let delta = Delta {
+            role: None,
+            content: Some(text.into()),
+        };
+        data_frame(out, &self.meta.chunk(choice(delta, None), self.usage()));
+    }
+
+    fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
+        let finish = Some(plan.finish_reason);
+        data_frame(
+            out,
+            &self
+                .meta
+                .chunk(choice(Delta::default(), finish), self.usage()),
+        );
+        if self.include_usage {
+            let totals = Usage::new(self.meta.prompt_tokens, plan.output_tokens);
+            data_frame(
+                out,
+                &self.meta.chunk(Vec::new(), UsageField::Totals(totals)),
+            );
+        }
+        out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
     }
 }
 
@@ -280,20 +236,16 @@ fn stream_response(
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let stream = StreamState {
-        state,
-        next_at: received + plan.ttft,
-        plan,
+    let framer = ChunkFramer {
         meta,
         include_usage,
-        stage: Stage::Role,
     };
-    let body = futures_util::stream::unfold(stream, |mut s| async move {
-        s.next_frame()
-            .await
-            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), s))
-    });
-    (StatusCode::OK, headers, Body::from_stream(body)).into_response()
+    (
+        StatusCode::OK,
+        headers,
+        stream::body(state, plan, framer, received),
+    )
+        .into_response()
 }
 
 async fn whole_response(
@@ -303,14 +255,7 @@ async fn whole_response(
     meta: ResponseMeta,
     received: Instant,
 ) -> Response {
-    let mut text = String::new();
-    let mut done_at = received + plan.ttft;
-    for k in 0..plan.output_tokens {
-        if k > 0 {
-            done_at += plan.next_gap();
-        }
-        text.push_str(plan.next_word());
-    }
+    let (text, done_at) = super::generator::whole_text(&mut plan, received);
     tokio::time::sleep_until(done_at).await;
     let counters = &state.counters;
     counters
@@ -336,12 +281,6 @@ async fn whole_response(
     let elapsed_ms = received.elapsed().as_millis().to_string();
     insert(&mut headers, "openai-processing-ms", elapsed_ms);
     (StatusCode::OK, headers, axum::Json(body)).into_response()
-}
-
-fn insert(headers: &mut HeaderMap, name: &'static str, value: String) {
-    if let Ok(value) = HeaderValue::try_from(value) {
-        headers.insert(HeaderName::from_static(name), value);
-    }
 }
 
 fn unix_now() -> u64 {

@@ -75,6 +75,12 @@ impl TokenBucket {
     }
 }
 
+/// `retry-after` in whole seconds: rounded up (waiting less would be refused again),
+/// and at least 1.
+pub fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// Formats a duration the way Go's `time.Duration.String` does, which is what OpenAI's
 /// `x-ratelimit-reset-*` headers carry: `0s`, `12ms`, `1s`, `6m0s`, `2m59.56s`.
 /// Rounded to the millisecond first, as the headers are.

@@ -2,5 +2,6 @@
 //! shared by the client (which sends requests and parses responses) and the mock server
 //! (which does the reverse). Nothing else is shared between the two.
 
+pub mod anthropic;
 pub mod openai;
 pub mod sse;

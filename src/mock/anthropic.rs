@@ -1,0 +1,259 @@
+//! Anthropic Messages on the mock: admission (rate limit), then a streamed event
+//! sequence or a whole message paced by the request's [`CompletionPlan`].
+
+use super::generator::{CompletionPlan, count_prompt_tokens};
+use super::rate_limit::retry_after_seconds;
+use super::stream::{self, Framer, named_frame};
+use super::{MockState, insert};
+use crate::wire::anthropic::{
+    Block, ErrorBody, ErrorEnvelope, MESSAGES_PATH, MessageDeltaBody, MessageResponse,
+    MessagesRequest, OutputUsage, StopReason, StreamEvent, TextDelta, Usage, error_type,
+};
+use crate::wire::openai::FinishReason;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+use tokio::time::Instant;
+
+pub(super) fn routes() -> Router<Arc<MockState>> {
+    Router::new().route(MESSAGES_PATH, post(messages))
+}
+
+async fn messages(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+    if let Some(end) = state.stalled_until() {
+        tokio::time::sleep_until(end.into()).await;
+    }
+    let received = Instant::now();
+    let request_id = format!("req_{:024x}", state.next_request());
+    let mut headers = HeaderMap::new();
+    insert(&mut headers, "request-id", request_id.clone());
+
+    let request: MessagesRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return invalid(
+                &state,
+                headers,
+                &request_id,
+                &format!("Invalid request body: {e}"),
+            );
+        }
+    };
+    if request.max_tokens == 0 {
+        return invalid(
+            &state,
+            headers,
+            &request_id,
+            "max_tokens: must be greater than or equal to 1",
+        );
+    }
+    if let Some(rejection) = rate_limit(&state, &mut headers, &request_id) {
+        return rejection;
+    }
+    state.counters.admitted.fetch_add(1, Ordering::Relaxed);
+
+    let texts = request
+        .system
+        .iter()
+        .flat_map(|s| s.texts())
+        .chain(request.messages.iter().flat_map(|m| m.content.texts()));
+    let input_tokens = count_prompt_tokens(texts);
+    let prompt = request
+        .messages
+        .last()
+        .map(|m| m.content.texts().concat())
+        .unwrap_or_default();
+    let plan = CompletionPlan::draw(&state.config, state.seed, &prompt, Some(request.max_tokens));
+    let meta = Meta {
+        id: format!("msg_{:024x}", state.next_id.load(Ordering::Relaxed)),
+        model: request.model.into_owned(),
+        input_tokens,
+    };
+    if request.stream {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream; charset=utf-8"),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        let body = stream::body(state.clone(), plan, EventFramer { meta }, received);
+        (StatusCode::OK, headers, body).into_response()
+    } else {
+        whole_message(&state, headers, plan, meta, received).await
+    }
+}
+
+/// Charges the request against the RPM bucket; every response carries the
+/// `anthropic-ratelimit-requests-*` headers (reset as an RFC 3339 time), a rejection is
+/// a 429 `rate_limit_error` with `retry-after`.
+fn rate_limit(state: &MockState, headers: &mut HeaderMap, request_id: &str) -> Option<Response> {
+    let reading = state.charge_request()?;
+    let reset_at = humantime::format_rfc3339_seconds(SystemTime::now() + reading.reset).to_string();
+    insert(
+        headers,
+        "anthropic-ratelimit-requests-limit",
+        reading.limit.to_string(),
+    );
+    insert(
+        headers,
+        "anthropic-ratelimit-requests-remaining",
+        reading.remaining.to_string(),
+    );
+    insert(headers, "anthropic-ratelimit-requests-reset", reset_at);
+    let wait = reading.denied?;
+    insert(
+        headers,
+        "retry-after",
+        retry_after_seconds(wait).to_string(),
+    );
+    let message = format!(
+        "This request would exceed the rate limit for your organization of {} requests per minute. \
+         Please try again in {} seconds.",
+        reading.limit,
+        retry_after_seconds(wait)
+    );
+    Some(error(
+        StatusCode::TOO_MANY_REQUESTS,
+        headers.clone(),
+        request_id,
+        &message,
+    ))
+}
+
+fn invalid(state: &MockState, headers: HeaderMap, request_id: &str, message: &str) -> Response {
+    state.counters.invalid.fetch_add(1, Ordering::Relaxed);
+    error(StatusCode::BAD_REQUEST, headers, request_id, message)
+}
+
+/// An error in Anthropic's envelope, its `type` set by the status.
+pub(super) fn error(
+    status: StatusCode,
+    headers: HeaderMap,
+    request_id: &str,
+    message: &str,
+) -> Response {
+    let body = ErrorEnvelope {
+        kind: "error".into(),
+        error: ErrorBody {
+            kind: error_type(status.as_u16()).into(),
+            message: message.into(),
+        },
+        request_id: Some(request_id.into()),
+    };
+    (status, headers, axum::Json(body)).into_response()
+}
+
+struct Meta {
+    id: String,
+    model: String,
+    input_tokens: u32,
+}
+
+impl Meta {
+    fn message<'a>(
+        &'a self,
+        content: Vec<Block<'a>>,
+        stop: Option<StopReason>,
+        usage: Usage,
+    ) -> MessageResponse<'a> {
+        MessageResponse {
+            id: Cow::Borrowed(&self.id),
+            kind: "message".into(),
+            role: "assistant".into(),
+            model: Cow::Borrowed(&self.model),
+            content,
+            stop_reason: stop,
+            stop_sequence: None,
+            usage,
+        }
+    }
+}
+
+fn stop_reason(plan: &CompletionPlan) -> StopReason {
+    match plan.finish_reason {
+        FinishReason::Length => StopReason::MaxTokens,
+        FinishReason::Stop => StopReason::EndTurn,
+    }
+}
+
+fn text_block(text: &str) -> Block<'_> {
+    Block {
+        kind: "text".into(),
+        text: Some(text.into()),
+    }
+}
+
+/// The Messages event sequence: `message_start`, `content_block_start`, `ping`,
+/// `content_block_delta` per token, `content_block_stop`, `message_delta` (cumulative
+/// usage), `message_stop`. Every frame names its event, as the SDKs require.
+struct EventFramer {
+    meta: Meta,
+}
+
+impl EventFramer {
+    fn emit(out: &mut Vec<u8>, event: &StreamEvent) {
+        named_frame(out, event.name(), event);
+    }
+}
+
+impl Framer for EventFramer {
+    fn start(&mut self, out: &mut Vec<u8>) {
+        let usage = Usage::new(self.meta.input_tokens, 1);
+        let message = self.meta.message(Vec::new(), None, usage);
+        Self::emit(out, &StreamEvent::MessageStart { message });
+        let content_block = text_block("");
+        Self::emit(
+            out,
+            &StreamEvent::ContentBlockStart {
+                index: 0,
+                content_block,
+            },
+        );
+        Self::emit(out, &StreamEvent::Ping);
+    }
+
+    fn token(&mut self, text: &str, out: &mut Vec<u8>) {
+        let delta = TextDelta {
+            kind: "text_delta".into(),
+            text: text.into(),
+        };
+        Self::emit(out, &StreamEvent::ContentBlockDelta { index: 0, delta });
+    }
+
+    fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
+        Self::emit(out, &StreamEvent::ContentBlockStop { index: 0 });
+        let delta = MessageDeltaBody {
+            stop_reason: Some(stop_reason(plan)),
+            stop_sequence: None,
+        };
+        let usage = OutputUsage {
+            output_tokens: plan.output_tokens,
+        };
+        Self::emit(out, &StreamEvent::MessageDelta { delta, usage });
+        Self::emit(out, &StreamEvent::MessageStop);
+    }
+}
+
+async fn whole_message(
+    state: &MockState,
+    headers: HeaderMap,
+    mut plan: CompletionPlan,
+    meta: Meta,
+    received: Instant,
+) -> Response {
+    let (text, done_at) = super::generator::whole_text(&mut plan, received);
+    tokio::time::sleep_until(done_at).await;
+    state
+        .counters
+        .output_tokens_sent
+        .fetch_add(u64::from(plan.output_tokens), Ordering::Relaxed);
+    let usage = Usage::new(meta.input_tokens, plan.output_tokens);
+    let body = meta.message(vec![text_block(&text)], Some(stop_reason(&plan)), usage);
+    (StatusCode::OK, headers, axum::Json(body)).into_response()
+}
