@@ -6,6 +6,7 @@ Examples:
   llmbench run scenarios/burst.toml            compare the strategies of burst.toml on the embedded mock
   llmbench run scenarios/smoke.toml -o /tmp/r  write the results under /tmp/r instead of results/
   llmbench validate scenarios/*.toml           check scenario files without running them
+  llmbench mock scenarios/burst.toml --port 8000   serve the mock API for other tools
   llmbench report results/burst-20261124T071608Z   redraw charts and reports from saved results
   llmbench compare results/old results/new     per-strategy deltas, regressions flagged
 
@@ -56,6 +57,22 @@ Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at
         /// A change for the worse beyond this many percent is a regression.
         #[arg(long, default_value_t = 10.0)]
         threshold: f64,
+    },
+    /// Serve the mock LLM API (OpenAI and Anthropic) until Ctrl-C.
+    #[command(
+        after_help = "Endpoints: POST /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic), \
+GET /v1/models, GET /health. The [mock] section of the scenario file configures latencies, limits \
+and faults, exactly as for the embedded mock of `llmbench run`."
+    )]
+    Mock {
+        /// A scenario file whose [mock] section configures the server (default: defaults).
+        scenario: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
     },
     /// Check scenario files and print what each would run, without running anything.
     Validate {

@@ -34,12 +34,67 @@ fn main() -> ExitCode {
         ),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report { dir } => report(&dir),
+        Command::Mock {
+            scenario,
+            host,
+            port,
+        } => serve_mock(scenario.as_deref(), std::net::SocketAddr::new(host, port)),
         Command::Compare {
             baseline,
             candidate,
             threshold,
         } => compare(&baseline, &candidate, threshold),
     }
+}
+
+fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
+    let (config, seed) = match scenario.map(llmbench::scenario::load_mock_config) {
+        Some(Ok(loaded)) => loaded,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+        None => (Default::default(), 0),
+    };
+    let mock = match llmbench::mock::MockServer::start(config, seed, addr) {
+        Ok(mock) => mock,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    println!("llmbench mock listening on {}", mock.base_url());
+    println!(
+        "  POST /v1/chat/completions (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health"
+    );
+    println!("Ctrl-C to stop");
+    let (stop, stopped) = std::sync::mpsc::channel();
+    if ctrlc_handler(stop).is_err() {
+        eprintln!("error: cannot watch for Ctrl-C");
+        return ExitCode::from(EXIT_FAILED);
+    }
+    let _ = stopped.recv();
+    let stats = mock.stats();
+    println!(
+        "served {} requests ({} rate limited)",
+        stats.requests, stats.rate_limited
+    );
+    ExitCode::SUCCESS
+}
+
+/// Sends on `stop` at the first Ctrl-C (on a small runtime of its own: the mock's
+/// runtime serves requests and is not to be shared).
+fn ctrlc_handler(stop: std::sync::mpsc::Sender<()>) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        let _ = stop.send(());
+    });
+    Ok(())
 }
 
 fn report(dir: &Path) -> ExitCode {

@@ -242,3 +242,72 @@ fn a_bad_trace_is_invalid_input_naming_file_and_line() {
         "{err}"
     );
 }
+
+#[test]
+fn the_standalone_mock_serves_until_ctrl_c() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("m.toml");
+    std::fs::write(
+        &scenario,
+        "[mock]\nttft_ms = 1\nitl_ms = 0\nrate_limit = { rpm = 1 }\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .args(["mock", scenario.to_str().unwrap(), "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("llmbench mock listening on http://")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    // Two plain HTTP/1.1 requests on loopback: the second exceeds the 1 RPM bucket.
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2}"#;
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        let mut socket = std::net::TcpStream::connect(&addr).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            socket,
+            "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        socket.read_to_string(&mut response).unwrap();
+        statuses.push(response.split_whitespace().nth(1).unwrap().to_string());
+    }
+    assert_eq!(statuses, ["200", "429"]);
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("served 2 requests (1 rate limited)"),
+        "{rest}"
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[mock]\nttft_ms = -4\n").unwrap();
+    let out = llmbench(&["mock", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad.toml:2:11: mock.ttft_ms:"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -397,3 +397,62 @@ async fn anthropic_rate_limit_and_invalid_requests_use_its_error_envelope() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn oversized_bodies_get_a_413_in_each_envelope_and_models_are_listed() {
+    let config = MockConfig {
+        max_body_bytes: Count(2_000),
+        models: vec!["m-1".into(), "m-2".into()],
+        ..MockConfig::default()
+    };
+    let mock = MockServer::start_local(config, 1).unwrap();
+    let mut big = request(false, false);
+    big["messages"][1]["content"] = json!("word ".repeat(1_000));
+    let (status, _, text) = post(&mock, big).await;
+    assert_eq!(status, 413);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    let mut big = messages_request(false);
+    big["messages"][0]["content"] = json!("word ".repeat(1_000));
+    let (status, _, text) = post_to(&mock, "/v1/messages", big).await;
+    assert_eq!(status, 413);
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"]["type"], "request_too_large");
+
+    let client = reqwest::Client::new();
+    let openai: Value = client
+        .get(format!("{}/v1/models", mock.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(openai["object"], "list");
+    assert_eq!(openai["data"][1]["id"], "m-2");
+    let anthropic: Value = client
+        .get(format!("{}/v1/models", mock.base_url()))
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await;
+    assert_eq!(anthropic["data"][0]["type"], "model");
+    assert_eq!(anthropic["last_id"], "m-2");
+    let health = client
+        .get(format!("{}/health", mock.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}
+
+trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> Value {
+        serde_json::from_str(&self.text().await.unwrap()).unwrap()
+    }
+}

@@ -11,7 +11,6 @@ use crate::wire::anthropic::{
 };
 use crate::wire::openai::FinishReason;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,7 +25,7 @@ pub(super) fn routes() -> Router<Arc<MockState>> {
     Router::new().route(MESSAGES_PATH, post(messages))
 }
 
-async fn messages(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+async fn messages(State(state): State<Arc<MockState>>, body: super::Body) -> Response {
     if let Some(end) = state.stalled_until() {
         tokio::time::sleep_until(end.into()).await;
     }
@@ -35,6 +34,13 @@ async fn messages(State(state): State<Arc<MockState>>, body: Bytes) -> Response 
     let mut headers = HeaderMap::new();
     insert(&mut headers, "request-id", request_id.clone());
 
+    let body = match super::read_body(body) {
+        Ok(body) => body,
+        Err((status, message)) => {
+            state.counters.invalid.fetch_add(1, Ordering::Relaxed);
+            return error(status, headers, &request_id, &message);
+        }
+    };
     let request: MessagesRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {

@@ -211,11 +211,53 @@ impl MockState {
 }
 
 fn router(state: Arc<MockState>) -> Router {
+    let body_limit = state.config.max_body_bytes.get();
     Router::new()
         .merge(openai::routes())
         .merge(anthropic::routes())
+        .route("/v1/models", axum::routing::get(models))
         .route("/health", axum::routing::get(|| async { "ok" }))
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// The configured models, in Anthropic's list format when the request carries an
+/// `anthropic-version` header (as Anthropic's SDKs send), else in OpenAI's.
+async fn models(
+    axum::extract::State(state): axum::extract::State<Arc<MockState>>,
+    headers: axum::http::HeaderMap,
+) -> axum::Json<serde_json::Value> {
+    let ids = &state.config.models;
+    let body = if headers.contains_key("anthropic-version") {
+        let data: Vec<_> = ids
+            .iter()
+            .map(|id| serde_json::json!({"type": "model", "id": id, "display_name": id, "created_at": "2025-01-01T00:00:00Z"}))
+            .collect();
+        serde_json::json!({"data": data, "has_more": false, "first_id": ids.first(), "last_id": ids.last()})
+    } else {
+        let data: Vec<_> = ids
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "object": "model", "created": 1735689600, "owned_by": "llmbench"}))
+            .collect();
+        serde_json::json!({"object": "list", "data": data})
+    };
+    axum::Json(body)
+}
+
+/// A request body, or why it was refused: its status (413 when over the size limit,
+/// else 400) and a message for the provider's error envelope.
+type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
+
+fn read_body(body: Body) -> Result<axum::body::Bytes, (axum::http::StatusCode, String)> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        let message = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            "Request too large: the body exceeds the server's size limit".to_string()
+        } else {
+            format!("Could not read the request body: {rejection}")
+        };
+        (status, message)
+    })
 }
 
 /// Sets a response header from a computed value (values that cannot be header text

@@ -10,7 +10,6 @@ use crate::wire::openai::{
     CompletionChoice, DONE, Delta, ErrorBody, ErrorEnvelope, FinishReason, Usage, UsageField,
 };
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +24,7 @@ pub(super) fn routes() -> Router<Arc<MockState>> {
     Router::new().route(CHAT_COMPLETIONS_PATH, post(chat_completions))
 }
 
-async fn chat_completions(State(state): State<Arc<MockState>>, body: Bytes) -> Response {
+async fn chat_completions(State(state): State<Arc<MockState>>, body: super::Body) -> Response {
     if let Some(end) = state.stalled_until() {
         tokio::time::sleep_until(end.into()).await;
     }
@@ -35,6 +34,13 @@ async fn chat_completions(State(state): State<Arc<MockState>>, body: Bytes) -> R
     let mut headers = HeaderMap::new();
     insert(&mut headers, "x-request-id", format!("req_{serial:016x}"));
 
+    let body = match super::read_body(body) {
+        Ok(body) => body,
+        Err((status, message)) => {
+            state.counters.invalid.fetch_add(1, Ordering::Relaxed);
+            return error_response(status, headers, &message, "invalid_request_error", None);
+        }
+    };
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => return invalid_request(&state, headers, &format!("Invalid request body: {e}")),

@@ -88,6 +88,21 @@ pub struct MockConfig {
     pub rate_limit: RateLimitConfig,
     /// A window in which the server answers nothing, as a provider hiccups.
     pub stall: Option<StallConfig>,
+    /// Model ids listed by `GET /v1/models` (requests may name any model).
+    #[serde(default = "default_models")]
+    pub models: Vec<String>,
+    /// Largest request body accepted; larger ones get the provider's 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: Count,
+}
+
+fn default_models() -> Vec<String> {
+    vec![default_mock_model()]
+}
+
+/// 32 MiB, Anthropic's limit for Messages requests.
+fn default_max_body() -> Count {
+    Count(32 * 1024 * 1024)
 }
 
 /// `[mock.stall]`: requests arriving in `[at_s, at_s + duration_s)` after the strategy's
@@ -109,6 +124,8 @@ impl Default for MockConfig {
             threads: one(),
             rate_limit: RateLimitConfig::default(),
             stall: None,
+            models: default_models(),
+            max_body_bytes: default_max_body(),
         }
     }
 }
@@ -345,18 +362,7 @@ impl Scenario {
 
     /// As [`Scenario::parse`], with relative paths taken from `folder`.
     pub fn parse_in(src: &str, origin: &str, folder: &Path) -> Result<Scenario, ScenarioError> {
-        let invalid = |e: toml::de::Error, key: String| {
-            ScenarioError::invalid(origin, src, e.span(), key, e.message())
-        };
-        let de = toml::Deserializer::parse(src).map_err(|e| invalid(e, String::new()))?;
-        let mut scenario: Scenario = serde_path_to_error::deserialize(de).map_err(|e| {
-            // `toml::Spanned` shows up in the path as a private field; users never wrote it.
-            let key = e
-                .path()
-                .to_string()
-                .replace(".$__serde_spanned_private_value", "");
-            invalid(e.into_inner(), key)
-        })?;
+        let mut scenario: Scenario = parse_toml(src, origin)?;
         scenario.check_strategies(src, origin)?;
         let workload = &scenario.workload_entry;
         workload.get_ref().check().map_err(|message| {
@@ -428,6 +434,51 @@ impl Scenario {
     pub fn mock_seed(&self) -> u64 {
         self.mock.seed.unwrap_or(self.workload().seed)
     }
+}
+
+/// Deserializes TOML into `T`, reporting errors with position, key path and message.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    src: &str,
+    origin: &str,
+) -> Result<T, ScenarioError> {
+    let invalid = |e: toml::de::Error, key: String| {
+        ScenarioError::invalid(origin, src, e.span(), key, e.message())
+    };
+    let de = toml::Deserializer::parse(src).map_err(|e| invalid(e, String::new()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // `toml::Spanned` shows up in the path as a private field; users never wrote it.
+        let key = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
+        invalid(e.into_inner(), key)
+    })
+}
+
+/// The `[mock]` section of a scenario file (other sections are not read), and the seed
+/// the mock draws from: `mock.seed`, else `workload.seed`, else 0.
+pub fn load_mock_config(path: &Path) -> Result<(MockConfig, u64), ScenarioError> {
+    #[derive(Deserialize)]
+    struct MockOnly {
+        #[serde(default)]
+        mock: MockConfig,
+        workload: Option<SeedOnly>,
+    }
+    #[derive(Deserialize)]
+    struct SeedOnly {
+        seed: Option<u64>,
+    }
+    let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parsed: MockOnly = parse_toml(&src, &path.display().to_string())?;
+    let seed = parsed
+        .mock
+        .seed
+        .or(parsed.workload.and_then(|w| w.seed))
+        .unwrap_or(0);
+    Ok((parsed.mock, seed))
 }
 
 #[cfg(test)]
