@@ -1,6 +1,7 @@
 //! Anthropic Messages on the mock: admission (rate limit), then a streamed event
 //! sequence or a whole message paced by the request's [`CompletionPlan`].
 
+use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
 use super::rate_limit::retry_after_seconds;
 use super::stream::{self, Framer, named_frame};
@@ -25,7 +26,11 @@ pub(super) fn routes() -> Router<Arc<MockState>> {
     Router::new().route(MESSAGES_PATH, post(messages))
 }
 
-async fn messages(State(state): State<Arc<MockState>>, body: super::Body) -> Response {
+async fn messages(
+    State(state): State<Arc<MockState>>,
+    request_headers: HeaderMap,
+    body: super::Body,
+) -> Response {
     if let Some(end) = state.stalled_until() {
         tokio::time::sleep_until(end.into()).await;
     }
@@ -77,6 +82,13 @@ async fn messages(State(state): State<Arc<MockState>>, body: super::Body) -> Res
         .map(|m| m.content.texts().concat())
         .unwrap_or_default();
     let plan = CompletionPlan::draw(&state.config, state.seed, &prompt, Some(request.max_tokens));
+    let fault = match state.fault_for(&request_headers, &plan, request.stream) {
+        Ok(fault) => fault,
+        Err(message) => return invalid(&state, headers, &request_id, &message),
+    };
+    if let Some(Fault::Status(status)) = fault {
+        return status_fault(status, headers, &request_id);
+    }
     let meta = Meta {
         id: format!("msg_{:024x}", state.next_id.load(Ordering::Relaxed)),
         model: request.model.into_owned(),
@@ -88,9 +100,12 @@ async fn messages(State(state): State<Arc<MockState>>, body: super::Body) -> Res
             HeaderValue::from_static("text/event-stream; charset=utf-8"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let body = stream::body(state.clone(), plan, EventFramer { meta }, received);
+        let body = stream::body(state.clone(), plan, EventFramer { meta }, received, fault);
         (StatusCode::OK, headers, body).into_response()
     } else {
+        if let Some(faulty) = stream::whole_fault(&state, fault).await {
+            return faulty;
+        }
         whole_message(&state, headers, plan, meta, received).await
     }
 }
@@ -130,6 +145,20 @@ fn rate_limit(state: &MockState, headers: &mut HeaderMap, request_id: &str) -> O
         request_id,
         &message,
     ))
+}
+
+/// An injected HTTP error in Anthropic's envelope (a 429 says to retry after 1 s).
+fn status_fault(status: u16, mut headers: HeaderMap, request_id: &str) -> Response {
+    let message = match status {
+        429 => "Rate limit exceeded (injected fault)",
+        529 => "Overloaded",
+        _ => "Internal server error",
+    };
+    if status == 429 {
+        insert(&mut headers, "retry-after", "1".into());
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    error(status, headers, request_id, message)
 }
 
 fn invalid(state: &MockState, headers: HeaderMap, request_id: &str, message: &str) -> Response {
@@ -243,6 +272,21 @@ impl Framer for EventFramer {
         };
         Self::emit(out, &StreamEvent::MessageDelta { delta, usage });
         Self::emit(out, &StreamEvent::MessageStop);
+    }
+
+    /// `event: error` with an `overloaded_error`, as Anthropic sends mid-stream.
+    fn error_event(&mut self, out: &mut Vec<u8>) {
+        let error = ErrorBody {
+            kind: "overloaded_error".into(),
+            message: "Overloaded".into(),
+        };
+        Self::emit(out, &StreamEvent::Error { error });
+    }
+
+    fn malformed(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(
+            b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"index\n\n",
+        );
     }
 }
 

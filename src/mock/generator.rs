@@ -40,6 +40,8 @@ const WORDS: &[&str] = &[
 pub const UNCAPPED_LENGTH: u32 = 128;
 
 pub struct CompletionPlan {
+    /// Uniform in [0, 1): picks this request's fault, if any (see `faults`).
+    pub fault_roll: f64,
     pub ttft: Duration,
     pub output_tokens: u32,
     pub finish_reason: FinishReason,
@@ -63,6 +65,7 @@ impl CompletionPlan {
             _ => (wanted, FinishReason::Stop),
         };
         CompletionPlan {
+            fault_roll: rng.random(),
             ttft,
             output_tokens,
             finish_reason,

@@ -5,6 +5,7 @@
 //! client except the wire types in [`crate::wire`].
 
 mod anthropic;
+pub mod faults;
 mod generator;
 mod openai;
 pub mod rate_limit;
@@ -36,6 +37,8 @@ pub struct MockStats {
     pub admitted: u64,
     pub rate_limited: u64,
     pub invalid: u64,
+    /// Requests given an injected fault.
+    pub faults: u64,
     pub output_tokens_sent: u64,
 }
 
@@ -55,6 +58,7 @@ struct Counters {
     admitted: AtomicU64,
     rate_limited: AtomicU64,
     invalid: AtomicU64,
+    faults: AtomicU64,
     output_tokens_sent: AtomicU64,
 }
 
@@ -137,6 +141,7 @@ impl MockServer {
             &c.admitted,
             &c.rate_limited,
             &c.invalid,
+            &c.faults,
             &c.output_tokens_sent,
         ] {
             counter.store(0, Ordering::Relaxed);
@@ -150,6 +155,7 @@ impl MockServer {
             admitted: c.admitted.load(Ordering::Relaxed),
             rate_limited: c.rate_limited.load(Ordering::Relaxed),
             invalid: c.invalid.load(Ordering::Relaxed),
+            faults: c.faults.load(Ordering::Relaxed),
             output_tokens_sent: c.output_tokens_sent.load(Ordering::Relaxed),
         }
     }
@@ -197,6 +203,33 @@ impl MockState {
     fn next_request(&self) -> u64 {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The fault for a request: forced by its header, else drawn. A whole (non-streamed)
+    /// response has no events, so an error event becomes a 500. `Err` is the message
+    /// for an unknown header value.
+    fn fault_for(
+        &self,
+        headers: &axum::http::HeaderMap,
+        plan: &generator::CompletionPlan,
+        stream: bool,
+    ) -> Result<Option<faults::Fault>, String> {
+        let forced = headers.get(faults::FAULT_HEADER).map(|v| {
+            v.to_str()
+                .map_err(|_| "x-llmbench-fault is not text".to_string())?
+                .parse()
+        });
+        let fault = match forced {
+            Some(parsed) => Some(parsed?),
+            None => self.config.faults.pick(plan.fault_roll),
+        };
+        if fault.is_some() {
+            self.counters.faults.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(fault.map(|f| match f {
+            faults::Fault::ErrorEvent if !stream => faults::Fault::Status(500),
+            f => f,
+        }))
     }
 
     /// When a request received now may be answered: the end of the stall window if it

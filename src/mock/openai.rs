@@ -1,6 +1,7 @@
 //! OpenAI Chat Completions on the mock: admission (rate limit), then a streamed or whole
 //! completion paced by the request's [`CompletionPlan`].
 
+use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
 use super::rate_limit::{go_duration, retry_after_seconds};
 use super::stream::{self, Framer, data_frame};
@@ -24,7 +25,11 @@ pub(super) fn routes() -> Router<Arc<MockState>> {
     Router::new().route(CHAT_COMPLETIONS_PATH, post(chat_completions))
 }
 
-async fn chat_completions(State(state): State<Arc<MockState>>, body: super::Body) -> Response {
+async fn chat_completions(
+    State(state): State<Arc<MockState>>,
+    request_headers: HeaderMap,
+    body: super::Body,
+) -> Response {
     if let Some(end) = state.stalled_until() {
         tokio::time::sleep_until(end.into()).await;
     }
@@ -56,6 +61,13 @@ async fn chat_completions(State(state): State<Arc<MockState>>, body: super::Body
     let prompt_tokens = count_prompt_tokens(request.messages.iter().map(|m| m.content.as_ref()));
     let prompt = request.messages.last().map_or("", |m| m.content.as_ref());
     let plan = CompletionPlan::draw(&state.config, state.seed, prompt, request.output_cap());
+    let fault = match state.fault_for(&request_headers, &plan, request.stream) {
+        Ok(fault) => fault,
+        Err(message) => return invalid_request(&state, headers, &message),
+    };
+    if let Some(Fault::Status(status)) = fault {
+        return status_fault(status, headers);
+    }
     let meta = ResponseMeta {
         id: format!("chatcmpl-{serial:024x}"),
         created: unix_now(),
@@ -64,10 +76,44 @@ async fn chat_completions(State(state): State<Arc<MockState>>, body: super::Body
     };
     if request.stream {
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-        stream_response(state.clone(), headers, plan, meta, include_usage, received)
+        let framer = ChunkFramer {
+            meta,
+            include_usage,
+        };
+        stream_response(state.clone(), headers, plan, framer, received, fault)
     } else {
+        if let Some(faulty) = stream::whole_fault(&state, fault).await {
+            return faulty;
+        }
         whole_response(&state, headers, plan, meta, received).await
     }
+}
+
+/// An injected HTTP error, in OpenAI's envelope (a 429 says to retry after 1 s).
+fn status_fault(status: u16, mut headers: HeaderMap) -> Response {
+    let (kind, code, message) = match status {
+        429 => (
+            "requests",
+            Some("rate_limit_exceeded"),
+            "Rate limit reached (injected fault). Please try again in 1s.",
+        ),
+        503 => (
+            "server_error",
+            None,
+            "The engine is currently overloaded, please try again later.",
+        ),
+        529 => ("overloaded_error", None, "Overloaded"),
+        _ => (
+            "server_error",
+            None,
+            "The server had an error while processing your request.",
+        ),
+    };
+    if status == 429 {
+        insert(&mut headers, "retry-after", "1".into());
+    }
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    error_response(status, headers, message, kind, code)
 }
 
 /// Charges the request against the RPM bucket and returns the 429 if it is refused.
@@ -227,31 +273,40 @@ impl Framer for ChunkFramer {
         }
         out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
     }
+
+    /// `data: {"error": {…}}`, which the SDKs raise as an APIError.
+    fn error_event(&mut self, out: &mut Vec<u8>) {
+        let envelope = ErrorEnvelope {
+            error: ErrorBody {
+                message: "The server had an error while processing your request.".into(),
+                kind: "server_error".into(),
+                param: None,
+                code: None,
+            },
+        };
+        data_frame(out, &envelope);
+    }
+
+    fn malformed(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"data: {\"id\": \"cut-off, \"choices\": [\n\n");
+    }
 }
 
 fn stream_response(
     state: Arc<MockState>,
     mut headers: HeaderMap,
     plan: CompletionPlan,
-    meta: ResponseMeta,
-    include_usage: bool,
+    framer: ChunkFramer,
     received: Instant,
+    fault: Option<Fault>,
 ) -> Response {
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let framer = ChunkFramer {
-        meta,
-        include_usage,
-    };
-    (
-        StatusCode::OK,
-        headers,
-        stream::body(state, plan, framer, received),
-    )
-        .into_response()
+    let body = stream::body(state, plan, framer, received, fault);
+    (StatusCode::OK, headers, body).into_response()
 }
 
 async fn whole_response(

@@ -6,6 +6,7 @@
 //! request's arrival, so a sleep that overshoots does not push the rest later.
 
 use super::MockState;
+use super::faults::Fault;
 use super::generator::CompletionPlan;
 use axum::body::{Body, Bytes};
 use std::sync::Arc;
@@ -20,6 +21,10 @@ pub(super) trait Framer: Send + 'static {
     fn token(&mut self, text: &str, out: &mut Vec<u8>);
     /// Frames after the last token (finish, usage, end marker).
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>);
+    /// The API's mid-stream error event.
+    fn error_event(&mut self, out: &mut Vec<u8>);
+    /// A frame whose JSON is cut off.
+    fn malformed(&mut self, out: &mut Vec<u8>);
 }
 
 enum Step {
@@ -35,11 +40,38 @@ struct Paced<F> {
     framer: F,
     step: Step,
     next_at: Instant,
+    /// A mid-stream fault, struck before token `output_tokens / 2`.
+    fault: Option<Fault>,
 }
 
 impl<F: Framer> Paced<F> {
-    async fn next_chunk(&mut self) -> Option<Bytes> {
+    async fn next_chunk(&mut self) -> Option<std::io::Result<Bytes>> {
         let mut out = Vec::with_capacity(256);
+        if let Step::Token { sent } = self.step
+            && sent == self.plan.output_tokens / 2
+            && let Some(fault) = self.fault.take()
+        {
+            match fault {
+                Fault::Disconnect => {
+                    return Some(Err(std::io::Error::other("injected disconnect")));
+                }
+                Fault::Stall => {
+                    let stall = self.state.config.faults.stall_duration();
+                    tokio::time::sleep(stall).await;
+                    self.next_at += stall;
+                }
+                Fault::ErrorEvent | Fault::Status(_) => {
+                    self.framer.error_event(&mut out);
+                    self.step = Step::End;
+                    return Some(Ok(Bytes::from(out)));
+                }
+                Fault::Malformed => {
+                    self.framer.malformed(&mut out);
+                    self.step = Step::End;
+                    return Some(Ok(Bytes::from(out)));
+                }
+            }
+        }
         self.step = match self.step {
             Step::Start => {
                 tokio::time::sleep_until(self.next_at).await;
@@ -63,7 +95,7 @@ impl<F: Framer> Paced<F> {
             }
             Step::End => return None,
         };
-        Some(Bytes::from(out))
+        Some(Ok(Bytes::from(out)))
     }
 
     fn first_or_finish(&self, sent: u32) -> Step {
@@ -81,6 +113,7 @@ pub(super) fn body<F: Framer>(
     plan: CompletionPlan,
     framer: F,
     received: Instant,
+    fault: Option<Fault>,
 ) -> Body {
     let paced = Paced {
         state,
@@ -88,12 +121,37 @@ pub(super) fn body<F: Framer>(
         plan,
         framer,
         step: Step::Start,
+        fault,
     };
     Body::from_stream(futures_util::stream::unfold(paced, |mut p| async move {
-        p.next_chunk()
-            .await
-            .map(|bytes| (Ok::<_, std::convert::Infallible>(bytes), p))
+        p.next_chunk().await.map(|chunk| (chunk, p))
     }))
+}
+
+/// What a fault does to a whole (non-streamed) response: `Some` replaces the response
+/// (a dropped connection, a cut-off body); `None` lets it go on (after a stall).
+pub(super) async fn whole_fault(
+    state: &MockState,
+    fault: Option<Fault>,
+) -> Option<axum::response::Response> {
+    use axum::response::IntoResponse;
+    match fault? {
+        Fault::Disconnect => {
+            let failing = futures_util::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::other("injected disconnect"))
+            });
+            Some(Body::from_stream(failing).into_response())
+        }
+        Fault::Stall => {
+            tokio::time::sleep(state.config.faults.stall_duration()).await;
+            None
+        }
+        Fault::Malformed => {
+            let headers = [(axum::http::header::CONTENT_TYPE, "application/json")];
+            Some((headers, "{\"id\": \"cut-off").into_response())
+        }
+        Fault::ErrorEvent | Fault::Status(_) => None,
+    }
 }
 
 /// Appends `data: <json>\n\n`.

@@ -88,6 +88,9 @@ pub struct MockConfig {
     pub rate_limit: RateLimitConfig,
     /// A window in which the server answers nothing, as a provider hiccups.
     pub stall: Option<StallConfig>,
+    /// Injected faults and their probabilities.
+    #[serde(default)]
+    pub faults: crate::mock::faults::FaultConfig,
     /// Model ids listed by `GET /v1/models` (requests may name any model).
     #[serde(default = "default_models")]
     pub models: Vec<String>,
@@ -124,6 +127,7 @@ impl Default for MockConfig {
             threads: one(),
             rate_limit: RateLimitConfig::default(),
             stall: None,
+            faults: Default::default(),
             models: default_models(),
             max_body_bytes: default_max_body(),
         }
