@@ -11,6 +11,7 @@ fn fast_mock(rpm: Option<u64>) -> MockServer {
         itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
         rate_limit: RateLimitConfig {
             rpm: rpm.map(Count),
+            ..RateLimitConfig::default()
         },
         ..MockConfig::default()
     };
@@ -455,4 +456,136 @@ impl JsonValue for reqwest::Response {
     async fn json_value(self) -> Value {
         serde_json::from_str(&self.text().await.unwrap()).unwrap()
     }
+}
+
+fn limited_mock(rate_limit: RateLimitConfig) -> MockServer {
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 0.0 }),
+        rate_limit,
+        ..MockConfig::default()
+    };
+    MockServer::start_local(config, 1).unwrap()
+}
+
+async fn post_keyed(
+    mock: &MockServer,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", mock.base_url()))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn openai_tpm_is_charged_the_larger_of_prompt_and_max_tokens_per_key() {
+    let mock = limited_mock(RateLimitConfig {
+        tpm: Some(Count(1000)),
+        retry_after_ms: true,
+        ..RateLimitConfig::default()
+    });
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "a b c"}], "max_tokens": 600});
+    let (status, headers, _) = post_keyed(&mock, "/v1/chat/completions", "key-a", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-ratelimit-limit-tokens"], "1000");
+    assert_eq!(headers["x-ratelimit-remaining-tokens"], "400");
+    assert_eq!(
+        headers["x-ratelimit-reset-tokens"], "36s",
+        "600 tokens at 1000/min"
+    );
+    assert!(
+        !headers.contains_key("x-ratelimit-limit-requests"),
+        "no RPM configured"
+    );
+    let (status, headers, error) = post_keyed(&mock, "/v1/chat/completions", "key-a", &body).await;
+    assert_eq!(status, 429);
+    assert_eq!(error["error"]["type"], "tokens");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tokens per min (TPM): Limit 1000, Used 600, Requested 600"),
+        "{error}"
+    );
+    // 200 tokens short at 1000/60 per second: 12 s.
+    let ms: f64 = headers["retry-after-ms"].to_str().unwrap().parse().unwrap();
+    assert!((ms - 12_000.0).abs() < 50.0, "{ms}");
+    assert_eq!(headers["retry-after"], "12");
+    let (status, _, _) = post_keyed(&mock, "/v1/chat/completions", "key-b", &body).await;
+    assert_eq!(status, 200, "another key has its own bucket");
+}
+
+#[tokio::test]
+async fn anthropic_token_headers_round_to_thousands_and_report_the_tightest_bucket() {
+    let mock = limited_mock(RateLimitConfig {
+        itpm: Some(Count(50_000)),
+        otpm: Some(Count(8_000)),
+        ..RateLimitConfig::default()
+    });
+    let body = json!({"model": "m", "max_tokens": 2500, "messages": [{"role": "user", "content": "one two three"}]});
+    let (status, headers, _) = post_keyed(&mock, "/v1/messages", "k", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["anthropic-ratelimit-input-tokens-remaining"], "49000",
+        "49997 rounded down"
+    );
+    assert_eq!(
+        headers["anthropic-ratelimit-output-tokens-remaining"], "5000",
+        "5500 rounded down"
+    );
+    assert_eq!(
+        headers["anthropic-ratelimit-tokens-limit"], "8000",
+        "output is the tighter bucket"
+    );
+    // Each reserves 2500 and generates all of it (no refund): 8000 → 5500 → 3000 → 500,
+    // so the fourth does not fit.
+    for _ in 0..2 {
+        assert_eq!(post_keyed(&mock, "/v1/messages", "k", &body).await.0, 200);
+    }
+    let (status, headers, error) = post_keyed(&mock, "/v1/messages", "k", &body).await;
+    assert_eq!(status, 429);
+    assert_eq!(error["error"]["type"], "rate_limit_error");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("8000 output tokens per minute"),
+        "{error}"
+    );
+    assert!(headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn an_exhausted_quota_says_not_to_retry() {
+    let mock = limited_mock(RateLimitConfig {
+        quota_requests: Some(Count(1)),
+        ..RateLimitConfig::default()
+    });
+    let body =
+        json!({"model": "m", "messages": [{"role": "user", "content": "a"}], "max_tokens": 1});
+    assert_eq!(
+        post_keyed(&mock, "/v1/chat/completions", "k", &body)
+            .await
+            .0,
+        200
+    );
+    let (status, headers, error) = post_keyed(&mock, "/v1/chat/completions", "k", &body).await;
+    assert_eq!(status, 429);
+    assert_eq!(headers["x-should-retry"], "false");
+    assert_eq!(error["error"]["code"], "insufficient_quota");
 }

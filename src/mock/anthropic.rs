@@ -3,9 +3,9 @@
 
 use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
-use super::rate_limit::retry_after_seconds;
+use super::limits::{Charge, Dimension, Reading, Verdict, api_key};
 use super::stream::{self, Framer, named_frame};
-use super::{MockState, insert};
+use super::{MockState, OutputSettlement, insert, insert_named};
 use crate::wire::anthropic::{
     Block, ErrorBody, ErrorEnvelope, MESSAGES_PATH, MessageDeltaBody, MessageResponse,
     MessagesRequest, OutputUsage, StopReason, StreamEvent, TextDelta, Usage, error_type,
@@ -65,17 +65,23 @@ async fn messages(
             "max_tokens: must be greater than or equal to 1",
         );
     }
-    if let Some(rejection) = rate_limit(&state, &mut headers, &request_id) {
-        return rejection;
-    }
-    state.counters.admitted.fetch_add(1, Ordering::Relaxed);
-
     let texts = request
         .system
         .iter()
         .flat_map(|s| s.texts())
         .chain(request.messages.iter().flat_map(|m| m.content.texts()));
     let input_tokens = count_prompt_tokens(texts);
+    let charge = Charge {
+        input: input_tokens,
+        max_output: request.max_tokens,
+    };
+    let key = api_key(&request_headers);
+    if let Some(rejection) = rate_limit(&state, &key, charge, &mut headers, &request_id) {
+        return rejection;
+    }
+    state.counters.admitted.fetch_add(1, Ordering::Relaxed);
+    let settlement = OutputSettlement::new(state.clone(), key, request.max_tokens);
+
     let prompt = request
         .messages
         .last()
@@ -100,51 +106,107 @@ async fn messages(
             HeaderValue::from_static("text/event-stream; charset=utf-8"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let body = stream::body(state.clone(), plan, EventFramer { meta }, received, fault);
+        let framer = EventFramer { meta };
+        let body = stream::body(
+            state.clone(),
+            plan,
+            framer,
+            received,
+            fault,
+            Some(settlement),
+        );
         (StatusCode::OK, headers, body).into_response()
     } else {
         if let Some(faulty) = stream::whole_fault(&state, fault).await {
             return faulty;
         }
-        whole_message(&state, headers, plan, meta, received).await
+        whole_message(&state, headers, plan, meta, received, settlement).await
     }
 }
 
-/// Charges the request against the RPM bucket; every response carries the
-/// `anthropic-ratelimit-requests-*` headers (reset as an RFC 3339 time), a rejection is
-/// a 429 `rate_limit_error` with `retry-after`.
-fn rate_limit(state: &MockState, headers: &mut HeaderMap, request_id: &str) -> Option<Response> {
-    let reading = state.charge_request()?;
-    let reset_at = humantime::format_rfc3339_seconds(SystemTime::now() + reading.reset).to_string();
-    insert(
-        headers,
-        "anthropic-ratelimit-requests-limit",
-        reading.limit.to_string(),
-    );
-    insert(
-        headers,
-        "anthropic-ratelimit-requests-remaining",
-        reading.remaining.to_string(),
-    );
-    insert(headers, "anthropic-ratelimit-requests-reset", reset_at);
-    let wait = reading.denied?;
-    insert(
-        headers,
-        "retry-after",
-        retry_after_seconds(wait).to_string(),
-    );
-    let message = format!(
-        "This request would exceed the rate limit for your organization of {} requests per minute. \
-         Please try again in {} seconds.",
-        reading.limit,
-        retry_after_seconds(wait)
-    );
+/// Charges the request to its key's RPM, ITPM and OTPM buckets and returns the 429 if
+/// it is refused. Every response carries the `anthropic-ratelimit-*` headers of the
+/// configured dimensions (resets as RFC 3339 times, token counts rounded down to
+/// thousands, `tokens-*` for the most restrictive token bucket); a refusal adds
+/// `retry-after`.
+fn rate_limit(
+    state: &MockState,
+    key: &str,
+    charge: Charge,
+    headers: &mut HeaderMap,
+    request_id: &str,
+) -> Option<Response> {
+    let dimensions = [
+        Dimension::Requests,
+        Dimension::InputTokens,
+        Dimension::OutputTokens,
+    ];
+    let (verdict, readings) = state.admit(key, &dimensions, charge)?;
+    for r in &readings {
+        write_reading(headers, name_of(r.dimension), r);
+    }
+    let most_restrictive = readings
+        .iter()
+        .filter(|r| r.dimension != Dimension::Requests)
+        .min_by_key(|r| r.remaining);
+    if let Some(r) = most_restrictive {
+        write_reading(headers, "tokens", r);
+    }
+    let message = match verdict {
+        Verdict::Admitted => return None,
+        Verdict::QuotaExhausted => {
+            insert(headers, "x-should-retry", "false".into());
+            "Your organization's usage quota is exhausted.".to_string()
+        }
+        Verdict::Limited {
+            dimension, wait, ..
+        } => {
+            state.retry_headers(headers, wait);
+            let limit = readings
+                .iter()
+                .find(|r| r.dimension == dimension)
+                .map_or(0, |r| r.limit);
+            format!(
+                "This request would exceed the rate limit for your organization of {limit} {} per minute. \
+                 For details, refer to: https://docs.claude.com/en/api/rate-limits.",
+                name_of(dimension).replace('-', " ")
+            )
+        }
+    };
     Some(error(
         StatusCode::TOO_MANY_REQUESTS,
         headers.clone(),
         request_id,
         &message,
     ))
+}
+
+fn name_of(dimension: Dimension) -> &'static str {
+    match dimension {
+        Dimension::Requests => "requests",
+        Dimension::InputTokens => "input-tokens",
+        Dimension::OutputTokens => "output-tokens",
+        Dimension::Tokens => "tokens",
+    }
+}
+
+fn write_reading(headers: &mut HeaderMap, name: &str, r: &Reading) {
+    let reset = humantime::format_rfc3339_seconds(SystemTime::now() + r.reset).to_string();
+    let remaining = match r.dimension {
+        Dimension::Requests => r.remaining,
+        _ => r.remaining / 1000 * 1000,
+    };
+    insert_named(
+        headers,
+        format!("anthropic-ratelimit-{name}-limit"),
+        r.limit.to_string(),
+    );
+    insert_named(
+        headers,
+        format!("anthropic-ratelimit-{name}-remaining"),
+        remaining.to_string(),
+    );
+    insert_named(headers, format!("anthropic-ratelimit-{name}-reset"), reset);
 }
 
 /// An injected HTTP error in Anthropic's envelope (a 429 says to retry after 1 s).
@@ -296,9 +358,11 @@ async fn whole_message(
     mut plan: CompletionPlan,
     meta: Meta,
     received: Instant,
+    mut settlement: OutputSettlement,
 ) -> Response {
     let (text, done_at) = super::generator::whole_text(&mut plan, received);
     tokio::time::sleep_until(done_at).await;
+    settlement.generated = plan.output_tokens;
     state
         .counters
         .output_tokens_sent

@@ -7,13 +7,13 @@
 mod anthropic;
 pub mod faults;
 mod generator;
+pub mod limits;
 mod openai;
 pub mod rate_limit;
 mod stream;
 
 use crate::scenario::MockConfig;
 use axum::Router;
-use rate_limit::TokenBucket;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +45,7 @@ pub struct MockStats {
 pub(crate) struct MockState {
     config: MockConfig,
     seed: u64,
-    rpm: Option<Mutex<TokenBucket>>,
+    limits: limits::Limits,
     /// When the current strategy started (the last reset): the stall window's origin.
     epoch: Mutex<Instant>,
     counters: Counters,
@@ -84,10 +84,7 @@ impl MockServer {
             .build()?;
         let now = Instant::now();
         let state = Arc::new(MockState {
-            rpm: config
-                .rate_limit
-                .rpm
-                .map(|rpm| Mutex::new(TokenBucket::per_minute(rpm.0, now))),
+            limits: limits::Limits::new(config.rate_limit.clone()),
             config,
             seed,
             epoch: Mutex::new(now),
@@ -130,11 +127,8 @@ impl MockServer {
     /// Refills the rate-limit buckets and zeroes the counters, so the next strategy
     /// starts from the same conditions as the first.
     pub fn reset(&self) {
-        let now = Instant::now();
-        *lock(&self.state.epoch) = now;
-        if let Some(bucket) = &self.state.rpm {
-            lock(bucket).refill_completely(now);
-        }
+        *lock(&self.state.epoch) = Instant::now();
+        self.state.limits.reset();
         let c = &self.state.counters;
         for counter in [
             &c.requests,
@@ -172,31 +166,39 @@ impl Drop for MockServer {
     }
 }
 
-/// The request bucket after charging one request.
-pub(crate) struct BucketReading {
-    pub limit: u64,
-    pub remaining: u64,
-    /// Until the bucket is full again.
-    pub reset: std::time::Duration,
-    /// Set when the request was refused: how long until it would be admitted.
-    pub denied: Option<std::time::Duration>,
-}
-
 impl MockState {
-    /// Charges one request to the RPM bucket; `None` when there is no limit.
-    fn charge_request(&self) -> Option<BucketReading> {
-        let mut bucket = lock(self.rpm.as_ref()?);
-        let now = Instant::now();
-        let denied = bucket.try_take(1.0, now).err().map(|d| d.wait);
-        if denied.is_some() {
+    /// Admits (or refuses) a request through the dimensions its API meters; `None`
+    /// when no limit is configured. Counts refusals.
+    fn admit(
+        &self,
+        key: &str,
+        dimensions: &[limits::Dimension],
+        charge: limits::Charge,
+    ) -> Option<(limits::Verdict, Vec<limits::Reading>)> {
+        if !self.limits.any() {
+            return None;
+        }
+        let (verdict, readings) = self.limits.admit(key, dimensions, charge);
+        if verdict != limits::Verdict::Admitted {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
-        Some(BucketReading {
-            limit: bucket.capacity(),
-            remaining: bucket.remaining(now),
-            reset: bucket.time_to_full(now),
-            denied,
-        })
+        Some((verdict, readings))
+    }
+
+    /// `retry-after` (whole seconds) and, if configured, `retry-after-ms` for a refusal.
+    fn retry_headers(&self, headers: &mut axum::http::HeaderMap, wait: std::time::Duration) {
+        insert(
+            headers,
+            "retry-after",
+            rate_limit::retry_after_seconds(wait).to_string(),
+        );
+        if self.limits.retry_after_ms() {
+            insert(
+                headers,
+                "retry-after-ms",
+                (wait.as_secs_f64() * 1000.0).ceil().to_string(),
+            );
+        }
     }
 
     /// A fresh request id, and the request counted.
@@ -293,11 +295,49 @@ fn read_body(body: Body) -> Result<axum::body::Bytes, (axum::http::StatusCode, S
     })
 }
 
+/// Settles a response's output tokens with the rate limits when it ends, however it
+/// ends (finished, failed, or dropped by the client).
+pub(crate) struct OutputSettlement {
+    state: Arc<MockState>,
+    key: String,
+    reserved: u32,
+    pub generated: u32,
+}
+
+impl OutputSettlement {
+    fn new(state: Arc<MockState>, key: String, reserved: u32) -> OutputSettlement {
+        OutputSettlement {
+            state,
+            key,
+            reserved,
+            generated: 0,
+        }
+    }
+}
+
+impl Drop for OutputSettlement {
+    fn drop(&mut self) {
+        self.state
+            .limits
+            .settle_output(&self.key, self.reserved, self.generated);
+    }
+}
+
 /// Sets a response header from a computed value (values that cannot be header text
 /// are left out rather than failing the response).
 fn insert(headers: &mut axum::http::HeaderMap, name: &'static str, value: String) {
     if let Ok(value) = axum::http::HeaderValue::try_from(value) {
         headers.insert(axum::http::HeaderName::from_static(name), value);
+    }
+}
+
+/// As [`insert`], for a header name computed at run time.
+fn insert_named(headers: &mut axum::http::HeaderMap, name: String, value: String) {
+    if let (Ok(name), Ok(value)) = (
+        axum::http::HeaderName::try_from(name),
+        axum::http::HeaderValue::try_from(value),
+    ) {
+        headers.insert(name, value);
     }
 }
 

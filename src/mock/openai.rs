@@ -3,9 +3,10 @@
 
 use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
-use super::rate_limit::{go_duration, retry_after_seconds};
+use super::limits::{Charge, Dimension, Verdict, api_key};
+use super::rate_limit::go_duration;
 use super::stream::{self, Framer, data_frame};
-use super::{MockState, insert};
+use super::{MockState, insert, insert_named};
 use crate::wire::openai::{
     AssistantMessage, CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatRequest, ChunkChoice,
     CompletionChoice, DONE, Delta, ErrorBody, ErrorEnvelope, FinishReason, Usage, UsageField,
@@ -53,12 +54,17 @@ async fn chat_completions(
     if request.output_cap() == Some(0) {
         return invalid_request(&state, headers, "max_tokens must be at least 1");
     }
-    if let Some(rejection) = rate_limit(&state, &request, &mut headers) {
+    let prompt_tokens = count_prompt_tokens(request.messages.iter().map(|m| m.content.as_ref()));
+    let charge = Charge {
+        input: prompt_tokens,
+        max_output: request.output_cap().unwrap_or(0),
+    };
+    let key = api_key(&request_headers);
+    if let Some(rejection) = rate_limit(&state, &key, charge, &request.model, &mut headers) {
         return rejection;
     }
     counters.admitted.fetch_add(1, Ordering::Relaxed);
 
-    let prompt_tokens = count_prompt_tokens(request.messages.iter().map(|m| m.content.as_ref()));
     let prompt = request.messages.last().map_or("", |m| m.content.as_ref());
     let plan = CompletionPlan::draw(&state.config, state.seed, prompt, request.output_cap());
     let fault = match state.fault_for(&request_headers, &plan, request.stream) {
@@ -116,49 +122,79 @@ fn status_fault(status: u16, mut headers: HeaderMap) -> Response {
     error_response(status, headers, message, kind, code)
 }
 
-/// Charges the request against the RPM bucket and returns the 429 if it is refused.
-/// Every response carries the bucket's `x-ratelimit-*-requests` headers; a rejection
-/// adds `retry-after`.
+/// Charges the request to its key's RPM and TPM buckets and returns the 429 if it is
+/// refused. Every response carries the `x-ratelimit-*` headers of the configured
+/// dimensions; a refusal adds `retry-after`.
 fn rate_limit(
     state: &MockState,
-    request: &ChatRequest,
+    key: &str,
+    charge: Charge,
+    model: &str,
     headers: &mut HeaderMap,
 ) -> Option<Response> {
-    let reading = state.charge_request()?;
-    insert(
-        headers,
-        "x-ratelimit-limit-requests",
-        reading.limit.to_string(),
-    );
-    insert(
-        headers,
-        "x-ratelimit-remaining-requests",
-        reading.remaining.to_string(),
-    );
-    insert(
-        headers,
-        "x-ratelimit-reset-requests",
-        go_duration(reading.reset),
-    );
-    let wait = reading.denied?;
-    insert(
-        headers,
-        "retry-after",
-        retry_after_seconds(wait).to_string(),
-    );
-    let message = format!(
-        "Rate limit reached for {} in organization org-llmbench on requests per min (RPM): \
-         Limit {limit}, Used {limit}, Requested 1. Please try again in {}.",
-        request.model,
-        go_duration(wait),
-        limit = reading.limit,
-    );
+    let (verdict, readings) =
+        state.admit(key, &[Dimension::Requests, Dimension::Tokens], charge)?;
+    for r in &readings {
+        let unit = if r.dimension == Dimension::Requests {
+            "requests"
+        } else {
+            "tokens"
+        };
+        insert_named(
+            headers,
+            format!("x-ratelimit-limit-{unit}"),
+            r.limit.to_string(),
+        );
+        insert_named(
+            headers,
+            format!("x-ratelimit-remaining-{unit}"),
+            r.remaining.to_string(),
+        );
+        insert_named(
+            headers,
+            format!("x-ratelimit-reset-{unit}"),
+            go_duration(r.reset),
+        );
+    }
+    let (kind, code, message) = match verdict {
+        Verdict::Admitted => return None,
+        Verdict::QuotaExhausted => {
+            insert(headers, "x-should-retry", "false".into());
+            let message =
+                "You exceeded your current quota, please check your plan and billing details.";
+            (
+                "insufficient_quota",
+                "insufficient_quota",
+                message.to_string(),
+            )
+        }
+        Verdict::Limited {
+            dimension,
+            wait,
+            requested,
+        } => {
+            state.retry_headers(headers, wait);
+            let (kind, label) = match dimension {
+                Dimension::Requests => ("requests", "requests per min (RPM)"),
+                _ => ("tokens", "tokens per min (TPM)"),
+            };
+            let reading = readings.iter().find(|r| r.dimension == dimension);
+            let limit = reading.map_or(0, |r| r.limit);
+            let used = reading.map_or(0, |r| r.limit - r.remaining.min(r.limit));
+            let message = format!(
+                "Rate limit reached for {model} in organization org-llmbench on {label}: Limit {limit}, \
+                 Used {used}, Requested {requested}. Please try again in {}.",
+                go_duration(wait)
+            );
+            (kind, "rate_limit_exceeded", message)
+        }
+    };
     Some(error_response(
         StatusCode::TOO_MANY_REQUESTS,
         headers.clone(),
         &message,
-        "requests",
-        Some("rate_limit_exceeded"),
+        kind,
+        Some(code),
     ))
 }
 
@@ -305,7 +341,7 @@ fn stream_response(
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let body = stream::body(state, plan, framer, received, fault);
+    let body = stream::body(state, plan, framer, received, fault, None);
     (StatusCode::OK, headers, body).into_response()
 }
 

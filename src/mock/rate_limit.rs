@@ -56,10 +56,29 @@ impl TokenBucket {
         }
     }
 
+    /// How long until the bucket holds `cost`; `None` if it does now.
+    pub fn shortfall(&mut self, cost: f64, now: Instant) -> Option<Duration> {
+        self.refill(now);
+        (self.level < cost).then(|| Duration::from_secs_f64((cost - self.level) / self.per_second))
+    }
+
+    /// Takes `cost` unconditionally; the level may go below zero (a debt refilled over
+    /// time before anything else is admitted).
+    pub fn force_take(&mut self, cost: f64, now: Instant) {
+        self.refill(now);
+        self.level -= cost;
+    }
+
+    /// Gives back `amount` (an unused reservation), up to the capacity.
+    pub fn refund(&mut self, amount: f64, now: Instant) {
+        self.refill(now);
+        self.level = (self.level + amount).min(self.capacity);
+    }
+
     /// Whole units left, as the `remaining` headers report them.
     pub fn remaining(&mut self, now: Instant) -> u64 {
         self.refill(now);
-        self.level.floor() as u64
+        self.level.max(0.0).floor() as u64
     }
 
     /// Time until the bucket is full again, as the `reset` headers report it.

@@ -42,6 +42,8 @@ struct Paced<F> {
     next_at: Instant,
     /// A mid-stream fault, struck before token `output_tokens / 2`.
     fault: Option<Fault>,
+    /// Output tokens to settle with the rate limits when the stream ends.
+    settlement: Option<super::OutputSettlement>,
 }
 
 impl<F: Framer> Paced<F> {
@@ -87,6 +89,9 @@ impl<F: Framer> Paced<F> {
                     .counters
                     .output_tokens_sent
                     .fetch_add(1, Ordering::Relaxed);
+                if let Some(settlement) = &mut self.settlement {
+                    settlement.generated += 1;
+                }
                 self.first_or_finish(sent + 1)
             }
             Step::Finish => {
@@ -114,6 +119,7 @@ pub(super) fn body<F: Framer>(
     framer: F,
     received: Instant,
     fault: Option<Fault>,
+    settlement: Option<super::OutputSettlement>,
 ) -> Body {
     let paced = Paced {
         state,
@@ -122,6 +128,7 @@ pub(super) fn body<F: Framer>(
         framer,
         step: Step::Start,
         fault,
+        settlement,
     };
     Body::from_stream(futures_util::stream::unfold(paced, |mut p| async move {
         p.next_chunk().await.map(|chunk| (chunk, p))

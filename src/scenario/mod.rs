@@ -153,6 +153,30 @@ fn one() -> Count {
 pub struct RateLimitConfig {
     /// Requests per minute; absent means unlimited.
     pub rpm: Option<Count>,
+    /// OpenAI tokens per minute, charged max(max_tokens, prompt tokens) at admission.
+    pub tpm: Option<Count>,
+    /// Anthropic input tokens per minute, charged the prompt at admission.
+    pub itpm: Option<Count>,
+    /// Anthropic output tokens per minute.
+    pub otpm: Option<Count>,
+    /// How output tokens are charged: reserved from max_tokens at admission and the
+    /// unused part refunded at the end (`reserve`), or counted as generated.
+    #[serde(default)]
+    pub otpm_mode: OtpmMode,
+    /// Also send `retry-after-ms` (milliseconds) with every 429.
+    #[serde(default)]
+    pub retry_after_ms: bool,
+    /// Requests each API key may make in all; past it, 429 `insufficient_quota` with
+    /// `x-should-retry: false`.
+    pub quota_requests: Option<Count>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtpmMode {
+    #[default]
+    Reserve,
+    Generated,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
