@@ -4,7 +4,7 @@
 use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
 use super::limits::{Charge, Dimension, Reading, Verdict, api_key};
-use super::stream::{self, Framer, named_frame};
+use super::stream::{self, Completion, Framer, named_frame};
 use super::{MockState, OutputSettlement, insert, insert_named};
 use crate::wire::anthropic::{
     Block, ErrorBody, ErrorEnvelope, MESSAGES_PATH, MessageDeltaBody, MessageResponse,
@@ -95,6 +95,17 @@ async fn messages(
     if let Some(Fault::Status(status)) = fault {
         return status_fault(status, headers, &request_id);
     }
+    let pacing = match state.pacing(input_tokens) {
+        Ok(pacing) => pacing,
+        Err(status) => return status_fault(status, headers, &request_id),
+    };
+    let completion = Completion {
+        plan,
+        received,
+        pacing,
+        fault,
+        settlement: Some(settlement),
+    };
     let meta = Meta {
         id: format!("msg_{:024x}", state.next_id.load(Ordering::Relaxed)),
         model: request.model.into_owned(),
@@ -106,21 +117,13 @@ async fn messages(
             HeaderValue::from_static("text/event-stream; charset=utf-8"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        let framer = EventFramer { meta };
-        let body = stream::body(
-            state.clone(),
-            plan,
-            framer,
-            received,
-            fault,
-            Some(settlement),
-        );
+        let body = stream::body(state.clone(), completion, EventFramer { meta });
         (StatusCode::OK, headers, body).into_response()
     } else {
-        if let Some(faulty) = stream::whole_fault(&state, fault).await {
+        if let Some(faulty) = stream::whole_fault(&state, completion.fault).await {
             return faulty;
         }
-        whole_message(&state, headers, plan, meta, received, settlement).await
+        whole_message(&state, headers, completion, meta).await
     }
 }
 
@@ -355,18 +358,11 @@ impl Framer for EventFramer {
 async fn whole_message(
     state: &MockState,
     headers: HeaderMap,
-    mut plan: CompletionPlan,
+    mut completion: Completion,
     meta: Meta,
-    received: Instant,
-    mut settlement: OutputSettlement,
 ) -> Response {
-    let (text, done_at) = super::generator::whole_text(&mut plan, received);
-    tokio::time::sleep_until(done_at).await;
-    settlement.generated = plan.output_tokens;
-    state
-        .counters
-        .output_tokens_sent
-        .fetch_add(u64::from(plan.output_tokens), Ordering::Relaxed);
+    let text = stream::whole(state, &mut completion).await;
+    let plan = &completion.plan;
     let usage = Usage::new(meta.input_tokens, plan.output_tokens);
     let body = meta.message(vec![text_block(&text)], Some(stop_reason(&plan)), usage);
     (StatusCode::OK, headers, axum::Json(body)).into_response()

@@ -85,17 +85,18 @@ impl CompletionPlan {
     }
 }
 
-/// The whole text of a completion that arrived at `received`, and when its last token
-/// is due (for responses sent in one piece).
+/// The whole text of a completion whose clock starts at `start`, and when its last
+/// token is due (for responses sent in one piece).
 pub fn whole_text(
     plan: &mut CompletionPlan,
-    received: tokio::time::Instant,
+    pacing: &super::capacity::Pacing,
+    start: tokio::time::Instant,
 ) -> (String, tokio::time::Instant) {
     let mut text = String::new();
-    let mut done_at = received + plan.ttft;
+    let mut done_at = start + plan.ttft;
     for k in 0..plan.output_tokens {
         if k > 0 {
-            done_at += plan.next_gap();
+            done_at += pacing.gap(plan.next_gap());
         }
         text.push_str(plan.next_word());
     }

@@ -5,6 +5,7 @@
 //! client except the wire types in [`crate::wire`].
 
 mod anthropic;
+pub mod capacity;
 pub mod faults;
 mod generator;
 pub mod limits;
@@ -39,6 +40,8 @@ pub struct MockStats {
     pub invalid: u64,
     /// Requests given an injected fault.
     pub faults: u64,
+    /// Requests refused because the capacity model's queue was full.
+    pub queue_full: u64,
     pub output_tokens_sent: u64,
 }
 
@@ -46,6 +49,7 @@ pub(crate) struct MockState {
     config: MockConfig,
     seed: u64,
     limits: limits::Limits,
+    capacity: Option<Arc<capacity::Capacity>>,
     /// When the current strategy started (the last reset): the stall window's origin.
     epoch: Mutex<Instant>,
     counters: Counters,
@@ -59,6 +63,7 @@ struct Counters {
     rate_limited: AtomicU64,
     invalid: AtomicU64,
     faults: AtomicU64,
+    queue_full: AtomicU64,
     output_tokens_sent: AtomicU64,
 }
 
@@ -85,6 +90,7 @@ impl MockServer {
         let now = Instant::now();
         let state = Arc::new(MockState {
             limits: limits::Limits::new(config.rate_limit.clone()),
+            capacity: config.capacity.clone().map(capacity::Capacity::new),
             config,
             seed,
             epoch: Mutex::new(now),
@@ -136,6 +142,7 @@ impl MockServer {
             &c.rate_limited,
             &c.invalid,
             &c.faults,
+            &c.queue_full,
             &c.output_tokens_sent,
         ] {
             counter.store(0, Ordering::Relaxed);
@@ -150,6 +157,7 @@ impl MockServer {
             rate_limited: c.rate_limited.load(Ordering::Relaxed),
             invalid: c.invalid.load(Ordering::Relaxed),
             faults: c.faults.load(Ordering::Relaxed),
+            queue_full: c.queue_full.load(Ordering::Relaxed),
             output_tokens_sent: c.output_tokens_sent.load(Ordering::Relaxed),
         }
     }
@@ -183,6 +191,17 @@ impl MockState {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
         }
         Some((verdict, readings))
+    }
+
+    /// The pacing of an admitted response, or the status to refuse it with when the
+    /// capacity model's queue is full.
+    fn pacing(&self, prompt_tokens: u32) -> Result<capacity::Pacing, u16> {
+        let Some(capacity) = &self.capacity else {
+            return Ok(capacity::Pacing::unlimited());
+        };
+        capacity::Pacing::queued(capacity, prompt_tokens).inspect_err(|_| {
+            self.counters.queue_full.fetch_add(1, Ordering::Relaxed);
+        })
     }
 
     /// `retry-after` (whole seconds) and, if configured, `retry-after-ms` for a refusal.

@@ -5,7 +5,7 @@ use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
 use super::limits::{Charge, Dimension, Verdict, api_key};
 use super::rate_limit::go_duration;
-use super::stream::{self, Framer, data_frame};
+use super::stream::{self, Completion, Framer, data_frame};
 use super::{MockState, insert, insert_named};
 use crate::wire::openai::{
     AssistantMessage, CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatRequest, ChunkChoice,
@@ -74,11 +74,22 @@ async fn chat_completions(
     if let Some(Fault::Status(status)) = fault {
         return status_fault(status, headers);
     }
+    let pacing = match state.pacing(prompt_tokens) {
+        Ok(pacing) => pacing,
+        Err(status) => return status_fault(status, headers),
+    };
     let meta = ResponseMeta {
         id: format!("chatcmpl-{serial:024x}"),
         created: unix_now(),
         model: request.model.into_owned(),
         prompt_tokens,
+    };
+    let completion = Completion {
+        plan,
+        received,
+        pacing,
+        fault,
+        settlement: None,
     };
     if request.stream {
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
@@ -86,12 +97,12 @@ async fn chat_completions(
             meta,
             include_usage,
         };
-        stream_response(state.clone(), headers, plan, framer, received, fault)
+        stream_response(state.clone(), headers, completion, framer)
     } else {
-        if let Some(faulty) = stream::whole_fault(&state, fault).await {
+        if let Some(faulty) = stream::whole_fault(&state, completion.fault).await {
             return faulty;
         }
-        whole_response(&state, headers, plan, meta, received).await
+        whole_response(&state, headers, completion, meta).await
     }
 }
 
@@ -331,33 +342,26 @@ impl Framer for ChunkFramer {
 fn stream_response(
     state: Arc<MockState>,
     mut headers: HeaderMap,
-    plan: CompletionPlan,
+    completion: Completion,
     framer: ChunkFramer,
-    received: Instant,
-    fault: Option<Fault>,
 ) -> Response {
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let body = stream::body(state, plan, framer, received, fault, None);
+    let body = stream::body(state, completion, framer);
     (StatusCode::OK, headers, body).into_response()
 }
 
 async fn whole_response(
     state: &MockState,
     mut headers: HeaderMap,
-    mut plan: CompletionPlan,
+    mut completion: Completion,
     meta: ResponseMeta,
-    received: Instant,
 ) -> Response {
-    let (text, done_at) = super::generator::whole_text(&mut plan, received);
-    tokio::time::sleep_until(done_at).await;
-    let counters = &state.counters;
-    counters
-        .output_tokens_sent
-        .fetch_add(u64::from(plan.output_tokens), Ordering::Relaxed);
+    let text = stream::whole(state, &mut completion).await;
+    let (plan, received) = (&completion.plan, completion.received);
     let body = ChatCompletion {
         id: Cow::Borrowed(&meta.id),
         object: Cow::Borrowed("chat.completion"),

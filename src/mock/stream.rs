@@ -6,6 +6,7 @@
 //! request's arrival, so a sleep that overshoots does not push the rest later.
 
 use super::MockState;
+use super::capacity::Pacing;
 use super::faults::Fault;
 use super::generator::CompletionPlan;
 use axum::body::{Body, Bytes};
@@ -39,7 +40,9 @@ struct Paced<F> {
     plan: CompletionPlan,
     framer: F,
     step: Step,
+    /// The request's arrival until the stream starts, then the next token's deadline.
     next_at: Instant,
+    pacing: Pacing,
     /// A mid-stream fault, struck before token `output_tokens / 2`.
     fault: Option<Fault>,
     /// Output tokens to settle with the rate limits when the stream ends.
@@ -76,13 +79,14 @@ impl<F: Framer> Paced<F> {
         }
         self.step = match self.step {
             Step::Start => {
+                self.next_at = self.pacing.start(self.next_at).await + self.plan.ttft;
                 tokio::time::sleep_until(self.next_at).await;
                 self.framer.start(&mut out);
                 self.first_or_finish(0)
             }
             Step::Token { sent } => {
                 tokio::time::sleep_until(self.next_at).await;
-                self.next_at += self.plan.next_gap();
+                self.next_at += self.pacing.gap(self.plan.next_gap());
                 let word = self.plan.next_word();
                 self.framer.token(word, &mut out);
                 self.state
@@ -112,27 +116,50 @@ impl<F: Framer> Paced<F> {
     }
 }
 
-/// The response body of a streamed completion that arrived at `received`.
-pub(super) fn body<F: Framer>(
-    state: Arc<MockState>,
-    plan: CompletionPlan,
-    framer: F,
-    received: Instant,
-    fault: Option<Fault>,
-    settlement: Option<super::OutputSettlement>,
-) -> Body {
+/// Everything that shapes one admitted completion, streamed or whole.
+pub(super) struct Completion {
+    pub plan: CompletionPlan,
+    /// When the request arrived.
+    pub received: Instant,
+    pub pacing: Pacing,
+    pub fault: Option<Fault>,
+    /// Output tokens to settle with the rate limits when the response ends.
+    pub settlement: Option<super::OutputSettlement>,
+}
+
+/// The response body of a streamed completion.
+pub(super) fn body<F: Framer>(state: Arc<MockState>, completion: Completion, framer: F) -> Body {
     let paced = Paced {
         state,
-        next_at: received + plan.ttft,
-        plan,
+        next_at: completion.received,
+        pacing: completion.pacing,
+        plan: completion.plan,
         framer,
         step: Step::Start,
-        fault,
-        settlement,
+        fault: completion.fault,
+        settlement: completion.settlement,
     };
     Body::from_stream(futures_util::stream::unfold(paced, |mut p| async move {
         p.next_chunk().await.map(|chunk| (chunk, p))
     }))
+}
+
+/// A whole (non-streamed) completion: waits for a slot and until the last token is
+/// due, and returns the text. Faults that replace the response are handled before.
+pub(super) async fn whole(state: &MockState, completion: &mut Completion) -> String {
+    let start = completion.pacing.start(completion.received).await;
+    let (text, done_at) =
+        super::generator::whole_text(&mut completion.plan, &completion.pacing, start);
+    tokio::time::sleep_until(done_at).await;
+    let tokens = completion.plan.output_tokens;
+    state
+        .counters
+        .output_tokens_sent
+        .fetch_add(u64::from(tokens), Ordering::Relaxed);
+    if let Some(settlement) = &mut completion.settlement {
+        settlement.generated = tokens;
+    }
+    text
 }
 
 /// What a fault does to a whole (non-streamed) response: `Some` replaces the response

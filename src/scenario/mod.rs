@@ -91,6 +91,8 @@ pub struct MockConfig {
     /// Injected faults and their probabilities.
     #[serde(default)]
     pub faults: crate::mock::faults::FaultConfig,
+    /// An inference server's capacity: decode slots, queue, prefill, load factor.
+    pub capacity: Option<crate::mock::capacity::CapacityConfig>,
     /// Model ids listed by `GET /v1/models` (requests may name any model).
     #[serde(default = "default_models")]
     pub models: Vec<String>,
@@ -128,6 +130,7 @@ impl Default for MockConfig {
             rate_limit: RateLimitConfig::default(),
             stall: None,
             faults: Default::default(),
+            capacity: None,
             models: default_models(),
             max_body_bytes: default_max_body(),
         }

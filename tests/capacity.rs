@@ -1,0 +1,133 @@
+//! The mock's capacity model seen from llmbench: queueing, refusal, load-stretched gaps.
+
+use llmbench::recorder::ErrorClass;
+use llmbench::result::{Metric, RunResult};
+use llmbench::runner::{self, RunOptions};
+use llmbench::scenario::Scenario;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+async fn run(src: &str) -> RunResult {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, src).unwrap();
+    let scenario = Scenario::parse(src, "test").unwrap_or_else(|e| panic!("{e}"));
+    let options = RunOptions {
+        output: dir.path().to_path_buf(),
+        quiet: true,
+        report: false,
+    };
+    runner::run(&scenario, &file, &options, CancellationToken::new())
+        .await
+        .unwrap()
+        .result
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_slot_the_kth_request_finishes_at_k_times_the_latency() {
+    let src = r#"
+name = "one-slot"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 50
+itl_ms = 0
+capacity = { max_concurrent = 1 }
+[workload]
+requests = 6
+max_tokens = 1
+[[strategy]]
+kind = "join_all"
+"#;
+    let run = run(src).await;
+    let s = &run.strategies[0];
+    assert_eq!(s.counts().ok, 6);
+    let mut ends: Vec<Duration> = s.records.iter().filter_map(|r| r.end).collect();
+    ends.sort();
+    // All six are sent at once; the server decodes one at a time, 50 ms each. Never
+    // sooner than k·L; later by at most 60 ms plus 15 ms per request of overhead on a
+    // loaded debug-build machine.
+    for (k, end) in ends.iter().enumerate() {
+        let due = Duration::from_millis(50 * (k as u64 + 1));
+        assert!(*end >= due, "request {k} ended at {end:?}, before {due:?}");
+        assert!(
+            *end <= due + Duration::from_millis(60 + 15 * k as u64),
+            "request {k} ended at {end:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_refuses_with_the_configured_status() {
+    let src = r#"
+name = "queue"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 50
+capacity = { max_concurrent = 1, queue = 1, queue_full_status = 429 }
+[workload]
+requests = 4
+max_tokens = 1
+[[strategy]]
+kind = "join_all"
+"#;
+    let run = run(src).await;
+    let s = &run.strategies[0];
+    let counts = s.counts();
+    assert_eq!(
+        (
+            counts.ok,
+            counts.by_class.get(&ErrorClass::RateLimited).copied()
+        ),
+        (2, Some(2)),
+        "{counts:?}"
+    );
+    assert_eq!(s.mock.unwrap().queue_full, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gaps_stretch_with_the_number_of_sequences_decoding() {
+    let src = r#"
+name = "load"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 5
+itl_ms = 10
+capacity = { max_concurrent = 4, load_factor = 1.0, prefill_us_per_token = 100 }
+[workload]
+requests = 4
+max_tokens = 12
+prompt_tokens = 1000
+[[strategy]]
+kind = "serial"
+[[strategy]]
+kind = "join_all"
+"#;
+    let run = run(src).await;
+    let itl = |i: usize| {
+        run.strategies[i]
+            .histogram(Metric::Itl)
+            .value_at_quantile(0.5)
+    };
+    let ttft = |i: usize| {
+        run.strategies[i]
+            .histogram(Metric::Ttft)
+            .value_at_quantile(0.5)
+    };
+    // Alone, a gap is 10 ms; four decoding at once stretch it to 10 · (1 + 3) = 40 ms.
+    assert!(
+        (9_000..20_000).contains(&itl(0)),
+        "serial ITL p50 {} µs",
+        itl(0)
+    );
+    assert!(
+        itl(1) > 3 * itl(0),
+        "join_all ITL p50 {} µs vs serial {} µs",
+        itl(1),
+        itl(0)
+    );
+    // Prefill of 1000 tokens at 100 µs each adds 100 ms to the 5 ms first token.
+    assert!(ttft(0) >= 105_000, "TTFT p50 {} µs", ttft(0));
+}
