@@ -364,6 +364,6 @@ async fn whole_message(
     let text = stream::whole(state, &mut completion).await;
     let plan = &completion.plan;
     let usage = Usage::new(meta.input_tokens, plan.output_tokens);
-    let body = meta.message(vec![text_block(&text)], Some(stop_reason(&plan)), usage);
+    let body = meta.message(vec![text_block(&text)], Some(stop_reason(plan)), usage);
     (StatusCode::OK, headers, axum::Json(body)).into_response()
 }

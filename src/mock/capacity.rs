@@ -147,48 +147,6 @@ impl Drop for Place {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::Count;
-
-    fn config(max: u64, queue: usize) -> CapacityConfig {
-        CapacityConfig {
-            max_concurrent: Count(max),
-            queue,
-            queue_full_status: QueueFullStatus(429),
-            overhead_ms: 5.0,
-            prefill_us_per_token: 100.0,
-            load_factor: 0.5,
-        }
-    }
-
-    #[tokio::test]
-    async fn slots_then_queue_then_refusal() {
-        let capacity = Capacity::new(config(1, 1));
-        let mut first = capacity.enqueue().unwrap();
-        first.admitted().await;
-        let _second = capacity.enqueue().unwrap();
-        assert_eq!(capacity.queued(), 1);
-        assert_eq!(capacity.enqueue().err(), Some(429));
-        drop(first);
-        assert_eq!(capacity.running(), 0);
-    }
-
-    #[test]
-    fn prefill_and_load_factor() {
-        let capacity = Capacity::new(config(4, 0));
-        assert_eq!(
-            capacity.time_to_first_token(1000),
-            Duration::from_millis(105)
-        );
-        assert_eq!(
-            capacity.stretch(Duration::from_millis(10)),
-            Duration::from_millis(10)
-        );
-    }
-}
-
 /// How one response is paced by the capacity model; without one, not at all.
 pub struct Pacing {
     place: Option<Place>,
@@ -228,5 +186,47 @@ impl Pacing {
         self.place
             .as_ref()
             .map_or(gap, |p| p.capacity().stretch(gap))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Count;
+
+    fn config(max: u64, queue: usize) -> CapacityConfig {
+        CapacityConfig {
+            max_concurrent: Count(max),
+            queue,
+            queue_full_status: QueueFullStatus(429),
+            overhead_ms: 5.0,
+            prefill_us_per_token: 100.0,
+            load_factor: 0.5,
+        }
+    }
+
+    #[tokio::test]
+    async fn slots_then_queue_then_refusal() {
+        let capacity = Capacity::new(config(1, 1));
+        let mut first = capacity.enqueue().unwrap();
+        first.admitted().await;
+        let _second = capacity.enqueue().unwrap();
+        assert_eq!(capacity.queued(), 1);
+        assert_eq!(capacity.enqueue().err(), Some(429));
+        drop(first);
+        assert_eq!(capacity.running(), 0);
+    }
+
+    #[test]
+    fn prefill_and_load_factor() {
+        let capacity = Capacity::new(config(4, 0));
+        assert_eq!(
+            capacity.time_to_first_token(1000),
+            Duration::from_millis(105)
+        );
+        assert_eq!(
+            capacity.stretch(Duration::from_millis(10)),
+            Duration::from_millis(10)
+        );
     }
 }
