@@ -589,3 +589,37 @@ async fn an_exhausted_quota_says_not_to_retry() {
     assert_eq!(headers["x-should-retry"], "false");
     assert_eq!(error["error"]["code"], "insufficient_quota");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_and_429s_by_dimension() {
+    let mock = limited_mock(RateLimitConfig {
+        rpm: Some(Count(1)),
+        ..RateLimitConfig::default()
+    });
+    let body =
+        json!({"model": "m", "messages": [{"role": "user", "content": "a b"}], "max_tokens": 3});
+    for _ in 0..3 {
+        post_keyed(&mock, "/v1/chat/completions", "k", &body).await;
+    }
+    let text = reqwest::get(format!("{}/metrics", mock.base_url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "# TYPE llmbench_mock_requests_total counter",
+        "llmbench_mock_requests_total 3",
+        "llmbench_mock_admitted_total 1",
+        "llmbench_mock_rate_limited_total{dimension=\"requests\"} 2",
+        "llmbench_mock_rate_limited_total{dimension=\"tokens\"} 0",
+        "llmbench_mock_output_tokens_total 3",
+        "# TYPE llmbench_mock_queue_depth gauge",
+        "llmbench_mock_queue_depth 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+}

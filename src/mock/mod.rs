@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod faults;
 mod generator;
 pub mod limits;
+mod metrics;
 mod openai;
 pub mod rate_limit;
 mod stream;
@@ -65,6 +66,23 @@ struct Counters {
     faults: AtomicU64,
     queue_full: AtomicU64,
     output_tokens_sent: AtomicU64,
+    /// Refusals by dimension (requests, tokens, input, output), then by quota.
+    limited_by: [AtomicU64; 5],
+}
+
+impl Counters {
+    /// The refusal counter of `dimension`; `None` is the quota's.
+    fn limited(&self, dimension: Option<limits::Dimension>) -> &AtomicU64 {
+        use limits::Dimension::*;
+        let i = match dimension {
+            Some(Requests) => 0,
+            Some(Tokens) => 1,
+            Some(InputTokens) => 2,
+            Some(OutputTokens) => 3,
+            None => 4,
+        };
+        &self.limited_by[i]
+    }
 }
 
 impl MockServer {
@@ -136,7 +154,7 @@ impl MockServer {
         *lock(&self.state.epoch) = Instant::now();
         self.state.limits.reset();
         let c = &self.state.counters;
-        for counter in [
+        for counter in c.limited_by.iter().chain([
             &c.requests,
             &c.admitted,
             &c.rate_limited,
@@ -144,7 +162,7 @@ impl MockServer {
             &c.faults,
             &c.queue_full,
             &c.output_tokens_sent,
-        ] {
+        ]) {
             counter.store(0, Ordering::Relaxed);
         }
     }
@@ -187,8 +205,16 @@ impl MockState {
             return None;
         }
         let (verdict, readings) = self.limits.admit(key, dimensions, charge);
-        if verdict != limits::Verdict::Admitted {
+        let refused_by = match &verdict {
+            limits::Verdict::Admitted => None,
+            limits::Verdict::Limited { dimension, .. } => Some(Some(*dimension)),
+            limits::Verdict::QuotaExhausted => Some(None),
+        };
+        if let Some(dimension) = refused_by {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .limited(dimension)
+                .fetch_add(1, Ordering::Relaxed);
         }
         Some((verdict, readings))
     }
@@ -270,6 +296,7 @@ fn router(state: Arc<MockState>) -> Router {
         .merge(openai::routes())
         .merge(anthropic::routes())
         .route("/v1/models", axum::routing::get(models))
+        .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/health", axum::routing::get(|| async { "ok" }))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
