@@ -18,6 +18,10 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every request in flight holds a socket (and the embedded mock one more): raise
+    // the soft open-file limit to the hard one, as load generators must, instead of
+    // failing at the common default of 1024.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     match cli.command {
         Command::Run {
             scenario,
