@@ -615,6 +615,7 @@ async fn metrics_count_requests_and_429s_by_dimension() {
         "llmbench_mock_rate_limited_total{dimension=\"tokens\"} 0",
         "llmbench_mock_output_tokens_total 3",
         "# TYPE llmbench_mock_queue_depth gauge",
+        "# TYPE llmbench_mock_token_lateness_seconds summary",
         "llmbench_mock_queue_depth 0",
     ] {
         assert!(

@@ -100,5 +100,18 @@ pub(super) async fn metrics(State(state): State<Arc<MockState>>) -> impl IntoRes
         "Sequences decoding now.",
         &[("", decoding)],
     );
+    let [p50, p99, max] = state.lateness_quantiles();
+    let seconds = |us: u64| us as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "# HELP llmbench_mock_token_lateness_seconds How late streamed tokens went out against their schedule.\n\
+         # TYPE llmbench_mock_token_lateness_seconds summary\n\
+         llmbench_mock_token_lateness_seconds{{quantile=\"0.5\"}} {}\n\
+         llmbench_mock_token_lateness_seconds{{quantile=\"0.99\"}} {}\n\
+         llmbench_mock_token_lateness_seconds{{quantile=\"1\"}} {}",
+        seconds(p50),
+        seconds(p99),
+        seconds(max)
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

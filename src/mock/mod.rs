@@ -43,6 +43,9 @@ pub struct MockStats {
     pub faults: u64,
     /// Requests refused because the capacity model's queue was full.
     pub queue_full: u64,
+    /// How late the mock sent streamed tokens against their schedule, in microseconds
+    /// (median, 99th percentile, maximum): its own pacing error, apart from the client's.
+    pub token_lateness_us: [u64; 3],
     pub output_tokens_sent: u64,
 }
 
@@ -53,6 +56,8 @@ pub(crate) struct MockState {
     capacity: Option<Arc<capacity::Capacity>>,
     /// When the current strategy started (the last reset): the stall window's origin.
     epoch: Mutex<Instant>,
+    /// Lateness of each streamed token against its deadline, in microseconds.
+    lateness: Mutex<hdrhistogram::Histogram<u64>>,
     counters: Counters,
     next_id: AtomicU64,
 }
@@ -112,6 +117,7 @@ impl MockServer {
             config,
             seed,
             epoch: Mutex::new(now),
+            lateness: Mutex::new(crate::recorder::new_histogram()),
             counters: Counters::default(),
             next_id: AtomicU64::new(0),
         });
@@ -153,6 +159,7 @@ impl MockServer {
     pub fn reset(&self) {
         *lock(&self.state.epoch) = Instant::now();
         self.state.limits.reset();
+        lock(&self.state.lateness).reset();
         let c = &self.state.counters;
         for counter in c.limited_by.iter().chain([
             &c.requests,
@@ -176,6 +183,7 @@ impl MockServer {
             invalid: c.invalid.load(Ordering::Relaxed),
             faults: c.faults.load(Ordering::Relaxed),
             queue_full: c.queue_full.load(Ordering::Relaxed),
+            token_lateness_us: self.state.lateness_quantiles(),
             output_tokens_sent: c.output_tokens_sent.load(Ordering::Relaxed),
         }
     }
@@ -217,6 +225,17 @@ impl MockState {
                 .fetch_add(1, Ordering::Relaxed);
         }
         Some((verdict, readings))
+    }
+
+    /// Records how late a token went out against its deadline.
+    fn record_lateness(&self, late: std::time::Duration) {
+        lock(&self.lateness).saturating_record(crate::recorder::micros(late));
+    }
+
+    /// Median, 99th percentile and maximum token lateness, in microseconds.
+    fn lateness_quantiles(&self) -> [u64; 3] {
+        let h = lock(&self.lateness);
+        [h.value_at_quantile(0.5), h.value_at_quantile(0.99), h.max()]
     }
 
     /// The pacing of an admitted response, or the status to refuse it with when the

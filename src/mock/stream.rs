@@ -86,6 +86,8 @@ impl<F: Framer> Paced<F> {
             }
             Step::Token { sent } => {
                 tokio::time::sleep_until(self.next_at).await;
+                self.state
+                    .record_lateness(Instant::now().saturating_duration_since(self.next_at));
                 self.next_at += self.pacing.gap(self.plan.next_gap());
                 let word = self.plan.next_word();
                 self.framer.token(word, &mut out);

@@ -52,6 +52,14 @@ impl ResultTable {
             ("ITL p50 (ms)", |s| ms(s, "itl", |p| p.p50)),
             ("ITL p99 (ms)", |s| ms(s, "itl", |p| p.p99)),
         ]);
+        if any(|s| s.mock.is_some_and(|m| m.token_lateness_us[2] > 0)) {
+            rows.push(("mock pacing late p99 (ms)", |s| {
+                s.mock.map_or_else(
+                    || "-".into(),
+                    |m| format_ms(m.token_lateness_us[1] as f64 / 1000.0),
+                )
+            }));
+        }
         ResultTable {
             header: strategies.iter().map(|s| s.label.clone()).collect(),
             rows: rows
