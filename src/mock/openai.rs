@@ -247,20 +247,21 @@ struct ResponseMeta {
 }
 
 impl ResponseMeta {
-    fn chunk<'a>(&'a self, choices: Vec<ChunkChoice<'a>>, usage: UsageField) -> ChatChunk<'a> {
+    fn chunk<'a>(&'a self, choices: &'a [ChunkChoice<'a>], usage: UsageField) -> ChatChunk<'a> {
         ChatChunk {
             id: Cow::Borrowed(&self.id),
             object: Cow::Borrowed("chat.completion.chunk"),
             created: self.created,
             model: Cow::Borrowed(&self.model),
-            choices,
+            choices: Cow::Borrowed(choices),
             usage,
         }
     }
 }
 
-fn choice(delta: Delta<'_>, finish: Option<FinishReason>) -> Vec<ChunkChoice<'_>> {
-    vec![ChunkChoice {
+/// The one choice of a chunk, on the stack: writing a chunk allocates only the frame.
+fn choice(delta: Delta<'_>, finish: Option<FinishReason>) -> [ChunkChoice<'_>; 1] {
+    [ChunkChoice {
         index: 0,
         delta,
         logprobs: None,
@@ -292,7 +293,7 @@ impl Framer for ChunkFramer {
             role: Some("assistant".into()),
             content: Some("".into()),
         };
-        data_frame(out, &self.meta.chunk(choice(delta, None), self.usage()));
+        data_frame(out, &self.meta.chunk(&choice(delta, None), self.usage()));
     }
 
     fn token(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -300,7 +301,7 @@ impl Framer for ChunkFramer {
             role: None,
             content: Some(text.into()),
         };
-        data_frame(out, &self.meta.chunk(choice(delta, None), self.usage()));
+        data_frame(out, &self.meta.chunk(&choice(delta, None), self.usage()));
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
@@ -309,14 +310,11 @@ impl Framer for ChunkFramer {
             out,
             &self
                 .meta
-                .chunk(choice(Delta::default(), finish), self.usage()),
+                .chunk(&choice(Delta::default(), finish), self.usage()),
         );
         if self.include_usage {
             let totals = Usage::new(self.meta.prompt_tokens, plan.output_tokens);
-            data_frame(
-                out,
-                &self.meta.chunk(Vec::new(), UsageField::Totals(totals)),
-            );
+            data_frame(out, &self.meta.chunk(&[], UsageField::Totals(totals)));
         }
         out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
     }

@@ -117,7 +117,9 @@ pub struct ChatChunk<'a> {
     pub created: u64,
     #[serde(borrow)]
     pub model: Cow<'a, str>,
-    pub choices: Vec<ChunkChoice<'a>>,
+    /// Borrowed when writing (no allocation per chunk), owned when parsing.
+    #[serde(borrow)]
+    pub choices: Cow<'a, [ChunkChoice<'a>]>,
     /// With `include_usage` every chunk carries `"usage": null` and the extra final chunk
     /// the totals; without it the key is absent.
     #[serde(default, skip_serializing_if = "UsageField::is_absent")]
@@ -211,7 +213,7 @@ mod tests {
             object: "chat.completion.chunk".into(),
             created: 1,
             model: "m".into(),
-            choices: vec![],
+            choices: Cow::Borrowed(&[]),
             usage,
         };
         let absent = serde_json::to_string(&chunk(UsageField::Absent)).unwrap();
