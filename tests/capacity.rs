@@ -1,27 +1,11 @@
 //! The mock's capacity model seen from llmbench: queueing, refusal, load-stretched gaps.
 
-use llmbench::recorder::ErrorClass;
-use llmbench::result::{Metric, RunResult};
-use llmbench::runner::{self, RunOptions};
-use llmbench::scenario::Scenario;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
+mod common;
+use common::run;
 
-async fn run(src: &str) -> RunResult {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(&file, src).unwrap();
-    let scenario = Scenario::parse(src, "test").unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        output: dir.path().to_path_buf(),
-        quiet: true,
-        report: false,
-    };
-    runner::run(&scenario, &file, &options, CancellationToken::new())
-        .await
-        .unwrap()
-        .result
-}
+use llmbench::recorder::ErrorClass;
+use llmbench::result::Metric;
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_one_slot_the_kth_request_finishes_at_k_times_the_latency() {

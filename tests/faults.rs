@@ -1,12 +1,12 @@
 //! Every fault kind, forced by header on both APIs, and as llmbench's client classifies it.
 
+mod common;
+
 use llmbench::mock::MockServer;
 use llmbench::recorder::{ErrorClass, Outcome};
-use llmbench::runner::{self, RunOptions};
-use llmbench::scenario::{Distribution, MillisDistribution, MockConfig, Scenario};
+use llmbench::scenario::{Distribution, MillisDistribution, MockConfig};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 fn mock() -> MockServer {
     let mut config = MockConfig {
@@ -139,19 +139,8 @@ max_tokens = 4
 kind = "serial"
 "#
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(&file, &src).unwrap();
-    let scenario = Scenario::parse(&src, "test").unwrap();
-    let options = RunOptions {
-        output: dir.path().to_path_buf(),
-        quiet: true,
-        report: false,
-    };
-    let run = runner::run(&scenario, &file, &options, CancellationToken::new())
-        .await
-        .unwrap();
-    run.result.strategies[0]
+    let run = common::run(&src).await;
+    run.strategies[0]
         .records
         .iter()
         .map(|r| r.outcome)

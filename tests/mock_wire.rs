@@ -18,17 +18,59 @@ fn fast_mock(rpm: Option<u64>) -> MockServer {
     MockServer::start_local(config, 1).expect("mock starts")
 }
 
-async fn post(mock: &MockServer, body: Value) -> (u16, reqwest::header::HeaderMap, String) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", mock.base_url()))
+/// POSTs `body` to `path` with `headers`; returns the status, headers and body text.
+async fn send(
+    mock: &MockServer,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}{path}", mock.base_url()))
         .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("mock answers");
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.expect("mock answers");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (status, headers, response.text().await.unwrap())
+}
+
+async fn post(mock: &MockServer, body: Value) -> (u16, reqwest::header::HeaderMap, String) {
+    send(mock, "/v1/chat/completions", &[], &body.to_string()).await
+}
+
+async fn post_to(
+    mock: &MockServer,
+    path: &str,
+    body: Value,
+) -> (u16, reqwest::header::HeaderMap, String) {
+    send(
+        mock,
+        path,
+        &[("anthropic-version", "2023-06-01")],
+        &body.to_string(),
+    )
+    .await
+}
+
+/// As [`send`], with an API key, the body parsed as JSON (null if it is not).
+async fn post_keyed(
+    mock: &MockServer,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let bearer = format!("Bearer {key}");
+    let (status, headers, text) =
+        send(mock, path, &[("authorization", &bearer)], &body.to_string()).await;
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
 }
 
 fn request(stream: bool, include_usage: bool) -> Value {
@@ -229,24 +271,6 @@ async fn invalid_bodies_get_a_400_envelope() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
     assert_eq!(mock.stats().invalid, 3);
-}
-
-async fn post_to(
-    mock: &MockServer,
-    path: &str,
-    body: Value,
-) -> (u16, reqwest::header::HeaderMap, String) {
-    let response = reqwest::Client::new()
-        .post(format!("{}{path}", mock.base_url()))
-        .header("content-type", "application/json")
-        .header("anthropic-version", "2023-06-01")
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("mock answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap())
 }
 
 fn messages_request(stream: bool) -> Value {
@@ -466,30 +490,6 @@ fn limited_mock(rate_limit: RateLimitConfig) -> MockServer {
         ..MockConfig::default()
     };
     MockServer::start_local(config, 1).unwrap()
-}
-
-async fn post_keyed(
-    mock: &MockServer,
-    path: &str,
-    key: &str,
-    body: &Value,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}{path}", mock.base_url()))
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {key}"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    )
 }
 
 #[tokio::test]

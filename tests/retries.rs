@@ -1,28 +1,11 @@
 //! Retries against the mock's rate limit: hints obeyed, attempts bounded, throughput
 //! settling at the limit.
 
-use llmbench::recorder::Outcome;
-use llmbench::result::RunResult;
-use llmbench::runner::{self, RunOptions};
-use llmbench::scenario::Scenario;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
+mod common;
+use common::run;
 
-async fn run(src: &str) -> RunResult {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.toml");
-    std::fs::write(&file, src).unwrap();
-    let scenario = Scenario::parse(src, "test").unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        output: dir.path().join("results"),
-        quiet: true,
-        report: false,
-    };
-    runner::run(&scenario, &file, &options, CancellationToken::new())
-        .await
-        .unwrap()
-        .result
-}
+use llmbench::recorder::Outcome;
+use std::time::Duration;
 
 fn limited(rpm: u64, requests: u64, retry: &str) -> String {
     format!(

@@ -1,29 +1,15 @@
 //! Known-truth checks: with constant mock latency L and no limit, the makespan of each
 //! strategy is fixed by arithmetic; with a rate limit, the counts are exact.
 
+mod common;
+use common::run;
+
 use llmbench::recorder::Outcome;
 use llmbench::result::{Metric, RunResult};
-use llmbench::runner::{self, RunOptions};
+
 use llmbench::scenario::Scenario;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// Runs `src` into a temporary folder (the results are checked by other tests).
-async fn run(src: &str) -> RunResult {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.toml");
-    std::fs::write(&file, src).unwrap();
-    let scenario = Scenario::parse(src, "test").unwrap_or_else(|e| panic!("{e}"));
-    let options = RunOptions {
-        output: dir.path().join("results"),
-        quiet: true,
-        report: false,
-    };
-    runner::run(&scenario, &file, &options, CancellationToken::new())
-        .await
-        .unwrap()
-        .result
-}
 
 const STRATEGIES: &str = r#"
 [[strategy]]
@@ -228,14 +214,6 @@ max_tokens = {{ dist = "uniform", min = 5, max = 25 }}
 async fn an_interrupt_saves_what_was_measured() {
     let src = constant_latency_scenario(true);
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.toml");
-    std::fs::write(&file, &src).unwrap();
-    let scenario = Scenario::parse(&src, "test").unwrap();
-    let options = RunOptions {
-        output: dir.path().to_path_buf(),
-        quiet: true,
-        report: false,
-    };
     let cancel = CancellationToken::new();
     let interrupt = cancel.clone();
     tokio::spawn(async move {
@@ -243,9 +221,7 @@ async fn an_interrupt_saves_what_was_measured() {
         tokio::time::sleep(Duration::from_millis(350)).await;
         interrupt.cancel();
     });
-    let outcome = runner::run(&scenario, &file, &options, cancel)
-        .await
-        .unwrap();
+    let outcome = common::run_in(&src, dir.path(), cancel).await;
     assert!(outcome.result.interrupted);
     assert_eq!(
         outcome.result.strategies.len(),
@@ -443,16 +419,7 @@ kind = "serial"
         .map(|i| (i.at.as_millis(), i.prompt_tokens, i.max_tokens))
         .collect();
     assert_eq!(summary, vec![(0, 12, 3), (100, 7, 2), (200, 30, 5)]);
-    let file = dir.path().join("s.toml");
-    std::fs::write(&file, src).unwrap();
-    let options = RunOptions {
-        output: dir.path().join("out"),
-        quiet: true,
-        report: false,
-    };
-    let outcome = runner::run(&scenario, &file, &options, CancellationToken::new())
-        .await
-        .unwrap();
+    let outcome = common::run_in(src, dir.path(), CancellationToken::new()).await;
     let s = &outcome.result.strategies[0];
     assert_eq!(s.counts().ok, 3);
     let tokens: Vec<u32> = s.records.iter().map(|r| r.output_tokens).collect();

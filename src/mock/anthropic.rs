@@ -20,7 +20,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
-use tokio::time::Instant;
 
 pub(super) fn routes() -> Router<Arc<MockState>> {
     Router::new().route(MESSAGES_PATH, post(messages))
@@ -31,20 +30,17 @@ async fn messages(
     request_headers: HeaderMap,
     body: super::Body,
 ) -> Response {
-    if let Some(end) = state.stalled_until() {
-        tokio::time::sleep_until(end.into()).await;
-    }
-    let received = Instant::now();
-    let request_id = format!("req_{:024x}", state.next_request());
+    let super::Arrival {
+        received,
+        serial,
+        body,
+    } = super::arrive(&state, body).await;
+    let request_id = format!("req_{serial:024x}");
     let mut headers = HeaderMap::new();
     insert(&mut headers, "request-id", request_id.clone());
-
-    let body = match super::read_body(body) {
+    let body = match body {
         Ok(body) => body,
-        Err((status, message)) => {
-            state.counters.invalid.fetch_add(1, Ordering::Relaxed);
-            return error(status, headers, &request_id, &message);
-        }
+        Err((status, message)) => return error(status, headers, &request_id, &message),
     };
     let request: MessagesRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,

@@ -344,6 +344,31 @@ async fn models(
     axum::Json(body)
 }
 
+/// What every API handler starts with: the stall window waited out, the request
+/// counted and numbered, its arrival time, and its body (or why it was refused).
+pub(crate) struct Arrival {
+    pub received: tokio::time::Instant,
+    pub serial: u64,
+    pub body: Result<axum::body::Bytes, (axum::http::StatusCode, String)>,
+}
+
+async fn arrive(state: &MockState, body: Body) -> Arrival {
+    if let Some(end) = state.stalled_until() {
+        tokio::time::sleep_until(end.into()).await;
+    }
+    let received = tokio::time::Instant::now();
+    let serial = state.next_request();
+    let body = read_body(body);
+    if body.is_err() {
+        state.counters.invalid.fetch_add(1, Ordering::Relaxed);
+    }
+    Arrival {
+        received,
+        serial,
+        body,
+    }
+}
+
 /// A request body, or why it was refused: its status (413 when over the size limit,
 /// else 400) and a message for the provider's error envelope.
 type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;

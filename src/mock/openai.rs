@@ -20,7 +20,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::time::Instant;
 
 pub(super) fn routes() -> Router<Arc<MockState>> {
     Router::new().route(CHAT_COMPLETIONS_PATH, post(chat_completions))
@@ -31,19 +30,17 @@ async fn chat_completions(
     request_headers: HeaderMap,
     body: super::Body,
 ) -> Response {
-    if let Some(end) = state.stalled_until() {
-        tokio::time::sleep_until(end.into()).await;
-    }
-    let received = Instant::now();
+    let super::Arrival {
+        received,
+        serial,
+        body,
+    } = super::arrive(&state, body).await;
     let counters = &state.counters;
-    let serial = state.next_request();
     let mut headers = HeaderMap::new();
     insert(&mut headers, "x-request-id", format!("req_{serial:016x}"));
-
-    let body = match super::read_body(body) {
+    let body = match body {
         Ok(body) => body,
         Err((status, message)) => {
-            state.counters.invalid.fetch_add(1, Ordering::Relaxed);
             return error_response(status, headers, &message, "invalid_request_error", None);
         }
     };

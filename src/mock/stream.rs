@@ -84,21 +84,23 @@ impl<F: Framer> Paced<F> {
                 self.framer.start(&mut out);
                 self.first_or_finish(0)
             }
-            Step::Token { sent } => {
+            Step::Token { mut sent } => {
                 tokio::time::sleep_until(self.next_at).await;
-                self.state
-                    .record_lateness(Instant::now().saturating_duration_since(self.next_at));
-                self.next_at += self.pacing.gap(self.plan.next_gap());
-                let word = self.plan.next_word();
-                self.framer.token(word, &mut out);
-                self.state
-                    .counters
-                    .output_tokens_sent
-                    .fetch_add(1, Ordering::Relaxed);
-                if let Some(settlement) = &mut self.settlement {
-                    settlement.generated += 1;
+                // Every token already due goes out in this one write (each still its own
+                // frame): a server that has fallen behind catches up in fewer writes, as
+                // real servers batch under load.
+                let now = Instant::now();
+                loop {
+                    self.state
+                        .record_lateness(now.saturating_duration_since(self.next_at));
+                    self.emit_token(&mut out);
+                    sent += 1;
+                    let fault_due = self.fault.is_some() && sent == self.plan.output_tokens / 2;
+                    if sent >= self.plan.output_tokens || self.next_at > now || fault_due {
+                        break;
+                    }
                 }
-                self.first_or_finish(sent + 1)
+                self.first_or_finish(sent)
             }
             Step::Finish => {
                 self.framer.finish(&self.plan, &mut out);
@@ -107,6 +109,20 @@ impl<F: Framer> Paced<F> {
             Step::End => return None,
         };
         Some(Ok(Bytes::from(out)))
+    }
+
+    /// Writes the next token's frame and schedules the one after it.
+    fn emit_token(&mut self, out: &mut Vec<u8>) {
+        self.next_at += self.pacing.gap(self.plan.next_gap());
+        let word = self.plan.next_word();
+        self.framer.token(word, out);
+        self.state
+            .counters
+            .output_tokens_sent
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(settlement) = &mut self.settlement {
+            settlement.generated += 1;
+        }
     }
 
     fn first_or_finish(&self, sent: u32) -> Step {

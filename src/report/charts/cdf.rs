@@ -1,7 +1,7 @@
 //! Cumulative distributions of E2E, TTFT and ITL, one panel each, every strategy in
 //! each panel: where the curves separate is where strategies differ.
 
-use super::{DrawResult, caption, draw_legend, draw_lines, label_font, max_of, spectrum_lines};
+use super::{Axes, DrawResult, draw_legend, draw_lines, linear_panel, max_of, spectrum_lines};
 use crate::report::saved::SavedRun;
 use plotters::prelude::*;
 
@@ -25,22 +25,14 @@ where
             continue;
         }
         let x_max = max_of(&lines, |p| p.0, 0.001) * 1.05;
-        let mut chart = ChartBuilder::on(panel)
-            .caption(*title, caption(20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..x_max, 0.0..1.0)?;
-        chart
-            .configure_mesh()
-            .light_line_style(TRANSPARENT)
-            .x_label_formatter(&super::axis_number)
-            .x_desc("latency (ms)")
-            .y_desc("share of samples ≤ x")
-            .axis_desc_style(label_font())
-            .label_style(label_font())
-            .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
-            .draw()?;
+        let axes = Axes {
+            x: 0.0..x_max,
+            y: 0.0..1.0,
+            x_desc: "latency (ms)",
+            y_desc: "share of samples ≤ x",
+            y_label: |y| format!("{:.0}%", y * 100.0),
+        };
+        let mut chart = linear_panel(panel, title, axes)?;
         draw_lines(&mut chart, lines)?;
         draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     }

@@ -266,6 +266,53 @@ where
     Ok(())
 }
 
+/// The axes of a linear panel.
+struct Axes<'a> {
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+    x_desc: &'a str,
+    y_desc: &'a str,
+    /// How y labels read (x labels are plain numbers).
+    y_label: fn(&f64) -> String,
+}
+
+type LinearChart<'a, DB> = ChartContext<
+    'a,
+    DB,
+    plotters::coord::cartesian::Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// A linear panel with its caption and labelled axes drawn, ready for series.
+fn linear_panel<'a, DB: DrawingBackend + 'a>(
+    area: &'a DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    axes: Axes,
+) -> Result<LinearChart<'a, DB>, Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, caption(18))
+        .margin(14)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(axes.x, axes.y)?;
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .x_label_formatter(&axis_number)
+        .y_label_formatter(&axes.y_label)
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
+        .axis_desc_style(label_font())
+        .label_style(label_font())
+        .draw()?;
+    Ok(chart)
+}
+
 /// An axis number without needless decimals: "140", "2.5", "0.05".
 fn axis_number(v: &f64) -> String {
     let v = *v;

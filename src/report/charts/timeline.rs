@@ -3,7 +3,7 @@
 //! bite and how concurrency rises and drains. Buckets are sized to the run (about 60
 //! of them, at a round width), so a two-second run is as readable as an hour.
 
-use super::{DrawResult, caption, color, draw_legend, label_font, legend_line};
+use super::{Axes, DrawResult, axis_number, color, draw_legend, legend_line, linear_panel};
 use crate::recorder::timeline::TimelineBucket;
 use crate::report::saved::SavedRun;
 use plotters::prelude::*;
@@ -53,28 +53,19 @@ where
             .flat_map(|l| l.2.iter().map(|p| p.1))
             .fold(1.0f64, f64::max)
             * 1.15;
-        let mut chart = ChartBuilder::on(&rows[2 * i])
-            .caption(
-                format!(
-                    "{}: responses per second ({} buckets)",
-                    strategy.label(),
-                    humantime::format_duration(width)
-                ),
-                caption(18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .light_line_style(TRANSPARENT)
-            .x_label_formatter(&super::axis_number)
-            .y_label_formatter(&super::axis_number)
-            .x_desc("seconds since start")
-            .axis_desc_style(label_font())
-            .label_style(label_font())
-            .draw()?;
+        let title = format!(
+            "{}: responses per second ({} buckets)",
+            strategy.label(),
+            humantime::format_duration(width)
+        );
+        let axes = |y_max: f64| Axes {
+            x: 0.0..seconds,
+            y: 0.0..y_max,
+            x_desc: "seconds since start",
+            y_desc: "",
+            y_label: axis_number,
+        };
+        let mut chart = linear_panel(&rows[2 * i], &title, axes(y_max))?;
         for (label, line_color, points) in lines {
             chart
                 .draw_series(LineSeries::new(points, line_color.stroke_width(2)))?
@@ -85,24 +76,8 @@ where
 
         let in_flight = at(|t| t.peak_in_flight, 1.0);
         let y_max = in_flight.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.15;
-        let mut chart = ChartBuilder::on(&rows[2 * i + 1])
-            .caption(
-                format!("{}: requests in flight (peak per bucket)", strategy.label()),
-                caption(18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0.0..seconds, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .light_line_style(TRANSPARENT)
-            .x_label_formatter(&super::axis_number)
-            .y_label_formatter(&super::axis_number)
-            .x_desc("seconds since start")
-            .axis_desc_style(label_font())
-            .label_style(label_font())
-            .draw()?;
+        let title = format!("{}: requests in flight (peak per bucket)", strategy.label());
+        let mut chart = linear_panel(&rows[2 * i + 1], &title, axes(y_max))?;
         chart.draw_series(LineSeries::new(in_flight, color(i).stroke_width(2)))?;
     }
     Ok(())

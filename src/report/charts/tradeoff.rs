@@ -1,7 +1,7 @@
 //! Each strategy as a point: throughput (up is better) against p99 end-to-end latency
 //! (left is better), once for requests and once for output tokens per second.
 
-use super::{DrawResult, caption, color, draw_legend, label_font};
+use super::{Axes, DrawResult, axis_number, color, draw_legend, linear_panel};
 use crate::report::saved::SavedRun;
 use crate::report::summary_json::StrategySummary;
 use plotters::prelude::*;
@@ -33,22 +33,15 @@ where
     let x_max = points.iter().map(|p| p.2).fold(1.0f64, f64::max) * 1.25;
     for ((title, y_desc, value), panel) in views.into_iter().zip(panels.iter()) {
         let y_max = points.iter().map(|p| value(p.1)).fold(0.001f64, f64::max) * 1.25;
-        let mut chart = ChartBuilder::on(panel)
-            .caption(format!("{title} vs E2E p99"), caption(20))
-            .margin(20)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)?;
-        chart
-            .configure_mesh()
-            .light_line_style(TRANSPARENT)
-            .x_label_formatter(&super::axis_number)
-            .y_label_formatter(&super::axis_number)
-            .x_desc("E2E p99 (ms) — left is better")
-            .y_desc(format!("{y_desc} — up is better"))
-            .axis_desc_style(label_font())
-            .label_style(label_font())
-            .draw()?;
+        let y_desc = format!("{y_desc} — up is better");
+        let axes = Axes {
+            x: 0.0..x_max,
+            y: 0.0..y_max,
+            x_desc: "E2E p99 (ms) — left is better",
+            y_desc: &y_desc,
+            y_label: axis_number,
+        };
+        let mut chart = linear_panel(panel, &format!("{title} vs E2E p99"), axes)?;
         // One series per strategy, named in the legend: labels beside the points would
         // collide when strategies land close together.
         for &(i, s, p99) in &points {

@@ -1,0 +1,31 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use llmbench::result::RunResult;
+use llmbench::runner::{self, RunOptions, RunOutcome};
+use llmbench::scenario::Scenario;
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+
+/// Runs scenario text (relative paths from `folder`) into `folder`, without reports.
+pub async fn run_in(src: &str, folder: &Path, cancel: CancellationToken) -> RunOutcome {
+    let file = folder.join("scenario.toml");
+    std::fs::write(&file, src).unwrap();
+    let scenario = Scenario::parse_in(src, "test", folder).unwrap_or_else(|e| panic!("{e}"));
+    let options = RunOptions {
+        output: folder.join("results"),
+        quiet: true,
+        report: false,
+    };
+    runner::run(&scenario, &file, &options, cancel)
+        .await
+        .unwrap()
+}
+
+/// Runs scenario text in a temporary folder and returns what was measured.
+pub async fn run(src: &str) -> RunResult {
+    let dir = tempfile::tempdir().unwrap();
+    run_in(src, dir.path(), CancellationToken::new())
+        .await
+        .result
+}
