@@ -34,6 +34,7 @@ pub struct MockServer {
 
 /// What the mock has done since the last reset. Exact counts, for tests and reports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)] // results saved by older versions lack the newer counters
 pub struct MockStats {
     pub requests: u64,
     pub admitted: u64,
