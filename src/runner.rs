@@ -1,7 +1,7 @@
 //! Running a scenario: start the target, then for each strategy reset it, dispatch the
 //! shared work items, and save what was measured.
 
-use crate::client::{Client, OpenAiChat};
+use crate::client::{Client, Endpoint};
 use crate::machine::Machine;
 use crate::mock::MockServer;
 use crate::monitor::Monitor;
@@ -31,39 +31,40 @@ pub struct RunOutcome {
     pub report: Option<crate::report::Rendered>,
 }
 
-/// The server requests go to, for the length of a run.
-enum TargetHandle {
-    Mock(MockServer),
+/// The server requests go to, for the length of a run: the embedded mock, started
+/// here, or a live endpoint.
+struct TargetHandle {
+    mock: Option<MockServer>,
+    endpoint: Endpoint,
 }
 
 impl TargetHandle {
     fn start(scenario: &Scenario) -> anyhow::Result<TargetHandle> {
-        match scenario.target {
-            Target::Mock { .. } => {
-                let mock = MockServer::start_local(scenario.mock.clone(), scenario.mock_seed())
-                    .map_err(|e| anyhow::anyhow!("cannot start the embedded mock server: {e}"))?;
-                Ok(TargetHandle::Mock(mock))
-            }
+        if let Target::Mock { model } = &scenario.target {
+            let mock = MockServer::start_local(scenario.mock.clone(), scenario.mock_seed())
+                .map_err(|e| anyhow::anyhow!("cannot start the embedded mock server: {e}"))?;
+            let endpoint = Endpoint::mock(mock.base_url(), model);
+            return Ok(TargetHandle {
+                mock: Some(mock),
+                endpoint,
+            });
         }
-    }
-
-    fn base_url(&self) -> String {
-        match self {
-            TargetHandle::Mock(mock) => mock.base_url(),
-        }
+        let endpoint = Endpoint::live(&scenario.target).map_err(anyhow::Error::msg)?;
+        Ok(TargetHandle {
+            mock: None,
+            endpoint,
+        })
     }
 
     /// Brings the target back to its starting state before a strategy, where it can be.
     fn reset(&self) {
-        match self {
-            TargetHandle::Mock(mock) => mock.reset(),
+        if let Some(mock) = &self.mock {
+            mock.reset();
         }
     }
 
     fn mock_stats(&self) -> Option<crate::mock::MockStats> {
-        match self {
-            TargetHandle::Mock(mock) => Some(mock.stats()),
-        }
+        self.mock.as_ref().map(MockServer::stats)
     }
 }
 
@@ -128,14 +129,10 @@ async fn run_strategy(
     cancel: &CancellationToken,
 ) -> anyhow::Result<StrategyResult> {
     target.reset();
-    let adapter = Box::new(OpenAiChat {
-        model: scenario.target.model().to_string(),
-    });
     let client = Client::new(
-        &target.base_url(),
+        &target.endpoint,
         &scenario.client,
         scenario.workload().stream,
-        adapter,
     )?;
     let dispatcher = Dispatcher::new(
         items.clone(),

@@ -38,7 +38,7 @@ async fn send(
     body: &Value,
     fault: &str,
 ) -> (u16, Result<String, reqwest::Error>) {
-    let response = reqwest::Client::new()
+    let response = common::http()
         .post(format!("{}{path}", mock.base_url()))
         .header("content-type", "application/json")
         .header("x-llmbench-fault", fault)

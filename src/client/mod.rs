@@ -4,14 +4,17 @@
 //! body) lives in one [`WireAdapter`] per wire format; this file does the HTTP, the SSE
 //! framing, the clock readings and the error classes, the same for every format.
 
+mod anthropic;
 mod openai;
 
+pub use anthropic::AnthropicMessages;
 pub use openai::OpenAiChat;
 
 use crate::recorder::ErrorClass;
-use crate::scenario::ClientConfig;
+use crate::scenario::{ClientConfig, Target};
 use crate::wire::sse::{SseEvent, SseParser};
 use crate::workload::WorkItem;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{Duration, Instant};
 
 /// How much of an error body is kept as the error's message.
@@ -78,6 +81,96 @@ impl Exchange {
     }
 }
 
+/// The wire formats a target can speak; each has one adapter file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    OpenAiChat,
+    AnthropicMessages,
+}
+
+/// How to reach a target: where, with which headers, in which wire format.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub base_url: String,
+    headers: HeaderMap,
+    format: WireFormat,
+    model: String,
+}
+
+impl Endpoint {
+    /// The embedded mock at `base_url`.
+    pub fn mock(base_url: String, model: &str) -> Endpoint {
+        Endpoint {
+            base_url,
+            headers: HeaderMap::new(),
+            format: WireFormat::OpenAiChat,
+            model: model.to_string(),
+        }
+    }
+
+    /// A live target. Reads the API key from its environment variable now, so that a
+    /// missing key fails before any traffic. The key is kept only in a header value
+    /// marked sensitive, and no message ever includes it.
+    pub fn live(target: &Target) -> Result<Endpoint, String> {
+        let (base_url, format, extra) = match target {
+            Target::Mock { .. } => return Err("the mock target has no live endpoint".into()),
+            Target::Openai {
+                base_url, headers, ..
+            } => (base_url, WireFormat::OpenAiChat, headers),
+            Target::Anthropic {
+                base_url, headers, ..
+            } => (base_url, WireFormat::AnthropicMessages, headers),
+        };
+        let mut map = HeaderMap::new();
+        for (name, value) in extra {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| format!("target.headers: \"{name}\" is not a valid header name"))?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                format!("target.headers.{name}: the value is not valid header text")
+            })?;
+            map.insert(name, value);
+        }
+        if let Target::Anthropic {
+            anthropic_version, ..
+        } = target
+        {
+            let version = HeaderValue::try_from(anthropic_version.as_str())
+                .map_err(|_| "target.anthropic_version is not valid header text".to_string())?;
+            map.insert("anthropic-version", version);
+        }
+        if let Some(env) = target.api_key_env() {
+            let key = std::env::var(&env.0).map_err(|_| {
+                format!(
+                    "the environment variable {} (named by target.api_key_env) is not set: export it with the API key",
+                    env.0
+                )
+            })?;
+            let (name, value) = match format {
+                WireFormat::OpenAiChat => ("authorization", format!("Bearer {key}")),
+                WireFormat::AnthropicMessages => ("x-api-key", key),
+            };
+            let mut value = HeaderValue::try_from(value)
+                .map_err(|_| format!("the API key in {} is not valid header text", env.0))?;
+            value.set_sensitive(true);
+            map.insert(name, value);
+        }
+        Ok(Endpoint {
+            base_url: base_url.0.clone(),
+            headers: map,
+            format,
+            model: target.model().to_string(),
+        })
+    }
+
+    fn adapter(&self) -> Box<dyn WireAdapter> {
+        let model = self.model.clone();
+        match self.format {
+            WireFormat::OpenAiChat => Box::new(OpenAiChat { model }),
+            WireFormat::AnthropicMessages => Box::new(AnthropicMessages { model }),
+        }
+    }
+}
+
 pub struct Client {
     http: reqwest::Client,
     url: String,
@@ -87,13 +180,12 @@ pub struct Client {
 
 impl Client {
     /// A client with its own connection pool, so each strategy starts cold and alike.
-    pub fn new(
-        base_url: &str,
-        config: &ClientConfig,
-        stream: bool,
-        adapter: Box<dyn WireAdapter>,
-    ) -> anyhow::Result<Client> {
+    pub fn new(endpoint: &Endpoint, config: &ClientConfig, stream: bool) -> anyhow::Result<Client> {
+        install_tls_provider();
+        let adapter = endpoint.adapter();
+        let base_url = &endpoint.base_url;
         let http = reqwest::Client::builder()
+            .default_headers(endpoint.headers.clone())
             .connect_timeout(Duration::from_secs_f64(config.connect_timeout_s.0))
             .timeout(Duration::from_secs_f64(config.timeout_s.0))
             .read_timeout(Duration::from_secs_f64(config.idle_timeout_s.0))
@@ -258,6 +350,21 @@ fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
     };
     parse("retry-after-ms", 1e-3).or_else(|| parse("retry-after", 1.0))
+}
+
+/// TLS for https targets: rustls with the ring provider, installed once per process.
+/// Call before building any `reqwest::Client` (reqwest panics without a provider).
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The start of a long text, for error messages.
+fn excerpt(s: &str) -> &str {
+    let end = s.char_indices().nth(120).map_or(s.len(), |(i, _)| i);
+    &s[..end]
 }
 
 /// The first [`ERROR_EXCERPT`] bytes of an error body, as text.

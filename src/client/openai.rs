@@ -46,7 +46,7 @@ impl WireAdapter for OpenAiChat {
         let chunk: ChatChunk = serde_json::from_str(event.data).map_err(|e| {
             match serde_json::from_str::<ErrorEnvelope>(event.data) {
                 Ok(envelope) => format!("error event: {}", envelope.error.message),
-                Err(_) => format!("unreadable chunk ({e}): {}", excerpt(event.data)),
+                Err(_) => format!("unreadable chunk ({e}): {}", super::excerpt(event.data)),
             }
         })?;
         let content_chunks = chunk
@@ -65,7 +65,7 @@ impl WireAdapter for OpenAiChat {
         let completion: ChatCompletion = serde_json::from_slice(body).map_err(|e| {
             format!(
                 "unreadable completion ({e}): {}",
-                excerpt(&String::from_utf8_lossy(body))
+                super::excerpt(&String::from_utf8_lossy(body))
             )
         })?;
         completion
@@ -73,11 +73,6 @@ impl WireAdapter for OpenAiChat {
             .map(|u| u.completion_tokens)
             .ok_or_else(|| "completion without usage".to_string())
     }
-}
-
-fn excerpt(s: &str) -> &str {
-    let end = s.char_indices().nth(120).map_or(s.len(), |(i, _)| i);
-    &s[..end]
 }
 
 #[cfg(test)]

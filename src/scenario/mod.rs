@@ -43,8 +43,8 @@ pub struct Scenario {
     trace: Option<std::sync::Arc<[TraceRow]>>,
 }
 
-/// Where requests go. Live endpoints (OpenAI-compatible, Anthropic) become further
-/// variants with their own `kind`.
+/// Where requests go: the embedded mock, or a live endpoint speaking one of the wire
+/// formats.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Target {
@@ -53,12 +53,124 @@ pub enum Target {
         #[serde(default = "default_mock_model")]
         model: String,
     },
+    /// An OpenAI-compatible server (OpenAI, vLLM, TGI, llama.cpp, Ollama, LiteLLM):
+    /// `POST <base_url>/v1/chat/completions`.
+    Openai {
+        base_url: BaseUrl,
+        model: String,
+        /// Environment variable holding the API key (absent: no key is sent).
+        api_key_env: Option<EnvName>,
+        /// Extra request headers.
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, String>,
+    },
+    /// The Anthropic Messages API: `POST <base_url>/v1/messages`.
+    Anthropic {
+        #[serde(default = "anthropic_url")]
+        base_url: BaseUrl,
+        model: String,
+        #[serde(default = "anthropic_version")]
+        anthropic_version: String,
+        api_key_env: Option<EnvName>,
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, String>,
+    },
+}
+
+/// The name of an environment variable. API keys come only from the environment: a
+/// scenario names the variable, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct EnvName(pub String);
+
+impl<'de> Deserialize<'de> for EnvName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let valid = !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(de::Error::custom(
+                "must name an environment variable (letters, digits and _, such as OPENAI_API_KEY), not hold a key",
+            ));
+        }
+        Ok(EnvName(s))
+    }
+}
+
+fn anthropic_url() -> BaseUrl {
+    BaseUrl("https://api.anthropic.com".into())
+}
+
+fn anthropic_version() -> String {
+    "2023-06-01".into()
+}
+
+/// A server root such as `https://api.openai.com` or `http://localhost:8000`; a trailing
+/// `/v1` (as the SDKs write base URLs) is accepted and dropped, since the API paths
+/// carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct BaseUrl(pub String);
+
+impl<'de> Deserialize<'de> for BaseUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let url = reqwest::Url::parse(&s)
+            .map_err(|e| de::Error::custom(format!("\"{s}\" is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(de::Error::custom(format!(
+                "\"{s}\" must be an http:// or https:// URL with a host, e.g. http://localhost:8000"
+            )));
+        }
+        let trimmed = s.trim_end_matches('/');
+        Ok(BaseUrl(
+            trimmed.strip_suffix("/v1").unwrap_or(trimmed).to_string(),
+        ))
+    }
+}
+
+impl BaseUrl {
+    /// True for localhost, 127.0.0.0/8 and ::1: traffic that stays on this machine.
+    pub fn is_loopback(&self) -> bool {
+        let Ok(url) = reqwest::Url::parse(&self.0) else {
+            return false;
+        };
+        match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        }
+    }
 }
 
 impl Target {
     pub fn model(&self) -> &str {
         match self {
-            Target::Mock { model } => model,
+            Target::Mock { model }
+            | Target::Openai { model, .. }
+            | Target::Anthropic { model, .. } => model,
+        }
+    }
+
+    /// The environment variable holding a live target's API key, if it has one.
+    pub fn api_key_env(&self) -> Option<&EnvName> {
+        match self {
+            Target::Mock { .. } => None,
+            Target::Openai { api_key_env, .. } | Target::Anthropic { api_key_env, .. } => {
+                api_key_env.as_ref()
+            }
+        }
+    }
+
+    /// True when requests stay on this machine (the mock, or a loopback address).
+    pub fn is_loopback(&self) -> bool {
+        match self {
+            Target::Mock { .. } => true,
+            Target::Openai { base_url, .. } | Target::Anthropic { base_url, .. } => {
+                base_url.is_loopback()
+            }
         }
     }
 }

@@ -29,3 +29,9 @@ pub async fn run(src: &str) -> RunResult {
         .await
         .result
 }
+
+/// An HTTP client for tests (the TLS provider installed first, as reqwest requires).
+pub fn http() -> reqwest::Client {
+    llmbench::client::install_tls_provider();
+    reqwest::Client::new()
+}

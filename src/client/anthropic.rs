@@ -1,0 +1,125 @@
+//! The client side of Anthropic Messages.
+
+use super::{EventSummary, WireAdapter};
+use crate::wire::anthropic::{
+    Content, MESSAGES_PATH, Message, MessageResponse, MessagesRequest, StreamEvent,
+};
+use crate::wire::sse::SseEvent;
+use crate::workload::WorkItem;
+use std::borrow::Cow;
+
+pub struct AnthropicMessages {
+    pub model: String,
+}
+
+impl WireAdapter for AnthropicMessages {
+    fn path(&self) -> &'static str {
+        MESSAGES_PATH
+    }
+
+    fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8> {
+        let request = MessagesRequest {
+            model: Cow::Borrowed(&self.model),
+            max_tokens: item.max_tokens,
+            messages: vec![Message {
+                role: "user".into(),
+                content: Content::Text(item.prompt_text().into()),
+            }],
+            system: None,
+            stream,
+            stop_sequences: None,
+            temperature: None,
+            metadata: None,
+        };
+        serde_json::to_vec(&request).expect("a request always serializes")
+    }
+
+    /// Reads the events that carry what is measured, by their `event:` name as the SDKs
+    /// dispatch; others (`ping`, `message_start`, block start and stop, event types added
+    /// later) are passed over.
+    fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String> {
+        if !matches!(
+            event.event,
+            "content_block_delta" | "message_delta" | "message_stop" | "error"
+        ) {
+            return Ok(EventSummary::default());
+        }
+        let parsed: StreamEvent = serde_json::from_str(event.data).map_err(|e| {
+            format!(
+                "unreadable {} event ({e}): {}",
+                event.event,
+                super::excerpt(event.data)
+            )
+        })?;
+        Ok(match parsed {
+            StreamEvent::ContentBlockDelta { delta, .. } => EventSummary {
+                content_chunks: u32::from(!delta.text.is_empty()),
+                ..EventSummary::default()
+            },
+            StreamEvent::MessageDelta { usage, .. } => EventSummary {
+                output_tokens: Some(usage.output_tokens),
+                ..EventSummary::default()
+            },
+            StreamEvent::MessageStop => EventSummary {
+                done: true,
+                ..EventSummary::default()
+            },
+            StreamEvent::Error { error } => {
+                return Err(format!("error event: {}: {}", error.kind, error.message));
+            }
+            _ => EventSummary::default(),
+        })
+    }
+
+    fn whole_body(&self, body: &[u8]) -> Result<u32, String> {
+        let message: MessageResponse = serde_json::from_slice(body).map_err(|e| {
+            format!(
+                "unreadable message ({e}): {}",
+                super::excerpt(&String::from_utf8_lossy(body))
+            )
+        })?;
+        Ok(message.usage.output_tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(name: &'a str, data: &'a str) -> SseEvent<'a> {
+        SseEvent { event: name, data }
+    }
+
+    #[test]
+    fn reads_deltas_usage_stop_and_errors() {
+        let a = AnthropicMessages { model: "m".into() };
+        let delta = r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" hi"}}"#;
+        assert_eq!(
+            a.stream_event(event("content_block_delta", delta))
+                .unwrap()
+                .content_chunks,
+            1
+        );
+        let usage = r#"{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":9}}"#;
+        assert_eq!(
+            a.stream_event(event("message_delta", usage))
+                .unwrap()
+                .output_tokens,
+            Some(9)
+        );
+        assert!(
+            a.stream_event(event("message_stop", r#"{"type":"message_stop"}"#))
+                .unwrap()
+                .done
+        );
+        assert_eq!(
+            a.stream_event(event("ping", "{}")).unwrap(),
+            EventSummary::default()
+        );
+        let err = r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(
+            a.stream_event(event("error", err)).unwrap_err(),
+            "error event: overloaded_error: Overloaded"
+        );
+    }
+}
