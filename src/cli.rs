@@ -42,6 +42,12 @@ Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at
         /// Save the data only, without charts and reports (`llmbench report` draws them later).
         #[arg(long)]
         no_report: bool,
+        /// Print what the run would send (requests, tokens, cost) and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send to a non-loopback endpoint without asking (it may cost money).
+        #[arg(long)]
+        yes: bool,
     },
     /// Redraw the charts and reports of a results folder from its saved files.
     Report {

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod machine;
 pub mod mock;
 pub mod monitor;
+pub mod plan;
 pub mod recorder;
 pub mod report;
 pub mod result;

@@ -28,6 +28,8 @@ fn main() -> ExitCode {
             output,
             quiet,
             no_report,
+            dry_run,
+            yes,
         } => run(
             &scenario,
             RunOptions {
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
                 quiet,
                 report: !no_report,
             },
+            Consent { dry_run, yes },
         ),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report { dir } => report(&dir),
@@ -158,11 +161,57 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
     status
 }
 
-fn run(path: &Path, options: RunOptions) -> ExitCode {
+/// The run's guard-rail flags.
+struct Consent {
+    dry_run: bool,
+    yes: bool,
+}
+
+/// Shows the plan where it matters and decides whether to go on: `Some(code)` stops.
+/// A non-loopback target needs `--yes`, or a "y" typed at the terminal.
+fn guard(scenario: &Scenario, consent: &Consent) -> Option<ExitCode> {
+    let plan = llmbench::plan::Plan::of(scenario);
+    if consent.dry_run {
+        println!("{plan}");
+        return Some(ExitCode::SUCCESS);
+    }
+    if plan.loopback || consent.yes {
+        return None;
+    }
+    eprintln!("{plan}");
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!(
+            "error: {} is not on this machine and may charge for these requests: \
+             run again with --yes to send them (--dry-run shows the plan only)",
+            plan.target
+        );
+        return Some(ExitCode::from(EXIT_INVALID));
+    }
+    eprint!("send these requests to {}? [y/N] ", plan.target);
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim().eq_ignore_ascii_case("y") || answer.trim().eq_ignore_ascii_case("yes") {
+        None
+    } else {
+        eprintln!("not sent");
+        Some(ExitCode::from(EXIT_INVALID))
+    }
+}
+
+fn run(path: &Path, options: RunOptions, consent: Consent) -> ExitCode {
     let scenario = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Some(code) = guard(&scenario, &consent) {
+        return code;
+    }
+    if !matches!(scenario.target, llmbench::scenario::Target::Mock { .. })
+        && let Err(e) = llmbench::client::Endpoint::live(&scenario.target)
+    {
+        eprintln!("error: {}: {e}", path.display());
+        return ExitCode::from(EXIT_INVALID);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -63,6 +63,8 @@ pub enum Target {
         /// Extra request headers.
         #[serde(default)]
         headers: std::collections::BTreeMap<String, String>,
+        /// Prices, for the cost estimate of the plan.
+        price: Option<Price>,
     },
     /// The Anthropic Messages API: `POST <base_url>/v1/messages`.
     Anthropic {
@@ -74,7 +76,16 @@ pub enum Target {
         api_key_env: Option<EnvName>,
         #[serde(default)]
         headers: std::collections::BTreeMap<String, String>,
+        price: Option<Price>,
     },
+}
+
+/// `[target.price]`: US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_million: f64,
+    pub output_per_million: f64,
 }
 
 /// The name of an environment variable. API keys come only from the environment: a
@@ -160,6 +171,23 @@ impl Target {
             Target::Mock { .. } => None,
             Target::Openai { api_key_env, .. } | Target::Anthropic { api_key_env, .. } => {
                 api_key_env.as_ref()
+            }
+        }
+    }
+
+    pub fn price(&self) -> Option<Price> {
+        match self {
+            Target::Mock { .. } => None,
+            Target::Openai { price, .. } | Target::Anthropic { price, .. } => *price,
+        }
+    }
+
+    /// Where requests go, for messages: the base URL, or "the embedded mock".
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Mock { .. } => "the embedded mock".into(),
+            Target::Openai { base_url, .. } | Target::Anthropic { base_url, .. } => {
+                base_url.0.clone()
             }
         }
     }
