@@ -256,13 +256,15 @@ fn a_remote_target_needs_yes_and_dry_run_only_plans() {
 fn a_missing_key_fails_before_any_traffic_and_a_given_key_is_never_written() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut mock = Command::new(env!("CARGO_BIN_EXE_llmbench"))
-        .args(["mock", "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut mock = Stopped(
+        Command::new(env!("CARGO_BIN_EXE_llmbench"))
+            .args(["mock", "--port", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut first = String::new();
-    let mut mock_out = BufReader::new(mock.stdout.take().unwrap());
+    let mut mock_out = BufReader::new(mock.0.stdout.take().unwrap());
     mock_out.read_line(&mut first).unwrap();
     let url = first
         .trim()
@@ -296,7 +298,7 @@ fn a_missing_key_fails_before_any_traffic_and_a_given_key_is_never_written() {
 
     let key = "sk-llmbench-test-4f1c9e0b7a2d";
     let out = llmbench(&args, &[("LLMBENCH_TEST_KEY", key)]);
-    let _ = mock.kill();
+    drop(mock);
     drop(mock_out);
     assert_eq!(
         out.status.code(),
@@ -327,4 +329,14 @@ fn a_missing_key_fails_before_any_traffic_and_a_given_key_is_never_written() {
         checked >= 5,
         "summary, requests, scenario, reports and charts were searched"
     );
+}
+
+/// A child process killed and reaped when dropped, even if the test fails first.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
