@@ -61,6 +61,7 @@ impl fmt::Display for Plan {
         writeln!(f, "input tokens:   {} (estimated)", self.input_tokens)?;
         writeln!(f, "output tokens:  at most {}", self.max_output_tokens)?;
         match self.max_cost {
+            Some(cost) if cost < 1.0 => write!(f, "cost:           at most ${cost:.4}"),
             Some(cost) => write!(f, "cost:           at most ${cost:.2}"),
             None => write!(
                 f,

@@ -238,7 +238,7 @@ fn a_remote_target_needs_yes_and_dry_run_only_plans() {
         "{err}"
     );
     assert!(
-        err.contains("cost:           at most $0.60"),
+        err.contains("cost:           at most $0.6000"),
         "200 × (1000 × $1 + 500 × $4) / 1M: {err}"
     );
     assert!(err.contains("run again with --yes"), "{err}");
