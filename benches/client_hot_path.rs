@@ -29,6 +29,7 @@ fn parse_stream(c: &mut Criterion) {
     let bytes = stream_bytes();
     let adapter = OpenAiChat {
         model: "gpt-4o-mini".into(),
+        exact_length: false,
     };
     let mut group = c.benchmark_group("per token");
     group.throughput(Throughput::Elements(FRAMES as u64));

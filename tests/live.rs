@@ -340,3 +340,56 @@ impl Drop for Stopped {
         let _ = self.0.wait();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_counts_say_where_they_came_from_and_ignore_eos_is_sent() {
+    use wiremock::matchers::body_partial_json;
+    let server = WireMock::start().await;
+    let without_usage: String = OPENAI_STREAM
+        .split("\n\n")
+        .filter(|frame| !frame.is_empty() && !frame.contains("\"usage\""))
+        .map(|frame| format!("{frame}\n\n"))
+        .collect();
+    // Answers only requests carrying both vLLM extensions; anything else gets a 404.
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .and(body_partial_json(
+            serde_json::json!({"ignore_eos": true, "min_tokens": 3}),
+        ))
+        .respond_with(sse(&without_usage))
+        .mount(&server)
+        .await;
+    let src = format!(
+        "name = \"w\"\n[target]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\nignore_eos = true\n\
+         [workload]\nrequests = 1\nmax_tokens = 3\n[[strategy]]\nkind = \"serial\"\n",
+        server.uri()
+    );
+    let run = common::run(&src).await;
+    let record = &run.strategies[0].records[0];
+    assert_eq!(record.outcome, Outcome::Ok, "{:?}", record.error);
+    assert!(
+        record.tokens_counted,
+        "no usage chunk: counted from the stream"
+    );
+    assert_eq!(record.output_tokens, 2, "two content chunks");
+
+    let server = WireMock::start().await;
+    Mock::given(method("POST"))
+        .respond_with(sse(OPENAI_STREAM))
+        .mount(&server)
+        .await;
+    let src = src.replace(&run_uri(&src), &server.uri());
+    let record = common::run(&src).await.strategies[0].records[0].clone();
+    assert!(!record.tokens_counted, "the usage chunk's count");
+}
+
+/// The base_url written in a scenario text.
+fn run_uri(src: &str) -> String {
+    src.split("base_url = \"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}

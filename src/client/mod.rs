@@ -52,6 +52,9 @@ pub struct Exchange {
     pub output_tokens: u32,
     /// Non-empty content chunks received.
     pub content_chunks: u32,
+    /// True when `output_tokens` was counted from content chunks because the server
+    /// reported no usage.
+    pub tokens_counted: bool,
     pub error: Option<(ErrorClass, String)>,
     /// The server's `retry-after-ms` / `retry-after` hint, on a failed response.
     pub retry_after: Option<Duration>,
@@ -68,6 +71,7 @@ impl Exchange {
             status: None,
             output_tokens: 0,
             content_chunks: 0,
+            tokens_counted: false,
             error: None,
             retry_after: None,
             should_retry: None,
@@ -95,6 +99,7 @@ pub struct Endpoint {
     headers: HeaderMap,
     format: WireFormat,
     model: String,
+    exact_length: bool,
 }
 
 impl Endpoint {
@@ -105,6 +110,7 @@ impl Endpoint {
             headers: HeaderMap::new(),
             format: WireFormat::OpenAiChat,
             model: model.to_string(),
+            exact_length: false,
         }
     }
 
@@ -159,13 +165,17 @@ impl Endpoint {
             headers: map,
             format,
             model: target.model().to_string(),
+            exact_length: target.ignore_eos(),
         })
     }
 
     fn adapter(&self) -> Box<dyn WireAdapter> {
         let model = self.model.clone();
         match self.format {
-            WireFormat::OpenAiChat => Box::new(OpenAiChat { model }),
+            WireFormat::OpenAiChat => Box::new(OpenAiChat {
+                model,
+                exact_length: self.exact_length,
+            }),
             WireFormat::AnthropicMessages => Box::new(AnthropicMessages { model }),
         }
     }
@@ -280,6 +290,7 @@ impl Client {
             return Err((ErrorClass::Protocol, why.into()));
         }
         exchange.output_tokens = tally.usage.unwrap_or(tally.chunks);
+        exchange.tokens_counted = tally.usage.is_none();
         Ok(())
     }
 }

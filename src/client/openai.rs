@@ -11,6 +11,8 @@ use std::borrow::Cow;
 
 pub struct OpenAiChat {
     pub model: String,
+    /// Ask for exactly `max_tokens` tokens (`ignore_eos`, `min_tokens`).
+    pub exact_length: bool,
 }
 
 impl WireAdapter for OpenAiChat {
@@ -32,6 +34,8 @@ impl WireAdapter for OpenAiChat {
             stream_options: stream.then_some(StreamOptions {
                 include_usage: true,
             }),
+            ignore_eos: self.exact_length.then_some(true),
+            min_tokens: self.exact_length.then_some(item.max_tokens),
         };
         serde_json::to_vec(&request).expect("a request always serializes")
     }
@@ -88,7 +92,10 @@ mod tests {
 
     #[test]
     fn reads_content_usage_done_and_error_events() {
-        let a = OpenAiChat { model: "m".into() };
+        let a = OpenAiChat {
+            model: "m".into(),
+            exact_length: false,
+        };
         let content = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":" hi"},"logprobs":null,"finish_reason":null}]}"#;
         assert_eq!(a.stream_event(event(content)).unwrap().content_chunks, 1);
         let role = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#;

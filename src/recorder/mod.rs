@@ -129,6 +129,7 @@ impl Recorder {
             status: exchange.status,
             output_tokens: exchange.output_tokens,
             content_chunks: exchange.content_chunks,
+            tokens_counted: exchange.tokens_counted,
             outcome,
             attempts: attempts.count,
             backoff: attempts.backoff,

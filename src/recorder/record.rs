@@ -96,6 +96,9 @@ pub struct RequestRecord {
     /// Non-empty content chunks received (streaming); each after the first gave one
     /// inter-token latency sample.
     pub content_chunks: u32,
+    /// Where `output_tokens` came from: the server's usage, or counted from the stream
+    /// when the server reported none.
+    pub tokens_counted: bool,
     pub outcome: Outcome,
     pub attempts: u32,
     /// Time spent waiting between attempts.
@@ -119,6 +122,7 @@ impl RequestRecord {
             status: None,
             output_tokens: 0,
             content_chunks: 0,
+            tokens_counted: false,
             outcome: Outcome::Cancelled,
             attempts: 0,
             backoff: Duration::ZERO,

@@ -9,7 +9,7 @@ use std::path::Path;
 
 pub const FILE: &str = "requests.csv";
 
-const HEADER: [&str; 16] = [
+const HEADER: [&str; 17] = [
     "strategy",
     "index",
     "prompt_tokens",
@@ -22,6 +22,7 @@ const HEADER: [&str; 16] = [
     "status",
     "outcome",
     "output_tokens",
+    "tokens_from",
     "content_chunks",
     "attempts",
     "backoff_us",
@@ -50,6 +51,7 @@ pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
                 &r.status.map(|s| s.to_string()).unwrap_or_default(),
                 r.outcome.as_str(),
                 &r.output_tokens.to_string(),
+                tokens_from(r),
                 &r.content_chunks.to_string(),
                 &r.attempts.to_string(),
                 &us(Some(r.backoff)),
@@ -58,6 +60,15 @@ pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// `usage` (the server's count), `counted` (from the stream), or empty (no answer).
+fn tokens_from(r: &RequestRecord) -> &'static str {
+    match (r.is_ok(), r.tokens_counted) {
+        (false, _) => "",
+        (true, true) => "counted",
+        (true, false) => "usage",
+    }
 }
 
 /// Reads the records back, by strategy label.
@@ -101,6 +112,7 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
             status: cell("status").parse().ok(),
             output_tokens: number("output_tokens")?,
             content_chunks: number("content_chunks")?,
+            tokens_counted: cell("tokens_from") == "counted",
             outcome: parse_outcome(cell("outcome"))
                 .with_context(|| format!("{}: unknown outcome", at()))?,
             attempts: number("attempts")?,

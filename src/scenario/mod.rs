@@ -65,6 +65,10 @@ pub enum Target {
         headers: std::collections::BTreeMap<String, String>,
         /// Prices, for the cost estimate of the plan.
         price: Option<Price>,
+        /// For servers that accept them (vLLM and its kin): send `ignore_eos` and
+        /// `min_tokens = max_tokens`, so every completion is exactly `max_tokens` long.
+        #[serde(default)]
+        ignore_eos: bool,
     },
     /// The Anthropic Messages API: `POST <base_url>/v1/messages`.
     Anthropic {
@@ -180,6 +184,17 @@ impl Target {
             Target::Mock { .. } => None,
             Target::Openai { price, .. } | Target::Anthropic { price, .. } => *price,
         }
+    }
+
+    /// Whether to ask an OpenAI-compatible server for exactly `max_tokens` tokens.
+    pub fn ignore_eos(&self) -> bool {
+        matches!(
+            self,
+            Target::Openai {
+                ignore_eos: true,
+                ..
+            }
+        )
     }
 
     /// Where requests go, for messages: the base URL, or "the embedded mock".

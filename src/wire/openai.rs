@@ -22,6 +22,12 @@ pub struct ChatRequest<'a> {
     pub stream: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
+    /// vLLM-style extension: keep generating past the end-of-sequence token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_eos: Option<bool>,
+    /// vLLM-style extension: generate at least this many tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tokens: Option<u32>,
 }
 
 impl ChatRequest<'_> {
