@@ -4,6 +4,7 @@
 //! (dispatch) → [`client`] (wire protocol) → [`recorder`] → [`result`] → [`report`].
 //! The [`mock`] server is its own tree and shares only [`wire`] with the client.
 
+pub mod budget;
 pub mod client;
 pub mod compare;
 pub mod machine;

@@ -247,6 +247,9 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
         );
         println!("{}", report.recommendation.replace("**", ""));
     }
+    if let Some(reason) = &outcome.result.stopped {
+        eprintln!("stopped early: {reason} ([budget]); later requests were not sent");
+    }
     if outcome.result.interrupted {
         eprintln!("interrupted: the results above cover what ran before Ctrl-C");
         return ExitCode::from(EXIT_INTERRUPTED);

@@ -24,6 +24,8 @@ pub struct RunResult {
     pub started_at: String,
     /// True when the run was stopped before every strategy finished.
     pub interrupted: bool,
+    /// Why the run stopped sending early (a `[budget]` cap), if it did.
+    pub stopped: Option<String>,
     pub strategies: Vec<StrategyResult>,
 }
 
@@ -92,6 +94,8 @@ pub struct Counts {
     pub cancelled: u64,
     /// Arrivals never sent because the strategy's queue was full.
     pub dropped: u64,
+    /// Items never sent because the run's budget was spent.
+    pub over_budget: u64,
     pub by_class: BTreeMap<ErrorClass, u64>,
 }
 
@@ -125,6 +129,7 @@ impl StrategyResult {
                 Outcome::Ok => counts.ok += 1,
                 Outcome::Cancelled => counts.cancelled += 1,
                 Outcome::Dropped => counts.dropped += 1,
+                Outcome::OverBudget => counts.over_budget += 1,
                 Outcome::Failed(class) => {
                     counts.failed += 1;
                     *counts.by_class.entry(class).or_default() += 1;

@@ -1,6 +1,7 @@
 //! Running a scenario: start the target, then for each strategy reset it, dispatch the
 //! shared work items, and save what was measured.
 
+use crate::budget::Budget;
 use crate::client::{Client, Endpoint};
 use crate::machine::Machine;
 use crate::mock::MockServer;
@@ -96,15 +97,28 @@ pub async fn run(
         machine: Machine::detect(),
         started_at,
         interrupted: false,
+        stopped: None,
         strategies: Vec::new(),
     };
+    let budget = Arc::new(Budget::new(
+        scenario.budget.clone(),
+        scenario.target.price(),
+    ));
+    let run = StrategyRun {
+        scenario,
+        items: &items,
+        target: &target,
+        options,
+        budget: &budget,
+        cancel: &cancel,
+    };
     for config in scenario.strategies() {
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || budget.exhausted().is_some() {
             break;
         }
-        let strategy = run_strategy(scenario, config, &items, &target, options, &cancel).await?;
-        result.strategies.push(strategy);
+        result.strategies.push(run.strategy(config).await?);
         result.interrupted = cancel.is_cancelled();
+        result.stopped = budget.exhausted().map(str::to_string);
         dir.write(&result)?;
     }
     result.interrupted = cancel.is_cancelled();
@@ -120,47 +134,62 @@ pub async fn run(
     })
 }
 
-async fn run_strategy(
-    scenario: &Scenario,
-    config: &StrategyConfig,
-    items: &Arc<[WorkItem]>,
-    target: &TargetHandle,
-    options: &RunOptions,
-    cancel: &CancellationToken,
-) -> anyhow::Result<StrategyResult> {
-    target.reset();
-    let client = Client::new(
-        &target.endpoint,
-        &scenario.client,
-        scenario.workload().stream,
-    )?;
-    let dispatcher = Dispatcher::new(
-        items.clone(),
-        client,
-        scenario.retry.clone(),
-        cancel.clone(),
-        Instant::now(),
-    );
-    let label = config.label();
-    let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
-    let strategy = config.kind.build(config.limit.map(|l| l.get()));
-    let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
-    strategy.run(dispatcher.clone(), arrivals).await;
-    let result = StrategyResult::new(
-        label,
-        config.kind,
-        config.limit.map(|l| l.0),
-        dispatcher.recording(),
-        target.mock_stats(),
-        cancel.is_cancelled(),
-    );
-    let counts = result.counts();
-    monitor.finish(format!(
-        "{:.2} s ok {} 429 {} other {}",
-        result.makespan().as_secs_f64(),
-        counts.ok,
-        counts.rate_limited,
-        counts.failed - counts.rate_limited
-    ));
-    Ok(result)
+/// What every strategy of a run shares.
+struct StrategyRun<'a> {
+    scenario: &'a Scenario,
+    items: &'a Arc<[WorkItem]>,
+    target: &'a TargetHandle,
+    options: &'a RunOptions,
+    budget: &'a Arc<Budget>,
+    cancel: &'a CancellationToken,
+}
+
+impl StrategyRun<'_> {
+    /// Runs one strategy from a reset target and returns what it measured.
+    async fn strategy(&self, config: &StrategyConfig) -> anyhow::Result<StrategyResult> {
+        let StrategyRun {
+            scenario,
+            items,
+            target,
+            options,
+            budget,
+            cancel,
+        } = *self;
+        target.reset();
+        let client = Client::new(
+            &target.endpoint,
+            &scenario.client,
+            scenario.workload().stream,
+        )?;
+        let dispatcher = Dispatcher::new(
+            items.clone(),
+            client,
+            scenario.retry.clone(),
+            budget.clone(),
+            cancel.clone(),
+            Instant::now(),
+        );
+        let label = config.label();
+        let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
+        let strategy = config.kind.build(config.limit.map(|l| l.get()));
+        let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
+        strategy.run(dispatcher.clone(), arrivals).await;
+        let result = StrategyResult::new(
+            label,
+            config.kind,
+            config.limit.map(|l| l.0),
+            dispatcher.recording(),
+            target.mock_stats(),
+            cancel.is_cancelled(),
+        );
+        let counts = result.counts();
+        monitor.finish(format!(
+            "{:.2} s ok {} 429 {} other {}",
+            result.makespan().as_secs_f64(),
+            counts.ok,
+            counts.rate_limited,
+            counts.failed - counts.rate_limited
+        ));
+        Ok(result)
+    }
 }

@@ -393,3 +393,23 @@ fn run_uri(src: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_cap_stops_sending_and_says_why() {
+    let src = "name = \"b\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 2\n\
+               [workload]\nrequests = 8\nmax_tokens = 2\n[budget]\nmax_requests = 5\n\
+               [[strategy]]\nkind = \"serial\"\n[[strategy]]\nkind = \"join_all\"\n";
+    let run = common::run(src).await;
+    assert_eq!(run.stopped.as_deref(), Some("max_requests 5 reached"));
+    assert_eq!(run.strategies.len(), 1, "later strategies are not run");
+    let counts = run.strategies[0].counts();
+    assert_eq!((counts.ok, counts.over_budget), (5, 3));
+
+    let err = Scenario::parse(&src.replace("max_requests = 5", "max_cost = 1.5"), "b.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("budget.max_cost: needs prices to count cost"),
+        "{err}"
+    );
+}

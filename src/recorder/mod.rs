@@ -38,6 +38,7 @@ pub struct LiveCounters {
     pub ok: AtomicU64,
     pub rate_limited: AtomicU64,
     pub failed: AtomicU64,
+    /// Items never sent (dropped from a full queue, or over budget).
     pub dropped: AtomicU64,
 }
 
@@ -139,11 +140,11 @@ impl Recorder {
         let _ = self.slots[slot].set(record);
     }
 
-    /// Records an arrival dropped because the strategy's queue was full.
-    pub fn dropped(&self, slot: usize, item: &WorkItem) {
+    /// Records an item never sent, for `outcome` (`Dropped` or `OverBudget`).
+    pub fn not_sent(&self, slot: usize, item: &WorkItem, outcome: Outcome) {
         self.live.dropped.fetch_add(1, Ordering::Relaxed);
         let record = RequestRecord {
-            outcome: Outcome::Dropped,
+            outcome,
             ..RequestRecord::unsent(item)
         };
         let _ = self.slots[slot].set(record);

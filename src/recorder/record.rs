@@ -63,6 +63,8 @@ pub enum Outcome {
     Cancelled,
     /// Never sent: it arrived while the strategy's queue (`max_queue`) was full.
     Dropped,
+    /// Never sent: the run's `[budget]` was spent.
+    OverBudget,
 }
 
 impl Outcome {
@@ -72,6 +74,7 @@ impl Outcome {
             Outcome::Failed(class) => class.as_str(),
             Outcome::Cancelled => "cancelled",
             Outcome::Dropped => "dropped",
+            Outcome::OverBudget => "over_budget",
         }
     }
 }

@@ -95,6 +95,7 @@ pub(super) fn parse_outcome(s: &str) -> Option<Outcome> {
         "ok" => Some(Outcome::Ok),
         "cancelled" => Some(Outcome::Cancelled),
         "dropped" => Some(Outcome::Dropped),
+        "over_budget" => Some(Outcome::OverBudget),
         other => crate::recorder::ErrorClass::ALL
             .into_iter()
             .find(|c| c.as_str() == other)

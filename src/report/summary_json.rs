@@ -21,6 +21,9 @@ pub struct Summary {
     pub machine: Machine,
     pub started_at: String,
     pub interrupted: bool,
+    /// Why the run stopped sending early (a `[budget]` cap), if it did.
+    #[serde(default)]
+    pub stopped: Option<String>,
     pub strategies: Vec<StrategySummary>,
 }
 
@@ -54,6 +57,8 @@ pub struct RequestCounts {
     pub cancelled: u64,
     #[serde(default)]
     pub dropped: u64,
+    #[serde(default)]
+    pub over_budget: u64,
     /// Failures by error class.
     pub errors: BTreeMap<String, u64>,
 }
@@ -116,6 +121,7 @@ impl StrategySummary {
                 rate_limited: counts.rate_limited,
                 cancelled: counts.cancelled,
                 dropped: counts.dropped,
+                over_budget: counts.over_budget,
                 errors: counts
                     .by_class
                     .iter()
@@ -146,6 +152,7 @@ impl Summary {
             machine: run.machine.clone(),
             started_at: run.started_at.clone(),
             interrupted: run.interrupted,
+            stopped: run.stopped.clone(),
             strategies: run
                 .strategies
                 .iter()

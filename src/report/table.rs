@@ -23,6 +23,9 @@ impl ResultTable {
         if any(|s| s.requests.dropped > 0) {
             rows.push(("dropped (queue full)", |s| s.requests.dropped.to_string()));
         }
+        if any(|s| s.requests.over_budget > 0) {
+            rows.push(("not sent (budget)", |s| s.requests.over_budget.to_string()));
+        }
         if any(|s| s.requests.cancelled > 0) {
             rows.push(("cancelled", |s| s.requests.cancelled.to_string()));
         }

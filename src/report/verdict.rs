@@ -71,6 +71,11 @@ pub fn verdict(run: &SavedRun) -> Verdict {
         recommendation: String::new(),
         slo,
     };
+    if let Some(reason) = &run.summary.stopped {
+        verdict.findings.push(format!(
+            "Stopped early: {reason} (`[budget]`); requests after it were not sent and later strategies not run."
+        ));
+    }
     verdict.findings.push(finished_first(&strategies));
     verdict.findings.push(rate_limited(&strategies));
     verdict.findings.push(slo_summary(&verdict, &strategies));

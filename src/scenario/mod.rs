@@ -36,6 +36,8 @@ pub struct Scenario {
     pub retry: RetryConfig,
     #[serde(default)]
     pub slo: SloConfig,
+    #[serde(default)]
+    pub budget: crate::budget::BudgetConfig,
     #[serde(rename = "strategy", default)]
     pub strategies: Vec<toml::Spanned<StrategyConfig>>,
     /// The rows of `workload.arrival`'s trace, read when the scenario is loaded.
@@ -560,6 +562,15 @@ impl Scenario {
                 &message,
             )
         })?;
+        if scenario.budget.max_cost.is_some() && scenario.target.price().is_none() {
+            return Err(ScenarioError::invalid(
+                origin,
+                src,
+                None,
+                "budget.max_cost".into(),
+                "needs prices to count cost: set [target.price] (input_per_million, output_per_million)",
+            ));
+        }
         if let ArrivalConfig::Trace { path, time_scale } = &workload.get_ref().arrival {
             scenario.trace = Some(trace::load(&folder.join(path), time_scale.0)?.into());
         }

@@ -17,6 +17,7 @@ pub use joinset::JoinSetStrategy;
 pub use semaphore::SemaphoreStrategy;
 pub use serial::SerialStrategy;
 
+use crate::budget::Budget;
 use crate::client::Client;
 use crate::recorder::{Attempts, Recorder};
 use crate::retry::{Decision, RetryConfig};
@@ -95,6 +96,7 @@ struct DispatchState {
     items: Arc<[WorkItem]>,
     client: Client,
     retry: RetryConfig,
+    budget: Arc<Budget>,
     recorder: Recorder,
     cancel: CancellationToken,
     /// The strategy's start: item `i` is due at `epoch + items[i].at`.
@@ -110,6 +112,7 @@ impl Dispatcher {
         items: Arc<[WorkItem]>,
         client: Client,
         retry: RetryConfig,
+        budget: Arc<Budget>,
         cancel: CancellationToken,
         epoch: Instant,
     ) -> Dispatcher {
@@ -119,6 +122,7 @@ impl Dispatcher {
                 items,
                 client,
                 retry,
+                budget,
                 recorder,
                 cancel,
                 epoch,
@@ -163,7 +167,10 @@ impl Dispatcher {
     }
 
     fn drop_arrival(&self, slot: usize) {
-        self.inner.recorder.dropped(slot, &self.inner.items[slot]);
+        let item = &self.inner.items[slot];
+        self.inner
+            .recorder
+            .not_sent(slot, item, crate::recorder::Outcome::Dropped);
     }
 
     /// True once the run is being interrupted; strategies stop starting new work.
@@ -182,6 +189,9 @@ impl Dispatcher {
             return;
         }
         let recorder = &state.recorder;
+        if !state.budget.admit() {
+            return recorder.not_sent(slot, item, crate::recorder::Outcome::OverBudget);
+        }
         recorder.sending();
         let mut attempts = Attempts {
             first_sent: Instant::now(),
@@ -198,9 +208,17 @@ impl Dispatcher {
                     return recorder.cancel_in_flight(slot, item, attempts.first_sent);
                 }
             };
-            let wait = match state.retry.decide(&exchange, attempts.count, &mut rng) {
-                Decision::Stop => return recorder.finish(slot, item, &attempts, exchange),
-                Decision::RetryAfter(wait) => wait,
+            let decision = state.retry.decide(&exchange, attempts.count, &mut rng);
+            let wait = match decision {
+                Decision::RetryAfter(wait) if state.budget.admit() => wait,
+                _ => {
+                    if exchange.error.is_none() {
+                        state
+                            .budget
+                            .spend(item.prompt_tokens, exchange.output_tokens);
+                    }
+                    return recorder.finish(slot, item, &attempts, exchange);
+                }
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => attempts.backoff += wait,
