@@ -48,6 +48,7 @@ fn parse_stream(c: &mut Criterion) {
     });
     let item = WorkItem {
         index: 3,
+        prompt: None,
         at: Duration::ZERO,
         prompt_tokens: 1,
         max_tokens: 1,

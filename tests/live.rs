@@ -413,3 +413,26 @@ async fn a_budget_cap_stops_sending_and_says_why() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prompts_from_a_file_are_sent_and_sized_by_their_words() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("prompts.jsonl"),
+        "{\"prompt\": \"Summarise the plot of Hamlet in one line.\"}\n{\"prompt\": \"Name a prime.\"}\n",
+    )
+    .unwrap();
+    let src = "name = \"p\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 2\n\
+               [workload]\nrequests = 4\nmax_tokens = 2\nprompts = \"prompts.jsonl\"\n[[strategy]]\nkind = \"serial\"\n";
+    let outcome = common::run_in(src, dir.path(), tokio_util::sync::CancellationToken::new()).await;
+    let records = &outcome.result.strategies[0].records;
+    let sizes: Vec<u32> = records.iter().map(|r| r.prompt_tokens).collect();
+    assert_eq!(
+        sizes,
+        [8, 3, 8, 3],
+        "prompts cycle; their words are their length"
+    );
+    assert!(records.iter().all(|r| r.outcome == Outcome::Ok));
+    let mock = outcome.result.strategies[0].mock.unwrap();
+    assert_eq!(mock.admitted, 4);
+}

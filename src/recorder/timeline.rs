@@ -82,6 +82,7 @@ mod tests {
     fn record(sent_ms: u64, end_ms: u64, outcome: Outcome) -> RequestRecord {
         let item = WorkItem {
             index: 0,
+            prompt: None,
             at: Duration::ZERO,
             prompt_tokens: 1,
             max_tokens: 1,
@@ -129,6 +130,7 @@ mod width_tests {
     fn sub_second_buckets() {
         let item = crate::workload::WorkItem {
             index: 0,
+            prompt: None,
             at: Duration::ZERO,
             prompt_tokens: 1,
             max_tokens: 1,

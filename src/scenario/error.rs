@@ -16,6 +16,8 @@ pub enum ScenarioError {
     Invalid(Box<Invalid>),
     #[error("{0} (the trace of workload.arrival)")]
     Trace(#[from] crate::workload::trace::TraceError),
+    #[error("{0} (the file of workload.prompts)")]
+    Prompts(crate::workload::trace::TraceError),
 }
 
 #[derive(Debug)]

@@ -43,6 +43,9 @@ pub struct Scenario {
     /// The rows of `workload.arrival`'s trace, read when the scenario is loaded.
     #[serde(skip)]
     trace: Option<std::sync::Arc<[TraceRow]>>,
+    /// The prompts of `workload.prompts`, read when the scenario is loaded.
+    #[serde(skip)]
+    prompts: Vec<std::sync::Arc<str>>,
 }
 
 /// Where requests go: the embedded mock, or a live endpoint speaking one of the wire
@@ -342,6 +345,9 @@ pub enum OtpmMode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadConfig {
+    /// A file of real prompts (JSONL with a `prompt` field, or text with one prompt per
+    /// line), relative to the scenario's folder; absent, prompts are synthetic.
+    pub prompts: Option<std::path::PathBuf>,
     /// How many requests each strategy is offered (at most).
     pub requests: Option<Count>,
     /// Offer arrivals for this long at most (open-loop schedules).
@@ -571,6 +577,9 @@ impl Scenario {
                 "needs prices to count cost: set [target.price] (input_per_million, output_per_million)",
             ));
         }
+        if let Some(path) = &workload.get_ref().prompts {
+            scenario.prompts = crate::workload::prompts::load(&folder.join(path))?;
+        }
         if let ArrivalConfig::Trace { path, time_scale } = &workload.get_ref().arrival {
             scenario.trace = Some(trace::load(&folder.join(path), time_scale.0)?.into());
         }
@@ -624,7 +633,7 @@ impl Scenario {
 
     /// The work items every strategy is offered.
     pub fn work_items(&self) -> Vec<WorkItem> {
-        crate::workload::generate(self.workload(), self.trace.as_deref())
+        crate::workload::generate(self.workload(), self.trace.as_deref(), &self.prompts)
     }
 
     /// Seed of the mock's draws.

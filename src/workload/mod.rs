@@ -4,6 +4,7 @@
 //! they dispatch, never in what they are offered or when.
 
 mod arrival;
+pub mod prompts;
 pub mod trace;
 
 pub use arrival::{ArrivalConfig, RampStage};
@@ -14,13 +15,17 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One request to make. Prompt text is derived on demand from the item, so a long
 /// workload costs a few bytes per item rather than a prompt each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WorkItem {
     pub index: u32,
+    /// A real prompt from the scenario's prompt file; absent, the prompt is synthetic.
+    #[serde(skip)]
+    pub prompt: Option<std::sync::Arc<str>>,
     /// When the item becomes available, from the strategy's start (its intended start).
     pub at: Duration,
     pub prompt_tokens: u32,
@@ -36,9 +41,13 @@ const PROMPT_WORDS: &[&str] = &[
 ];
 
 impl WorkItem {
-    /// A prompt of exactly `prompt_tokens` words, starting with a word unique to the item
-    /// (so the mock can derive per-item draws from the request, see `mock::generator`).
+    /// The prompt: the item's real prompt, or a synthetic one of exactly `prompt_tokens`
+    /// words starting with a word unique to the item (so the mock can derive per-item
+    /// draws from the request, see `mock::generator`).
     pub fn prompt_text(&self) -> String {
+        if let Some(prompt) = &self.prompt {
+            return prompt.to_string();
+        }
         let mut text = format!("item-{}", self.index);
         for k in 1..self.prompt_tokens as usize {
             let word = PROMPT_WORDS[(self.index as usize + k * 7) % PROMPT_WORDS.len()];
@@ -49,11 +58,30 @@ impl WorkItem {
 }
 
 /// Draws the work items for a workload, in arrival order; the same seed always gives
-/// the same list. With a trace, its rows give the times and lengths instead.
-pub fn generate(config: &WorkloadConfig, trace: Option<&[TraceRow]>) -> Vec<WorkItem> {
-    if let Some(rows) = trace {
-        return replay(config, rows);
+/// the same list. With a trace, its rows give the times and lengths instead; with
+/// prompts, item `i` asks prompt `i` (cycling), whose word count is its prompt length.
+pub fn generate(
+    config: &WorkloadConfig,
+    trace: Option<&[TraceRow]>,
+    prompts: &[Arc<str>],
+) -> Vec<WorkItem> {
+    let mut items = match trace {
+        Some(rows) => replay(config, rows),
+        None => draw(config),
+    };
+    if !prompts.is_empty() {
+        for item in &mut items {
+            let prompt = prompts[item.index as usize % prompts.len()].clone();
+            item.prompt_tokens = u32::try_from(prompt.split_whitespace().count())
+                .unwrap_or(u32::MAX)
+                .max(1);
+            item.prompt = Some(prompt);
+        }
     }
+    items
+}
+
+fn draw(config: &WorkloadConfig) -> Vec<WorkItem> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let offsets = config.arrival.offsets(
         config.requests.map(|n| n.0),
@@ -65,6 +93,7 @@ pub fn generate(config: &WorkloadConfig, trace: Option<&[TraceRow]>) -> Vec<Work
         .enumerate()
         .map(|(index, at)| WorkItem {
             index: u32::try_from(index).unwrap_or(u32::MAX),
+            prompt: None,
             at: Duration::from_secs_f64(at),
             prompt_tokens: config.prompt_tokens.sample(&mut rng),
             max_tokens: config.max_tokens.sample(&mut rng),
@@ -82,6 +111,7 @@ fn replay(config: &WorkloadConfig, rows: &[TraceRow]) -> Vec<WorkItem> {
         .enumerate()
         .map(|(index, row)| WorkItem {
             index: u32::try_from(index).unwrap_or(u32::MAX),
+            prompt: None,
             at: row.at,
             prompt_tokens: row.prompt_tokens,
             max_tokens: row.output_tokens,
@@ -96,6 +126,7 @@ mod tests {
 
     fn config(seed: u64) -> WorkloadConfig {
         WorkloadConfig {
+            prompts: None,
             requests: Some(Count(50)),
             duration_s: None,
             arrival: ArrivalConfig::Batch,
@@ -114,13 +145,19 @@ mod tests {
 
     #[test]
     fn same_seed_same_items_other_seed_other_items() {
-        assert_eq!(generate(&config(1), None), generate(&config(1), None));
-        assert_ne!(generate(&config(1), None), generate(&config(2), None));
+        assert_eq!(
+            generate(&config(1), None, &[]),
+            generate(&config(1), None, &[])
+        );
+        assert_ne!(
+            generate(&config(1), None, &[]),
+            generate(&config(2), None, &[])
+        );
     }
 
     #[test]
     fn prompt_has_exactly_prompt_tokens_words() {
-        for item in generate(&config(3), None) {
+        for item in generate(&config(3), None, &[]) {
             let words = item.prompt_text().split_whitespace().count();
             assert_eq!(words, item.prompt_tokens as usize);
             assert!(
