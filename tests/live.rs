@@ -436,3 +436,37 @@ async fn real_prompts_from_a_file_are_sent_and_sized_by_their_words() {
     let mock = outcome.result.strategies[0].mock.unwrap();
     assert_eq!(mock.admitted, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connections_and_tls_failures_are_connect_errors() {
+    // A port nobody listens on (bound, then released), and https to a plain-HTTP server.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let plain = WireMock::start().await;
+    let https = plain.uri().replace("http://", "https://");
+    for base_url in [format!("http://{closed}"), https] {
+        let src = format!(
+            "name = \"c\"\n[target]\nkind = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"m\"\n\
+             [client]\nconnect_timeout_s = 5\n[workload]\nrequests = 1\nmax_tokens = 1\n[[strategy]]\nkind = \"serial\"\n"
+        );
+        let run = common::run(&src).await;
+        let record = &run.strategies[0].records[0];
+        assert_eq!(
+            record.outcome,
+            Outcome::Failed(ErrorClass::Connect),
+            "{base_url}: {:?}",
+            record.error
+        );
+        assert!(
+            record
+                .error
+                .as_deref()
+                .unwrap()
+                .starts_with("error sending request"),
+            "{:?}",
+            record.error
+        );
+    }
+}
