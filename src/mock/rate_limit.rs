@@ -15,12 +15,6 @@ pub struct TokenBucket {
     updated: Instant,
 }
 
-/// Why a request was not admitted, and when it could be.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Denied {
-    pub wait: Duration,
-}
-
 impl TokenBucket {
     /// A full bucket for a per-minute limit.
     pub fn per_minute(limit: u64, now: Instant) -> TokenBucket {
@@ -32,28 +26,10 @@ impl TokenBucket {
         }
     }
 
-    pub fn capacity(&self) -> u64 {
-        self.capacity as u64
-    }
-
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
         self.level = (self.level + elapsed * self.per_second).min(self.capacity);
         self.updated = self.updated.max(now);
-    }
-
-    /// Takes `cost` if the bucket holds it, else says how long until it would.
-    pub fn try_take(&mut self, cost: f64, now: Instant) -> Result<(), Denied> {
-        self.refill(now);
-        if self.level >= cost {
-            self.level -= cost;
-            Ok(())
-        } else {
-            let wait = (cost - self.level) / self.per_second;
-            Err(Denied {
-                wait: Duration::from_secs_f64(wait),
-            })
-        }
     }
 
     /// How long until the bucket holds `cost`; `None` if it does now.
@@ -85,12 +61,6 @@ impl TokenBucket {
     pub fn time_to_full(&mut self, now: Instant) -> Duration {
         self.refill(now);
         Duration::from_secs_f64((self.capacity - self.level) / self.per_second)
-    }
-
-    /// Back to full, as at the start of a run.
-    pub fn refill_completely(&mut self, now: Instant) {
-        self.level = self.capacity;
-        self.updated = now;
     }
 }
 
@@ -147,19 +117,23 @@ mod tests {
         let t0 = Instant::now();
         let mut bucket = TokenBucket::per_minute(60, t0);
         for _ in 0..60 {
-            bucket.try_take(1.0, t0).unwrap();
+            assert_eq!(bucket.shortfall(1.0, t0), None);
+            bucket.force_take(1.0, t0);
         }
-        let denied = bucket.try_take(1.0, t0).unwrap_err();
-        assert!((denied.wait.as_secs_f64() - 1.0).abs() < 1e-9, "{denied:?}");
+        let wait = bucket.shortfall(1.0, t0).unwrap();
+        assert!((wait.as_secs_f64() - 1.0).abs() < 1e-9, "{wait:?}");
         // 60 RPM refills one request per second.
         let t1 = t0 + Duration::from_millis(1500);
         assert_eq!(bucket.remaining(t1), 1);
-        bucket.try_take(1.0, t1).unwrap();
+        bucket.force_take(1.0, t1);
         assert_eq!(bucket.remaining(t1), 0);
         // Half a request left to refill: 0.5 s; the bucket is full 59.5 s later.
-        let denied = bucket.try_take(1.0, t1).unwrap_err();
-        assert!((denied.wait.as_secs_f64() - 0.5).abs() < 1e-9);
+        let wait = bucket.shortfall(1.0, t1).unwrap();
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-9);
         assert!((bucket.time_to_full(t1).as_secs_f64() - 59.5).abs() < 1e-9);
+        // A refund never fills past the capacity.
+        bucket.refund(500.0, t1);
+        assert_eq!(bucket.remaining(t1), 60);
     }
 
     #[test]
@@ -167,7 +141,7 @@ mod tests {
         // 5000 RPM with 4999 left resets in 12 ms.
         let t0 = Instant::now();
         let mut bucket = TokenBucket::per_minute(5000, t0);
-        bucket.try_take(1.0, t0).unwrap();
+        bucket.force_take(1.0, t0);
         assert_eq!(go_duration(bucket.time_to_full(t0)), "12ms");
         assert_eq!(bucket.remaining(t0), 4999);
     }
