@@ -16,6 +16,7 @@ pub mod report;
 pub mod result;
 pub mod retry;
 pub mod runner;
+pub mod runtime;
 pub mod scenario;
 pub mod slo;
 pub mod strategy;

@@ -81,6 +81,8 @@ pub struct StrategyResult {
     pub mock: Option<MockStats>,
     /// True when an interrupt cut this strategy short.
     pub interrupted: bool,
+    /// The runtime the strategy ran on, with its thread count.
+    pub runtime: String,
 }
 
 /// Request counts by outcome.
@@ -116,6 +118,7 @@ impl StrategyResult {
             itl: recording.itl,
             mock,
             interrupted,
+            runtime: String::new(),
         }
     }
 

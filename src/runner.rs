@@ -8,12 +8,13 @@ use crate::mock::MockServer;
 use crate::monitor::Monitor;
 use crate::report::ResultsDir;
 use crate::result::{RunResult, StrategyResult};
+use crate::runtime;
 use crate::scenario::{Scenario, StrategyConfig, Target};
-use crate::strategy::{Arrivals, Dispatcher};
+use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher};
 use crate::workload::WorkItem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 pub struct RunOptions {
@@ -156,16 +157,18 @@ impl StrategyRun<'_> {
             cancel,
         } = *self;
         target.reset();
-        let client = Client::new(
-            &target.endpoint,
-            &scenario.client,
-            scenario.workload().stream,
-        )?;
+        let workload = scenario.workload();
+        let client = Client::new(&target.endpoint, &scenario.client, workload.stream)?;
+        let policy = DispatchPolicy {
+            retry: scenario.retry.clone(),
+            budget: budget.clone(),
+            cpu_work: Duration::from_micros(workload.cpu_work_us.map_or(0, |c| c.0)),
+            offload: workload.offload,
+        };
         let dispatcher = Dispatcher::new(
             items.clone(),
             client,
-            scenario.retry.clone(),
-            budget.clone(),
+            policy,
             cancel.clone(),
             Instant::now(),
         );
@@ -173,8 +176,13 @@ impl StrategyRun<'_> {
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
         let strategy = config.kind.build(config.limit.map(|l| l.get()));
         let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
-        strategy.run(dispatcher.clone(), arrivals).await;
-        let result = StrategyResult::new(
+        let workers = config.runtime.workers(config.workers.map(|w| w.get()));
+        let on_runtime = dispatcher.clone();
+        runtime::run_on(config.runtime, workers, move || async move {
+            strategy.run(on_runtime, arrivals).await;
+        })
+        .await?;
+        let mut result = StrategyResult::new(
             label,
             config.kind,
             config.limit.map(|l| l.0),
@@ -182,6 +190,7 @@ impl StrategyRun<'_> {
             target.mock_stats(),
             cancel.is_cancelled(),
         );
+        result.runtime = config.runtime.describe(workers);
         let counts = result.counts();
         monitor.finish(format!(
             "{:.2} s ok {} 429 {} other {}",

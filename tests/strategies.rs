@@ -429,3 +429,48 @@ kind = "serial"
         "the mock answers each row's completion length"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_runtime_completes_the_same_work_with_identical_counts() {
+    let src = r#"
+name = "runtimes"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 5
+itl_ms = 1
+[workload]
+requests = 12
+max_tokens = 4
+cpu_work_us = 200
+[[strategy]]
+kind = "semaphore"
+limit = 4
+runtime = "tokio-multi"
+workers = 2
+label = "multi"
+[[strategy]]
+kind = "semaphore"
+limit = 4
+runtime = "tokio-current"
+label = "current"
+"#;
+    let run = run(src).await;
+    let runtimes: Vec<&str> = run.strategies.iter().map(|s| s.runtime.as_str()).collect();
+    assert_eq!(
+        runtimes,
+        ["tokio-multi (2 workers)", "tokio-current (1 thread)"]
+    );
+    for s in &run.strategies {
+        assert_eq!((s.counts().ok, s.output_tokens()), (12, 48), "{}", s.label);
+    }
+    let bad = src.replace(
+        "runtime = \"tokio-current\"",
+        "runtime = \"tokio-current\"\nworkers = 3",
+    );
+    let err = Scenario::parse(&bad, "r.toml").unwrap_err().to_string();
+    assert!(
+        err.contains("`workers` applies to runtime \"tokio-multi\" only"),
+        "{err}"
+    );
+}

@@ -32,6 +32,9 @@ pub struct StrategySummary {
     pub label: String,
     pub kind: String,
     pub limit: Option<u64>,
+    /// The runtime the strategy ran on, with its thread count.
+    #[serde(default)]
+    pub runtime: String,
     pub interrupted: bool,
     pub requests: RequestCounts,
     pub makespan_s: f64,
@@ -113,6 +116,7 @@ impl StrategySummary {
             label: s.label.clone(),
             kind: s.kind.to_string(),
             limit: s.limit,
+            runtime: s.runtime.clone(),
             interrupted: s.interrupted,
             requests: RequestCounts {
                 total: counts.total,

@@ -15,11 +15,18 @@ type Cell = fn(&StrategySummary) -> String;
 impl ResultTable {
     pub fn new(strategies: &[StrategySummary]) -> ResultTable {
         let any = |pred: fn(&StrategySummary) -> bool| strategies.iter().any(pred);
-        let mut rows: Vec<(&str, Cell)> = vec![
+        let mut rows: Vec<(&str, Cell)> = Vec::new();
+        if strategies
+            .iter()
+            .any(|s| s.runtime != strategies[0].runtime)
+        {
+            rows.push(("runtime", |s| s.runtime.clone()));
+        }
+        rows.extend_from_slice(&[
             ("requests ok", |s| s.requests.ok.to_string()),
             ("failed", |s| s.requests.failed.to_string()),
             ("  of which 429", |s| s.requests.rate_limited.to_string()),
-        ];
+        ]);
         if any(|s| s.requests.dropped > 0) {
             rows.push(("dropped (queue full)", |s| s.requests.dropped.to_string()));
         }

@@ -364,6 +364,11 @@ pub struct WorkloadConfig {
     pub prompt_tokens: TokenDistribution,
     #[serde(default = "default_max_tokens")]
     pub max_tokens: TokenDistribution,
+    /// CPU time spent after each response (tokenising, parsing…), in microseconds.
+    pub cpu_work_us: Option<Count>,
+    /// Run that work with `spawn_blocking` instead of on the runtime's own threads.
+    #[serde(default)]
+    pub offload: bool,
 }
 
 impl WorkloadConfig {
@@ -410,6 +415,11 @@ pub struct StrategyConfig {
     /// Most arrived items that may wait to be sent; arrivals beyond it are dropped and
     /// counted. Absent: unbounded.
     pub max_queue: Option<Count>,
+    /// The async runtime the strategy runs on.
+    #[serde(default)]
+    pub runtime: crate::runtime::RuntimeKind,
+    /// Worker threads of a `tokio-multi` runtime (default: one per core).
+    pub workers: Option<Count>,
     /// Name in tables and file names.
     #[serde(rename = "label")]
     pub custom_label: Option<Name>,
@@ -434,6 +444,11 @@ impl StrategyConfig {
             (false, Some(_)) => Err(format!(
                 "strategy kind \"{kind}\" takes no `limit`; remove it"
             )),
+            _ if self.workers.is_some()
+                && self.runtime != crate::runtime::RuntimeKind::TokioMulti =>
+            {
+                Err("`workers` applies to runtime \"tokio-multi\" only: a current-thread runtime has one".into())
+            }
             _ => Ok(()),
         }
     }

@@ -86,6 +86,40 @@ impl fmt::Display for StrategyKind {
     }
 }
 
+/// How the dispatcher treats each request, besides sending it.
+pub struct DispatchPolicy {
+    pub retry: RetryConfig,
+    pub budget: Arc<Budget>,
+    /// CPU time spent after each answered response (simulated post-processing).
+    pub cpu_work: Duration,
+    /// Spend it with `spawn_blocking`, off the runtime's threads.
+    pub offload: bool,
+}
+
+impl DispatchPolicy {
+    /// The simulated post-processing of a response: busy CPU, on the runtime's thread
+    /// (stalling every other task there) or offloaded to the blocking pool.
+    async fn post_process(&self) {
+        if self.cpu_work.is_zero() {
+            return;
+        }
+        let work = self.cpu_work;
+        if self.offload {
+            let _ = tokio::task::spawn_blocking(move || busy(work)).await;
+        } else {
+            busy(work);
+        }
+    }
+}
+
+/// Keeps the CPU busy for `work`: what tokenising or parsing a response costs.
+fn busy(work: Duration) {
+    let until = Instant::now() + work;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
 /// Executes work items for a strategy: cheap to clone into tasks.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -95,8 +129,7 @@ pub struct Dispatcher {
 struct DispatchState {
     items: Arc<[WorkItem]>,
     client: Client,
-    retry: RetryConfig,
-    budget: Arc<Budget>,
+    policy: DispatchPolicy,
     recorder: Recorder,
     cancel: CancellationToken,
     /// The strategy's start: item `i` is due at `epoch + items[i].at`.
@@ -111,8 +144,7 @@ impl Dispatcher {
     pub fn new(
         items: Arc<[WorkItem]>,
         client: Client,
-        retry: RetryConfig,
-        budget: Arc<Budget>,
+        policy: DispatchPolicy,
         cancel: CancellationToken,
         epoch: Instant,
     ) -> Dispatcher {
@@ -121,8 +153,7 @@ impl Dispatcher {
             inner: Arc::new(DispatchState {
                 items,
                 client,
-                retry,
-                budget,
+                policy,
                 recorder,
                 cancel,
                 epoch,
@@ -189,7 +220,7 @@ impl Dispatcher {
             return;
         }
         let recorder = &state.recorder;
-        if !state.budget.admit() {
+        if !state.policy.budget.admit() {
             return recorder.not_sent(slot, item, crate::recorder::Outcome::OverBudget);
         }
         recorder.sending();
@@ -208,16 +239,25 @@ impl Dispatcher {
                     return recorder.cancel_in_flight(slot, item, attempts.first_sent);
                 }
             };
-            let decision = state.retry.decide(&exchange, attempts.count, &mut rng);
+            let decision = state
+                .policy
+                .retry
+                .decide(&exchange, attempts.count, &mut rng);
             let wait = match decision {
-                Decision::RetryAfter(wait) if state.budget.admit() => wait,
+                Decision::RetryAfter(wait) if state.policy.budget.admit() => wait,
                 _ => {
-                    if exchange.error.is_none() {
-                        state
+                    let answered = exchange.error.is_none();
+                    if answered {
+                        let policy = &state.policy;
+                        policy
                             .budget
                             .spend(item.prompt_tokens, exchange.output_tokens);
                     }
-                    return recorder.finish(slot, item, &attempts, exchange);
+                    recorder.finish(slot, item, &attempts, exchange);
+                    if answered {
+                        state.policy.post_process().await;
+                    }
+                    return;
                 }
             };
             tokio::select! {

@@ -140,6 +140,8 @@ mod tests {
                 median: 50.0,
                 p99: 400.0,
             }),
+            cpu_work_us: None,
+            offload: false,
         }
     }
 
