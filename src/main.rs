@@ -1,5 +1,14 @@
 mod cli;
 
+/// `println!` that ignores a closed or broken stdout (`llmbench run … | head`): output
+/// is a courtesy, results are on disk, and a benchmark tool must not panic over it.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 use clap::Parser;
 use cli::{Cli, Command};
 use llmbench::report::table::ResultTable;
@@ -70,11 +79,11 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    println!("llmbench mock listening on {}", mock.base_url());
-    println!(
+    out!("llmbench mock listening on {}", mock.base_url());
+    out!(
         "  POST /v1/chat/completions (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health"
     );
-    println!("Ctrl-C to stop");
+    out!("Ctrl-C to stop");
     let (stop, stopped) = std::sync::mpsc::channel();
     if ctrlc_handler(stop).is_err() {
         eprintln!("error: cannot watch for Ctrl-C");
@@ -82,9 +91,10 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
     }
     let _ = stopped.recv();
     let stats = mock.stats();
-    println!(
+    out!(
         "served {} requests ({} rate limited)",
-        stats.requests, stats.rate_limited
+        stats.requests,
+        stats.rate_limited
     );
     ExitCode::SUCCESS
 }
@@ -107,12 +117,12 @@ fn ctrlc_handler(stop: std::sync::mpsc::Sender<()>) -> std::io::Result<()> {
 fn report(dir: &Path) -> ExitCode {
     match llmbench::report::render_reports(dir) {
         Ok(rendered) => {
-            println!(
+            out!(
                 "{} charts, report.md and report.html written to {}",
                 rendered.charts,
                 dir.display()
             );
-            println!("{}", rendered.recommendation.replace("**", ""));
+            out!("{}", rendered.recommendation.replace("**", ""));
             slo_exit(&rendered, ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -147,7 +157,7 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
                 let strategies: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
                 let items = scenario.work_items();
                 let span = items.last().map_or(0.0, |i| i.at.as_secs_f64());
-                println!(
+                out!(
                     "{}: ok — {} requests arriving over {span:.1} s × {} strategies ({})",
                     path.display(),
                     items.len(),
@@ -172,7 +182,7 @@ struct Consent {
 fn guard(scenario: &Scenario, consent: &Consent) -> Option<ExitCode> {
     let plan = llmbench::plan::Plan::of(scenario);
     if consent.dry_run {
-        println!("{plan}");
+        out!("{plan}");
         return Some(ExitCode::SUCCESS);
     }
     if plan.loopback || consent.yes {
@@ -238,14 +248,14 @@ fn run(path: &Path, options: RunOptions, consent: Consent) -> ExitCode {
 /// Prints the table and where everything went; the exit code says how the run went.
 fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
     let summary = llmbench::report::Summary::from_run(&outcome.result);
-    println!("{}", ResultTable::new(&summary.strategies).to_console());
-    println!("results: {}", outcome.dir.display());
+    out!("{}", ResultTable::new(&summary.strategies).to_console());
+    out!("results: {}", outcome.dir.display());
     if let Some(report) = &outcome.report {
-        println!(
+        out!(
             "report:  {}",
             outcome.dir.join(llmbench::report::html::FILE).display()
         );
-        println!("{}", report.recommendation.replace("**", ""));
+        out!("{}", report.recommendation.replace("**", ""));
     }
     if let Some(reason) = &outcome.result.stopped {
         eprintln!("stopped early: {reason} ([budget]); later requests were not sent");
@@ -276,10 +286,10 @@ async fn interrupt_on_ctrl_c(cancel: CancellationToken) {
 fn compare(baseline: &Path, candidate: &Path, threshold: f64) -> ExitCode {
     match llmbench::compare::compare(baseline, candidate, threshold) {
         Ok(comparison) => {
-            println!("{}", comparison.table.to_console());
-            println!("written: {}", comparison.written.display());
+            out!("{}", comparison.table.to_console());
+            out!("written: {}", comparison.written.display());
             if comparison.regressions.is_empty() {
-                println!("no regression beyond {threshold} %");
+                out!("no regression beyond {threshold} %");
                 ExitCode::SUCCESS
             } else {
                 for r in &comparison.regressions {
