@@ -7,6 +7,7 @@
 pub mod budget;
 pub mod client;
 pub mod compare;
+pub mod cpu;
 pub mod machine;
 pub mod mock;
 pub mod monitor;

@@ -249,6 +249,9 @@ fn run(path: &Path, options: RunOptions, consent: Consent) -> ExitCode {
 fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
     let summary = llmbench::report::Summary::from_run(&outcome.result);
     out!("{}", ResultTable::new(&summary.strategies).to_console());
+    for skipped in &summary.skipped {
+        out!("skipped: {} ({})", skipped.label, skipped.reason);
+    }
     out!("results: {}", outcome.dir.display());
     if let Some(report) = &outcome.report {
         out!(

@@ -27,6 +27,16 @@ pub struct RunResult {
     /// Why the run stopped sending early (a `[budget]` cap), if it did.
     pub stopped: Option<String>,
     pub strategies: Vec<StrategyResult>,
+    /// Strategies whose runtime could not start here, in run order.
+    pub skipped: Vec<SkippedStrategy>,
+}
+
+/// A strategy that was not run, and why: its runtime is not available on this machine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkippedStrategy {
+    pub label: String,
+    pub runtime: String,
+    pub reason: String,
 }
 
 /// The latency metrics kept as histograms.
@@ -83,6 +93,10 @@ pub struct StrategyResult {
     pub interrupted: bool,
     /// The runtime the strategy ran on, with its thread count.
     pub runtime: String,
+    /// The HTTP library that sent the requests.
+    pub client: &'static str,
+    /// CPU time the load generator used while the strategy ran (the mock's excluded).
+    pub client_cpu: Option<Duration>,
 }
 
 /// Request counts by outcome.
@@ -119,6 +133,8 @@ impl StrategyResult {
             mock,
             interrupted,
             runtime: String::new(),
+            client: "",
+            client_cpu: None,
         }
     }
 

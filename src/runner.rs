@@ -7,7 +7,7 @@ use crate::machine::Machine;
 use crate::mock::MockServer;
 use crate::monitor::Monitor;
 use crate::report::ResultsDir;
-use crate::result::{RunResult, StrategyResult};
+use crate::result::{RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
 use crate::scenario::{Scenario, StrategyConfig, Target};
 use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher};
@@ -100,6 +100,7 @@ pub async fn run(
         interrupted: false,
         stopped: None,
         strategies: Vec::new(),
+        skipped: Vec::new(),
     };
     let budget = Arc::new(Budget::new(
         scenario.budget.clone(),
@@ -117,7 +118,10 @@ pub async fn run(
         if cancel.is_cancelled() || budget.exhausted().is_some() {
             break;
         }
-        result.strategies.push(run.strategy(config).await?);
+        match run.strategy(config).await? {
+            Ran::Measured(strategy) => result.strategies.push(*strategy),
+            Ran::Skipped(skipped) => result.skipped.push(skipped),
+        }
         result.interrupted = cancel.is_cancelled();
         result.stopped = budget.exhausted().map(str::to_string);
         dir.write(&result)?;
@@ -135,6 +139,13 @@ pub async fn run(
     })
 }
 
+/// What became of one strategy.
+enum Ran {
+    Measured(Box<StrategyResult>),
+    /// Its runtime cannot start here; the run goes on without it.
+    Skipped(SkippedStrategy),
+}
+
 /// What every strategy of a run shares.
 struct StrategyRun<'a> {
     scenario: &'a Scenario,
@@ -147,7 +158,7 @@ struct StrategyRun<'a> {
 
 impl StrategyRun<'_> {
     /// Runs one strategy from a reset target and returns what it measured.
-    async fn strategy(&self, config: &StrategyConfig) -> anyhow::Result<StrategyResult> {
+    async fn strategy(&self, config: &StrategyConfig) -> anyhow::Result<Ran> {
         let StrategyRun {
             scenario,
             items,
@@ -156,9 +167,25 @@ impl StrategyRun<'_> {
             budget,
             cancel,
         } = *self;
+        let label = config.label();
+        let workers = config.runtime.workers(config.workers.map(|w| w.get()));
+        if let Some(reason) = config.runtime.unavailable() {
+            eprintln!("skipped {label}: {reason}");
+            return Ok(Ran::Skipped(SkippedStrategy {
+                label,
+                runtime: config.runtime.describe(workers),
+                reason,
+            }));
+        }
         target.reset();
         let workload = scenario.workload();
-        let client = Client::new(&target.endpoint, &scenario.client, workload.stream)?;
+        let library = config.library();
+        let client = Client::new(
+            &target.endpoint,
+            &scenario.client,
+            workload.stream,
+            (library, config.runtime.sockets()),
+        )?;
         let policy = DispatchPolicy {
             retry: scenario.retry.clone(),
             budget: budget.clone(),
@@ -172,12 +199,11 @@ impl StrategyRun<'_> {
             cancel.clone(),
             Instant::now(),
         );
-        let label = config.label();
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
         let strategy = config.kind.build(config.limit.map(|l| l.get()));
         let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
-        let workers = config.runtime.workers(config.workers.map(|w| w.get()));
         let on_runtime = dispatcher.clone();
+        let cpu_before = crate::cpu::client_cpu();
         runtime::run_on(config.runtime, workers, move || async move {
             strategy.run(on_runtime, arrivals).await;
         })
@@ -191,6 +217,10 @@ impl StrategyRun<'_> {
             cancel.is_cancelled(),
         );
         result.runtime = config.runtime.describe(workers);
+        result.client = library.as_str();
+        result.client_cpu = crate::cpu::client_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
         let counts = result.counts();
         monitor.finish(format!(
             "{:.2} s ok {} 429 {} other {}",
@@ -199,6 +229,6 @@ impl StrategyRun<'_> {
             counts.rate_limited,
             counts.failed - counts.rate_limited
         ));
-        Ok(result)
+        Ok(Ran::Measured(Box::new(result)))
     }
 }

@@ -6,6 +6,7 @@
 
 mod anthropic;
 mod openai;
+pub mod transport;
 
 pub use anthropic::AnthropicMessages;
 pub use openai::OpenAiChat;
@@ -14,8 +15,10 @@ use crate::recorder::ErrorClass;
 use crate::scenario::{ClientConfig, Target};
 use crate::wire::sse::{SseEvent, SseParser};
 use crate::workload::WorkItem;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{Duration, Instant};
+use transport::{Failure, Response, Timeouts, Transport};
+pub use transport::{HttpLibrary, Sockets};
 
 /// How much of an error body is kept as the error's message.
 const ERROR_EXCERPT: usize = 200;
@@ -182,7 +185,7 @@ impl Endpoint {
 }
 
 pub struct Client {
-    http: reqwest::Client,
+    transport: Transport,
     url: String,
     stream: bool,
     adapter: Box<dyn WireAdapter>,
@@ -190,19 +193,27 @@ pub struct Client {
 
 impl Client {
     /// A client with its own connection pool, so each strategy starts cold and alike.
-    pub fn new(endpoint: &Endpoint, config: &ClientConfig, stream: bool) -> anyhow::Result<Client> {
-        install_tls_provider();
+    pub fn new(
+        endpoint: &Endpoint,
+        config: &ClientConfig,
+        stream: bool,
+        (library, sockets): (HttpLibrary, Sockets),
+    ) -> anyhow::Result<Client> {
         let adapter = endpoint.adapter();
-        let base_url = &endpoint.base_url;
-        let http = reqwest::Client::builder()
-            .default_headers(endpoint.headers.clone())
-            .connect_timeout(Duration::from_secs_f64(config.connect_timeout_s.0))
-            .timeout(Duration::from_secs_f64(config.timeout_s.0))
-            .read_timeout(Duration::from_secs_f64(config.idle_timeout_s.0))
-            .build()?;
+        let url = format!(
+            "{}{}",
+            endpoint.base_url.trim_end_matches('/'),
+            adapter.path()
+        );
+        let timeouts = Timeouts {
+            connect: Duration::from_secs_f64(config.connect_timeout_s.0),
+            total: Duration::from_secs_f64(config.timeout_s.0),
+            idle: Duration::from_secs_f64(config.idle_timeout_s.0),
+        };
+        let headers = endpoint.headers.clone();
         Ok(Client {
-            http,
-            url: format!("{}{}", base_url.trim_end_matches('/'), adapter.path()),
+            transport: Transport::new(library, sockets, &url, headers, timeouts)?,
+            url,
             stream,
             adapter,
         })
@@ -212,19 +223,10 @@ impl Client {
     /// consecutive content chunks (the inter-token latency samples).
     pub async fn send(&self, item: &WorkItem, mut on_gap: impl FnMut(Duration)) -> Exchange {
         let body = self.adapter.request_body(item, self.stream);
-        let request = self
-            .http
-            .post(&self.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
         let mut exchange = Exchange::new(Instant::now());
-        let outcome = match request.send().await {
+        let outcome = match self.transport.post(&self.url, body).await {
             Ok(response) => self.read(response, &mut exchange, &mut on_gap).await,
-            // No response at all: the connection failed (or timed out) before one came.
-            Err(e) => Err(match classify(&e) {
-                (ErrorClass::Timeout, m) => (ErrorClass::Timeout, m),
-                (_, m) => (ErrorClass::Connect, m),
-            }),
+            Err(failure) => Err(failure),
         };
         exchange.end = Instant::now();
         exchange.error = outcome.err();
@@ -233,24 +235,30 @@ impl Client {
 
     async fn read(
         &self,
-        mut response: reqwest::Response,
+        mut response: Response,
         exchange: &mut Exchange,
         on_gap: &mut impl FnMut(Duration),
-    ) -> Result<(), (ErrorClass, String)> {
-        let status = response.status();
-        exchange.status = Some(status.as_u16());
-        if !status.is_success() {
-            let class = ErrorClass::from_status(status.as_u16());
-            exchange.retry_after = retry_hint(response.headers());
-            exchange.should_retry = header_str(response.headers(), "x-should-retry")
+    ) -> Result<(), Failure> {
+        let status = response.status;
+        exchange.status = Some(status);
+        if !(200..300).contains(&status) {
+            exchange.retry_after = retry_hint(&response);
+            exchange.should_retry = response
+                .header("x-should-retry")
                 .and_then(|v| v.parse::<bool>().ok());
             let excerpt = read_excerpt(&mut response).await;
-            return Err((class, format!("HTTP {}: {excerpt}", status.as_u16())));
+            return Err((
+                ErrorClass::from_status(status),
+                format!("HTTP {status}: {excerpt}"),
+            ));
         }
         if self.stream {
             self.read_stream(response, exchange, on_gap).await
         } else {
-            let body = response.bytes().await.map_err(|e| classify(&e))?;
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await? {
+                body.extend_from_slice(&chunk);
+            }
             exchange.output_tokens = self
                 .adapter
                 .whole_body(&body)
@@ -261,13 +269,13 @@ impl Client {
 
     async fn read_stream(
         &self,
-        mut response: reqwest::Response,
+        mut response: Response,
         exchange: &mut Exchange,
         on_gap: &mut impl FnMut(Duration),
-    ) -> Result<(), (ErrorClass, String)> {
+    ) -> Result<(), Failure> {
         let mut parser = SseParser::new();
         let mut tally = StreamTally::default();
-        while let Some(bytes) = response.chunk().await.map_err(|e| classify(&e))? {
+        while let Some(bytes) = response.chunk().await? {
             let arrived = Instant::now();
             parser.feed(&bytes, |event| {
                 tally.add(self.adapter.stream_event(event), arrived)
@@ -330,41 +338,18 @@ impl StreamTally {
     }
 }
 
-fn classify(e: &reqwest::Error) -> (ErrorClass, String) {
-    let class = if e.is_timeout() {
-        ErrorClass::Timeout
-    } else if e.is_connect() {
-        ErrorClass::Connect
-    } else {
-        ErrorClass::Protocol
-    };
-    // The chain holds the useful part ("connection refused", "connection reset").
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    (class, message)
-}
-
-fn header_str<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name)?.to_str().ok().map(str::trim)
-}
-
 /// `retry-after-ms` (float milliseconds) first, then `retry-after` (float seconds), as
 /// the SDKs read them. (The HTTP-date form of `retry-after` is not read.)
-fn retry_hint(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+fn retry_hint(response: &Response) -> Option<Duration> {
     let parse = |name, scale: f64| {
-        let value: f64 = header_str(headers, name)?.parse().ok()?;
+        let value: f64 = response.header(name)?.parse().ok()?;
         (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
     };
     parse("retry-after-ms", 1e-3).or_else(|| parse("retry-after", 1.0))
 }
 
 /// TLS for https targets: rustls with the ring provider, installed once per process.
-/// Call before building any `reqwest::Client` (reqwest panics without a provider).
+/// Called before building any `reqwest::Client` (reqwest panics without a provider).
 pub fn install_tls_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -379,7 +364,7 @@ fn excerpt(s: &str) -> &str {
 }
 
 /// The first [`ERROR_EXCERPT`] bytes of an error body, as text.
-async fn read_excerpt(response: &mut reqwest::Response) -> String {
+async fn read_excerpt(response: &mut Response) -> String {
     let mut bytes = Vec::new();
     while bytes.len() < ERROR_EXCERPT {
         match response.chunk().await {

@@ -84,6 +84,12 @@ pub(super) async fn metrics(State(state): State<Arc<MockState>>) -> impl IntoRes
         "Output tokens sent.",
         &[("", load(&c.output_tokens_sent))],
     );
+    series(
+        "connections_total",
+        "counter",
+        "TCP connections accepted.",
+        &[("", load(&c.connections))],
+    );
     let (queued, decoding) = state
         .capacity
         .as_ref()

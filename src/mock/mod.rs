@@ -16,6 +16,7 @@ mod stream;
 
 use crate::scenario::MockConfig;
 use axum::Router;
+use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +49,9 @@ pub struct MockStats {
     /// (median, 99th percentile, maximum): its own pacing error, apart from the client's.
     pub token_lateness_us: [u64; 3],
     pub output_tokens_sent: u64,
+    /// TCP connections accepted: how well the client reuses its connections.
+    #[serde(default)]
+    pub connections: u64,
 }
 
 pub(crate) struct MockState {
@@ -72,6 +76,7 @@ struct Counters {
     faults: AtomicU64,
     queue_full: AtomicU64,
     output_tokens_sent: AtomicU64,
+    connections: AtomicU64,
     /// Refusals by dimension (requests, tokens, input, output), then by quota.
     limited_by: [AtomicU64; 5],
 }
@@ -103,12 +108,11 @@ impl MockServer {
 
     /// Binds `addr`, then serves on a dedicated runtime with `config.threads` workers.
     pub fn start(config: MockConfig, seed: u64, addr: SocketAddr) -> std::io::Result<MockServer> {
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
+        let listener = listen(addr)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.get())
-            .thread_name("llmbench-mock")
+            .thread_name(crate::cpu::MOCK_THREADS)
             .enable_all()
             .build()?;
         let now = Instant::now();
@@ -123,14 +127,21 @@ impl MockServer {
             next_id: AtomicU64::new(0),
         });
         let app = router(state.clone());
+        let accepted = state.clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("llmbench-mock".into())
+            .name(crate::cpu::MOCK_THREADS.into())
             .spawn(move || {
                 runtime.block_on(async move {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
+                    let listener = listener.tap_io(move |_| {
+                        accepted
+                            .counters
+                            .connections
+                            .fetch_add(1, Ordering::Relaxed);
+                    });
                     tokio::select! {
                         _ = axum::serve(listener, app) => {}
                         _ = stop => {}
@@ -170,6 +181,7 @@ impl MockServer {
             &c.faults,
             &c.queue_full,
             &c.output_tokens_sent,
+            &c.connections,
         ]) {
             counter.store(0, Ordering::Relaxed);
         }
@@ -186,8 +198,25 @@ impl MockServer {
             queue_full: c.queue_full.load(Ordering::Relaxed),
             token_lateness_us: self.state.lateness_quantiles(),
             output_tokens_sent: c.output_tokens_sent.load(Ordering::Relaxed),
+            connections: c.connections.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Connections the kernel may hold for the mock before it accepts them. std's default
+/// (128) overflows when a strategy opens hundreds at once: the excess SYNs are dropped
+/// and retried a second later, which would show up as a 1 s TTFT the mock never caused.
+/// (The kernel caps it at `net.core.somaxconn`.)
+const ACCEPT_BACKLOG: i32 = 8192;
+
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(ACCEPT_BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 impl Drop for MockServer {

@@ -2,7 +2,7 @@
 
 use crate::machine::Machine;
 use crate::mock::MockStats;
-use crate::result::{Metric, RunResult, StrategyResult};
+use crate::result::{Metric, RunResult, SkippedStrategy, StrategyResult};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,6 +25,9 @@ pub struct Summary {
     #[serde(default)]
     pub stopped: Option<String>,
     pub strategies: Vec<StrategySummary>,
+    /// Strategies not run because their runtime is not available here.
+    #[serde(default)]
+    pub skipped: Vec<SkippedStrategy>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,6 +38,13 @@ pub struct StrategySummary {
     /// The runtime the strategy ran on, with its thread count.
     #[serde(default)]
     pub runtime: String,
+    /// The HTTP library that sent the requests (`reqwest`, `hyper`).
+    #[serde(default)]
+    pub client: String,
+    /// CPU seconds the load generator used for this strategy (the embedded mock's
+    /// excluded); absent where it cannot be measured.
+    #[serde(default)]
+    pub client_cpu_s: Option<f64>,
     pub interrupted: bool,
     pub requests: RequestCounts,
     pub makespan_s: f64,
@@ -117,6 +127,8 @@ impl StrategySummary {
             kind: s.kind.to_string(),
             limit: s.limit,
             runtime: s.runtime.clone(),
+            client: s.client.to_string(),
+            client_cpu_s: s.client_cpu.map(|c| c.as_secs_f64()),
             interrupted: s.interrupted,
             requests: RequestCounts {
                 total: counts.total,
@@ -162,6 +174,7 @@ impl Summary {
                 .iter()
                 .map(StrategySummary::from_result)
                 .collect(),
+            skipped: run.skipped.clone(),
         }
     }
 }

@@ -16,11 +16,20 @@ impl ResultTable {
     pub fn new(strategies: &[StrategySummary]) -> ResultTable {
         let any = |pred: fn(&StrategySummary) -> bool| strategies.iter().any(pred);
         let mut rows: Vec<(&str, Cell)> = Vec::new();
-        if strategies
-            .iter()
-            .any(|s| s.runtime != strategies[0].runtime)
-        {
+        let differ = |field: fn(&StrategySummary) -> &str| {
+            strategies.iter().any(|s| field(s) != field(&strategies[0]))
+        };
+        if differ(|s| &s.runtime) {
             rows.push(("runtime", |s| s.runtime.clone()));
+        }
+        if differ(|s| &s.client) {
+            rows.push(("HTTP client", |s| s.client.clone()));
+        }
+        if differ(|s| &s.runtime) || differ(|s| &s.client) {
+            rows.push(("connections opened", |s| {
+                s.mock
+                    .map_or_else(|| "-".into(), |m| m.connections.to_string())
+            }));
         }
         rows.extend_from_slice(&[
             ("requests ok", |s| s.requests.ok.to_string()),
@@ -44,6 +53,12 @@ impl ResultTable {
             ("makespan (s)", |s| format!("{:.2}", s.makespan_s)),
             ("req/s", |s| format!("{:.2}", s.requests_per_s)),
             ("output tok/s", |s| format!("{:.1}", s.output_tokens_per_s)),
+            ("client CPU per request (ms)", |s| {
+                s.client_cpu_s.map_or_else(
+                    || "-".into(),
+                    |cpu| format!("{:.3}", cpu * 1e3 / s.requests.total.max(1) as f64),
+                )
+            }),
             ("E2E p50 (ms)", |s| ms(s, "e2e", |p| p.p50)),
             ("E2E p90 (ms)", |s| ms(s, "e2e", |p| p.p90)),
             ("E2E p99 (ms)", |s| ms(s, "e2e", |p| p.p99)),

@@ -76,6 +76,12 @@ pub fn verdict(run: &SavedRun) -> Verdict {
             "Stopped early: {reason} (`[budget]`); requests after it were not sent and later strategies not run."
         ));
     }
+    for skipped in &run.summary.skipped {
+        verdict.findings.push(format!(
+            "Skipped {} ({}): {}.",
+            skipped.label, skipped.runtime, skipped.reason
+        ));
+    }
     verdict.findings.push(finished_first(&strategies));
     verdict.findings.push(rate_limited(&strategies));
     verdict.findings.push(slo_summary(&verdict, &strategies));

@@ -10,7 +10,9 @@ mod error;
 pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
 
+use crate::client::HttpLibrary;
 use crate::retry::RetryConfig;
+use crate::runtime::RuntimeKind;
 use crate::slo::SloConfig;
 use crate::strategy::StrategyKind;
 use crate::workload::{ArrivalConfig, TraceRow, WorkItem, trace};
@@ -420,6 +422,9 @@ pub struct StrategyConfig {
     pub runtime: crate::runtime::RuntimeKind,
     /// Worker threads of a `tokio-multi` runtime (default: one per core).
     pub workers: Option<Count>,
+    /// The HTTP library (default: reqwest, or hyper on tokio-uring).
+    #[serde(rename = "client")]
+    pub http_library: Option<HttpLibrary>,
     /// Name in tables and file names.
     #[serde(rename = "label")]
     pub custom_label: Option<Name>,
@@ -444,13 +449,33 @@ impl StrategyConfig {
             (false, Some(_)) => Err(format!(
                 "strategy kind \"{kind}\" takes no `limit`; remove it"
             )),
-            _ if self.workers.is_some()
-                && self.runtime != crate::runtime::RuntimeKind::TokioMulti =>
-            {
-                Err("`workers` applies to runtime \"tokio-multi\" only: a current-thread runtime has one".into())
-            }
-            _ => Ok(()),
+            _ if self.workers.is_some() && self.runtime != RuntimeKind::TokioMulti => Err(format!(
+                "`workers` applies to runtime \"tokio-multi\" only: runtime \"{}\" has exactly one thread",
+                self.runtime.as_str()
+            )),
+            _ => self.runtime.refuses(self.library()).map_or(Ok(()), Err),
         }
+    }
+
+    /// The HTTP library the strategy sends with.
+    pub fn library(&self) -> HttpLibrary {
+        self.http_library
+            .unwrap_or_else(|| self.runtime.default_library())
+    }
+
+    /// Why this strategy cannot reach `target`, if it cannot.
+    fn check_target(&self, target: &Target) -> Result<(), String> {
+        let url = match target {
+            Target::Mock { .. } => return Ok(()),
+            Target::Openai { base_url, .. } | Target::Anthropic { base_url, .. } => &base_url.0,
+        };
+        if self.library() == HttpLibrary::Hyper && !url.starts_with("http://") {
+            return Err(format!(
+                "the hyper client (used on runtime \"{}\") speaks plain http:// only, and target.base_url is {url}; use a tokio runtime with client = \"reqwest\" for https",
+                self.runtime.as_str()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -624,6 +649,9 @@ impl Scenario {
             };
             let config = entry.get_ref();
             config.check().map_err(|message| at("", &message))?;
+            config
+                .check_target(&self.target)
+                .map_err(|message| at(".client", &message))?;
             let label = config.label();
             if !seen.insert(label.clone()) {
                 return Err(at(

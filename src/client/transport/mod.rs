@@ -1,0 +1,130 @@
+//! The HTTP library under the client: reqwest, or hyper's own HTTP/1.1 client over
+//! tokio or io_uring sockets. The client above reads every one of them the same way
+//! (status, headers, body chunks), so the SSE parsing and the recording are the same
+//! code whichever library and runtime carry the bytes.
+
+mod hyper_client;
+mod reqwest_client;
+#[cfg(target_os = "linux")]
+pub mod uring;
+
+use crate::recorder::ErrorClass;
+use bytes::Bytes;
+use http::HeaderMap;
+use hyper_client::{HyperBody, HyperTransport};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A failed exchange: its class and a message for the user.
+pub type Failure = (ErrorClass, String);
+
+/// The `client` of a `[[strategy]]` entry: which HTTP library sends the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HttpLibrary {
+    /// reqwest on tokio: what most Rust applications use.
+    Reqwest,
+    /// hyper's HTTP/1.1 connection API with a small pool, plain `http://` only: the same
+    /// code on tokio sockets and on io_uring sockets, so the two runtimes can be
+    /// compared without a change of library.
+    Hyper,
+}
+
+impl HttpLibrary {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpLibrary::Reqwest => "reqwest",
+            HttpLibrary::Hyper => "hyper",
+        }
+    }
+}
+
+/// Where the hyper client's sockets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sockets {
+    /// tokio's epoll-driven `TcpStream`.
+    Tokio,
+    /// tokio-uring's `TcpStream`: reads and writes submitted to an io_uring.
+    IoUring,
+}
+
+/// Timeouts of one attempt, from `[client]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub total: Duration,
+    pub idle: Duration,
+}
+
+/// Sends requests over one HTTP library, with a connection pool of its own.
+pub enum Transport {
+    Reqwest(reqwest::Client),
+    Hyper(Box<HyperTransport>),
+}
+
+impl Transport {
+    /// A transport for requests to `url` (the base URL and the API's path).
+    pub fn new(
+        library: HttpLibrary,
+        sockets: Sockets,
+        url: &str,
+        headers: HeaderMap,
+        timeouts: Timeouts,
+    ) -> anyhow::Result<Transport> {
+        Ok(match library {
+            HttpLibrary::Reqwest => Transport::Reqwest(reqwest_client::build(headers, timeouts)?),
+            HttpLibrary::Hyper => Transport::Hyper(Box::new(HyperTransport::new(
+                url, sockets, headers, timeouts,
+            )?)),
+        })
+    }
+
+    /// POSTs a JSON `body` to `url`. An `Err` means no response came: the connection
+    /// failed or timed out first.
+    pub async fn post(&self, url: &str, body: Vec<u8>) -> Result<Response, Failure> {
+        match self {
+            Transport::Reqwest(client) => reqwest_client::post(client, url, body).await,
+            Transport::Hyper(hyper) => hyper.post(body).await,
+        }
+    }
+}
+
+/// A response whose status line and headers have arrived; the body is read by chunks.
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    body: Body,
+}
+
+enum Body {
+    Reqwest(reqwest::Response),
+    Hyper(HyperBody),
+}
+
+impl Response {
+    /// The next piece of the body as it came off the network; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
+        match &mut self.body {
+            Body::Reqwest(response) => reqwest_client::chunk(response).await,
+            Body::Hyper(body) => body.chunk().await,
+        }
+    }
+
+    /// The value of header `name` as trimmed text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok().map(str::trim)
+    }
+}
+
+/// An error and the chain of its sources, which holds the useful part ("connection
+/// refused", "connection reset").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}

@@ -1,0 +1,51 @@
+//! The reqwest transport: reqwest's pooled client on the strategy's tokio runtime.
+
+use super::{Body, Failure, Response, Timeouts, error_chain};
+use crate::recorder::ErrorClass;
+use bytes::Bytes;
+use reqwest::header::HeaderMap;
+
+pub fn build(headers: HeaderMap, timeouts: Timeouts) -> anyhow::Result<reqwest::Client> {
+    crate::client::install_tls_provider();
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .connect_timeout(timeouts.connect)
+        .timeout(timeouts.total)
+        .read_timeout(timeouts.idle)
+        .build()?)
+}
+
+pub async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<Response, Failure> {
+    let request = client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body);
+    match request.send().await {
+        Ok(mut response) => Ok(Response {
+            status: response.status().as_u16(),
+            // Taken, not cloned: the body is read through `response` alone.
+            headers: std::mem::take(response.headers_mut()),
+            body: Body::Reqwest(response),
+        }),
+        // No response at all: the connection failed (or timed out) before one came.
+        Err(e) => Err(match classify(&e) {
+            (ErrorClass::Timeout, m) => (ErrorClass::Timeout, m),
+            (_, m) => (ErrorClass::Connect, m),
+        }),
+    }
+}
+
+pub async fn chunk(response: &mut reqwest::Response) -> Result<Option<Bytes>, Failure> {
+    response.chunk().await.map_err(|e| classify(&e))
+}
+
+fn classify(e: &reqwest::Error) -> Failure {
+    let class = if e.is_timeout() {
+        ErrorClass::Timeout
+    } else if e.is_connect() {
+        ErrorClass::Connect
+    } else {
+        ErrorClass::Protocol
+    };
+    (class, error_chain(e))
+}

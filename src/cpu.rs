@@ -1,0 +1,102 @@
+//! CPU time spent by the load generator: the whole process except the embedded mock's
+//! threads. When the client is not the bottleneck, latency hides what a runtime or an
+//! HTTP library costs; CPU time per request shows it.
+
+use std::time::Duration;
+
+/// Name prefix of the embedded mock's threads, whose CPU time is not the client's.
+pub const MOCK_THREADS: &str = "llmbench-mock";
+
+/// CPU time (user and system) the process has used, less what the mock's threads have
+/// used so far. `None` where it cannot be measured (outside Linux).
+pub fn client_cpu() -> Option<Duration> {
+    Some(process_cpu()?.saturating_sub(threads_cpu(MOCK_THREADS)?))
+}
+
+#[cfg(target_os = "linux")]
+fn process_cpu() -> Option<Duration> {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        (libc::getrusage(libc::RUSAGE_SELF, &mut usage) == 0).then_some(usage)?
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Some(time(usage.ru_utime) + time(usage.ru_stime))
+}
+
+/// CPU time of the live threads whose name starts with `prefix`, read from each
+/// thread's CPU clock (nanosecond resolution, unlike the tick counts in /proc).
+#[cfg(target_os = "linux")]
+fn threads_cpu(prefix: &str) -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let tid = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<i32>().ok());
+        if let (true, Some(tid)) = (name.starts_with(prefix), tid) {
+            total += thread_cpu(tid).unwrap_or_default();
+        }
+    }
+    Some(total)
+}
+
+/// The CPU clock of thread `tid`: Linux encodes it as `(!tid << 3) | 6` (a per-thread
+/// scheduler clock), the clock id glibc's `pthread_getcpuclockid` returns.
+#[cfg(target_os = "linux")]
+fn thread_cpu(tid: i32) -> Option<Duration> {
+    let clock = (!tid << 3) | 6;
+    // SAFETY: clock_gettime only writes the struct it is given.
+    let ts = unsafe {
+        let mut ts = std::mem::zeroed::<libc::timespec>();
+        (libc::clock_gettime(clock, &mut ts) == 0).then_some(ts)?
+    };
+    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_cpu() -> Option<Duration> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn threads_cpu(_prefix: &str) -> Option<Duration> {
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    const WORK: Duration = Duration::from_millis(30);
+
+    /// A thread that spins until its own CPU clock shows `WORK` is seen doing it by the
+    /// clock read from another thread, by name, and in the process total. Loaded or not,
+    /// the machine gives the same figures: the work is counted in CPU time, not wall time.
+    #[test]
+    fn thread_clocks_count_a_named_threads_work() {
+        let before = process_cpu().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::Builder::new()
+            .name("cpu-test-busy".into())
+            .spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                let tid = unsafe { libc::gettid() };
+                while thread_cpu(tid).unwrap() < WORK {
+                    std::hint::spin_loop();
+                }
+                done_tx.send(tid).unwrap();
+                stop_rx.recv().unwrap();
+            })
+            .unwrap();
+        let tid = done_rx.recv().unwrap();
+        assert!(thread_cpu(tid).unwrap() >= WORK);
+        assert!(threads_cpu("cpu-test-busy").unwrap() >= WORK);
+        assert_eq!(threads_cpu("no-such-thread"), Some(Duration::ZERO));
+        stop_tx.send(()).unwrap();
+        worker.join().unwrap();
+        assert!(process_cpu().unwrap() - before >= WORK);
+    }
+}

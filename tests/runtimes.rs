@@ -1,0 +1,262 @@
+//! Runtimes and HTTP clients: every combination does the same work with the same
+//! counts, reads faults the same way, reuses connections, and refuses combinations that
+//! make no sense. Where io_uring is unavailable, its strategies are skipped with the
+//! reason and the run goes on.
+
+mod common;
+
+use llmbench::recorder::{ErrorClass, Outcome};
+use llmbench::result::RunResult;
+use llmbench::runtime::{DISABLE_IO_URING_ENV, RuntimeKind};
+use llmbench::scenario::Scenario;
+use std::process::Command;
+
+/// Every runtime with each HTTP client it can use, as `[[strategy]]` tables.
+const COMBINATIONS: &str = r#"
+[[strategy]]
+kind = "semaphore"
+limit = 4
+workers = 2
+label = "multi-reqwest"
+[[strategy]]
+kind = "semaphore"
+limit = 4
+workers = 2
+client = "hyper"
+label = "multi-hyper"
+[[strategy]]
+kind = "semaphore"
+limit = 4
+runtime = "tokio-current"
+label = "current-reqwest"
+[[strategy]]
+kind = "semaphore"
+limit = 4
+runtime = "tokio-current"
+client = "hyper"
+label = "current-hyper"
+[[strategy]]
+kind = "semaphore"
+limit = 4
+runtime = "tokio-uring"
+label = "uring-hyper"
+"#;
+
+fn scenario(workload: &str, strategies: &str) -> String {
+    format!(
+        "name = \"runtimes\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 5\nitl_ms = 1\n\
+         [client]\nidle_timeout_s = 0.3\n[workload]\n{workload}\n{strategies}"
+    )
+}
+
+/// The labels that ran: all of them, or all but the io_uring one where io_uring is
+/// unavailable, which must then be reported as skipped with its reason.
+fn check_ran_or_skipped(run: &RunResult) -> Vec<&str> {
+    let ran: Vec<&str> = run.strategies.iter().map(|s| s.label.as_str()).collect();
+    match RuntimeKind::TokioUring.unavailable() {
+        None => assert!(run.skipped.is_empty(), "{:?}", run.skipped),
+        Some(reason) => {
+            assert_eq!(run.skipped.len(), 1);
+            assert_eq!(run.skipped[0].label, "uring-hyper");
+            assert_eq!(run.skipped[0].reason, reason);
+        }
+    }
+    ran
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_runtime_and_client_completes_the_same_work_with_identical_counts() {
+    for stream in [true, false] {
+        let workload =
+            format!("requests = 12\nmax_tokens = 4\ncpu_work_us = 200\nstream = {stream}");
+        let run = common::run(&scenario(&workload, COMBINATIONS)).await;
+        let ran = check_ran_or_skipped(&run);
+        assert!(ran.len() >= 4, "{ran:?}");
+        for s in &run.strategies {
+            let itl_samples = if stream { 12 * 3 } else { 0 };
+            assert_eq!(
+                (s.counts().ok, s.output_tokens(), s.itl.len()),
+                (12, 48, itl_samples),
+                "{} (stream = {stream})",
+                s.label
+            );
+            let mock = s.mock.unwrap();
+            assert_eq!(mock.requests, 12, "{}", s.label);
+            // Four in flight at a time, each connection reused once its response is read.
+            assert!(
+                (1..=4).contains(&mock.connections),
+                "{}: {} connections for 4 in flight",
+                s.label,
+                mock.connections
+            );
+        }
+        let described: Vec<(&str, &str)> = run
+            .strategies
+            .iter()
+            .map(|s| (s.runtime.as_str(), s.client))
+            .collect();
+        assert_eq!(
+            &described[..4],
+            [
+                ("tokio-multi (2 workers)", "reqwest"),
+                ("tokio-multi (2 workers)", "hyper"),
+                ("tokio-current (1 thread)", "reqwest"),
+                ("tokio-current (1 thread)", "hyper"),
+            ]
+        );
+        if ran.len() == 5 {
+            assert_eq!(described[4], ("tokio-uring (1 thread)", "hyper"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_classifies_every_fault_alike() {
+    let cases = [
+        ("error_429", ErrorClass::RateLimited),
+        ("error_503", ErrorClass::ServerError),
+        ("disconnect", ErrorClass::Protocol),
+        ("error_event", ErrorClass::Protocol),
+        ("malformed", ErrorClass::Protocol),
+        ("stall", ErrorClass::Timeout),
+    ];
+    for (fault, class) in cases {
+        let src = scenario("requests = 2\nmax_tokens = 4", COMBINATIONS).replace(
+            "itl_ms = 1\n",
+            &format!("itl_ms = 1\nfaults = {{ {fault} = 1.0, stall_s = 3 }}\n"),
+        );
+        let run = common::run(&src).await;
+        check_ran_or_skipped(&run);
+        for s in &run.strategies {
+            let outcomes: Vec<Outcome> = s.records.iter().map(|r| r.outcome).collect();
+            assert_eq!(
+                outcomes,
+                vec![Outcome::Failed(class); 2],
+                "{fault} on {}: {:?}",
+                s.label,
+                s.records[0].error
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hyper_clients_report_refused_connections_as_connect_errors() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let src = format!(
+        "name = \"c\"\n[target]\nkind = \"openai\"\nbase_url = \"http://{closed}\"\nmodel = \"m\"\n\
+         [workload]\nrequests = 1\nmax_tokens = 1\n{COMBINATIONS}"
+    );
+    let run = common::run(&src).await;
+    check_ran_or_skipped(&run);
+    for s in &run.strategies {
+        let record = &s.records[0];
+        assert_eq!(
+            record.outcome,
+            Outcome::Failed(ErrorClass::Connect),
+            "{}: {:?}",
+            s.label,
+            record.error
+        );
+        let error = record.error.as_deref().unwrap().to_lowercase();
+        assert!(error.contains("refused"), "{}: {error}", s.label);
+    }
+}
+
+#[test]
+fn combinations_that_make_no_sense_are_refused_with_the_reason() {
+    let base = |strategy: &str, target: &str| {
+        format!(
+            "name = \"r\"\n[target]\n{target}\n[workload]\nrequests = 1\n[[strategy]]\nkind = \"serial\"\n{strategy}"
+        )
+    };
+    let mock = "kind = \"mock\"";
+    let https = "kind = \"openai\"\nbase_url = \"https://api.example.com/v1\"\nmodel = \"m\"";
+    let cases = [
+        (
+            "runtime = \"tokio-current\"\nworkers = 3",
+            mock,
+            "`workers` applies to runtime \"tokio-multi\" only: runtime \"tokio-current\" has exactly one thread",
+        ),
+        (
+            "runtime = \"tokio-uring\"\nworkers = 2",
+            mock,
+            "runtime \"tokio-uring\" has exactly one thread",
+        ),
+        (
+            "runtime = \"tokio-uring\"\nclient = \"reqwest\"",
+            mock,
+            "reqwest does its I/O through tokio's epoll sockets",
+        ),
+        (
+            "runtime = \"tokio-uring\"",
+            https,
+            "strategy[0].client: the hyper client (used on runtime \"tokio-uring\") speaks plain http:// only",
+        ),
+        (
+            "client = \"hyper\"",
+            https,
+            "speaks plain http:// only, and target.base_url is https://api.example.com;",
+        ),
+        ("client = \"curl\"", mock, "unknown variant `curl`"),
+    ];
+    for (strategy, target, expected) in cases {
+        let err = Scenario::parse(&base(strategy, target), "r.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(expected), "{strategy}: {err}");
+    }
+    for fine in [
+        "runtime = \"tokio-uring\"\nclient = \"hyper\"",
+        "client = \"reqwest\"",
+    ] {
+        Scenario::parse(&base(fine, mock), "r.toml").unwrap();
+    }
+    Scenario::parse(&base("client = \"reqwest\"", https), "r.toml").unwrap();
+}
+
+#[test]
+fn without_io_uring_its_strategies_are_skipped_with_the_reason_and_the_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    let src = scenario(
+        "requests = 3\nmax_tokens = 2",
+        "[[strategy]]\nkind = \"serial\"\nruntime = \"tokio-uring\"\n[[strategy]]\nkind = \"serial\"\nlabel = \"after\"",
+    );
+    std::fs::write(&file, src).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .args(["run", file.to_str().unwrap(), "--quiet", "--output"])
+        .arg(dir.path().join("results"))
+        .env(DISABLE_IO_URING_ENV, "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let reason = format!("io_uring is turned off by {DISABLE_IO_URING_ENV}");
+    assert!(
+        stderr.contains(&format!("skipped serial: {reason}")),
+        "{stderr}"
+    );
+    let results = std::fs::read_dir(dir.path().join("results"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["skipped"][0]["label"], "serial");
+    assert_eq!(summary["skipped"][0]["reason"], reason.as_str());
+    assert_eq!(summary["strategies"][0]["label"], "after");
+    assert_eq!(summary["strategies"][0]["requests"]["ok"], 3);
+    let report = std::fs::read_to_string(results.join("report.md")).unwrap();
+    assert!(
+        report.contains(&format!(
+            "Skipped serial (tokio-uring (1 thread)): {reason}."
+        )),
+        "{report}"
+    );
+}
