@@ -13,6 +13,33 @@ pub fn client_cpu() -> Option<Duration> {
     Some(process_cpu()?.saturating_sub(threads_cpu(MOCK_THREADS)?))
 }
 
+/// Keeps the calling thread busy until it has used `work` of CPU time: simulated
+/// post-processing that costs the same CPU however many threads compete for the cores
+/// (spinning for wall time would do less work whenever the thread is preempted).
+pub fn spin(work: Duration) {
+    let Some(start) = own_cpu() else {
+        let until = std::time::Instant::now() + work;
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        return;
+    };
+    while own_cpu().is_some_and(|now| now - start < work) {
+        std::hint::spin_loop();
+    }
+}
+
+/// The calling thread's CPU time.
+#[cfg(target_os = "linux")]
+fn own_cpu() -> Option<Duration> {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn own_cpu() -> Option<Duration> {
+    None
+}
+
 #[cfg(target_os = "linux")]
 fn process_cpu() -> Option<Duration> {
     // SAFETY: getrusage only writes the struct it is given.
@@ -46,11 +73,15 @@ fn threads_cpu(prefix: &str) -> Option<Duration> {
 /// scheduler clock), the clock id glibc's `pthread_getcpuclockid` returns.
 #[cfg(target_os = "linux")]
 fn thread_cpu(tid: i32) -> Option<Duration> {
-    let clock = (!tid << 3) | 6;
+    clock((!tid << 3) | 6)
+}
+
+#[cfg(target_os = "linux")]
+fn clock(id: libc::clockid_t) -> Option<Duration> {
     // SAFETY: clock_gettime only writes the struct it is given.
     let ts = unsafe {
         let mut ts = std::mem::zeroed::<libc::timespec>();
-        (libc::clock_gettime(clock, &mut ts) == 0).then_some(ts)?
+        (libc::clock_gettime(id, &mut ts) == 0).then_some(ts)?
     };
     Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
@@ -84,9 +115,7 @@ mod tests {
             .spawn(move || {
                 // SAFETY: gettid has no preconditions.
                 let tid = unsafe { libc::gettid() };
-                while thread_cpu(tid).unwrap() < WORK {
-                    std::hint::spin_loop();
-                }
+                spin(WORK);
                 done_tx.send(tid).unwrap();
                 stop_rx.recv().unwrap();
             })

@@ -105,18 +105,10 @@ impl DispatchPolicy {
         }
         let work = self.cpu_work;
         if self.offload {
-            let _ = tokio::task::spawn_blocking(move || busy(work)).await;
+            let _ = tokio::task::spawn_blocking(move || crate::cpu::spin(work)).await;
         } else {
-            busy(work);
+            crate::cpu::spin(work);
         }
-    }
-}
-
-/// Keeps the CPU busy for `work`: what tokenising or parsing a response costs.
-fn busy(work: Duration) {
-    let until = Instant::now() + work;
-    while Instant::now() < until {
-        std::hint::spin_loop();
     }
 }
 
