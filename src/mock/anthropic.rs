@@ -4,7 +4,7 @@
 use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
 use super::limits::{Charge, Dimension, Reading, Verdict, api_key};
-use super::stream::{self, Completion, Framer, named_frame};
+use super::stream::{self, Completion, Framer, TokenFrame, named_frame};
 use super::{MockState, OutputSettlement, insert, insert_named};
 use crate::wire::anthropic::{
     Block, ErrorBody, ErrorEnvelope, MESSAGES_PATH, MessageDeltaBody, MessageResponse,
@@ -17,8 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, LazyLock};
 use std::time::SystemTime;
 
 pub(super) fn routes() -> Router<Arc<MockState>> {
@@ -298,6 +298,17 @@ impl EventFramer {
     }
 }
 
+/// `content_block_delta` frames name no message, so every stream shares one template.
+static TOKEN_FRAME: LazyLock<TokenFrame> = LazyLock::new(|| {
+    TokenFrame::new(|text, out| {
+        let delta = TextDelta {
+            kind: "text_delta".into(),
+            text: text.into(),
+        };
+        EventFramer::emit(out, &StreamEvent::ContentBlockDelta { index: 0, delta });
+    })
+});
+
 impl Framer for EventFramer {
     fn start(&mut self, out: &mut Vec<u8>) {
         let usage = Usage::new(self.meta.input_tokens, 1);
@@ -315,11 +326,7 @@ impl Framer for EventFramer {
     }
 
     fn token(&mut self, text: &str, out: &mut Vec<u8>) {
-        let delta = TextDelta {
-            kind: "text_delta".into(),
-            text: text.into(),
-        };
-        Self::emit(out, &StreamEvent::ContentBlockDelta { index: 0, delta });
+        TOKEN_FRAME.write(text, out);
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {

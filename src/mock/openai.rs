@@ -5,7 +5,7 @@ use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
 use super::limits::{Charge, Dimension, Verdict, api_key};
 use super::rate_limit::go_duration;
-use super::stream::{self, Completion, Framer, data_frame};
+use super::stream::{self, Completion, Framer, TokenFrame, data_frame};
 use super::{MockState, insert, insert_named};
 use crate::wire::openai::{
     AssistantMessage, CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatRequest, ChunkChoice,
@@ -90,10 +90,7 @@ async fn chat_completions(
     };
     if request.stream {
         let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-        let framer = ChunkFramer {
-            meta,
-            include_usage,
-        };
+        let framer = ChunkFramer::new(meta, include_usage);
         stream_response(state.clone(), headers, completion, framer)
     } else {
         if let Some(faulty) = stream::whole_fault(&state, completion.fault).await {
@@ -271,16 +268,37 @@ fn choice(delta: Delta<'_>, finish: Option<FinishReason>) -> [ChunkChoice<'_>; 1
 struct ChunkFramer {
     meta: ResponseMeta,
     include_usage: bool,
+    token_frame: TokenFrame,
 }
 
 impl ChunkFramer {
-    /// With `include_usage` every chunk carries `"usage": null`.
-    fn usage(&self) -> UsageField {
-        if self.include_usage {
-            UsageField::Null
-        } else {
-            UsageField::Absent
+    fn new(meta: ResponseMeta, include_usage: bool) -> ChunkFramer {
+        let usage = usage_field(include_usage);
+        let token_frame = TokenFrame::new(|text, out| {
+            let delta = Delta {
+                role: None,
+                content: Some(text.into()),
+            };
+            data_frame(out, &meta.chunk(&choice(delta, None), usage));
+        });
+        ChunkFramer {
+            meta,
+            include_usage,
+            token_frame,
         }
+    }
+
+    fn usage(&self) -> UsageField {
+        usage_field(self.include_usage)
+    }
+}
+
+/// With `include_usage` every chunk carries `"usage": null`.
+fn usage_field(include_usage: bool) -> UsageField {
+    if include_usage {
+        UsageField::Null
+    } else {
+        UsageField::Absent
     }
 }
 
@@ -294,11 +312,7 @@ impl Framer for ChunkFramer {
     }
 
     fn token(&mut self, text: &str, out: &mut Vec<u8>) {
-        let delta = Delta {
-            role: None,
-            content: Some(text.into()),
-        };
-        data_frame(out, &self.meta.chunk(&choice(delta, None), self.usage()));
+        self.token_frame.write(text, out);
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {

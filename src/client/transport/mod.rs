@@ -118,13 +118,45 @@ impl Response {
 
 /// An error and the chain of its sources, which holds the useful part ("connection
 /// refused", "connection reset").
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
+fn error_chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> String {
+    let chain = || std::iter::successors(Some(e), |e: &&'a _| e.source());
+    let mut message = chain()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ");
+    let out_of_files = chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.raw_os_error() == Some(libc::EMFILE))
+    });
+    if out_of_files {
+        message.push_str(OUT_OF_FILES_HINT);
     }
     message
+}
+
+/// An open-loop arrival against a server that falls behind keeps opening connections;
+/// the bare OS error does not say what to change.
+const OUT_OF_FILES_HINT: &str = " (every request in flight holds a socket: cap them with a \
+    semaphore or joinset strategy, or raise the hard open-file limit, `ulimit -Hn`)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Wrapper(#[source] std::io::Error);
+
+    #[test]
+    fn error_chain_joins_sources_and_explains_running_out_of_files() {
+        let refused = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(
+            error_chain(&refused),
+            "client error (Connect): connection refused"
+        );
+        let out_of_files = Wrapper(std::io::Error::from_raw_os_error(libc::EMFILE));
+        let message = error_chain(&out_of_files);
+        assert!(message.starts_with("client error (Connect): "), "{message}");
+        assert!(message.ends_with(OUT_OF_FILES_HINT), "{message}");
+    }
 }
