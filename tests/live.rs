@@ -310,7 +310,13 @@ fn a_missing_key_fails_before_any_traffic_and_a_given_key_is_never_written() {
         !String::from_utf8_lossy(&out.stdout).contains(key)
             && !String::from_utf8_lossy(&out.stderr).contains(key)
     );
-    let mut files = vec![out_dir.clone()];
+    assert_written_nowhere(&out_dir, key);
+}
+
+/// Searches every file below `dir` (at least summary, requests, scenario, reports and
+/// charts) for `secret`.
+fn assert_written_nowhere(dir: &std::path::Path, secret: &str) {
+    let mut files = vec![dir.to_path_buf()];
     let mut checked = 0;
     while let Some(path) = files.pop() {
         if path.is_dir() {
@@ -318,17 +324,80 @@ fn a_missing_key_fails_before_any_traffic_and_a_given_key_is_never_written() {
         } else {
             let bytes = std::fs::read(&path).unwrap();
             assert!(
-                !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
-                "key found in {}",
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "secret found in {}",
                 path.display()
             );
             checked += 1;
         }
     }
+    assert!(checked >= 5, "only {checked} files were written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_headers_are_sent_and_those_from_the_environment_never_written() {
+    use wiremock::matchers::header;
+    let secret = "azure-key-llmbench-9d2e61";
+    let server = WireMock::start().await;
+    // Answers only requests carrying both headers; anything else gets a 404.
+    Mock::given(method("POST"))
+        .and(header("openai-organization", "org-7"))
+        .and(header("api-key", secret))
+        .respond_with(sse(OPENAI_STREAM))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("headers.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"h\"\n[target]\nkind = \"openai\"\nbase_url = \"{}\"\nmodel = \"m\"\n\
+             headers = {{ OpenAI-Organization = \"org-7\", api-key = {{ env = \"LLMBENCH_TEST_HEADER\" }} }}\n\
+             [workload]\nrequests = 2\nmax_tokens = 3\n[[strategy]]\nkind = \"serial\"\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let args = [
+        "run".to_string(),
+        file.display().to_string(),
+        "-o".into(),
+        out_dir.display().to_string(),
+        "-q".into(),
+    ];
+    let run = |env: &'static [(&'static str, &'static str)]| {
+        let args = args.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            llmbench(&args, env)
+        })
+    };
+    let out = run(&[]).await.unwrap();
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        checked >= 5,
-        "summary, requests, scenario, reports and charts were searched"
+        String::from_utf8_lossy(&out.stderr)
+            .contains("LLMBENCH_TEST_HEADER (named by target.headers.api-key) is not set")
     );
+    let out = run(&[("LLMBENCH_TEST_HEADER", "azure-key-llmbench-9d2e61")])
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains(secret) && !String::from_utf8_lossy(&out.stderr).contains(secret));
+    let summary = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let summary = std::fs::read_to_string(summary.join("summary.json")).unwrap();
+    assert!(
+        summary.contains("\"ok\": 2"),
+        "both requests answered: {summary}"
+    );
+    assert_written_nowhere(&out_dir, secret);
 }
 
 /// A child process killed and reaped when dropped, even if the test fails first.

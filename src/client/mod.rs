@@ -12,7 +12,7 @@ pub use anthropic::AnthropicMessages;
 pub use openai::OpenAiChat;
 
 use crate::recorder::ErrorClass;
-use crate::scenario::{ClientConfig, Target};
+use crate::scenario::{ClientConfig, EnvName, HeaderSource, Target};
 use crate::wire::sse::{SseEvent, SseParser};
 use crate::workload::WorkItem;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -131,12 +131,10 @@ impl Endpoint {
             } => (base_url, WireFormat::AnthropicMessages, headers),
         };
         let mut map = HeaderMap::new();
-        for (name, value) in extra {
+        for (name, source) in &extra.0 {
             let name = HeaderName::try_from(name.as_str())
                 .map_err(|_| format!("target.headers: \"{name}\" is not a valid header name"))?;
-            let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
-                format!("target.headers.{name}: the value is not valid header text")
-            })?;
+            let value = header_value(&name, source)?;
             map.insert(name, value);
         }
         if let Target::Anthropic {
@@ -148,20 +146,12 @@ impl Endpoint {
             map.insert("anthropic-version", version);
         }
         if let Some(env) = target.api_key_env() {
-            let key = std::env::var(&env.0).map_err(|_| {
-                format!(
-                    "the environment variable {} (named by target.api_key_env) is not set: export it with the API key",
-                    env.0
-                )
-            })?;
+            let key = read_env(env, "target.api_key_env", "the API key")?;
             let (name, value) = match format {
                 WireFormat::OpenAiChat => ("authorization", format!("Bearer {key}")),
                 WireFormat::AnthropicMessages => ("x-api-key", key),
             };
-            let mut value = HeaderValue::try_from(value)
-                .map_err(|_| format!("the API key in {} is not valid header text", env.0))?;
-            value.set_sensitive(true);
-            map.insert(name, value);
+            map.insert(name, sensitive_value(value, env)?);
         }
         Ok(Endpoint {
             base_url: base_url.0.clone(),
@@ -340,6 +330,38 @@ impl StreamTally {
 
 /// `retry-after-ms` (float milliseconds) first, then `retry-after` (float seconds), as
 /// the SDKs read them. (The HTTP-date form of `retry-after` is not read.)
+/// A `target.headers` value: the text as written, or read from its environment variable
+/// and marked sensitive, like the API key.
+fn header_value(name: &HeaderName, source: &HeaderSource) -> Result<HeaderValue, String> {
+    match source {
+        HeaderSource::Text(text) => HeaderValue::try_from(text.as_str())
+            .map_err(|_| format!("target.headers.{name}: the value is not valid header text")),
+        HeaderSource::Env { env } => {
+            let named_by = format!("target.headers.{name}");
+            sensitive_value(read_env(env, &named_by, "the header's value")?, env)
+        }
+    }
+}
+
+/// Reads a secret from the environment; the error names the variable, never a value.
+fn read_env(env: &EnvName, named_by: &str, what: &str) -> Result<String, String> {
+    std::env::var(&env.0).map_err(|_| {
+        format!(
+            "the environment variable {} (named by {named_by}) is not set: export it with {what}",
+            env.0
+        )
+    })
+}
+
+/// A header value hidden from debug output (hyper and reqwest print sensitive values as
+/// `Sensitive`).
+fn sensitive_value(text: String, env: &EnvName) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::try_from(text)
+        .map_err(|_| format!("the value in {} is not valid header text", env.0))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
 fn retry_hint(response: &Response) -> Option<Duration> {
     let parse = |name, scale: f64| {
         let value: f64 = response.header(name)?.parse().ok()?;

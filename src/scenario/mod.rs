@@ -6,9 +6,11 @@
 
 mod distribution;
 mod error;
+mod headers;
 
 pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
+pub use headers::{HeaderSource, RequestHeaders};
 
 use crate::client::HttpLibrary;
 use crate::retry::RetryConfig;
@@ -67,9 +69,9 @@ pub enum Target {
         model: String,
         /// Environment variable holding the API key (absent: no key is sent).
         api_key_env: Option<EnvName>,
-        /// Extra request headers.
+        /// Extra request headers (see `headers`).
         #[serde(default)]
-        headers: std::collections::BTreeMap<String, String>,
+        headers: RequestHeaders,
         /// Prices, for the cost estimate of the plan.
         price: Option<Price>,
         /// For servers that accept them (vLLM and its kin): send `ignore_eos` and
@@ -86,7 +88,7 @@ pub enum Target {
         anthropic_version: String,
         api_key_env: Option<EnvName>,
         #[serde(default)]
-        headers: std::collections::BTreeMap<String, String>,
+        headers: RequestHeaders,
         price: Option<Price>,
     },
 }

@@ -213,3 +213,18 @@ fn slo_values_are_checked_where_they_are_written() {
         "{err}"
     );
 }
+
+#[test]
+fn target_headers_are_checked_when_the_scenario_is_read() {
+    let live = VALID.replace(
+        "kind = \"mock\"",
+        "kind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\nheaders = { \"bad header\" = \"v\" }",
+    );
+    let err = error_of(&live);
+    assert!(
+        err.starts_with(
+            "s.toml:3:1: target: in headers, \"bad header\" is not a valid header name"
+        ),
+        "{err}"
+    );
+}
