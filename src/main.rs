@@ -81,7 +81,7 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
     };
     out!("llmbench mock listening on {}", mock.base_url());
     out!(
-        "  POST /v1/chat/completions (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health"
+        "  POST /v1/chat/completions, /v1/completions (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health   GET /metrics"
     );
     out!("Ctrl-C to stop");
     let (stop, stopped) = std::sync::mpsc::channel();

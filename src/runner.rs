@@ -42,10 +42,10 @@ struct TargetHandle {
 
 impl TargetHandle {
     fn start(scenario: &Scenario) -> anyhow::Result<TargetHandle> {
-        if let Target::Mock { model } = &scenario.target {
+        if let Target::Mock { model, api } = &scenario.target {
             let mock = MockServer::start_local(scenario.mock.clone(), scenario.mock_seed())
                 .map_err(|e| anyhow::anyhow!("cannot start the embedded mock server: {e}"))?;
-            let endpoint = Endpoint::mock(mock.base_url(), model);
+            let endpoint = Endpoint::mock(mock.base_url(), model, *api);
             return Ok(TargetHandle {
                 mock: Some(mock),
                 endpoint,

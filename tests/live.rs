@@ -57,20 +57,50 @@ async fn live_kinds_against_the_mock_count_what_the_embedded_mock_counts() {
     )
     .unwrap()
     .mock;
-    for kind in ["openai", "anthropic"] {
+    let legacy = common::run(&format!(
+        "name = \"e\"\n[target]\nkind = \"mock\"\napi = \"completions\"\n{MOCK}{WORK}"
+    ))
+    .await;
+    assert_eq!(
+        counts(&legacy),
+        expected,
+        "the embedded mock's legacy endpoint"
+    );
+    let whole = |api: &str| {
+        let work = WORK.replace("seed = 5", "seed = 5\nstream = false");
+        format!("name = \"w\"\n[target]\nkind = \"mock\"\napi = \"{api}\"\n{MOCK}{work}")
+    };
+    let whole_chat = common::run(&whole("chat")).await;
+    assert_eq!(counts(&whole_chat), expected, "non-streamed chat");
+    assert_eq!(
+        counts(&common::run(&whole("completions")).await),
+        expected,
+        "non-streamed legacy"
+    );
+
+    for (kind, api) in [
+        ("openai", "chat"),
+        ("openai", "completions"),
+        ("anthropic", ""),
+    ] {
         // A standalone mock with the same configuration and seed, reset per strategy as
         // the embedded one is: here by a fresh server per strategy.
         let mut live = Vec::new();
         for strategy in ["serial", "join_all"] {
             let mock = MockServer::start_local(config.clone(), 5).unwrap();
             let work = WORK.split("[[strategy]]").next().unwrap();
+            let api = if api.is_empty() {
+                String::new()
+            } else {
+                format!("api = \"{api}\"\n")
+            };
             let src = format!(
-                "name = \"l\"\n[target]\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodel = \"m\"\n{work}[[strategy]]\nkind = \"{strategy}\"\n",
+                "name = \"l\"\n[target]\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodel = \"m\"\n{api}{work}[[strategy]]\nkind = \"{strategy}\"\n",
                 mock.base_url()
             );
             live.extend(counts(&common::run(&src).await));
         }
-        assert_eq!(live, expected, "{kind}");
+        assert_eq!(live, expected, "{kind} {api}");
     }
 }
 

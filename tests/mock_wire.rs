@@ -208,6 +208,108 @@ async fn whole_completion_body() {
     );
 }
 
+fn legacy_request(stream: bool, include_usage: bool) -> Value {
+    let mut body =
+        json!({"model": "gpt-3.5-turbo-instruct", "prompt": "one two three", "stream": stream});
+    if include_usage {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
+}
+
+#[tokio::test]
+async fn legacy_completions_stream_text_chunks_finish_usage_done() {
+    let mock = fast_mock(None);
+    let mut body = legacy_request(true, true);
+    body["max_tokens"] = json!(3);
+    let (status, headers, text) = send(&mock, "/v1/completions", &[], &body.to_string()).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
+    let frames = data_frames(&text);
+    assert_eq!(frames.len(), 3 + 1 + 1 + 1, "no start frame: {frames:#?}");
+    assert_eq!(frames.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = frames[..5]
+        .iter()
+        .map(|f| serde_json::from_str(f).unwrap())
+        .collect();
+    let mut text_out = String::new();
+    for chunk in &chunks {
+        assert_eq!(chunk["object"], "text_completion");
+        assert_eq!(chunk["id"], chunks[0]["id"]);
+        assert_eq!(chunk["model"], "gpt-3.5-turbo-instruct");
+        assert!(chunk.as_object().unwrap().contains_key("usage"));
+    }
+    assert!(chunks[0]["id"].as_str().unwrap().starts_with("cmpl-"));
+    for chunk in &chunks[..3] {
+        let choice = &chunk["choices"][0];
+        assert_eq!(
+            (
+                &choice["index"],
+                &choice["logprobs"],
+                &choice["finish_reason"]
+            ),
+            (&json!(0), &Value::Null, &Value::Null)
+        );
+        text_out.push_str(choice["text"].as_str().unwrap());
+    }
+    assert_eq!(text_out.split_whitespace().count(), 3);
+    assert_eq!(chunks[3]["choices"][0]["text"], "");
+    assert_eq!(chunks[3]["choices"][0]["finish_reason"], "length");
+    assert_eq!(chunks[4]["choices"], json!([]));
+    assert_eq!(
+        chunks[4]["usage"],
+        json!({"prompt_tokens": 3, "completion_tokens": 3, "total_tokens": 6})
+    );
+
+    let (_, _, text) = send(
+        &mock,
+        "/v1/completions",
+        &[],
+        &legacy_request(true, false).to_string(),
+    )
+    .await;
+    let frames = data_frames(&text);
+    assert_eq!(frames.len(), 16 + 1 + 1, "max_tokens defaults to 16");
+    assert!(frames.iter().all(|f| !f.contains("usage")), "{frames:#?}");
+}
+
+#[tokio::test]
+async fn legacy_completions_whole_body_and_its_refusals() {
+    let mock = fast_mock(None);
+    let mut body = legacy_request(false, false);
+    body["prompt"] = json!(["one two three four"]);
+    body["max_tokens"] = json!(5);
+    let (status, _, text) = send(&mock, "/v1/completions", &[], &body.to_string()).await;
+    assert_eq!(status, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["object"], "text_completion");
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "length");
+    assert_eq!(
+        choice["text"].as_str().unwrap().split_whitespace().count(),
+        5
+    );
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9})
+    );
+    for bad in [
+        json!({"model": "m"}),
+        json!({"model": "m", "prompt": ["a", "b"]}),
+        json!({"model": "m", "prompt": "a", "max_tokens": 0}),
+    ] {
+        let (status, _, text) = send(&mock, "/v1/completions", &[], &bad.to_string()).await;
+        assert_eq!(status, 400, "{bad}: {text}");
+        let error: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(error["error"]["type"], "invalid_request_error", "{text}");
+    }
+}
+
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after_and_headers() {
     let mock = fast_mock(Some(2));

@@ -5,14 +5,16 @@
 //! framing, the clock readings and the error classes, the same for every format.
 
 mod anthropic;
+mod completions;
 mod openai;
 pub mod transport;
 
 pub use anthropic::AnthropicMessages;
+pub use completions::OpenAiCompletions;
 pub use openai::OpenAiChat;
 
 use crate::recorder::ErrorClass;
-use crate::scenario::{ClientConfig, EnvName, HeaderSource, Target};
+use crate::scenario::{ClientConfig, EnvName, HeaderSource, OpenAiApi, Target};
 use crate::wire::sse::{SseEvent, SseParser};
 use crate::workload::WorkItem;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -92,7 +94,17 @@ impl Exchange {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WireFormat {
     OpenAiChat,
+    OpenAiCompletions,
     AnthropicMessages,
+}
+
+impl From<OpenAiApi> for WireFormat {
+    fn from(api: OpenAiApi) -> WireFormat {
+        match api {
+            OpenAiApi::Chat => WireFormat::OpenAiChat,
+            OpenAiApi::Completions => WireFormat::OpenAiCompletions,
+        }
+    }
 }
 
 /// How to reach a target: where, with which headers, in which wire format.
@@ -107,11 +119,11 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// The embedded mock at `base_url`.
-    pub fn mock(base_url: String, model: &str) -> Endpoint {
+    pub fn mock(base_url: String, model: &str, api: OpenAiApi) -> Endpoint {
         Endpoint {
             base_url,
             headers: HeaderMap::new(),
-            format: WireFormat::OpenAiChat,
+            format: api.into(),
             model: model.to_string(),
             exact_length: false,
         }
@@ -124,8 +136,11 @@ impl Endpoint {
         let (base_url, format, extra) = match target {
             Target::Mock { .. } => return Err("the mock target has no live endpoint".into()),
             Target::Openai {
-                base_url, headers, ..
-            } => (base_url, WireFormat::OpenAiChat, headers),
+                base_url,
+                headers,
+                api,
+                ..
+            } => (base_url, WireFormat::from(*api), headers),
             Target::Anthropic {
                 base_url, headers, ..
             } => (base_url, WireFormat::AnthropicMessages, headers),
@@ -148,7 +163,9 @@ impl Endpoint {
         if let Some(env) = target.api_key_env() {
             let key = read_env(env, "target.api_key_env", "the API key")?;
             let (name, value) = match format {
-                WireFormat::OpenAiChat => ("authorization", format!("Bearer {key}")),
+                WireFormat::OpenAiChat | WireFormat::OpenAiCompletions => {
+                    ("authorization", format!("Bearer {key}"))
+                }
                 WireFormat::AnthropicMessages => ("x-api-key", key),
             };
             map.insert(name, sensitive_value(value, env)?);
@@ -166,6 +183,10 @@ impl Endpoint {
         let model = self.model.clone();
         match self.format {
             WireFormat::OpenAiChat => Box::new(OpenAiChat {
+                model,
+                exact_length: self.exact_length,
+            }),
+            WireFormat::OpenAiCompletions => Box::new(OpenAiCompletions {
                 model,
                 exact_length: self.exact_length,
             }),

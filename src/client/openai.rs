@@ -3,10 +3,11 @@
 use super::{EventSummary, WireAdapter};
 use crate::wire::openai::{
     CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatMessage, ChatRequest, DONE,
-    ErrorEnvelope, StreamOptions,
+    ErrorEnvelope, StreamOptions, Usage,
 };
 use crate::wire::sse::SseEvent;
 use crate::workload::WorkItem;
+use serde::Deserialize;
 use std::borrow::Cow;
 
 pub struct OpenAiChat {
@@ -41,42 +42,57 @@ impl WireAdapter for OpenAiChat {
     }
 
     fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String> {
-        if event.data == DONE {
-            return Ok(EventSummary {
-                done: true,
-                ..EventSummary::default()
-            });
-        }
-        let chunk: ChatChunk = serde_json::from_str(event.data).map_err(|e| {
-            match serde_json::from_str::<ErrorEnvelope>(event.data) {
-                Ok(envelope) => format!("error event: {}", envelope.error.message),
-                Err(_) => format!("unreadable chunk ({e}): {}", super::excerpt(event.data)),
-            }
-        })?;
-        let content_chunks = chunk
-            .choices
-            .iter()
-            .filter(|c| c.delta.content.as_deref().is_some_and(|t| !t.is_empty()))
-            .count() as u32;
-        Ok(EventSummary {
-            content_chunks,
+        read_event(event, |chunk: ChatChunk| EventSummary {
+            content_chunks: chunk
+                .choices
+                .iter()
+                .filter(|c| c.delta.content.as_deref().is_some_and(|t| !t.is_empty()))
+                .count() as u32,
             output_tokens: chunk.usage.totals().map(|u| u.completion_tokens),
             done: false,
         })
     }
 
     fn whole_body(&self, body: &[u8]) -> Result<u32, String> {
-        let completion: ChatCompletion = serde_json::from_slice(body).map_err(|e| {
-            format!(
-                "unreadable completion ({e}): {}",
-                super::excerpt(&String::from_utf8_lossy(body))
-            )
-        })?;
-        completion
-            .usage
-            .map(|u| u.completion_tokens)
-            .ok_or_else(|| "completion without usage".to_string())
+        read_whole(body, |completion: ChatCompletion| completion.usage)
     }
+}
+
+/// Reads one event of an OpenAI stream: `[DONE]`, a chunk of type `T` (summarised by
+/// `summary`), or an error envelope sent mid-stream.
+pub(super) fn read_event<'a, T: Deserialize<'a>>(
+    event: SseEvent<'a>,
+    summary: impl FnOnce(T) -> EventSummary,
+) -> Result<EventSummary, String> {
+    if event.data == DONE {
+        return Ok(EventSummary {
+            done: true,
+            ..EventSummary::default()
+        });
+    }
+    let chunk = serde_json::from_str(event.data).map_err(|e| {
+        match serde_json::from_str::<ErrorEnvelope>(event.data) {
+            Ok(envelope) => format!("error event: {}", envelope.error.message),
+            Err(_) => format!("unreadable chunk ({e}): {}", super::excerpt(event.data)),
+        }
+    })?;
+    Ok(summary(chunk))
+}
+
+/// Reads a whole OpenAI response of type `T` into its output token count.
+pub(super) fn read_whole<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    usage: impl FnOnce(T) -> Option<Usage>,
+) -> Result<u32, String> {
+    let completion = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "unreadable completion ({e}): {}",
+            super::excerpt(&String::from_utf8_lossy(body))
+        )
+    })?;
+    usage(completion)
+        .map(|u| u.completion_tokens)
+        .ok_or_else(|| "completion without usage".to_string())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 mod anthropic;
 pub mod capacity;
+mod completions;
 pub mod faults;
 mod generator;
 pub mod limits;
@@ -343,6 +344,7 @@ fn router(state: Arc<MockState>) -> Router {
     let body_limit = state.config.max_body_bytes.get();
     Router::new()
         .merge(openai::routes())
+        .merge(completions::routes())
         .merge(anthropic::routes())
         .route("/v1/models", axum::routing::get(models))
         .route("/metrics", axum::routing::get(metrics::metrics))

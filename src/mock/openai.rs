@@ -22,10 +22,86 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(super) fn routes() -> Router<Arc<MockState>> {
-    Router::new().route(CHAT_COMPLETIONS_PATH, post(chat_completions))
+    Router::new().route(CHAT_COMPLETIONS_PATH, post(complete::<Chat>))
 }
 
-async fn chat_completions(
+/// What differs between the OpenAI endpoints the mock serves (Chat Completions, legacy
+/// Completions); admission, rate limits, faults and pacing are the same for both.
+pub(super) trait OpenAiApi: Send + Sync + 'static {
+    /// The response id's prefix: `chatcmpl-`, `cmpl-`.
+    const ID_PREFIX: &'static str;
+    type Framer: Framer;
+    /// Reads the request body into what admission and pacing need; `Err` is the 400's
+    /// message.
+    fn parse(body: &[u8]) -> Result<Parsed, String>;
+    fn framer(meta: ResponseMeta, include_usage: bool) -> Self::Framer;
+    /// The whole (non-streamed) response body.
+    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response;
+}
+
+/// A request as the shared steps see it.
+pub(super) struct Parsed {
+    pub model: String,
+    pub prompt_tokens: u32,
+    /// The text the completion's plan is drawn from.
+    pub prompt: String,
+    pub output_cap: Option<u32>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+struct Chat;
+
+impl OpenAiApi for Chat {
+    const ID_PREFIX: &'static str = "chatcmpl-";
+    type Framer = ChunkFramer;
+
+    fn parse(body: &[u8]) -> Result<Parsed, String> {
+        let request: ChatRequest =
+            serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
+        Ok(Parsed {
+            prompt_tokens: count_prompt_tokens(request.messages.iter().map(|m| m.content.as_ref())),
+            prompt: request
+                .messages
+                .last()
+                .map_or("", |m| &m.content)
+                .to_string(),
+            output_cap: request.output_cap(),
+            stream: request.stream,
+            include_usage: request.include_usage(),
+            model: request.model.into_owned(),
+        })
+    }
+
+    fn framer(meta: ResponseMeta, include_usage: bool) -> ChunkFramer {
+        ChunkFramer::new(meta, include_usage)
+    }
+
+    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
+        axum::Json(ChatCompletion {
+            id: Cow::Borrowed(&meta.id),
+            object: Cow::Borrowed("chat.completion"),
+            created: meta.created,
+            model: Cow::Borrowed(&meta.model),
+            choices: vec![CompletionChoice {
+                index: 0,
+                message: AssistantMessage {
+                    role: "assistant".into(),
+                    content: Some(text.into()),
+                    refusal: None,
+                },
+                logprobs: None,
+                finish_reason: Some(plan.finish_reason),
+            }],
+            usage: Some(Usage::new(meta.prompt_tokens, plan.output_tokens)),
+        })
+        .into_response()
+    }
+}
+
+/// One request to an OpenAI endpoint: read, charge to the rate limits, draw its plan
+/// and fault, wait for a slot, then stream or return the completion.
+pub(super) async fn complete<A: OpenAiApi>(
     State(state): State<Arc<MockState>>,
     request_headers: HeaderMap,
     body: super::Body,
@@ -35,7 +111,6 @@ async fn chat_completions(
         serial,
         body,
     } = super::arrive(&state, body).await;
-    let counters = &state.counters;
     let mut headers = HeaderMap::new();
     insert(&mut headers, "x-request-id", format!("req_{serial:016x}"));
     let body = match body {
@@ -44,26 +119,29 @@ async fn chat_completions(
             return error_response(status, headers, &message, "invalid_request_error", None);
         }
     };
-    let request: ChatRequest = match serde_json::from_slice(&body) {
+    let request = match A::parse(&body) {
         Ok(request) => request,
-        Err(e) => return invalid_request(&state, headers, &format!("Invalid request body: {e}")),
+        Err(message) => return invalid_request(&state, headers, &message),
     };
-    if request.output_cap() == Some(0) {
+    if request.output_cap == Some(0) {
         return invalid_request(&state, headers, "max_tokens must be at least 1");
     }
-    let prompt_tokens = count_prompt_tokens(request.messages.iter().map(|m| m.content.as_ref()));
     let charge = Charge {
-        input: prompt_tokens,
-        max_output: request.output_cap().unwrap_or(0),
+        input: request.prompt_tokens,
+        max_output: request.output_cap.unwrap_or(0),
     };
     let key = api_key(&request_headers);
     if let Some(rejection) = rate_limit(&state, &key, charge, &request.model, &mut headers) {
         return rejection;
     }
-    counters.admitted.fetch_add(1, Ordering::Relaxed);
+    state.counters.admitted.fetch_add(1, Ordering::Relaxed);
 
-    let prompt = request.messages.last().map_or("", |m| m.content.as_ref());
-    let plan = CompletionPlan::draw(&state.config, state.seed, prompt, request.output_cap());
+    let plan = CompletionPlan::draw(
+        &state.config,
+        state.seed,
+        &request.prompt,
+        request.output_cap,
+    );
     let fault = match state.fault_for(&request_headers, &plan, request.stream) {
         Ok(fault) => fault,
         Err(message) => return invalid_request(&state, headers, &message),
@@ -71,15 +149,15 @@ async fn chat_completions(
     if let Some(Fault::Status(status)) = fault {
         return status_fault(status, headers);
     }
-    let pacing = match state.pacing(prompt_tokens) {
+    let pacing = match state.pacing(request.prompt_tokens) {
         Ok(pacing) => pacing,
         Err(status) => return status_fault(status, headers),
     };
     let meta = ResponseMeta {
-        id: format!("chatcmpl-{serial:024x}"),
+        id: format!("{}{serial:024x}", A::ID_PREFIX),
         created: unix_now(),
-        model: request.model.into_owned(),
-        prompt_tokens,
+        model: request.model,
+        prompt_tokens: request.prompt_tokens,
     };
     let completion = Completion {
         plan,
@@ -89,14 +167,13 @@ async fn chat_completions(
         settlement: None,
     };
     if request.stream {
-        let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
-        let framer = ChunkFramer::new(meta, include_usage);
+        let framer = A::framer(meta, request.include_usage);
         stream_response(state.clone(), headers, completion, framer)
     } else {
         if let Some(faulty) = stream::whole_fault(&state, completion.fault).await {
             return faulty;
         }
-        whole_response(&state, headers, completion, meta).await
+        whole_response::<A>(&state, headers, completion, meta).await
     }
 }
 
@@ -233,11 +310,11 @@ fn error_response(
 }
 
 /// What every chunk or body of one response repeats.
-struct ResponseMeta {
-    id: String,
-    created: u64,
-    model: String,
-    prompt_tokens: u32,
+pub(super) struct ResponseMeta {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    pub prompt_tokens: u32,
 }
 
 impl ResponseMeta {
@@ -294,7 +371,7 @@ impl ChunkFramer {
 }
 
 /// With `include_usage` every chunk carries `"usage": null`.
-fn usage_field(include_usage: bool) -> UsageField {
+pub(super) fn usage_field(include_usage: bool) -> UsageField {
     if include_usage {
         UsageField::Null
     } else {
@@ -330,29 +407,38 @@ impl Framer for ChunkFramer {
         out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
     }
 
-    /// `data: {"error": {…}}`, which the SDKs raise as an APIError.
     fn error_event(&mut self, out: &mut Vec<u8>) {
-        let envelope = ErrorEnvelope {
-            error: ErrorBody {
-                message: "The server had an error while processing your request.".into(),
-                kind: "server_error".into(),
-                param: None,
-                code: None,
-            },
-        };
-        data_frame(out, &envelope);
+        error_event(out);
     }
 
     fn malformed(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(b"data: {\"id\": \"cut-off, \"choices\": [\n\n");
+        malformed(out);
     }
+}
+
+/// `data: {"error": {…}}`, which the SDKs raise as an APIError.
+pub(super) fn error_event(out: &mut Vec<u8>) {
+    let envelope = ErrorEnvelope {
+        error: ErrorBody {
+            message: "The server had an error while processing your request.".into(),
+            kind: "server_error".into(),
+            param: None,
+            code: None,
+        },
+    };
+    data_frame(out, &envelope);
+}
+
+/// A chunk whose JSON is cut off.
+pub(super) fn malformed(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"data: {\"id\": \"cut-off, \"choices\": [\n\n");
 }
 
 fn stream_response(
     state: Arc<MockState>,
     mut headers: HeaderMap,
     completion: Completion,
-    framer: ChunkFramer,
+    framer: impl Framer,
 ) -> Response {
     headers.insert(
         header::CONTENT_TYPE,
@@ -363,37 +449,24 @@ fn stream_response(
     (StatusCode::OK, headers, body).into_response()
 }
 
-async fn whole_response(
+async fn whole_response<A: OpenAiApi>(
     state: &MockState,
     mut headers: HeaderMap,
     mut completion: Completion,
     meta: ResponseMeta,
 ) -> Response {
     let text = stream::whole(state, &mut completion).await;
-    let (plan, received) = (&completion.plan, completion.received);
-    let body = ChatCompletion {
-        id: Cow::Borrowed(&meta.id),
-        object: Cow::Borrowed("chat.completion"),
-        created: meta.created,
-        model: Cow::Borrowed(&meta.model),
-        choices: vec![CompletionChoice {
-            index: 0,
-            message: AssistantMessage {
-                role: "assistant".into(),
-                content: Some(text.into()),
-                refusal: None,
-            },
-            logprobs: None,
-            finish_reason: Some(plan.finish_reason),
-        }],
-        usage: Some(Usage::new(meta.prompt_tokens, plan.output_tokens)),
-    };
-    let elapsed_ms = received.elapsed().as_millis().to_string();
+    let elapsed_ms = completion.received.elapsed().as_millis().to_string();
     insert(&mut headers, "openai-processing-ms", elapsed_ms);
-    (StatusCode::OK, headers, axum::Json(body)).into_response()
+    (
+        StatusCode::OK,
+        headers,
+        A::whole(&meta, text, &completion.plan),
+    )
+        .into_response()
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)

@@ -10,6 +10,7 @@ use super::capacity::Pacing;
 use super::faults::Fault;
 use super::generator::CompletionPlan;
 use axum::body::{Body, Bytes};
+use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::time::Instant;
@@ -157,9 +158,14 @@ pub(super) fn body<F: Framer>(state: Arc<MockState>, completion: Completion, fra
         fault: completion.fault,
         settlement: completion.settlement,
     };
-    Body::from_stream(futures_util::stream::unfold(paced, |mut p| async move {
+    let chunks = futures_util::stream::unfold(paced, |mut p| async move {
         p.next_chunk().await.map(|chunk| (chunk, p))
-    }))
+    });
+    // A step may render nothing (legacy Completions have no start frame); an empty
+    // chunk is not worth a write.
+    let written =
+        chunks.filter(|chunk| std::future::ready(!chunk.as_ref().is_ok_and(Bytes::is_empty)));
+    Body::from_stream(written)
 }
 
 /// A whole (non-streamed) completion: waits for a slot and until the last token is

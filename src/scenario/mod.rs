@@ -61,12 +61,17 @@ pub enum Target {
     Mock {
         #[serde(default = "default_mock_model")]
         model: String,
+        /// Which of the mock's OpenAI endpoints to call.
+        #[serde(default)]
+        api: OpenAiApi,
     },
     /// An OpenAI-compatible server (OpenAI, vLLM, TGI, llama.cpp, Ollama, LiteLLM):
     /// `POST <base_url>/v1/chat/completions`.
     Openai {
         base_url: BaseUrl,
         model: String,
+        #[serde(default)]
+        api: OpenAiApi,
         /// Environment variable holding the API key (absent: no key is sent).
         api_key_env: Option<EnvName>,
         /// Extra request headers (see `headers`).
@@ -91,6 +96,17 @@ pub enum Target {
         headers: RequestHeaders,
         price: Option<Price>,
     },
+}
+
+/// Which OpenAI endpoint an OpenAI-compatible target is driven through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenAiApi {
+    /// `POST /v1/chat/completions`.
+    #[default]
+    Chat,
+    /// The legacy `POST /v1/completions`: a bare prompt, no chat template.
+    Completions,
 }
 
 /// `[target.price]`: US dollars per million tokens.
@@ -172,7 +188,7 @@ impl BaseUrl {
 impl Target {
     pub fn model(&self) -> &str {
         match self {
-            Target::Mock { model }
+            Target::Mock { model, .. }
             | Target::Openai { model, .. }
             | Target::Anthropic { model, .. } => model,
         }
@@ -206,13 +222,25 @@ impl Target {
         )
     }
 
-    /// Where requests go, for messages: the base URL, or "the embedded mock".
+    /// Where requests go, for messages: the base URL, or "the embedded mock", and the
+    /// legacy endpoint when that is the one driven.
     pub fn describe(&self) -> String {
-        match self {
+        let place = match self {
             Target::Mock { .. } => "the embedded mock".into(),
             Target::Openai { base_url, .. } | Target::Anthropic { base_url, .. } => {
                 base_url.0.clone()
             }
+        };
+        match self {
+            Target::Mock {
+                api: OpenAiApi::Completions,
+                ..
+            }
+            | Target::Openai {
+                api: OpenAiApi::Completions,
+                ..
+            } => format!("{place} (legacy /v1/completions)"),
+            _ => place,
         }
     }
 

@@ -3,5 +3,6 @@
 //! (which does the reverse). Nothing else is shared between the two.
 
 pub mod anthropic;
+pub mod completions;
 pub mod openai;
 pub mod sse;

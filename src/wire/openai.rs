@@ -159,7 +159,7 @@ pub enum UsageField {
 }
 
 impl UsageField {
-    fn is_absent(&self) -> bool {
+    pub(super) fn is_absent(&self) -> bool {
         matches!(self, UsageField::Absent)
     }
 

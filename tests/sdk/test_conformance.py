@@ -64,6 +64,33 @@ def test_openai_stream_with_usage_matches_the_text():
     assert usage is not None and words(text) == usage.completion_tokens == 9
 
 
+def test_openai_legacy_completion_usage_matches_the_text():
+    r = oai().completions.create(model="gpt-test-instruct", prompt=PROMPT, max_tokens=5)
+    assert r.object == "text_completion"
+    assert r.choices[0].finish_reason == "length"
+    assert words(r.choices[0].text) == r.usage.completion_tokens == 5
+    assert r.usage.prompt_tokens == words(PROMPT)
+
+
+def test_openai_legacy_stream_with_usage_matches_the_text():
+    stream = oai().completions.create(
+        model="gpt-test-instruct",
+        prompt=PROMPT,
+        max_tokens=6,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage, finish = "", None, None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        for choice in chunk.choices:
+            text += choice.text
+            finish = choice.finish_reason or finish
+    assert finish == "length"
+    assert usage is not None and words(text) == usage.completion_tokens == 6
+
+
 def test_anthropic_whole_message_usage_matches_the_text():
     m = claude().messages.create(
         model="claude-test", max_tokens=6, messages=[{"role": "user", "content": PROMPT}]

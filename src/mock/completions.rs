@@ -1,0 +1,139 @@
+//! OpenAI's legacy Completions on the mock: the Chat Completions pipeline (admission,
+//! rate limits, faults, pacing) with a bare prompt in and `text_completion` objects out.
+
+use super::MockState;
+use super::generator::{CompletionPlan, count_prompt_tokens};
+use super::openai::{self, OpenAiApi, Parsed, ResponseMeta, usage_field};
+use super::stream::{Framer, TokenFrame, data_frame};
+use crate::wire::completions::{
+    COMPLETIONS_PATH, CompletionRequest, DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
+};
+use crate::wire::openai::{DONE, FinishReason, Usage, UsageField};
+use axum::Router;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+pub(super) fn routes() -> Router<Arc<MockState>> {
+    Router::new().route(
+        COMPLETIONS_PATH,
+        post(openai::complete::<LegacyCompletions>),
+    )
+}
+
+struct LegacyCompletions;
+
+impl OpenAiApi for LegacyCompletions {
+    const ID_PREFIX: &'static str = "cmpl-";
+    type Framer = TextFramer;
+
+    fn parse(body: &[u8]) -> Result<Parsed, String> {
+        let request: CompletionRequest =
+            serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
+        let prompt = match &request.prompt {
+            Prompt::One(prompt) => prompt.to_string(),
+            Prompt::Batch(batch) if batch.len() == 1 => batch[0].to_string(),
+            Prompt::Batch(_) => {
+                return Err(
+                    "The mock answers one prompt per request: send the prompt as a \
+                            string or a list of one string."
+                        .into(),
+                );
+            }
+        };
+        Ok(Parsed {
+            prompt_tokens: count_prompt_tokens(std::iter::once(prompt.as_str())),
+            prompt,
+            // The API's own default applies when the request leaves max_tokens out.
+            output_cap: Some(request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
+            stream: request.stream,
+            include_usage: request.include_usage(),
+            model: request.model.into_owned(),
+        })
+    }
+
+    fn framer(meta: ResponseMeta, include_usage: bool) -> TextFramer {
+        TextFramer::new(meta, include_usage)
+    }
+
+    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
+        let choices = choice(&text, Some(plan.finish_reason));
+        let usage = UsageField::Totals(Usage::new(meta.prompt_tokens, plan.output_tokens));
+        axum::Json(object(meta, &choices, usage)).into_response()
+    }
+}
+
+fn object<'a>(
+    meta: &'a ResponseMeta,
+    choices: &'a [TextChoice<'a>],
+    usage: UsageField,
+) -> TextCompletion<'a> {
+    TextCompletion {
+        id: Cow::Borrowed(&meta.id),
+        object: Cow::Borrowed("text_completion"),
+        created: meta.created,
+        model: Cow::Borrowed(&meta.model),
+        choices: Cow::Borrowed(choices),
+        usage,
+    }
+}
+
+fn choice(text: &str, finish: Option<FinishReason>) -> [TextChoice<'_>; 1] {
+    [TextChoice {
+        text: Cow::Borrowed(text),
+        index: 0,
+        logprobs: None,
+        finish_reason: finish,
+    }]
+}
+
+/// Legacy chunks: no start frame, one `text_completion` chunk per token, a finish chunk
+/// with empty text, the usage chunk when `stream_options.include_usage` asked for it,
+/// then `data: [DONE]`.
+struct TextFramer {
+    meta: ResponseMeta,
+    include_usage: bool,
+    token_frame: TokenFrame,
+}
+
+impl TextFramer {
+    fn new(meta: ResponseMeta, include_usage: bool) -> TextFramer {
+        let usage = usage_field(include_usage);
+        let token_frame = TokenFrame::new(|text, out| {
+            data_frame(out, &object(&meta, &choice(text, None), usage));
+        });
+        TextFramer {
+            meta,
+            include_usage,
+            token_frame,
+        }
+    }
+}
+
+impl Framer for TextFramer {
+    fn start(&mut self, _out: &mut Vec<u8>) {}
+
+    fn token(&mut self, text: &str, out: &mut Vec<u8>) {
+        self.token_frame.write(text, out);
+    }
+
+    fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
+        let usage = usage_field(self.include_usage);
+        let last = choice("", Some(plan.finish_reason));
+        data_frame(out, &object(&self.meta, &last, usage));
+        if self.include_usage {
+            let totals = Usage::new(self.meta.prompt_tokens, plan.output_tokens);
+            data_frame(out, &object(&self.meta, &[], UsageField::Totals(totals)));
+        }
+        out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
+    }
+
+    fn error_event(&mut self, out: &mut Vec<u8>) {
+        openai::error_event(out);
+    }
+
+    fn malformed(&mut self, out: &mut Vec<u8>) {
+        openai::malformed(out);
+    }
+}
