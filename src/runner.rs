@@ -200,7 +200,7 @@ impl StrategyRun<'_> {
             Instant::now(),
         );
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
-        let strategy = config.kind.build(config.limit.map(|l| l.get()));
+        let strategy = config.kind.build(config.limit().map(|l| l.get()));
         let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
         let on_runtime = dispatcher.clone();
         let cpu_before = crate::cpu::client_cpu();
@@ -211,7 +211,7 @@ impl StrategyRun<'_> {
         let mut result = StrategyResult::new(
             label,
             config.kind,
-            config.limit.map(|l| l.0),
+            config.limit().map(|l| l.0),
             dispatcher.recording(),
             target.mock_stats(),
             cancel.is_cancelled(),

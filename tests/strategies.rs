@@ -100,6 +100,31 @@ async fn peak_in_flight_matches_the_limit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_sweep_runs_one_strategy_per_limit() {
+    let src = constant_latency_scenario(true).replace(
+        STRATEGIES,
+        "[[strategy]]\nkind = \"joinset\"\nlimit = [1, 2, 4]\n",
+    );
+    let run = run(&src).await;
+    let runs: Vec<_> = run
+        .strategies
+        .iter()
+        .map(|s| {
+            let peak = s.timeline().iter().map(|t| t.peak_in_flight).max();
+            (s.label.as_str(), s.counts().ok, peak.unwrap())
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("joinset-1", 8, 1),
+            ("joinset-2", 8, 2),
+            ("joinset-4", 8, 4)
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_streaming_requests_have_e2e_but_no_token_timings() {
     let run = run(&constant_latency_scenario(false)).await;
     assert_rounds(&run, "serial", 8);

@@ -48,12 +48,10 @@ fn latency_phrase(s: &StrategySummary) -> String {
     }
 }
 
-/// The caller's view of p99 latency (from the intended start) where recorded.
-fn e2e_p99(s: &StrategySummary) -> Option<f64> {
-    s.latency_ms
-        .get("e2e_corrected")
-        .or(s.latency_ms.get("e2e"))
-        .map(|p| p.p99)
+/// p99 E2E from the moment a request was sent: the server's queueing and work, without
+/// the wait in the client's own queue (which, at equal throughput, is about equal).
+fn sent_p99(s: &StrategySummary) -> Option<f64> {
+    s.latency_ms.get("e2e").map(|p| p.p99)
 }
 
 pub fn verdict(run: &SavedRun) -> Verdict {
@@ -147,25 +145,52 @@ fn slo_summary(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
     }
 }
 
+/// Throughputs this close to the best count as equal: run-to-run noise is larger.
+const SAME_THROUGHPUT: f64 = 0.98;
+
+/// The fastest complete strategy within the SLOs; among those within 2 % of the best
+/// throughput, the one whose requests wait least once sent. Past a server's knee more
+/// concurrency adds no throughput, only queueing in the server, so the smallest
+/// concurrency that reaches the plateau wins, not whichever is a hair faster.
 fn recommend(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
-    let best = strategies
+    let candidates: Vec<&StrategySummary> = strategies
         .iter()
+        .copied()
         .filter(|s| complete(s) && verdict.meets_slo(&s.label))
-        .max_by(|a, b| {
-            a.requests_per_s.total_cmp(&b.requests_per_s).then_with(|| {
-                e2e_p99(b)
-                    .unwrap_or(f64::MAX)
-                    .total_cmp(&e2e_p99(a).unwrap_or(f64::MAX))
-            })
-        });
-    if let Some(s) = best {
+        .collect();
+    let top = candidates
+        .iter()
+        .map(|s| s.requests_per_s)
+        .fold(f64::NAN, f64::max);
+    let plateau: Vec<&StrategySummary> = candidates
+        .into_iter()
+        .filter(|s| s.requests_per_s >= top * SAME_THROUGHPUT)
+        .collect();
+    let lowest_latency = |a: &&StrategySummary, b: &&StrategySummary| {
+        let p99 = |s: &StrategySummary| sent_p99(s).unwrap_or(f64::MAX);
+        p99(a).total_cmp(&p99(b))
+    };
+    if let Some(s) = plateau.iter().copied().min_by(lowest_latency) {
         let within = if verdict.slo.is_empty() {
             ""
         } else {
             ", within the SLOs"
         };
+        let ties: Vec<&str> = plateau
+            .iter()
+            .filter(|other| other.label != s.label)
+            .map(|other| other.label.as_str())
+            .collect();
+        let why = if ties.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " {} reached the same throughput (within 2 %) with more latency.",
+                ties.join(", ")
+            )
+        };
         return format!(
-            "Use **{}**: it answered all {} requests at {:.2} req/s with no failures{}{within}.",
+            "Use **{}**: it answered all {} requests at {:.2} req/s with no failures{}{within}.{why}",
             s.label,
             s.requests.total,
             s.requests_per_s,
@@ -191,5 +216,58 @@ fn recommend(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
             s.requests.total
         ),
         None => "No strategy ran.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A complete strategy of 100 requests at `rps` with E2E p99 `sent_ms` once sent.
+    fn strategy(label: &str, rps: f64, sent_ms: f64) -> StrategySummary {
+        let p = |p99: f64| {
+            serde_json::json!({"count": 100, "min": 1.0, "mean": 1.0, "p50": 1.0, "p90": 1.0,
+                               "p95": 1.0, "p99": p99, "p999": p99, "max": p99})
+        };
+        serde_json::from_value(serde_json::json!({
+            "label": label, "kind": "joinset", "limit": null, "interrupted": false,
+            "requests": {"total": 100, "ok": 100, "failed": 0, "rate_limited": 0,
+                         "cancelled": 0, "errors": {}},
+            "makespan_s": 100.0 / rps, "scheduled_rate_per_s": null,
+            "achieved_send_rate_per_s": null, "requests_per_s": rps,
+            "output_tokens": 0, "output_tokens_per_s": 0.0,
+            // Past the knee the wait to be sent is about equal; a hair lower for more
+            // concurrency, which must not decide.
+            "latency_ms": {"e2e": p(sent_ms), "e2e_corrected": p(22_000.0 - sent_ms / 10.0)},
+            "mock": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn past_the_knee_the_least_concurrency_on_the_plateau_is_recommended() {
+        let sweep = [
+            strategy("joinset-4", 4.90, 1215.0),
+            strategy("joinset-8", 8.38, 1406.0),
+            strategy("joinset-16", 8.38, 2628.0),
+            strategy("joinset-32", 8.39, 4424.0),
+        ];
+        let refs: Vec<&StrategySummary> = sweep.iter().collect();
+        let verdict = Verdict {
+            findings: Vec::new(),
+            recommendation: String::new(),
+            slo: Vec::new(),
+        };
+        let advice = recommend(&verdict, &refs);
+        assert!(
+            advice.starts_with("Use **joinset-8**: it answered all 100 requests at 8.38 req/s"),
+            "{advice}"
+        );
+        assert!(
+            advice.ends_with(
+                "joinset-16, joinset-32 reached the same throughput (within 2 %) with more latency."
+            ),
+            "{advice}"
+        );
     }
 }

@@ -442,8 +442,10 @@ fn default_max_tokens() -> TokenDistribution {
 #[serde(deny_unknown_fields)]
 pub struct StrategyConfig {
     pub kind: StrategyKind,
-    /// In-flight cap, for the kinds that have one.
-    pub limit: Option<Count>,
+    /// In-flight cap, for the kinds that have one; a list is a sweep, one strategy per
+    /// value once the scenario is read (see [`Limit`]).
+    #[serde(rename = "limit")]
+    limits: Option<Limit>,
     /// Most arrived items that may wait to be sent; arrivals beyond it are dropped and
     /// counted. Absent: unbounded.
     pub max_queue: Option<Count>,
@@ -461,18 +463,49 @@ pub struct StrategyConfig {
 }
 
 impl StrategyConfig {
+    /// The in-flight cap (after [`StrategyConfig::sweep`], one per entry).
+    pub fn limit(&self) -> Option<Count> {
+        match &self.limits {
+            Some(Limit::One(limit)) => Some(*limit),
+            Some(Limit::Sweep(limits)) => limits.first().copied(),
+            None => None,
+        }
+    }
+
     /// The label: `label` if given, else the kind and its limit (`semaphore-8`).
     pub fn label(&self) -> String {
-        match (&self.custom_label, self.limit) {
+        match (&self.custom_label, self.limit()) {
             (Some(label), _) => label.0.clone(),
             (None, Some(limit)) => format!("{}-{}", self.kind, limit.0),
             (None, None) => self.kind.to_string(),
         }
     }
 
+    /// The entries a `limit` sweep stands for, one per value, labelled `kind-limit` (or
+    /// `label-limit` when the entry names itself); any other entry as it is.
+    fn sweep(entry: toml::Spanned<StrategyConfig>) -> Vec<toml::Spanned<StrategyConfig>> {
+        let span = entry.span();
+        let config = entry.into_inner();
+        let Some(Limit::Sweep(limits)) = &config.limits else {
+            return vec![toml::Spanned::new(span, config)];
+        };
+        limits
+            .iter()
+            .map(|&limit| {
+                let mut one = config.clone();
+                one.limits = Some(Limit::One(limit));
+                one.custom_label = config
+                    .custom_label
+                    .as_ref()
+                    .map(|label| Name(format!("{label}-{}", limit.0)));
+                toml::Spanned::new(span.clone(), one)
+            })
+            .collect()
+    }
+
     fn check(&self) -> Result<(), String> {
         let kind = self.kind;
-        match (kind.takes_limit(), self.limit) {
+        match (kind.takes_limit(), self.limit()) {
             (true, None) => Err(format!(
                 "strategy kind \"{kind}\" needs `limit`: the most requests in flight at once (at least 1)"
             )),
@@ -583,6 +616,55 @@ impl Count {
     }
 }
 
+/// A strategy's `limit`: one in-flight cap, or a list of them, a concurrency sweep run
+/// as one strategy per value (`limit = [1, 4, 16, 64]` → `joinset-1` … `joinset-64`):
+/// the shortest way to ask "what concurrency?".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Limit {
+    One(Count),
+    Sweep(Vec<Count>),
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LimitVisitor)
+    }
+}
+
+struct LimitVisitor;
+
+impl<'de> de::Visitor<'de> for LimitVisitor {
+    type Value = Limit;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a whole number of at least 1, or a list of them (a sweep), such as [1, 4, 16]")
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Limit, E> {
+        Count::deserialize(de::value::I64Deserializer::new(v)).map(Limit::One)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Limit, A::Error> {
+        let mut limits: Vec<Count> = Vec::new();
+        while let Some(limit) = seq.next_element::<Count>()? {
+            if limits.contains(&limit) {
+                return Err(de::Error::custom(format!(
+                    "{} appears twice in the sweep: each limit runs once",
+                    limit.0
+                )));
+            }
+            limits.push(limit);
+        }
+        if limits.is_empty() {
+            return Err(de::Error::custom(
+                "an empty sweep runs nothing: give at least one limit, such as [1, 4, 16]",
+            ));
+        }
+        Ok(Limit::Sweep(limits))
+    }
+}
+
 /// A name used in file names: letters, digits, `.`, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -627,6 +709,11 @@ impl Scenario {
     /// As [`Scenario::parse`], with relative paths taken from `folder`.
     pub fn parse_in(src: &str, origin: &str, folder: &Path) -> Result<Scenario, ScenarioError> {
         let mut scenario: Scenario = parse_toml(src, origin)?;
+        let entries = std::mem::take(&mut scenario.strategies);
+        scenario.strategies = entries
+            .into_iter()
+            .flat_map(StrategyConfig::sweep)
+            .collect();
         scenario.check_strategies(src, origin)?;
         let workload = &scenario.workload_entry;
         workload.get_ref().check().map_err(|message| {
@@ -667,7 +754,12 @@ impl Scenario {
             ));
         }
         let mut seen = HashSet::new();
-        for (i, entry) in self.strategies.iter().enumerate() {
+        // Entries of one sweep share their table's span; `i` counts tables, as written.
+        let mut i = 0;
+        for (n, entry) in self.strategies.iter().enumerate() {
+            if n > 0 && self.strategies[n - 1].span() != entry.span() {
+                i += 1;
+            }
             let at = |key: &str, message: &str| {
                 ScenarioError::invalid(
                     origin,

@@ -228,3 +228,46 @@ fn target_headers_are_checked_when_the_scenario_is_read() {
         "{err}"
     );
 }
+
+#[test]
+fn a_limit_list_is_a_sweep_of_one_strategy_per_value() {
+    let src = VALID.replace("limit = 2", "limit = [1, 4, 16]");
+    let s = Scenario::parse(&src, "s.toml").unwrap();
+    let labels: Vec<_> = s.strategies().map(|c| c.label()).collect();
+    assert_eq!(
+        labels,
+        ["serial", "semaphore-1", "semaphore-4", "semaphore-16"]
+    );
+    let limits: Vec<_> = s.strategies().map(|c| c.limit().map(|l| l.0)).collect();
+    assert_eq!(limits, [None, Some(1), Some(4), Some(16)]);
+
+    let named = src.replace("limit = [1, 4, 16]", "limit = [2, 8]\nlabel = \"pool\"");
+    let s = Scenario::parse(&named, "s.toml").unwrap();
+    let labels: Vec<_> = s.strategies().map(|c| c.label()).collect();
+    assert_eq!(labels, ["serial", "pool-2", "pool-8"]);
+}
+
+#[test]
+fn bad_sweeps_are_located_and_explained() {
+    let err = error_of(&VALID.replace("limit = 2", "limit = []"));
+    assert!(
+        err.starts_with("s.toml:11:9: strategy[1].limit: an empty sweep"),
+        "{err}"
+    );
+    let err = error_of(&VALID.replace("limit = 2", "limit = [4, 0]"));
+    assert!(
+        err.contains("strategy[1].limit[1]: must be at least 1, got 0"),
+        "{err}"
+    );
+    let err = error_of(&VALID.replace("limit = 2", "limit = [4, 4]"));
+    assert!(err.contains("4 appears twice in the sweep"), "{err}");
+    let err = error_of(&VALID.replace("limit = 2", "limit = \"many\""));
+    assert!(err.contains("a list of them (a sweep)"), "{err}");
+    // A sweep beside an entry that already has one of its labels: the later table is named.
+    let clash = format!("{VALID}[[strategy]]\nkind = \"semaphore\"\nlimit = [8, 2]\n");
+    let err = error_of(&clash);
+    assert!(
+        err.contains("strategy[2].label: label \"semaphore-2\""),
+        "{err}"
+    );
+}
