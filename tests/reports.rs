@@ -59,6 +59,27 @@ const CHARTS: [&str; 5] = [
 ];
 
 #[test]
+fn a_limit_sweep_gets_its_knee_chart_and_other_runs_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = TINY.replace("limit = 3", "limit = [1, 2, 3]");
+    let (code, run_dir) = run(&dir.path().join("sweep"), &sweep);
+    assert_eq!(code, Some(0));
+    let svg =
+        std::fs::read_to_string(run_dir.join("charts").join("concurrency-sweep.svg")).unwrap();
+    assert!(svg.contains("Throughput by concurrency limit") && svg.contains("semaphore"));
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(md.contains("charts/concurrency-sweep.png"), "{md}");
+
+    let (_, plain_dir) = run(&dir.path().join("plain"), TINY);
+    assert!(
+        !plain_dir
+            .join("charts")
+            .join("concurrency-sweep.svg")
+            .exists()
+    );
+}
+
+#[test]
 fn a_run_writes_charts_and_reports_and_report_redraws_them_identically() {
     let dir = tempfile::tempdir().unwrap();
     let (code, run_dir) = run(dir.path(), TINY);

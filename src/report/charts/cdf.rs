@@ -1,7 +1,9 @@
 //! Cumulative distributions of E2E, TTFT and ITL, one panel each, every strategy in
 //! each panel: where the curves separate is where strategies differ.
 
-use super::{Axes, DrawResult, draw_legend, draw_lines, linear_panel, max_of, spectrum_lines};
+use super::{
+    Axes, DrawResult, axis_number, draw_legend, draw_lines, linear_panel, max_of, spectrum_lines,
+};
 use crate::report::saved::SavedRun;
 use plotters::prelude::*;
 
@@ -30,6 +32,7 @@ where
             y: 0.0..1.0,
             x_desc: "latency (ms)",
             y_desc: "share of samples ≤ x",
+            x_label: axis_number,
             y_label: |y| format!("{:.0}%", y * 100.0),
         };
         let mut chart = linear_panel(panel, title, axes)?;

@@ -4,6 +4,7 @@
 
 mod cdf;
 mod spectrum;
+mod sweep;
 mod timeline;
 mod tradeoff;
 
@@ -28,15 +29,17 @@ pub enum ChartKind {
     LatencyCdf,
     Timeline,
     Tradeoff,
+    Sweep,
 }
 
 impl ChartKind {
-    pub const ALL: [ChartKind; 5] = [
+    pub const ALL: [ChartKind; 6] = [
         ChartKind::SpectrumE2e,
         ChartKind::SpectrumTtft,
         ChartKind::LatencyCdf,
         ChartKind::Timeline,
         ChartKind::Tradeoff,
+        ChartKind::Sweep,
     ];
 
     pub fn file_stem(self) -> &'static str {
@@ -46,6 +49,7 @@ impl ChartKind {
             ChartKind::LatencyCdf => "latency-cdf",
             ChartKind::Timeline => "timeline",
             ChartKind::Tradeoff => "throughput-vs-p99",
+            ChartKind::Sweep => "concurrency-sweep",
         }
     }
 
@@ -56,6 +60,7 @@ impl ChartKind {
             ChartKind::LatencyCdf => "Latency distributions",
             ChartKind::Timeline => "Timeline per strategy",
             ChartKind::Tradeoff => "Throughput against p99 latency",
+            ChartKind::Sweep => "Throughput and latency by concurrency limit",
         }
     }
 
@@ -70,6 +75,7 @@ impl ChartKind {
             ChartKind::SpectrumE2e | ChartKind::LatencyCdf | ChartKind::Tradeoff => has("e2e"),
             ChartKind::SpectrumTtft => has("ttft"),
             ChartKind::Timeline => !run.strategies.is_empty(),
+            ChartKind::Sweep => !sweep::sweeps(run).is_empty(),
         }
     }
 
@@ -78,7 +84,7 @@ impl ChartKind {
             ChartKind::SpectrumE2e | ChartKind::SpectrumTtft => (1000, 560),
             ChartKind::LatencyCdf => (1500, 480),
             ChartKind::Timeline => (1400, 40 + 260 * run.strategies.len() as u32),
-            ChartKind::Tradeoff => (1400, 520),
+            ChartKind::Tradeoff | ChartKind::Sweep => (1400, 520),
         }
     }
 
@@ -98,6 +104,7 @@ impl ChartKind {
             ChartKind::LatencyCdf => cdf::draw(run, area),
             ChartKind::Timeline => timeline::draw(run, area),
             ChartKind::Tradeoff => tradeoff::draw(run, area),
+            ChartKind::Sweep => sweep::draw(run, area),
         }
     }
 }
@@ -272,7 +279,8 @@ struct Axes<'a> {
     y: std::ops::Range<f64>,
     x_desc: &'a str,
     y_desc: &'a str,
-    /// How y labels read (x labels are plain numbers).
+    /// How the axes' labels read.
+    x_label: fn(&f64) -> String,
     y_label: fn(&f64) -> String,
 }
 
@@ -303,7 +311,7 @@ where
     chart
         .configure_mesh()
         .light_line_style(TRANSPARENT)
-        .x_label_formatter(&axis_number)
+        .x_label_formatter(&axes.x_label)
         .y_label_formatter(&axes.y_label)
         .x_desc(axes.x_desc)
         .y_desc(axes.y_desc)

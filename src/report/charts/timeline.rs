@@ -63,6 +63,7 @@ where
             y: 0.0..y_max,
             x_desc: "seconds since start",
             y_desc: "",
+            x_label: axis_number,
             y_label: axis_number,
         };
         let mut chart = linear_panel(&rows[2 * i], &title, axes(y_max))?;

@@ -39,6 +39,7 @@ where
             y: 0.0..y_max,
             x_desc: "E2E p99 (ms) — left is better",
             y_desc: &y_desc,
+            x_label: axis_number,
             y_label: axis_number,
         };
         let mut chart = linear_panel(panel, &format!("{title} vs E2E p99"), axes)?;
