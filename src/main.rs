@@ -267,6 +267,11 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
         eprintln!("interrupted: the results above cover what ran before Ctrl-C");
         return ExitCode::from(EXIT_INTERRUPTED);
     }
+    if let Some(why) = outcome.result.nothing_answered() {
+        eprintln!("error: {why}");
+        eprintln!("check that the target is running and reachable, and its key and model");
+        return ExitCode::from(EXIT_FAILED);
+    }
     match &outcome.report {
         Some(report) => slo_exit(report, ExitCode::SUCCESS),
         None => ExitCode::SUCCESS,

@@ -31,6 +31,38 @@ pub struct RunResult {
     pub skipped: Vec<SkippedStrategy>,
 }
 
+impl RunResult {
+    /// Why the run measured nothing, when not one request of any strategy succeeded
+    /// although some were sent: failures by class and the first error's message. Such
+    /// a run has no latency to report; its exit status must say so (a dead endpoint is
+    /// not a benchmark result).
+    pub fn nothing_answered(&self) -> Option<String> {
+        let mut by_class: BTreeMap<ErrorClass, u64> = BTreeMap::new();
+        for s in &self.strategies {
+            let counts = s.counts();
+            if counts.ok > 0 {
+                return None;
+            }
+            for (class, n) in counts.by_class {
+                *by_class.entry(class).or_default() += n;
+            }
+        }
+        let first = self
+            .strategies
+            .iter()
+            .flat_map(|s| &s.records)
+            .find_map(|r| r.error.as_deref())?;
+        let classes: Vec<String> = by_class
+            .iter()
+            .map(|(class, n)| format!("{} {n}", class.as_str()))
+            .collect();
+        Some(format!(
+            "no request succeeded ({}); the first error: {first}",
+            classes.join(", ")
+        ))
+    }
+}
+
 /// A strategy that was not run, and why: its runtime is not available on this machine.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SkippedStrategy {

@@ -311,3 +311,40 @@ fn the_standalone_mock_serves_until_ctrl_c() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_dead_endpoint_fails_the_run_and_still_saves_its_results() {
+    let dir = tempfile::tempdir().unwrap();
+    // A loopback port nobody listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let file = dir.path().join("dead.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"dead\"\n[target]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{port}\"\n\
+             model = \"m\"\n[workload]\nrequests = 3\n[[strategy]]\nkind = \"serial\"\n"
+        ),
+    )
+    .unwrap();
+    let out_dir = dir.path().join("out");
+    let out = llmbench(&[
+        "run",
+        file.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+        "-q",
+        "--no-report",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: no request succeeded (connect 3); the first error: "),
+        "{err}"
+    );
+    let saved = only_subdir(&out_dir);
+    assert!(saved[0].join("requests.csv").exists() && saved[0].join("summary.json").exists());
+}
