@@ -48,6 +48,10 @@ Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at
         /// Send to a non-loopback endpoint without asking (it may cost money).
         #[arg(long)]
         yes: bool,
+        /// Run only the strategy with this label (repeatable; `llmbench validate` lists
+        /// the labels).
+        #[arg(short, long = "strategy", value_name = "LABEL")]
+        strategies: Vec<String>,
     },
     /// Redraw the charts and reports of a results folder from its saved files.
     Report {

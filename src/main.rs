@@ -39,8 +39,10 @@ fn main() -> ExitCode {
             no_report,
             dry_run,
             yes,
+            strategies,
         } => run(
             &scenario,
+            &strategies,
             RunOptions {
                 output,
                 quiet,
@@ -155,10 +157,11 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
         match load(path) {
             Ok(scenario) => {
                 let strategies: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
+                let plural = if strategies.len() == 1 { "y" } else { "ies" };
                 let items = scenario.work_items();
                 let span = items.last().map_or(0.0, |i| i.at.as_secs_f64());
                 out!(
-                    "{}: ok — {} requests arriving over {span:.1} s × {} strategies ({})",
+                    "{}: ok — {} requests arriving over {span:.1} s × {} strateg{plural} ({})",
                     path.display(),
                     items.len(),
                     strategies.len(),
@@ -208,11 +211,15 @@ fn guard(scenario: &Scenario, consent: &Consent) -> Option<ExitCode> {
     }
 }
 
-fn run(path: &Path, options: RunOptions, consent: Consent) -> ExitCode {
-    let scenario = match load(path) {
+fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> ExitCode {
+    let mut scenario = match load(path) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    if let Err(e) = scenario.keep_strategies(only) {
+        eprintln!("error: --strategy: {e}");
+        return ExitCode::from(EXIT_INVALID);
+    }
     if let Some(code) = guard(&scenario, &consent) {
         return code;
     }

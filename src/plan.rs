@@ -53,9 +53,10 @@ impl fmt::Display for Plan {
             self.target,
             if self.loopback { " (this machine)" } else { "" }
         )?;
+        let plural = if self.strategies == 1 { "y" } else { "ies" };
         writeln!(
             f,
-            "requests:       {} ({} strategies, before retries)",
+            "requests:       {} ({} strateg{plural}, before retries)",
             self.requests, self.strategies
         )?;
         writeln!(f, "input tokens:   {} (estimated)", self.input_tokens)?;

@@ -348,3 +348,45 @@ fn a_dead_endpoint_fails_the_run_and_still_saves_its_results() {
     let saved = only_subdir(&out_dir);
     assert!(saved[0].join("requests.csv").exists() && saved[0].join("summary.json").exists());
 }
+
+#[test]
+fn strategy_selects_labels_to_run_and_an_unknown_label_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let smoke = scenario_path("smoke.toml");
+    let args = |labels: &[&str]| {
+        let mut args = vec![
+            "run",
+            &smoke,
+            "-o",
+            out_dir.to_str().unwrap(),
+            "-q",
+            "--no-report",
+        ];
+        for label in labels {
+            args.extend(["--strategy", label]);
+        }
+        llmbench(&args)
+    };
+    let out = args(&["joinset-4", "serial"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(only_subdir(&out_dir)[0].join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    let labels: Vec<&str> = summary["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["serial", "joinset-4"], "in the scenario's order");
+
+    let out = args(&["semaphore-9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains(
+            "--strategy: no strategy is labelled \"semaphore-9\"; the scenario's strategies are: serial, join_all, semaphore-4, joinset-4"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -787,6 +787,23 @@ impl Scenario {
         Ok(())
     }
 
+    /// Keeps only the strategies with these labels (all when `labels` is empty), in the
+    /// scenario's order: `llmbench run --strategy` re-runs part of a comparison.
+    pub fn keep_strategies(&mut self, labels: &[String]) -> Result<(), String> {
+        let known: Vec<String> = self.strategies().map(|s| s.label()).collect();
+        if let Some(unknown) = labels.iter().find(|l| !known.contains(l)) {
+            return Err(format!(
+                "no strategy is labelled \"{unknown}\"; the scenario's strategies are: {}",
+                known.join(", ")
+            ));
+        }
+        if !labels.is_empty() {
+            self.strategies
+                .retain(|s| labels.contains(&s.get_ref().label()));
+        }
+        Ok(())
+    }
+
     /// The strategy entries without their source positions.
     pub fn strategies(&self) -> impl Iterator<Item = &StrategyConfig> {
         self.strategies.iter().map(|s| s.get_ref())
