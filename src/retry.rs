@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "policy", rename_all = "kebab-case", deny_unknown_fields)]
+/// Written `policy = "…"` in `[retry]`, read through [`crate::scenario::tagged`].
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum RetryConfig {
     /// Every failure is final.
     #[default]

@@ -18,7 +18,8 @@ const Z_P99: f64 = 2.326_347_874_040_841;
 /// with a large spread can draw negative values, and a negative latency or token count
 /// means nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "dist", rename_all = "lowercase", deny_unknown_fields)]
+/// Written `{ dist = "…", … }`, read through [`super::tagged`].
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Distribution {
     Constant {
         value: f64,
@@ -152,7 +153,7 @@ fn deserialize_distribution<'de, D: Deserializer<'de>>(d: D) -> Result<Distribut
             Ok(Distribution::Constant { value })
         }
         fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Distribution, A::Error> {
-            Distribution::deserialize(de::value::MapAccessDeserializer::new(map))
+            super::tagged::read(de::value::MapAccessDeserializer::new(map), "dist")
         }
     }
     let dist = d.deserialize_any(DistVisitor)?;

@@ -45,7 +45,7 @@ impl<'de> Deserialize<'de> for RequestHeaders {
 fn check(name: &str, source: &HeaderSource) -> Result<(), String> {
     if http::HeaderName::try_from(name).is_err() {
         return Err(format!(
-            "in headers, \"{name}\" is not a valid header name (letters, digits and '-', such as OpenAI-Organization)"
+            "\"{name}\" is not a valid header name (letters, digits and '-', such as OpenAI-Organization)"
         ));
     }
     let HeaderSource::Text(text) = source else {
@@ -53,7 +53,7 @@ fn check(name: &str, source: &HeaderSource) -> Result<(), String> {
     };
     if CREDENTIAL_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
         return Err(format!(
-            "in headers, \"{name}\" carries a credential, and the scenario is copied into the results: \
+            "\"{name}\" carries a credential, and the scenario is copied into the results: \
              write {name} = {{ env = \"VARIABLE\" }} and export the value in VARIABLE \
              (or use target.api_key_env for the provider's own key header)"
         ));
@@ -61,7 +61,7 @@ fn check(name: &str, source: &HeaderSource) -> Result<(), String> {
     // The value itself is not echoed: it may be a secret written in the wrong place.
     if http::HeaderValue::try_from(text.as_str()).is_err() {
         return Err(format!(
-            "in headers, the value of \"{name}\" is not valid header text (visible ASCII, no line breaks)"
+            "the value of \"{name}\" is not valid header text (visible ASCII, no line breaks)"
         ));
     }
     Ok(())
@@ -95,7 +95,7 @@ impl<'de> Visitor<'de> for SourceVisitor {
                 "env" if env.is_none() => env = Some(map.next_value::<EnvName>()?),
                 _ => {
                     return Err(de::Error::custom(format!(
-                        "in headers, unknown key `{key}`: a header value is text or {{ env = \"VARIABLE\" }}"
+                        "unknown key `{key}`: a header value is text or {{ env = \"VARIABLE\" }}"
                     )));
                 }
             }

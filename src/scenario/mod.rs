@@ -7,6 +7,7 @@
 mod distribution;
 mod error;
 mod headers;
+pub(crate) mod tagged;
 
 pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
@@ -29,6 +30,7 @@ pub struct Scenario {
     pub name: Name,
     #[serde(default)]
     pub description: String,
+    #[serde(deserialize_with = "tagged::kind")]
     pub target: Target,
     #[serde(default)]
     pub mock: MockConfig,
@@ -36,7 +38,7 @@ pub struct Scenario {
     workload_entry: toml::Spanned<WorkloadConfig>,
     #[serde(default)]
     pub client: ClientConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tagged::policy")]
     pub retry: RetryConfig,
     #[serde(default)]
     pub slo: SloConfig,
@@ -55,7 +57,8 @@ pub struct Scenario {
 /// Where requests go: the embedded mock, or a live endpoint speaking one of the wire
 /// formats.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+/// Written `kind = "…"` in `[target]`, read through [`tagged`].
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Target {
     /// The embedded mock server, started on 127.0.0.1 for the run.
     Mock {
@@ -385,7 +388,7 @@ pub struct WorkloadConfig {
     /// Offer arrivals for this long at most (open-loop schedules).
     pub duration_s: Option<Positive>,
     /// When work items become available.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "tagged::kind")]
     pub arrival: ArrivalConfig,
     /// Seed of the work-item draws (arrival times, prompt and output lengths).
     #[serde(default)]

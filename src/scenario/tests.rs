@@ -185,10 +185,9 @@ fn workload_bounds_are_checked() {
     let err = error_of(&with(
         "arrival = { kind = \"poisson\", rate = 0 }\nrequests = 3",
     ));
-    // Serde buffers internally tagged enums, so the path stops at the table (the
-    // position still points at it).
+    // The position points at the table; the message names the key inside it.
     assert!(
-        err.contains(":6:11: workload.arrival: must be a number greater than 0, got 0"),
+        err.contains(":6:11: workload.arrival: `rate`: must be a number greater than 0, got 0"),
         "{err}"
     );
     let err = error_of(&with("arrival = { kind = \"ramp\", stages = [] }"));
@@ -222,9 +221,7 @@ fn target_headers_are_checked_when_the_scenario_is_read() {
     );
     let err = error_of(&live);
     assert!(
-        err.starts_with(
-            "s.toml:3:1: target: in headers, \"bad header\" is not a valid header name"
-        ),
+        err.starts_with("s.toml:3:1: target: `headers`: \"bad header\" is not a valid header name"),
         "{err}"
     );
 }

@@ -9,7 +9,8 @@ use rand_distr::{Distribution as _, Exp, Gamma};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+/// Written `{ kind = "…", … }`, read through [`crate::scenario::tagged`].
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ArrivalConfig {
     /// Everything available at once (the `asyncio.gather` case).
     #[default]
