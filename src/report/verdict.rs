@@ -48,10 +48,17 @@ fn latency_phrase(s: &StrategySummary) -> String {
     }
 }
 
-/// p99 E2E from the moment a request was sent: the server's queueing and work, without
-/// the wait in the client's own queue (which, at equal throughput, is about equal).
-fn sent_p99(s: &StrategySummary) -> Option<f64> {
-    s.latency_ms.get("e2e").map(|p| p.p99)
+/// The E2E p99 strategies of equal throughput are judged by. Open-loop arrivals: from
+/// the intended start, what a caller waits. A batch: from the send, since the wait to
+/// be sent is the batch's length, about equal at equal throughput, while the server's
+/// queueing is what differs.
+fn judged_p99(s: &StrategySummary) -> Option<f64> {
+    let metric = if s.scheduled_rate_per_s.is_some() {
+        "e2e_corrected"
+    } else {
+        "e2e"
+    };
+    s.latency_ms.get(metric).map(|p| p.p99)
 }
 
 pub fn verdict(run: &SavedRun) -> Verdict {
@@ -149,7 +156,7 @@ fn slo_summary(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
 const SAME_THROUGHPUT: f64 = 0.98;
 
 /// The fastest complete strategy within the SLOs; among those within 2 % of the best
-/// throughput, the one whose requests wait least once sent. Past a server's knee more
+/// throughput, the one with the least latency (see [`judged_p99`]). Past a server's knee more
 /// concurrency adds no throughput, only queueing in the server, so the smallest
 /// concurrency that reaches the plateau wins, not whichever is a hair faster.
 fn recommend(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
@@ -167,7 +174,7 @@ fn recommend(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
         .filter(|s| s.requests_per_s >= top * SAME_THROUGHPUT)
         .collect();
     let lowest_latency = |a: &&StrategySummary, b: &&StrategySummary| {
-        let p99 = |s: &StrategySummary| sent_p99(s).unwrap_or(f64::MAX);
+        let p99 = |s: &StrategySummary| judged_p99(s).unwrap_or(f64::MAX);
         p99(a).total_cmp(&p99(b))
     };
     if let Some(s) = plateau.iter().copied().min_by(lowest_latency) {
@@ -179,8 +186,8 @@ fn recommend(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
         let ties: Vec<String> = plateau
             .iter()
             .filter(|other| other.label != s.label)
-            .map(|other| match sent_p99(other) {
-                Some(p99) => format!("{} ({} ms)", other.label, format_ms(p99)),
+            .map(|other| match judged_p99(other) {
+                Some(p99) => format!("{} (E2E p99 {} ms)", other.label, format_ms(p99)),
                 None => other.label.clone(),
             })
             .collect();
@@ -188,7 +195,7 @@ fn recommend(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
             String::new()
         } else {
             format!(
-                " {} reached the same throughput (within 2 %) with a higher E2E p99 once sent.",
+                " {} reached the same throughput (within 2 %) with more latency.",
                 ties.join(", ")
             )
         };
@@ -247,6 +254,34 @@ mod tests {
         .unwrap()
     }
 
+    fn no_slo() -> Verdict {
+        Verdict {
+            findings: Vec::new(),
+            recommendation: String::new(),
+            slo: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn under_open_loop_arrivals_the_wait_from_arrival_decides() {
+        // Both keep up with 8 arrivals a second. The capped one sends later (less server
+        // queueing once sent) but its callers wait longer from arrival.
+        let open_loop = |label, sent_ms, intended_ms| {
+            let mut s = strategy(label, 8.0, sent_ms);
+            s.scheduled_rate_per_s = Some(8.0);
+            s.latency_ms.get_mut("e2e_corrected").unwrap().p99 = intended_ms;
+            s
+        };
+        let runs = [
+            open_loop("semaphore-2", 900.0, 2500.0),
+            open_loop("join_all", 1100.0, 1150.0),
+        ];
+        let refs: Vec<&StrategySummary> = runs.iter().collect();
+        let advice = recommend(&no_slo(), &refs);
+        assert!(advice.starts_with("Use **join_all**"), "{advice}");
+        assert!(advice.contains("semaphore-2 (E2E p99 2500 ms)"), "{advice}");
+    }
+
     #[test]
     fn past_the_knee_the_least_concurrency_on_the_plateau_is_recommended() {
         let sweep = [
@@ -256,19 +291,14 @@ mod tests {
             strategy("joinset-32", 8.39, 4424.0),
         ];
         let refs: Vec<&StrategySummary> = sweep.iter().collect();
-        let verdict = Verdict {
-            findings: Vec::new(),
-            recommendation: String::new(),
-            slo: Vec::new(),
-        };
-        let advice = recommend(&verdict, &refs);
+        let advice = recommend(&no_slo(), &refs);
         assert!(
             advice.starts_with("Use **joinset-8**: it answered all 100 requests at 8.38 req/s"),
             "{advice}"
         );
         assert!(
             advice.ends_with(
-                "joinset-16 (2628 ms), joinset-32 (4424 ms) reached the same throughput (within 2 %) with a higher E2E p99 once sent."
+                "joinset-16 (E2E p99 2628 ms), joinset-32 (E2E p99 4424 ms) reached the same throughput (within 2 %) with more latency."
             ),
             "{advice}"
         );
