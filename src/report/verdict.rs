@@ -152,59 +152,105 @@ fn slo_summary(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
     }
 }
 
-/// Throughputs this close to the best count as equal: run-to-run noise is larger.
-const SAME_THROUGHPUT: f64 = 0.98;
+/// Figures this close (2 %) count as equal: run-to-run noise is larger.
+const SAME: f64 = 0.02;
 
-/// The fastest complete strategy within the SLOs; among those within 2 % of the best
-/// throughput, the one with the least latency (see [`judged_p99`]). Past a server's knee more
-/// concurrency adds no throughput, only queueing in the server, so the smallest
-/// concurrency that reaches the plateau wins, not whichever is a hair faster.
+/// The recommendation among complete strategies within the SLOs, and who came close.
+struct Pick<'a> {
+    best: &'a StrategySummary,
+    /// As fast and as quick as the best, within [`SAME`].
+    matched: Vec<&'a StrategySummary>,
+    /// As fast, but with more latency.
+    slower: Vec<&'a StrategySummary>,
+}
+
+/// The fastest strategies (within 2 % of the best throughput), then the lowest latency
+/// among them (see [`judged_p99`]); among equals, a capped strategy, the smallest cap
+/// first: it bounds the load it puts on a server that slows down. Past a server's knee
+/// more concurrency adds no throughput, only queueing in the server, so the smallest
+/// concurrency on the plateau wins, not whichever is a hair faster.
+fn pick<'a>(candidates: &[&'a StrategySummary]) -> Option<Pick<'a>> {
+    let top = candidates
+        .iter()
+        .map(|s| s.requests_per_s)
+        .fold(f64::NAN, f64::max);
+    let p99 = |s: &StrategySummary| judged_p99(s).unwrap_or(f64::MAX);
+    let plateau: Vec<&StrategySummary> = candidates
+        .iter()
+        .copied()
+        .filter(|s| s.requests_per_s >= top * (1.0 - SAME))
+        .collect();
+    let least = plateau.iter().map(|s| p99(s)).fold(f64::MAX, f64::min);
+    let (near, slower): (Vec<&StrategySummary>, _) = plateau
+        .into_iter()
+        .partition(|s| p99(s) <= least * (1.0 + SAME));
+    let best = *near.iter().min_by(|a, b| {
+        (a.limit.is_none(), a.limit)
+            .cmp(&(b.limit.is_none(), b.limit))
+            .then(p99(a).total_cmp(&p99(b)))
+    })?;
+    let matched = near.into_iter().filter(|s| s.label != best.label).collect();
+    Some(Pick {
+        best,
+        matched,
+        slower,
+    })
+}
+
+impl Pick<'_> {
+    /// Why the others were not picked, in a sentence each.
+    fn others(&self) -> String {
+        let mut why = String::new();
+        if !self.matched.is_empty() {
+            let names: Vec<&str> = self.matched.iter().map(|s| s.label.as_str()).collect();
+            why.push_str(&format!(
+                " {} matched it within 2 % on throughput and latency",
+                names.join(", ")
+            ));
+            why.push_str(if self.matched.iter().any(|s| s.limit.is_none()) {
+                " without capping the requests in flight, which a server that slows down pays for."
+            } else {
+                "."
+            });
+        }
+        if !self.slower.is_empty() {
+            let names: Vec<String> = self
+                .slower
+                .iter()
+                .map(|s| match judged_p99(s) {
+                    Some(p99) => format!("{} (E2E p99 {} ms)", s.label, format_ms(p99)),
+                    None => s.label.clone(),
+                })
+                .collect();
+            why.push_str(&format!(
+                " {} reached the same throughput (within 2 %) with more latency.",
+                names.join(", ")
+            ));
+        }
+        why
+    }
+}
+
 fn recommend(verdict: &Verdict, strategies: &[&StrategySummary]) -> String {
     let candidates: Vec<&StrategySummary> = strategies
         .iter()
         .copied()
         .filter(|s| complete(s) && verdict.meets_slo(&s.label))
         .collect();
-    let top = candidates
-        .iter()
-        .map(|s| s.requests_per_s)
-        .fold(f64::NAN, f64::max);
-    let plateau: Vec<&StrategySummary> = candidates
-        .into_iter()
-        .filter(|s| s.requests_per_s >= top * SAME_THROUGHPUT)
-        .collect();
-    let lowest_latency = |a: &&StrategySummary, b: &&StrategySummary| {
-        let p99 = |s: &StrategySummary| judged_p99(s).unwrap_or(f64::MAX);
-        p99(a).total_cmp(&p99(b))
-    };
-    if let Some(s) = plateau.iter().copied().min_by(lowest_latency) {
+    if let Some(pick) = pick(&candidates) {
+        let s = pick.best;
         let within = if verdict.slo.is_empty() {
             ""
         } else {
             ", within the SLOs"
         };
-        let ties: Vec<String> = plateau
-            .iter()
-            .filter(|other| other.label != s.label)
-            .map(|other| match judged_p99(other) {
-                Some(p99) => format!("{} (E2E p99 {} ms)", other.label, format_ms(p99)),
-                None => other.label.clone(),
-            })
-            .collect();
-        let why = if ties.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " {} reached the same throughput (within 2 %) with more latency.",
-                ties.join(", ")
-            )
-        };
         return format!(
-            "Use **{}**: it answered all {} requests at {:.2} req/s with no failures{}{within}.{why}",
+            "Use **{}**: it answered all {} requests at {:.2} req/s with no failures{}{within}.{}",
             s.label,
             s.requests.total,
             s.requests_per_s,
             latency_phrase(s),
+            pick.others(),
         );
     }
     let closest = strategies.iter().max_by(|a, b| {
@@ -280,6 +326,22 @@ mod tests {
         let advice = recommend(&no_slo(), &refs);
         assert!(advice.starts_with("Use **join_all**"), "{advice}");
         assert!(advice.contains("semaphore-2 (E2E p99 2500 ms)"), "{advice}");
+    }
+
+    #[test]
+    fn among_equals_the_capped_strategy_is_recommended() {
+        let mut capped = strategy("semaphore-8", 7.49, 1126.0);
+        capped.limit = Some(8);
+        let runs = [strategy("join_all", 7.49, 1125.0), capped];
+        let refs: Vec<&StrategySummary> = runs.iter().collect();
+        let advice = recommend(&no_slo(), &refs);
+        assert!(advice.starts_with("Use **semaphore-8**"), "{advice}");
+        assert!(
+            advice.ends_with(
+                "join_all matched it within 2 % on throughput and latency without capping the requests in flight, which a server that slows down pays for."
+            ),
+            "{advice}"
+        );
     }
 
     #[test]
