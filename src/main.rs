@@ -94,10 +94,18 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
     let _ = stopped.recv();
     let stats = mock.stats();
     out!(
-        "served {} requests ({} rate limited)",
+        "served {} requests ({} rate limited) on {} connections; {} tokens streamed",
         stats.requests,
-        stats.rate_limited
+        stats.rate_limited,
+        stats.connections,
+        stats.output_tokens_sent
     );
+    if stats.output_tokens_sent > 0 {
+        let [p50, p99, max] = stats.token_lateness_us.map(|us| us as f64 / 1000.0);
+        out!(
+            "token lateness against the schedule: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+        );
+    }
     ExitCode::SUCCESS
 }
 
