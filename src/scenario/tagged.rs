@@ -5,11 +5,13 @@
 //! `workload.arrival: invalid type: string "fast", expected f64`, without saying which
 //! key. Here the enum keeps serde's default (external) tagging, and the table is
 //! rewritten as `{ poisson = { rate = 8 } }` and read with a path tracker, so the error
-//! says `` `rate`: invalid type … ``.
+//! says `` `rate`: invalid type … ``. The table is held as a `toml::Value`, which keeps
+//! `inf` and `nan` for the checks that refuse them (a JSON value would turn them into
+//! null).
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer};
-use serde_json::Value;
+use toml::Value;
 
 /// Reads a table tagged by `tag` into the externally tagged enum `T`.
 pub fn read<'de, D, T>(d: D, tag: &'static str) -> Result<T, D::Error>
@@ -17,7 +19,7 @@ where
     D: Deserializer<'de>,
     T: DeserializeOwned,
 {
-    let Value::Object(mut fields) = Value::deserialize(d)? else {
+    let Value::Table(mut fields) = Value::deserialize(d)? else {
         return Err(de::Error::custom(format!(
             "expected a table with `{tag}` naming its kind"
         )));
@@ -32,11 +34,7 @@ where
         None => return Err(de::Error::missing_field(tag)),
     };
     let keys: Vec<String> = fields.keys().map(|k| format!("`{k}`")).collect();
-    let tagged = Value::Object(
-        [(kind.clone(), Value::Object(fields))]
-            .into_iter()
-            .collect(),
-    );
+    let tagged = Value::Table([(kind.clone(), Value::Table(fields))].into_iter().collect());
     let error = match serde_path_to_error::deserialize::<_, T>(tagged) {
         Ok(value) => return Ok(value),
         Err(e) => describe(e, tag),
@@ -64,7 +62,7 @@ pub fn policy<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<T,
 
 /// The error with the path inside the variant (`rate`, `stages[1].rate`), or naming the
 /// tag when the kind itself is unknown.
-fn describe(e: serde_path_to_error::Error<serde_json::Error>, tag: &str) -> String {
+fn describe(e: serde_path_to_error::Error<toml::de::Error>, tag: &str) -> String {
     use serde_path_to_error::Segment;
     // The first segment is the variant, which the user wrote as the tag's value.
     let within: String = e
@@ -78,7 +76,7 @@ fn describe(e: serde_path_to_error::Error<serde_json::Error>, tag: &str) -> Stri
             Segment::Unknown => ".?".into(),
         })
         .collect();
-    let inner = e.into_inner().to_string();
+    let inner = e.into_inner().message().to_string();
     match within.trim_start_matches('.') {
         "" if inner.starts_with("unknown variant") => format!("`{tag}`: {inner}"),
         "" => inner,
@@ -131,6 +129,16 @@ mod tests {
             parse(r#"shape = { kind = "path", points = [{ x = 1 }] }"#),
             Ok(Shape::Path {
                 points: vec![Point { x: 1.0 }]
+            })
+        );
+    }
+
+    #[test]
+    fn non_finite_numbers_reach_the_checks_that_refuse_them() {
+        assert_eq!(
+            parse(r#"shape = { kind = "circle", radius = inf }"#),
+            Ok(Shape::Circle {
+                radius: f64::INFINITY
             })
         );
     }

@@ -190,6 +190,13 @@ fn workload_bounds_are_checked() {
         err.contains(":6:11: workload.arrival: `rate`: must be a number greater than 0, got 0"),
         "{err}"
     );
+    let err = error_of(&with(
+        "arrival = { kind = \"poisson\", rate = inf }\nrequests = 3",
+    ));
+    assert!(
+        err.contains("workload.arrival: `rate`: must be a number greater than 0, got inf"),
+        "{err}"
+    );
     let err = error_of(&with("arrival = { kind = \"ramp\", stages = [] }"));
     assert!(
         err.contains("workload: arrival: a ramp needs at least one stage"),
