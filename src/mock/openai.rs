@@ -1,5 +1,6 @@
-//! OpenAI Chat Completions on the mock: admission (rate limit), then a streamed or whole
-//! completion paced by the request's [`CompletionPlan`].
+//! OpenAI's endpoints on the mock: the pipeline they share (admission, rate limits,
+//! faults, a streamed or whole completion paced by the request's [`CompletionPlan`]),
+//! and Chat Completions; the legacy endpoint is in `completions`.
 
 use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
