@@ -165,14 +165,13 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
         match load(path) {
             Ok(scenario) => {
                 let strategies: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
-                let plural = if strategies.len() == 1 { "y" } else { "ies" };
                 let items = scenario.work_items();
                 let span = items.last().map_or(0.0, |i| i.at.as_secs_f64());
                 out!(
-                    "{}: ok — {} requests arriving over {span:.1} s × {} strateg{plural} ({})",
+                    "{}: ok — {} requests arriving over {span:.1} s × {} ({})",
                     path.display(),
                     items.len(),
-                    strategies.len(),
+                    llmbench::plan::count_strategies(strategies.len()),
                     strategies.join(", ")
                 );
             }

@@ -53,11 +53,11 @@ impl fmt::Display for Plan {
             self.target,
             if self.loopback { " (this machine)" } else { "" }
         )?;
-        let plural = if self.strategies == 1 { "y" } else { "ies" };
         writeln!(
             f,
-            "requests:       {} ({} strateg{plural}, before retries)",
-            self.requests, self.strategies
+            "requests:       {} ({}, before retries)",
+            self.requests,
+            count_strategies(self.strategies)
         )?;
         writeln!(f, "input tokens:   {} (estimated)", self.input_tokens)?;
         writeln!(f, "output tokens:  at most {}", self.max_output_tokens)?;
@@ -70,4 +70,9 @@ impl fmt::Display for Plan {
             ),
         }
     }
+}
+
+/// "1 strategy", "4 strategies".
+pub fn count_strategies(n: usize) -> String {
+    format!("{n} strateg{}", if n == 1 { "y" } else { "ies" })
 }

@@ -25,9 +25,7 @@ impl WireAdapter for OpenAiCompletions {
             prompt: Prompt::One(item.prompt_text().into()),
             max_tokens: Some(item.max_tokens),
             stream,
-            stream_options: stream.then_some(StreamOptions {
-                include_usage: true,
-            }),
+            stream_options: StreamOptions::usage_if_streamed(stream),
             ignore_eos: self.exact_length.then_some(true),
             min_tokens: self.exact_length.then_some(item.max_tokens),
         };

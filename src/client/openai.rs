@@ -31,10 +31,7 @@ impl WireAdapter for OpenAiChat {
             max_completion_tokens: Some(item.max_tokens),
             max_tokens: None,
             stream,
-            // Ask for the usage chunk: the server's own token count beats counting chunks.
-            stream_options: stream.then_some(StreamOptions {
-                include_usage: true,
-            }),
+            stream_options: StreamOptions::usage_if_streamed(stream),
             ignore_eos: self.exact_length.then_some(true),
             min_tokens: self.exact_length.then_some(item.max_tokens),
         };

@@ -3,12 +3,12 @@
 
 use super::MockState;
 use super::generator::{CompletionPlan, count_prompt_tokens};
-use super::openai::{self, OpenAiApi, Parsed, ResponseMeta, usage_field};
+use super::openai::{self, OpenAiApi, Parsed, ResponseMeta, end_of_stream};
 use super::stream::{Framer, TokenFrame, data_frame};
 use crate::wire::completions::{
     COMPLETIONS_PATH, CompletionRequest, DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
 };
-use crate::wire::openai::{DONE, FinishReason, Usage, UsageField};
+use crate::wire::openai::{FinishReason, Usage, UsageField};
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -53,8 +53,8 @@ impl OpenAiApi for LegacyCompletions {
         })
     }
 
-    fn framer(meta: ResponseMeta, include_usage: bool) -> TextFramer {
-        TextFramer::new(meta, include_usage)
+    fn framer(meta: ResponseMeta, usage: UsageField) -> TextFramer {
+        TextFramer::new(meta, usage)
     }
 
     fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
@@ -93,19 +93,18 @@ fn choice(text: &str, finish: Option<FinishReason>) -> [TextChoice<'_>; 1] {
 /// then `data: [DONE]`.
 struct TextFramer {
     meta: ResponseMeta,
-    include_usage: bool,
+    usage: UsageField,
     token_frame: TokenFrame,
 }
 
 impl TextFramer {
-    fn new(meta: ResponseMeta, include_usage: bool) -> TextFramer {
-        let usage = usage_field(include_usage);
+    fn new(meta: ResponseMeta, usage: UsageField) -> TextFramer {
         let token_frame = TokenFrame::new(|text, out| {
             data_frame(out, &object(&meta, &choice(text, None), usage));
         });
         TextFramer {
             meta,
-            include_usage,
+            usage,
             token_frame,
         }
     }
@@ -119,14 +118,11 @@ impl Framer for TextFramer {
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
-        let usage = usage_field(self.include_usage);
         let last = choice("", Some(plan.finish_reason));
-        data_frame(out, &object(&self.meta, &last, usage));
-        if self.include_usage {
-            let totals = Usage::new(self.meta.prompt_tokens, plan.output_tokens);
-            data_frame(out, &object(&self.meta, &[], UsageField::Totals(totals)));
-        }
-        out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
+        data_frame(out, &object(&self.meta, &last, self.usage));
+        end_of_stream(out, self.usage, &self.meta, plan, |out, totals| {
+            data_frame(out, &object(&self.meta, &[], totals));
+        });
     }
 
     fn error_event(&mut self, out: &mut Vec<u8>) {

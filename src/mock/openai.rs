@@ -35,7 +35,8 @@ pub(super) trait OpenAiApi: Send + Sync + 'static {
     /// Reads the request body into what admission and pacing need; `Err` is the 400's
     /// message.
     fn parse(body: &[u8]) -> Result<Parsed, String>;
-    fn framer(meta: ResponseMeta, include_usage: bool) -> Self::Framer;
+    /// `usage` is what every chunk carries under `"usage"` (see [`usage_field`]).
+    fn framer(meta: ResponseMeta, usage: UsageField) -> Self::Framer;
     /// The whole (non-streamed) response body.
     fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response;
 }
@@ -74,8 +75,8 @@ impl OpenAiApi for Chat {
         })
     }
 
-    fn framer(meta: ResponseMeta, include_usage: bool) -> ChunkFramer {
-        ChunkFramer::new(meta, include_usage)
+    fn framer(meta: ResponseMeta, usage: UsageField) -> ChunkFramer {
+        ChunkFramer::new(meta, usage)
     }
 
     fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
@@ -168,7 +169,7 @@ pub(super) async fn complete<A: OpenAiApi>(
         settlement: None,
     };
     if request.stream {
-        let framer = A::framer(meta, request.include_usage);
+        let framer = A::framer(meta, usage_field(request.include_usage));
         stream_response(state.clone(), headers, completion, framer)
     } else {
         if let Some(faulty) = stream::whole_fault(&state, completion.fault).await {
@@ -345,13 +346,12 @@ fn choice(delta: Delta<'_>, finish: Option<FinishReason>) -> [ChunkChoice<'_>; 1
 /// when `stream_options.include_usage` asked for it, then `data: [DONE]`.
 struct ChunkFramer {
     meta: ResponseMeta,
-    include_usage: bool,
+    usage: UsageField,
     token_frame: TokenFrame,
 }
 
 impl ChunkFramer {
-    fn new(meta: ResponseMeta, include_usage: bool) -> ChunkFramer {
-        let usage = usage_field(include_usage);
+    fn new(meta: ResponseMeta, usage: UsageField) -> ChunkFramer {
         let token_frame = TokenFrame::new(|text, out| {
             let delta = Delta {
                 role: None,
@@ -361,13 +361,9 @@ impl ChunkFramer {
         });
         ChunkFramer {
             meta,
-            include_usage,
+            usage,
             token_frame,
         }
-    }
-
-    fn usage(&self) -> UsageField {
-        usage_field(self.include_usage)
     }
 }
 
@@ -386,7 +382,7 @@ impl Framer for ChunkFramer {
             role: Some("assistant".into()),
             content: Some("".into()),
         };
-        data_frame(out, &self.meta.chunk(&choice(delta, None), self.usage()));
+        data_frame(out, &self.meta.chunk(&choice(delta, None), self.usage));
     }
 
     fn token(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -399,13 +395,11 @@ impl Framer for ChunkFramer {
             out,
             &self
                 .meta
-                .chunk(&choice(Delta::default(), finish), self.usage()),
+                .chunk(&choice(Delta::default(), finish), self.usage),
         );
-        if self.include_usage {
-            let totals = Usage::new(self.meta.prompt_tokens, plan.output_tokens);
-            data_frame(out, &self.meta.chunk(&[], UsageField::Totals(totals)));
-        }
-        out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
+        end_of_stream(out, self.usage, &self.meta, plan, |out, totals| {
+            data_frame(out, &self.meta.chunk(&[], totals));
+        });
     }
 
     fn error_event(&mut self, out: &mut Vec<u8>) {
@@ -415,6 +409,23 @@ impl Framer for ChunkFramer {
     fn malformed(&mut self, out: &mut Vec<u8>) {
         malformed(out);
     }
+}
+
+/// The end of an OpenAI stream: the extra usage chunk (`usage_chunk` renders the API's
+/// chunk with the totals) when `stream_options.include_usage` asked for it, then
+/// `data: [DONE]`.
+pub(super) fn end_of_stream(
+    out: &mut Vec<u8>,
+    usage: UsageField,
+    meta: &ResponseMeta,
+    plan: &CompletionPlan,
+    usage_chunk: impl FnOnce(&mut Vec<u8>, UsageField),
+) {
+    if usage == UsageField::Null {
+        let totals = Usage::new(meta.prompt_tokens, plan.output_tokens);
+        usage_chunk(out, UsageField::Totals(totals));
+    }
+    out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
 }
 
 /// `data: {"error": {…}}`, which the SDKs raise as an APIError.

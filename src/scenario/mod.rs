@@ -507,6 +507,10 @@ impl StrategyConfig {
     }
 
     fn check(&self) -> Result<(), String> {
+        // A sweep's labels are built (`label-limit`): check them as a written one is.
+        if let Some(label) = &self.custom_label {
+            Name::check(&label.0)?;
+        }
         let kind = self.kind;
         match (kind.takes_limit(), self.limit()) {
             (true, None) => Err(format!(
@@ -676,13 +680,21 @@ pub struct Name(pub String);
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
+        Name::check(&s).map_err(de::Error::custom)?;
+        Ok(Name(s))
+    }
+}
+
+impl Name {
+    /// Why `s` cannot name a file, if it cannot.
+    fn check(s: &str) -> Result<(), String> {
         let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if s.is_empty() || s.len() > 64 || !s.chars().all(ok_char) || s.starts_with('.') {
-            return Err(de::Error::custom(format!(
+            return Err(format!(
                 "\"{s}\" is not a usable name: use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.'"
-            )));
+            ));
         }
-        Ok(Name(s))
+        Ok(())
     }
 }
 

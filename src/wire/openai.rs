@@ -55,6 +55,16 @@ pub struct StreamOptions {
     pub include_usage: bool,
 }
 
+impl StreamOptions {
+    /// What a client asks for on a stream (nothing otherwise): the usage chunk, since the
+    /// server's own token count beats counting chunks.
+    pub fn usage_if_streamed(stream: bool) -> Option<StreamOptions> {
+        stream.then_some(StreamOptions {
+            include_usage: true,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub prompt_tokens: u32,
