@@ -2,28 +2,9 @@
 //! ones in flight finish), unsent items are recorded as `over_budget`, and the run
 //! stops after the current strategy. Shared by all strategies of a run.
 
-use crate::scenario::{Count, Positive, Price};
-use serde::{Deserialize, Serialize};
+use crate::scenario::{BudgetConfig, Price};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// `[budget]`: every key optional.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BudgetConfig {
-    /// Attempts sent, retries included.
-    pub max_requests: Option<Count>,
-    /// Output tokens received.
-    pub max_output_tokens: Option<Count>,
-    /// Dollars spent on answered requests, at `[target.price]`.
-    pub max_cost: Option<Positive>,
-}
-
-impl BudgetConfig {
-    pub fn is_empty(&self) -> bool {
-        *self == BudgetConfig::default()
-    }
-}
 
 pub struct Budget {
     config: BudgetConfig,
@@ -101,6 +82,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{Count, Positive};
 
     #[test]
     fn each_cap_stops_sending() {

@@ -14,6 +14,7 @@ use cli::{Cli, Command};
 use llmbench::report::table::ResultTable;
 use llmbench::runner::{self, RunOptions};
 use llmbench::scenario::Scenario;
+use llmbench::workload::WorkItem;
 use std::path::Path;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -152,20 +153,24 @@ fn slo_exit(rendered: &llmbench::report::Rendered, ok: ExitCode) -> ExitCode {
     }
 }
 
-fn load(path: &Path) -> Result<Scenario, ExitCode> {
-    Scenario::load(path).map_err(|e| {
+/// Reads a scenario and the work items it offers (prompt and trace files included), so
+/// every input error is reported before any traffic.
+fn load(path: &Path) -> Result<(Scenario, Vec<WorkItem>), ExitCode> {
+    let invalid = |e: &dyn std::fmt::Display| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_INVALID)
-    })
+    };
+    let scenario = Scenario::load(path).map_err(|e| invalid(&e))?;
+    let items = llmbench::workload::load(&scenario).map_err(|e| invalid(&e))?;
+    Ok((scenario, items))
 }
 
 fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
     let mut status = ExitCode::SUCCESS;
     for path in paths {
         match load(path) {
-            Ok(scenario) => {
+            Ok((scenario, items)) => {
                 let strategies: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
-                let items = scenario.work_items();
                 let span = items.last().map_or(0.0, |i| i.at.as_secs_f64());
                 out!(
                     "{}: ok — {} requests arriving over {span:.1} s × {} ({})",
@@ -189,8 +194,8 @@ struct Consent {
 
 /// Shows the plan where it matters and decides whether to go on: `Some(code)` stops.
 /// A non-loopback target needs `--yes`, or a "y" typed at the terminal.
-fn guard(scenario: &Scenario, consent: &Consent) -> Option<ExitCode> {
-    let plan = llmbench::plan::Plan::of(scenario);
+fn guard(scenario: &Scenario, items: &[WorkItem], consent: &Consent) -> Option<ExitCode> {
+    let plan = llmbench::plan::Plan::of(scenario, items);
     if consent.dry_run {
         out!("{plan}");
         return Some(ExitCode::SUCCESS);
@@ -219,15 +224,15 @@ fn guard(scenario: &Scenario, consent: &Consent) -> Option<ExitCode> {
 }
 
 fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> ExitCode {
-    let mut scenario = match load(path) {
-        Ok(s) => s,
+    let (mut scenario, items) = match load(path) {
+        Ok(loaded) => loaded,
         Err(code) => return code,
     };
     if let Err(e) = scenario.keep_strategies(only) {
         eprintln!("error: --strategy: {e}");
         return ExitCode::from(EXIT_INVALID);
     }
-    if let Some(code) = guard(&scenario, &consent) {
+    if let Some(code) = guard(&scenario, &items, &consent) {
         return code;
     }
     if !matches!(scenario.target, llmbench::scenario::Target::Mock { .. })
@@ -249,7 +254,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
     runtime.block_on(async {
         let cancel = CancellationToken::new();
         tokio::spawn(interrupt_on_ctrl_c(cancel.clone()));
-        match runner::run(&scenario, path, &options, cancel).await {
+        match runner::run(&scenario, items.into(), path, &options, cancel).await {
             Ok(outcome) => finish_run(&outcome),
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -1,6 +1,7 @@
 //! What a run will send, shown before it sends it: the guard rail for paid APIs.
 
 use crate::scenario::Scenario;
+use crate::workload::WorkItem;
 use std::fmt;
 
 pub struct Plan {
@@ -18,8 +19,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn of(scenario: &Scenario) -> Plan {
-        let items = scenario.work_items();
+    /// What running every strategy of `scenario` on `items` will send.
+    pub fn of(scenario: &Scenario, items: &[WorkItem]) -> Plan {
         let strategies = scenario.strategies().count();
         let times = strategies as u64;
         let input_tokens = items

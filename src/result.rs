@@ -6,7 +6,7 @@ use crate::machine::Machine;
 use crate::mock::MockStats;
 use crate::recorder::timeline::{TimelineBucket, timeline};
 use crate::recorder::{ErrorClass, Outcome, Recording, RequestRecord, micros, new_histogram};
-use crate::strategy::StrategyKind;
+use crate::scenario::StrategyKind;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::time::Duration;

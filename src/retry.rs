@@ -5,58 +5,11 @@
 //! `x-should-retry`; prefer the server's `retry-after-ms` / `retry-after` hint to the
 //! client's own backoff. Errors raised mid-stream are never retried.
 
+use crate::client::ErrorClass;
 use crate::client::Exchange;
-use crate::recorder::ErrorClass;
-use crate::scenario::{Count, Positive};
+use crate::scenario::RetryConfig;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-/// Written `policy = "…"` in `[retry]`, read through [`crate::scenario::tagged`].
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub enum RetryConfig {
-    /// Every failure is final.
-    #[default]
-    None,
-    /// Exponential backoff with full jitter: a wait drawn uniformly from
-    /// [0, min(cap, base · 2^(attempt − 1))].
-    Exponential {
-        #[serde(default = "three")]
-        max_attempts: Count,
-        #[serde(default = "half_second")]
-        base_ms: Positive,
-        #[serde(default = "eight_seconds")]
-        cap_ms: Positive,
-        /// Server hints up to this long are obeyed; longer ones fall back to backoff.
-        #[serde(default = "one_minute")]
-        max_retry_after_s: Positive,
-    },
-    /// openai-python ≥ 2.52: 3 attempts; backoff min(0.5 · 2^k, 8) s · (1 − 0.25 U);
-    /// honours hints of at most 120 s and gives up on longer ones.
-    OpenaiPython {
-        #[serde(default = "three")]
-        max_attempts: Count,
-    },
-    /// anthropic-python ≥ 1.6: as openai-python, but honours any positive hint.
-    AnthropicPython {
-        #[serde(default = "three")]
-        max_attempts: Count,
-    },
-}
-
-fn three() -> Count {
-    Count(3)
-}
-fn half_second() -> Positive {
-    Positive(500.0)
-}
-fn eight_seconds() -> Positive {
-    Positive(8000.0)
-}
-fn one_minute() -> Positive {
-    Positive(60.0)
-}
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -146,6 +99,7 @@ fn is_retryable(exchange: &Exchange) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{Count, Positive};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::time::Instant;

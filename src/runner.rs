@@ -75,6 +75,7 @@ impl TargetHandle {
 /// remaining strategies are skipped, and what was measured is saved.
 pub async fn run(
     scenario: &Scenario,
+    items: Arc<[WorkItem]>,
     scenario_file: &Path,
     options: &RunOptions,
     cancel: CancellationToken,
@@ -86,7 +87,6 @@ pub async fn run(
         &started_at,
         scenario_file,
     )?;
-    let items: Arc<[WorkItem]> = scenario.work_items().into();
     let target = TargetHandle::start(scenario)?;
     let mut result = RunResult {
         scenario_name: scenario.name.0.clone(),

@@ -2,8 +2,8 @@
 //! kind on threads of its own, so no strategy inherits another's warm state, and the
 //! thread counts are pinned and reported.
 
-use crate::client::{HttpLibrary, Sockets};
-use serde::{Deserialize, Serialize};
+use crate::client::Sockets;
+use crate::scenario::RuntimeKind;
 use std::future::Future;
 
 /// Setting this environment variable makes llmbench treat io_uring as unavailable, to
@@ -15,19 +15,6 @@ pub const DISABLE_IO_URING_ENV: &str = "LLMBENCH_DISABLE_IO_URING";
 #[cfg(target_os = "linux")]
 const URING_ENTRIES: u32 = 1024;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RuntimeKind {
-    /// tokio's multi-threaded work-stealing scheduler.
-    #[default]
-    TokioMulti,
-    /// tokio on one thread: every task, and every blocking call, shares it.
-    TokioCurrent,
-    /// tokio-uring: a current-thread tokio runtime whose sockets are driven by io_uring
-    /// (Linux 5.11 or later).
-    TokioUring,
-}
-
 impl RuntimeKind {
     /// How the runtime is described in tables: `tokio-multi (2 workers)`.
     pub fn describe(self, workers: usize) -> String {
@@ -35,14 +22,6 @@ impl RuntimeKind {
             RuntimeKind::TokioMulti => format!("tokio-multi ({workers} workers)"),
             RuntimeKind::TokioCurrent => "tokio-current (1 thread)".into(),
             RuntimeKind::TokioUring => "tokio-uring (1 thread)".into(),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuntimeKind::TokioMulti => "tokio-multi",
-            RuntimeKind::TokioCurrent => "tokio-current",
-            RuntimeKind::TokioUring => "tokio-uring",
         }
     }
 
@@ -64,15 +43,6 @@ impl RuntimeKind {
         }
     }
 
-    /// The HTTP library used when a strategy names none: reqwest on tokio's own
-    /// sockets, hyper on io_uring (reqwest cannot use io_uring sockets).
-    pub fn default_library(self) -> HttpLibrary {
-        match self.sockets() {
-            Sockets::IoUring => HttpLibrary::Hyper,
-            Sockets::Tokio => HttpLibrary::Reqwest,
-        }
-    }
-
     /// Why this runtime cannot start on this machine, if it cannot; such a strategy is
     /// skipped and the run goes on.
     pub fn unavailable(self) -> Option<String> {
@@ -80,13 +50,6 @@ impl RuntimeKind {
             RuntimeKind::TokioUring => io_uring_unavailable(),
             RuntimeKind::TokioMulti | RuntimeKind::TokioCurrent => None,
         }
-    }
-
-    /// Why `library` cannot run on this runtime, if it cannot.
-    pub fn refuses(self, library: HttpLibrary) -> Option<String> {
-        (self.sockets() == Sockets::IoUring && library == HttpLibrary::Reqwest).then(|| {
-            "reqwest does its I/O through tokio's epoll sockets, so on runtime \"tokio-uring\" it would not use io_uring at all; use client = \"hyper\" (the default there)".into()
-        })
     }
 }
 

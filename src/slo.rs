@@ -3,45 +3,11 @@
 //! makes `llmbench run` and `llmbench report` exit with [`EXIT_SLO_FAILED`].
 
 use crate::report::summary_json::StrategySummary;
-use crate::scenario::Positive;
-use serde::{Deserialize, Serialize};
+use crate::scenario::{Positive, Share, SloConfig};
+use serde::Serialize;
 
 /// Exit code when an SLO is not met: 99, as k6 does for a breached threshold.
 pub const EXIT_SLO_FAILED: u8 = 99;
-
-/// The `[slo]` section. Every key is optional; latencies are in milliseconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SloConfig {
-    /// p99 time to first token.
-    pub ttft_p99_ms: Option<Positive>,
-    /// p99 end-to-end latency once sent.
-    pub e2e_p99_ms: Option<Positive>,
-    /// p99 end-to-end latency from the intended start (what the caller waits).
-    pub e2e_corrected_p99_ms: Option<Positive>,
-    /// p99 inter-token latency.
-    pub itl_p99_ms: Option<Positive>,
-    /// Largest acceptable share of failed requests (429s included), 0 to 1.
-    pub max_error_rate: Option<Share>,
-    /// Smallest acceptable successful requests per second.
-    pub min_throughput_rps: Option<Positive>,
-}
-
-/// A share from 0 to 1.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Share(pub f64);
-
-impl<'de> Deserialize<'de> for Share {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match f64::deserialize(d)? {
-            v if (0.0..=1.0).contains(&v) => Ok(Share(v)),
-            v => Err(serde::de::Error::custom(format!(
-                "must be a share from 0 to 1 (0.01 = 1 %), got {v}"
-            ))),
-        }
-    }
-}
 
 /// One objective checked for one strategy.
 #[derive(Debug, Clone, PartialEq, Serialize)]

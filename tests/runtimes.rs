@@ -7,7 +7,8 @@ mod common;
 
 use llmbench::recorder::{ErrorClass, Outcome};
 use llmbench::result::RunResult;
-use llmbench::runtime::{DISABLE_IO_URING_ENV, RuntimeKind};
+use llmbench::runtime::DISABLE_IO_URING_ENV;
+use llmbench::scenario::RuntimeKind;
 use llmbench::scenario::Scenario;
 use std::process::Command;
 

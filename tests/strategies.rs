@@ -438,7 +438,7 @@ arrival = { kind = "trace", path = "t.jsonl", time_scale = 0.5 }
 kind = "serial"
 "#;
     let scenario = Scenario::parse_in(src, "test", dir.path()).unwrap();
-    let items = scenario.work_items();
+    let items = llmbench::workload::load(&scenario).unwrap();
     let summary: Vec<_> = items
         .iter()
         .map(|i| (i.at.as_millis(), i.prompt_tokens, i.max_tokens))

@@ -6,21 +6,22 @@
 
 mod anthropic;
 mod completions;
+mod error_class;
 mod openai;
 pub mod transport;
 
 pub use anthropic::AnthropicMessages;
 pub use completions::OpenAiCompletions;
+pub use error_class::ErrorClass;
 pub use openai::OpenAiChat;
 
-use crate::recorder::ErrorClass;
-use crate::scenario::{ClientConfig, EnvName, HeaderSource, OpenAiApi, Target};
+use crate::scenario::{ClientConfig, EnvName, HeaderSource, HttpLibrary, OpenAiApi, Target};
 use crate::wire::sse::{SseEvent, SseParser};
 use crate::workload::WorkItem;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::time::{Duration, Instant};
+pub use transport::Sockets;
 use transport::{Failure, Response, Timeouts, Transport};
-pub use transport::{HttpLibrary, Sockets};
 
 /// How much of an error body is kept as the error's message.
 const ERROR_EXCERPT: usize = 200;

@@ -4,58 +4,11 @@
 //! number of sequences decoding (a load factor). This is what makes a concurrency sweep
 //! show a knee instead of a straight line.
 
-use serde::{Deserialize, Serialize};
+use crate::scenario::CapacityConfig;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// `[mock.capacity]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CapacityConfig {
-    /// Sequences decoding at once.
-    pub max_concurrent: crate::scenario::Count,
-    /// Requests that may wait for a slot; one more is refused.
-    #[serde(default = "default_queue")]
-    pub queue: usize,
-    /// The status a refused request gets: 429 or 503.
-    #[serde(default = "default_queue_full_status")]
-    pub queue_full_status: QueueFullStatus,
-    /// Fixed time before prefill, in milliseconds.
-    #[serde(default)]
-    pub overhead_ms: f64,
-    /// Prefill time per prompt token, in microseconds.
-    #[serde(default)]
-    pub prefill_us_per_token: f64,
-    /// Each gap is multiplied by 1 + load_factor × (sequences decoding − 1).
-    #[serde(default)]
-    pub load_factor: f64,
-}
-
-fn default_queue() -> usize {
-    1024
-}
-
-fn default_queue_full_status() -> QueueFullStatus {
-    QueueFullStatus(503)
-}
-
-/// 429 or 503.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct QueueFullStatus(pub u16);
-
-impl<'de> Deserialize<'de> for QueueFullStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match u16::deserialize(d)? {
-            s @ (429 | 503) => Ok(QueueFullStatus(s)),
-            s => Err(serde::de::Error::custom(format!(
-                "must be 429 or 503, got {s}"
-            ))),
-        }
-    }
-}
 
 /// The live state: free slots, and how many requests wait for one.
 pub struct Capacity {
@@ -193,6 +146,7 @@ impl Pacing {
 mod tests {
     use super::*;
     use crate::scenario::Count;
+    use crate::scenario::QueueFullStatus;
 
     fn config(max: u64, queue: usize) -> CapacityConfig {
         CapacityConfig {

@@ -3,7 +3,7 @@
 //! `x-llmbench-fault` header (tests use this to be deterministic); otherwise each kind
 //! happens with its configured probability, drawn from the request's own RNG.
 
-use serde::{Deserialize, Serialize};
+use crate::scenario::FaultConfig;
 use std::str::FromStr;
 
 /// The header that forces a fault on one request.
@@ -45,47 +45,6 @@ impl FromStr for Fault {
     }
 }
 
-/// `[mock.faults]`: the probability of each fault per request (0 to 1), and how long a
-/// stall lasts.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultConfig {
-    #[serde(default)]
-    pub error_429: Probability,
-    #[serde(default)]
-    pub error_500: Probability,
-    #[serde(default)]
-    pub error_503: Probability,
-    #[serde(default)]
-    pub error_529: Probability,
-    #[serde(default)]
-    pub disconnect: Probability,
-    #[serde(default)]
-    pub stall: Probability,
-    #[serde(default)]
-    pub error_event: Probability,
-    #[serde(default)]
-    pub malformed: Probability,
-    /// How long a stall lasts, in seconds (default 600: past any sensible timeout).
-    pub stall_s: Option<crate::scenario::Positive>,
-}
-
-/// A probability from 0 to 1.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Probability(pub f64);
-
-impl<'de> Deserialize<'de> for Probability {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match f64::deserialize(d)? {
-            p if (0.0..=1.0).contains(&p) => Ok(Probability(p)),
-            p => Err(serde::de::Error::custom(format!(
-                "must be a probability from 0 to 1, got {p}"
-            ))),
-        }
-    }
-}
-
 impl FaultConfig {
     /// The fault for a request whose roll (uniform in [0, 1)) is `roll`: the kinds take
     /// consecutive slices of [0, 1) in a fixed order, so their probabilities add up.
@@ -115,12 +74,13 @@ impl FaultConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::Share;
 
     #[test]
     fn probabilities_take_consecutive_slices() {
         let config = FaultConfig {
-            error_500: Probability(0.1),
-            disconnect: Probability(0.2),
+            error_500: Share(0.1),
+            disconnect: Share(0.2),
             ..FaultConfig::default()
         };
         assert_eq!(config.pick(0.05), Some(Fault::Status(500)));

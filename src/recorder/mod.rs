@@ -9,7 +9,8 @@
 mod record;
 pub mod timeline;
 
-pub use record::{ErrorClass, Outcome, RequestRecord};
+pub use crate::client::ErrorClass;
+pub use record::{Outcome, RequestRecord};
 
 use crate::client::Exchange;
 use crate::workload::WorkItem;

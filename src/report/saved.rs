@@ -7,7 +7,7 @@ use super::summary_json::{self, StrategySummary, Summary};
 use super::{SCENARIO_COPY, hgrm, requests_csv};
 use crate::recorder::timeline::{TimelineBucket, timeline};
 use crate::recorder::{Outcome, RequestRecord};
-use crate::slo::SloConfig;
+use crate::scenario::SloConfig;
 use anyhow::Context;
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -1,3 +1,5 @@
+//! What went wrong with a scenario file, shown the way compilers report errors.
+
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -14,10 +16,6 @@ pub enum ScenarioError {
     },
     #[error("{0}")]
     Invalid(Box<Invalid>),
-    #[error("{0} (the trace of workload.arrival)")]
-    Trace(#[from] crate::workload::trace::TraceError),
-    #[error("{0} (the file of workload.prompts)")]
-    Prompts(crate::workload::trace::TraceError),
 }
 
 #[derive(Debug)]

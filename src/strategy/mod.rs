@@ -3,7 +3,8 @@
 //! Work items arrive on a schedule ([`Arrivals`]); a strategy decides only *when* each
 //! arrived item is sent, and [`Dispatcher::execute`] does the sending, timing and
 //! recording, identically for all. Adding a strategy means one file implementing
-//! [`Strategy`] plus a variant and a match arm in [`StrategyKind`].
+//! [`Strategy`] plus a variant of the scenario's `StrategyKind` and its arm in
+//! [`StrategyKind::build`].
 
 mod arrivals;
 mod join_all;
@@ -20,13 +21,12 @@ pub use serial::SerialStrategy;
 use crate::budget::Budget;
 use crate::client::Client;
 use crate::recorder::{Attempts, Recorder};
-use crate::retry::{Decision, RetryConfig};
+use crate::retry::Decision;
+use crate::scenario::{RetryConfig, StrategyKind};
 use crate::workload::WorkItem;
 use futures_util::future::BoxFuture;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,26 +39,7 @@ pub trait Strategy: Send + Sync {
     fn run(&self, dispatcher: Dispatcher, arrivals: Arrivals) -> BoxFuture<'static, ()>;
 }
 
-/// The `kind` of a `[[strategy]]` entry: the registry of strategies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StrategyKind {
-    Serial,
-    JoinAll,
-    Semaphore,
-    #[serde(rename = "joinset")]
-    JoinSet,
-}
-
 impl StrategyKind {
-    /// Whether the kind is parameterised by an in-flight `limit`.
-    pub fn takes_limit(self) -> bool {
-        match self {
-            StrategyKind::Serial | StrategyKind::JoinAll => false,
-            StrategyKind::Semaphore | StrategyKind::JoinSet => true,
-        }
-    }
-
     /// Builds the strategy; `limit` is present exactly when [`Self::takes_limit`].
     pub fn build(self, limit: Option<usize>) -> Box<dyn Strategy> {
         let limit = limit.unwrap_or(1);
@@ -68,21 +49,6 @@ impl StrategyKind {
             StrategyKind::Semaphore => Box::new(SemaphoreStrategy { limit }),
             StrategyKind::JoinSet => Box::new(JoinSetStrategy { limit }),
         }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StrategyKind::Serial => "serial",
-            StrategyKind::JoinAll => "join_all",
-            StrategyKind::Semaphore => "semaphore",
-            StrategyKind::JoinSet => "joinset",
-        }
-    }
-}
-
-impl fmt::Display for StrategyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -1,16 +1,16 @@
-//! Turns the `[workload]` section into the list of work items every strategy executes.
+//! Turns the `[workload]` section into the list of work items every strategy executes:
+//! reads the files it names (prompts, a trace) and draws the rest from the seed.
 //!
 //! The list is drawn once from the seed and shared, so strategies differ only in how
-//! they dispatch, never in what they are offered or when.
+//! they dispatch, never in what they are offered or when. Imports only the scenario.
 
 mod arrival;
 pub mod prompts;
 pub mod trace;
 
-pub use arrival::{ArrivalConfig, RampStage};
-pub use trace::TraceRow;
+pub use trace::{RowError, TraceRow};
 
-use crate::scenario::WorkloadConfig;
+use crate::scenario::{ArrivalConfig, Scenario, WorkloadConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -55,6 +55,34 @@ impl WorkItem {
         }
         text
     }
+}
+
+/// Why a file the workload names could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("{0} (the trace of workload.arrival)")]
+    Trace(RowError),
+    #[error("{0} (the file of workload.prompts)")]
+    Prompts(RowError),
+}
+
+/// Reads the files the scenario names (relative to its folder) and draws the work items
+/// every strategy is offered. Called before a run and by `validate`, so a bad prompt or
+/// trace row is reported before any traffic.
+pub fn load(scenario: &Scenario) -> Result<Vec<WorkItem>, WorkloadError> {
+    let config = scenario.workload();
+    let folder = scenario.folder();
+    let prompts = match &config.prompts {
+        Some(path) => prompts::load(&folder.join(path)).map_err(WorkloadError::Prompts)?,
+        None => Vec::new(),
+    };
+    let trace = match &config.arrival {
+        ArrivalConfig::Trace { path, time_scale } => {
+            Some(trace::load(&folder.join(path), time_scale.0).map_err(WorkloadError::Trace)?)
+        }
+        _ => None,
+    };
+    Ok(generate(config, trace.as_deref(), &prompts))
 }
 
 /// Draws the work items for a workload, in arrival order; the same seed always gives

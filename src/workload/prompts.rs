@@ -1,18 +1,15 @@
 //! Real prompts from a file: JSONL with a `prompt` field per line (as many prompt
 //! collections ship), or plain text with one prompt per line. Blank lines are skipped.
 
-use super::trace::TraceError;
-use crate::scenario::ScenarioError;
+use super::trace::RowError;
 use std::path::Path;
 use std::sync::Arc;
 
-pub fn load(path: &Path) -> Result<Vec<Arc<str>>, ScenarioError> {
-    let fail = |line: Option<usize>, message: String| {
-        ScenarioError::Prompts(TraceError {
-            file: path.display().to_string(),
-            line,
-            message,
-        })
+pub fn load(path: &Path) -> Result<Vec<Arc<str>>, RowError> {
+    let fail = |line: Option<usize>, message: String| RowError {
+        file: path.display().to_string(),
+        line,
+        message,
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(None, format!("cannot read the prompts: {e}")))?;
@@ -67,7 +64,7 @@ mod tests {
         std::fs::write(&text, "first prompt\nsecond\n").unwrap();
         assert_eq!(load(&text).unwrap().len(), 2);
         std::fs::write(&jsonl, "{\"text\": \"x\"}\n").unwrap();
-        let err = load(&jsonl).unwrap_err().to_string();
+        let err = crate::workload::WorkloadError::Prompts(load(&jsonl).unwrap_err()).to_string();
         assert!(
             err.ends_with("p.jsonl:1: no string field \"prompt\" (the file of workload.prompts)"),
             "{err}"

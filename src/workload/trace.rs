@@ -23,19 +23,20 @@ pub struct TraceRow {
     pub output_tokens: u32,
 }
 
-/// Why a trace could not be read: the file, the line and what is wrong.
+/// Why a file the workload reads (a trace, prompts) could not be used: the file, the
+/// line and what is wrong.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-pub struct TraceError {
+pub struct RowError {
     pub file: String,
     pub line: Option<usize>,
     pub message: String,
 }
 
 /// Reads a trace, rows sorted by time and times scaled by `time_scale`.
-pub fn load(path: &Path, time_scale: f64) -> Result<Vec<TraceRow>, TraceError> {
+pub fn load(path: &Path, time_scale: f64) -> Result<Vec<TraceRow>, RowError> {
     let file = path.display().to_string();
-    let fail = |line, message: String| TraceError {
+    let fail = |line, message: String| RowError {
         file: file.clone(),
         line,
         message,
@@ -67,9 +68,9 @@ pub fn load(path: &Path, time_scale: f64) -> Result<Vec<TraceRow>, TraceError> {
 }
 
 type RawRow = (f64, u32, u32);
-type RowError = (Option<usize>, String);
+type LineError = (Option<usize>, String);
 
-fn parse_csv(text: &str) -> Result<Vec<RawRow>, RowError> {
+fn parse_csv(text: &str) -> Result<Vec<RawRow>, LineError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
@@ -103,7 +104,7 @@ fn parse_csv(text: &str) -> Result<Vec<RawRow>, RowError> {
         .collect()
 }
 
-fn parse_jsonl(text: &str) -> Result<Vec<RawRow>, RowError> {
+fn parse_jsonl(text: &str) -> Result<Vec<RawRow>, LineError> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -17,7 +17,8 @@ pub async fn run_in(src: &str, folder: &Path, cancel: CancellationToken) -> RunO
         quiet: true,
         report: false,
     };
-    runner::run(&scenario, &file, &options, cancel)
+    let items = llmbench::workload::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
+    runner::run(&scenario, items.into(), &file, &options, cancel)
         .await
         .unwrap()
 }

@@ -6,7 +6,7 @@
 //! on both, so that a hyper-on-tokio strategy is the control for hyper-on-io_uring.
 
 use super::{Body, Failure, Response, Sockets, Timeouts, error_chain};
-use crate::recorder::ErrorClass;
+use crate::client::ErrorClass;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
 use http::uri::PathAndQuery;

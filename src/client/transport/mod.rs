@@ -8,36 +8,15 @@ mod reqwest_client;
 #[cfg(target_os = "linux")]
 pub mod uring;
 
-use crate::recorder::ErrorClass;
+use crate::client::ErrorClass;
+use crate::scenario::HttpLibrary;
 use bytes::Bytes;
 use http::HeaderMap;
 use hyper_client::{HyperBody, HyperTransport};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// A failed exchange: its class and a message for the user.
 pub type Failure = (ErrorClass, String);
-
-/// The `client` of a `[[strategy]]` entry: which HTTP library sends the requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HttpLibrary {
-    /// reqwest on tokio: what most Rust applications use.
-    Reqwest,
-    /// hyper's HTTP/1.1 connection API with a small pool, plain `http://` only: the same
-    /// code on tokio sockets and on io_uring sockets, so the two runtimes can be
-    /// compared without a change of library.
-    Hyper,
-}
-
-impl HttpLibrary {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpLibrary::Reqwest => "reqwest",
-            HttpLibrary::Hyper => "hyper",
-        }
-    }
-}
 
 /// Where the hyper client's sockets come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

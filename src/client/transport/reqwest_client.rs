@@ -1,7 +1,7 @@
 //! The reqwest transport: reqwest's pooled client on the strategy's tokio runtime.
 
 use super::{Body, Failure, Response, Timeouts, error_chain};
-use crate::recorder::ErrorClass;
+use crate::client::ErrorClass;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 

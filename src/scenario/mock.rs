@@ -1,0 +1,196 @@
+//! `[mock]`: how the embedded (or standalone) mock server behaves: latencies, rate
+//! limits, a stall, injected faults and a capacity model. The types only; the mock owns
+//! what they do.
+
+use super::distribution::{Distribution, MillisDistribution, TokenDistribution};
+use super::target::default_mock_model;
+use super::values::{Count, Positive, Share};
+use serde::{Deserialize, Serialize};
+
+/// The `[mock]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockConfig {
+    /// Time from admission to the first content token.
+    #[serde(default = "default_ttft")]
+    pub ttft_ms: MillisDistribution,
+    /// Gap between consecutive content tokens, drawn per gap.
+    #[serde(default = "default_itl")]
+    pub itl_ms: MillisDistribution,
+    /// Completion length; absent means every completion runs to `max_tokens`.
+    pub output_tokens: Option<TokenDistribution>,
+    /// Seed of the latency and text draws; defaults to `workload.seed`.
+    pub seed: Option<u64>,
+    /// Worker threads of the mock's own runtime.
+    #[serde(default = "one")]
+    pub threads: Count,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// A window in which the server answers nothing, as a provider hiccups.
+    pub stall: Option<StallConfig>,
+    /// Injected faults and their probabilities.
+    #[serde(default)]
+    pub faults: FaultConfig,
+    /// An inference server's capacity: decode slots, queue, prefill, load factor.
+    pub capacity: Option<CapacityConfig>,
+    /// Model ids listed by `GET /v1/models` (requests may name any model).
+    #[serde(default = "default_models")]
+    pub models: Vec<String>,
+    /// Largest request body accepted; larger ones get the provider's 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: Count,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            ttft_ms: default_ttft(),
+            itl_ms: default_itl(),
+            output_tokens: None,
+            seed: None,
+            threads: one(),
+            rate_limit: RateLimitConfig::default(),
+            stall: None,
+            faults: FaultConfig::default(),
+            capacity: None,
+            models: default_models(),
+            max_body_bytes: default_max_body(),
+        }
+    }
+}
+
+fn default_ttft() -> MillisDistribution {
+    MillisDistribution(Distribution::Constant { value: 200.0 })
+}
+
+fn default_itl() -> MillisDistribution {
+    MillisDistribution(Distribution::Constant { value: 20.0 })
+}
+
+fn one() -> Count {
+    Count(1)
+}
+
+fn default_models() -> Vec<String> {
+    vec![default_mock_model()]
+}
+
+/// 32 MiB, Anthropic's limit for Messages requests.
+fn default_max_body() -> Count {
+    Count(32 * 1024 * 1024)
+}
+
+/// `[mock.stall]`: requests arriving in `[at_s, at_s + duration_s)` after the strategy's
+/// start get no response until the window ends.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallConfig {
+    pub at_s: f64,
+    pub duration_s: Positive,
+}
+
+/// `[mock.rate_limit]`: provider-style limits, enforced as continuously refilled token
+/// buckets whose capacity is the per-minute limit (a full bucket admits a whole minute's
+/// quota at once).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Requests per minute; absent means unlimited.
+    pub rpm: Option<Count>,
+    /// OpenAI tokens per minute, charged max(max_tokens, prompt tokens) at admission.
+    pub tpm: Option<Count>,
+    /// Anthropic input tokens per minute, charged the prompt at admission.
+    pub itpm: Option<Count>,
+    /// Anthropic output tokens per minute.
+    pub otpm: Option<Count>,
+    /// How output tokens are charged: reserved from max_tokens at admission and the
+    /// unused part refunded at the end (`reserve`), or counted as generated.
+    #[serde(default)]
+    pub otpm_mode: OtpmMode,
+    /// Also send `retry-after-ms` (milliseconds) with every 429.
+    #[serde(default)]
+    pub retry_after_ms: bool,
+    /// Requests each API key may make in all; past it, 429 `insufficient_quota` with
+    /// `x-should-retry: false`.
+    pub quota_requests: Option<Count>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtpmMode {
+    #[default]
+    Reserve,
+    Generated,
+}
+
+/// `[mock.faults]`: the probability of each fault per request (0 to 1), and how long a
+/// stall lasts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultConfig {
+    #[serde(default)]
+    pub error_429: Share,
+    #[serde(default)]
+    pub error_500: Share,
+    #[serde(default)]
+    pub error_503: Share,
+    #[serde(default)]
+    pub error_529: Share,
+    #[serde(default)]
+    pub disconnect: Share,
+    #[serde(default)]
+    pub stall: Share,
+    #[serde(default)]
+    pub error_event: Share,
+    #[serde(default)]
+    pub malformed: Share,
+    /// How long a stall lasts, in seconds (default 600: past any sensible timeout).
+    pub stall_s: Option<Positive>,
+}
+
+/// `[mock.capacity]`: an inference server's decode slots, queue, prefill and load factor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Sequences decoding at once.
+    pub max_concurrent: Count,
+    /// Requests that may wait for a slot; one more is refused.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    /// The status a refused request gets: 429 or 503.
+    #[serde(default = "default_queue_full_status")]
+    pub queue_full_status: QueueFullStatus,
+    /// Fixed time before prefill, in milliseconds.
+    #[serde(default)]
+    pub overhead_ms: f64,
+    /// Prefill time per prompt token, in microseconds.
+    #[serde(default)]
+    pub prefill_us_per_token: f64,
+    /// Each gap is multiplied by 1 + load_factor × (sequences decoding − 1).
+    #[serde(default)]
+    pub load_factor: f64,
+}
+
+fn default_queue() -> usize {
+    1024
+}
+
+fn default_queue_full_status() -> QueueFullStatus {
+    QueueFullStatus(503)
+}
+
+/// 429 or 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct QueueFullStatus(pub u16);
+
+impl<'de> Deserialize<'de> for QueueFullStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u16::deserialize(d)? {
+            s @ (429 | 503) => Ok(QueueFullStatus(s)),
+            s => Err(serde::de::Error::custom(format!(
+                "must be 429 or 503, got {s}"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `[target]`: where requests go (the embedded mock, or a live endpoint speaking one of
+//! the wire formats), with its key, extra headers and prices.
+
+use super::headers::RequestHeaders;
+use super::values::{BaseUrl, EnvName};
+use serde::{Deserialize, Serialize};
+
+/// Where requests go: the embedded mock, or a live endpoint speaking one of the wire
+/// formats.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Written `kind = "…"` in `[target]`, read through [`super::tagged`].
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Target {
+    /// The embedded mock server, started on 127.0.0.1 for the run.
+    Mock {
+        #[serde(default = "default_mock_model")]
+        model: String,
+        /// Which of the mock's OpenAI endpoints to call.
+        #[serde(default)]
+        api: OpenAiApi,
+    },
+    /// An OpenAI-compatible server (OpenAI, vLLM, TGI, llama.cpp, Ollama, LiteLLM):
+    /// `POST <base_url>/v1/chat/completions`.
+    Openai {
+        base_url: BaseUrl,
+        model: String,
+        #[serde(default)]
+        api: OpenAiApi,
+        /// Environment variable holding the API key (absent: no key is sent).
+        api_key_env: Option<EnvName>,
+        /// Extra request headers (see `headers`).
+        #[serde(default)]
+        headers: RequestHeaders,
+        /// Prices, for the cost estimate of the plan.
+        price: Option<Price>,
+        /// For servers that accept them (vLLM and its kin): send `ignore_eos` and
+        /// `min_tokens = max_tokens`, so every completion is exactly `max_tokens` long.
+        #[serde(default)]
+        ignore_eos: bool,
+    },
+    /// The Anthropic Messages API: `POST <base_url>/v1/messages`.
+    Anthropic {
+        #[serde(default = "anthropic_url")]
+        base_url: BaseUrl,
+        model: String,
+        #[serde(default = "anthropic_version")]
+        anthropic_version: String,
+        api_key_env: Option<EnvName>,
+        #[serde(default)]
+        headers: RequestHeaders,
+        price: Option<Price>,
+    },
+}
+
+/// Which OpenAI endpoint an OpenAI-compatible target is driven through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenAiApi {
+    /// `POST /v1/chat/completions`.
+    #[default]
+    Chat,
+    /// The legacy `POST /v1/completions`: a bare prompt, no chat template.
+    Completions,
+}
+
+/// `[target.price]`: US dollars per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    pub input_per_million: f64,
+    pub output_per_million: f64,
+}
+
+/// The model the mock answers as, unless the scenario names another.
+pub(super) fn default_mock_model() -> String {
+    "llmbench-mock".into()
+}
+
+fn anthropic_url() -> BaseUrl {
+    BaseUrl("https://api.anthropic.com".into())
+}
+
+fn anthropic_version() -> String {
+    "2023-06-01".into()
+}
+
+impl Target {
+    pub fn model(&self) -> &str {
+        match self {
+            Target::Mock { model, .. }
+            | Target::Openai { model, .. }
+            | Target::Anthropic { model, .. } => model,
+        }
+    }
+
+    /// The environment variable holding a live target's API key, if it has one.
+    pub fn api_key_env(&self) -> Option<&EnvName> {
+        match self {
+            Target::Mock { .. } => None,
+            Target::Openai { api_key_env, .. } | Target::Anthropic { api_key_env, .. } => {
+                api_key_env.as_ref()
+            }
+        }
+    }
+
+    pub fn price(&self) -> Option<Price> {
+        match self {
+            Target::Mock { .. } => None,
+            Target::Openai { price, .. } | Target::Anthropic { price, .. } => *price,
+        }
+    }
+
+    /// Whether to ask an OpenAI-compatible server for exactly `max_tokens` tokens.
+    pub fn ignore_eos(&self) -> bool {
+        matches!(
+            self,
+            Target::Openai {
+                ignore_eos: true,
+                ..
+            }
+        )
+    }
+
+    /// A live target's base URL; `None` for the embedded mock.
+    pub fn base_url(&self) -> Option<&BaseUrl> {
+        match self {
+            Target::Mock { .. } => None,
+            Target::Openai { base_url, .. } | Target::Anthropic { base_url, .. } => Some(base_url),
+        }
+    }
+
+    /// Where requests go, for messages: the base URL, or "the embedded mock", and the
+    /// legacy endpoint when that is the one driven.
+    pub fn describe(&self) -> String {
+        let place = self
+            .base_url()
+            .map_or_else(|| "the embedded mock".into(), |url| url.0.clone());
+        match self {
+            Target::Mock {
+                api: OpenAiApi::Completions,
+                ..
+            }
+            | Target::Openai {
+                api: OpenAiApi::Completions,
+                ..
+            } => format!("{place} (legacy /v1/completions)"),
+            _ => place,
+        }
+    }
+
+    /// True when requests stay on this machine (the mock, or a loopback address).
+    pub fn is_loopback(&self) -> bool {
+        self.base_url().is_none_or(BaseUrl::is_loopback)
+    }
+}
