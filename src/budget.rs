@@ -1,6 +1,8 @@
 //! Hard caps on what a run may spend: once one is reached, no new request is sent (the
 //! ones in flight finish), unsent items are recorded as `over_budget`, and the run
 //! stops after the current strategy. Shared by all strategies of a run.
+//!
+//! Reads its `[budget]` section from the scenario; knows nothing of how requests are sent.
 
 use crate::scenario::{BudgetConfig, Price};
 use std::sync::OnceLock;

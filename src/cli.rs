@@ -1,3 +1,5 @@
+//! The command line: subcommands, options and the help text (clap derive).
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 

@@ -1,5 +1,7 @@
 //! Facts about the machine a run was measured on, for the summary: numbers mean little
 //! without them.
+//!
+//! A leaf: imports nothing from the crate.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,3 +1,6 @@
+//! The `llmbench` command: parses the command line, runs the library's stages and
+//! turns their outcomes into messages and exit codes. Owns no measurement logic.
+
 mod cli;
 
 /// `println!` that ignores a closed or broken stdout (`llmbench run … | head`): output

@@ -1,5 +1,7 @@
 //! Live view of a running strategy: a progress bar with the counts so far. It polls the
 //! recorder's atomic counters on a timer, so the request path never waits on drawing.
+//!
+//! Reads only the strategy's live counters; writes nothing a result depends on.
 
 use crate::strategy::Dispatcher;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

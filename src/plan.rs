@@ -1,4 +1,6 @@
 //! What a run will send, shown before it sends it: the guard rail for paid APIs.
+//!
+//! Reads the scenario and its work items; sends nothing.
 
 use crate::scenario::Scenario;
 use crate::workload::WorkItem;

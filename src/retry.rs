@@ -4,6 +4,9 @@
 //! timeouts, 408, 409, 429 and every status ≥ 500, unless the server says otherwise with
 //! `x-should-retry`; prefer the server's `retry-after-ms` / `retry-after` hint to the
 //! client's own backoff. Errors raised mid-stream are never retried.
+//!
+//! The policies come from the scenario's `[retry]`; the decisions read only the
+//! client's `Exchange`. Sleeping and re-sending are the dispatcher's.
 
 use crate::client::ErrorClass;
 use crate::client::Exchange;

@@ -1,5 +1,9 @@
 //! Running a scenario: start the target, then for each strategy reset it, dispatch the
 //! shared work items, and save what was measured.
+//!
+//! The top of the pipeline, and the only module that knows every stage: it starts the
+//! mock when the target is the embedded one, and turns what the mock reports into the
+//! results' own type.
 
 use crate::budget::Budget;
 use crate::client::{Client, Endpoint};

@@ -1,6 +1,8 @@
 //! The async runtime a strategy runs on. Each strategy gets a fresh runtime of its own
 //! kind on threads of its own, so no strategy inherits another's warm state, and the
 //! thread counts are pinned and reported.
+//!
+//! Builds runtimes only; the strategies and the client run on them unaware of which.
 
 use crate::client::Sockets;
 use crate::scenario::RuntimeKind;

@@ -3,6 +3,9 @@
 //! What is specific to an API (request body, how to read a streamed event or a whole
 //! body) lives in one [`WireAdapter`] per wire format; this file does the HTTP, the SSE
 //! framing, the clock readings and the error classes, the same for every format.
+//!
+//! Below the recorder: it returns an [`Exchange`] and never records anything itself.
+//! Reads the scenario's target and `[client]`, and the wire types.
 
 mod anthropic;
 mod completions;

@@ -5,6 +5,9 @@
 //! (so concurrent streams rarely touch the same lock and memory does not grow per
 //! token), and live progress is a handful of atomics. E2E, TTFT and TPOT histograms and
 //! the timeline are derived from the records afterwards.
+//!
+//! Reads the client's `Exchange` and the work items; knows nothing of strategies or
+//! output formats.
 
 mod record;
 pub mod timeline;

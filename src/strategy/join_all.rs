@@ -1,3 +1,5 @@
+//! The `join_all` strategy: everything at once, in one task.
+
 use super::{Arrivals, Dispatcher, Strategy};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;

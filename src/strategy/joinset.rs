@@ -1,3 +1,5 @@
+//! The `joinset` strategy: a JoinSet pool refilled as tasks finish.
+
 use super::{Arrivals, Dispatcher, Strategy};
 use futures_util::future::BoxFuture;
 use tokio::task::JoinSet;

@@ -5,6 +5,8 @@
 //! recording, identically for all. Adding a strategy means one file implementing
 //! [`Strategy`] plus a variant of the scenario's `StrategyKind` and its arm in
 //! [`StrategyKind::build`].
+//!
+//! Above the client, recorder, retry and budget, which it drives; below the runner.
 
 mod arrivals;
 mod join_all;

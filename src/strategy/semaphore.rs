@@ -1,3 +1,5 @@
+//! The `semaphore` strategy: a task per item, capped by a semaphore.
+
 use super::{Arrivals, Dispatcher, Strategy};
 use futures_util::future::BoxFuture;
 use std::sync::Arc;

@@ -1,3 +1,5 @@
+//! The `serial` strategy: one request after another.
+
 use super::{Arrivals, Dispatcher, Strategy};
 use futures_util::future::BoxFuture;
 
