@@ -15,10 +15,12 @@ use rand::Rng;
 use std::time::Duration;
 
 /// What to do after a failed attempt.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     Stop,
     RetryAfter(Duration),
+    /// Not retried although retryable: the server's hint is longer than the policy waits.
+    GiveUp(String),
 }
 
 /// What a hint longer than the policy accepts leads to.
@@ -42,18 +44,25 @@ impl RetryConfig {
             return Decision::Stop;
         }
         let (max_hint, long_hint) = match self {
+            RetryConfig::None => return Decision::Stop,
             RetryConfig::Exponential {
                 max_retry_after_s, ..
-            } => (
-                Duration::from_secs_f64(max_retry_after_s.0),
-                LongHint::Backoff,
-            ),
-            RetryConfig::OpenaiPython { .. } => (Duration::from_secs(120), LongHint::GiveUp),
-            _ => (Duration::MAX, LongHint::Backoff),
+            } => (max_retry_after_s, LongHint::Backoff),
+            RetryConfig::OpenaiPython {
+                max_retry_after_s, ..
+            }
+            | RetryConfig::AnthropicPython {
+                max_retry_after_s, ..
+            } => (max_retry_after_s, LongHint::GiveUp),
         };
+        let max_hint = Duration::from_secs_f64(max_hint.0);
         match exchange.retry_after.filter(|h| !h.is_zero()) {
             Some(hint) if hint <= max_hint => Decision::RetryAfter(hint),
-            Some(_) if matches!(long_hint, LongHint::GiveUp) => Decision::Stop,
+            Some(hint) if matches!(long_hint, LongHint::GiveUp) => Decision::GiveUp(format!(
+                "the server asked to wait {:.0} s, more than max_retry_after_s ({:.0} s)",
+                hint.as_secs_f64(),
+                max_hint.as_secs_f64()
+            )),
             _ => Decision::RetryAfter(self.backoff(attempt, rng)),
         }
     }
@@ -62,8 +71,8 @@ impl RetryConfig {
         match self {
             RetryConfig::None => None,
             RetryConfig::Exponential { max_attempts, .. }
-            | RetryConfig::OpenaiPython { max_attempts }
-            | RetryConfig::AnthropicPython { max_attempts } => {
+            | RetryConfig::OpenaiPython { max_attempts, .. }
+            | RetryConfig::AnthropicPython { max_attempts, .. } => {
                 Some(u32::try_from(max_attempts.0).unwrap_or(u32::MAX))
             }
         }
@@ -118,6 +127,14 @@ mod tests {
     fn openai() -> RetryConfig {
         RetryConfig::OpenaiPython {
             max_attempts: Count(3),
+            max_retry_after_s: Positive(120.0),
+        }
+    }
+
+    fn anthropic(max_retry_after_s: f64) -> RetryConfig {
+        RetryConfig::AnthropicPython {
+            max_attempts: Count(3),
+            max_retry_after_s: Positive(max_retry_after_s),
         }
     }
 
@@ -167,16 +184,19 @@ mod tests {
             Decision::RetryAfter(Duration::from_secs(7))
         );
         e.retry_after = Some(Duration::from_secs(121));
-        assert_eq!(
-            openai().decide(&e, 1, rng),
-            Decision::Stop,
-            "openai gives up above 120 s"
-        );
-        let anthropic = RetryConfig::AnthropicPython {
-            max_attempts: Count(3),
+        let Decision::GiveUp(why) = openai().decide(&e, 1, rng) else {
+            panic!("openai gives up above 120 s")
         };
+        assert!(
+            why.contains("121 s") && why.contains("max_retry_after_s (120 s)"),
+            "{why}"
+        );
+        assert!(matches!(
+            anthropic(60.0).decide(&e, 1, rng),
+            Decision::GiveUp(_)
+        ));
         assert_eq!(
-            anthropic.decide(&e, 1, rng),
+            anthropic(600.0).decide(&e, 1, rng),
             Decision::RetryAfter(Duration::from_secs(121))
         );
         let exponential = RetryConfig::Exponential {
@@ -195,11 +215,31 @@ mod tests {
     }
 
     #[test]
+    fn no_policy_waits_longer_than_its_cap() {
+        let rng = &mut ChaCha8Rng::seed_from_u64(3);
+        let mut e = failed(Some(429), ErrorClass::RateLimited);
+        e.retry_after = Some(Duration::MAX);
+        let exponential = RetryConfig::Exponential {
+            max_attempts: Count(3),
+            base_ms: Positive(500.0),
+            cap_ms: Positive(8000.0),
+            max_retry_after_s: Positive(60.0),
+        };
+        for policy in [openai(), anthropic(60.0), exponential, RetryConfig::None] {
+            match policy.decide(&e, 1, rng) {
+                Decision::RetryAfter(wait) => assert!(wait <= Duration::from_secs(8), "{policy:?}"),
+                Decision::Stop | Decision::GiveUp(_) => {}
+            }
+        }
+    }
+
+    #[test]
     fn backoff_follows_the_formulas() {
         let rng = &mut ChaCha8Rng::seed_from_u64(2);
         let e = failed(Some(500), ErrorClass::ServerError);
         let sdk = RetryConfig::AnthropicPython {
             max_attempts: Count(10),
+            max_retry_after_s: Positive(60.0),
         };
         for (attempt, full) in [(1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (9, 8.0)] {
             for _ in 0..100 {
@@ -222,7 +262,7 @@ mod tests {
         let waits: Vec<f64> = (0..1000)
             .map(|_| match jitter.decide(&e, 3, rng) {
                 Decision::RetryAfter(w) => w.as_secs_f64(),
-                Decision::Stop => panic!(),
+                other => panic!("{other:?}"),
             })
             .collect();
         // Full jitter on attempt 3: uniform on [0, 0.4 s].

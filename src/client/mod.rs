@@ -353,8 +353,6 @@ impl StreamTally {
     }
 }
 
-/// `retry-after-ms` (float milliseconds) first, then `retry-after` (float seconds), as
-/// the SDKs read them. (The HTTP-date form of `retry-after` is not read.)
 /// A `target.headers` value: the text as written, or read from its environment variable
 /// and marked sensitive, like the API key.
 fn header_value(name: &HeaderName, source: &HeaderSource) -> Result<HeaderValue, String> {
@@ -387,10 +385,13 @@ fn sensitive_value(text: String, env: &EnvName) -> Result<HeaderValue, String> {
     Ok(value)
 }
 
+/// `retry-after-ms` (float milliseconds) first, then `retry-after` (float seconds), as
+/// the SDKs read them. (The HTTP-date form of `retry-after` is not read.) A hint too
+/// long for a `Duration` saturates: the retry policy's cap decides what it means.
 fn retry_hint(response: &Response) -> Option<Duration> {
     let parse = |name, scale: f64| {
         let value: f64 = response.header(name)?.parse().ok()?;
-        (value.is_finite() && value >= 0.0).then(|| Duration::from_secs_f64(value * scale))
+        (value >= 0.0).then(|| Duration::try_from_secs_f64(value * scale).unwrap_or(Duration::MAX))
     };
     parse("retry-after-ms", 1e-3).or_else(|| parse("retry-after", 1.0))
 }

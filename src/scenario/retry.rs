@@ -29,11 +29,17 @@ pub enum RetryConfig {
     OpenaiPython {
         #[serde(default = "three")]
         max_attempts: Count,
+        #[serde(default = "two_minutes")]
+        max_retry_after_s: Positive,
     },
-    /// anthropic-python ≥ 1.6: as openai-python, but honours any positive hint.
+    /// anthropic-python ≥ 1.6: as openai-python. The SDK honours any positive hint; here
+    /// a hint beyond `max_retry_after_s` ends the request instead, so one 429 cannot hang
+    /// a run for days.
     AnthropicPython {
         #[serde(default = "three")]
         max_attempts: Count,
+        #[serde(default = "one_minute")]
+        max_retry_after_s: Positive,
     },
 }
 
@@ -48,4 +54,7 @@ fn eight_seconds() -> Positive {
 }
 fn one_minute() -> Positive {
     Positive(60.0)
+}
+fn two_minutes() -> Positive {
+    Positive(120.0)
 }

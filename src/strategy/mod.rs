@@ -205,6 +205,13 @@ impl Dispatcher {
                 .decide(&exchange, attempts.count, &mut rng);
             let wait = match decision {
                 Decision::RetryAfter(wait) if state.policy.budget.admit() => wait,
+                Decision::GiveUp(why) => {
+                    let mut exchange = exchange;
+                    if let Some((_, message)) = &mut exchange.error {
+                        message.push_str(&format!(" (not retried: {why})"));
+                    }
+                    return recorder.finish(slot, item, &attempts, exchange);
+                }
                 _ => {
                     let answered = exchange.error.is_none();
                     if answered {
