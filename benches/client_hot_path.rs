@@ -39,9 +39,11 @@ fn parse_stream(c: &mut Criterion) {
             let mut parser = SseParser::new();
             let mut tokens = 0u32;
             for read in bytes.chunks(1448) {
-                parser.feed(read, |event| {
-                    tokens += adapter.stream_event(event).unwrap().content_chunks;
-                });
+                parser
+                    .feed(read, |event| {
+                        tokens += adapter.stream_event(event).unwrap().content_chunks;
+                    })
+                    .unwrap();
             }
             black_box(tokens)
         })

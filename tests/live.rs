@@ -231,13 +231,7 @@ async fn provider_shaped_failures_are_classified_with_the_servers_message() {
     assert_eq!(message.unwrap(), "stream ended inside an event");
 }
 
-fn llmbench(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_llmbench"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .unwrap()
-}
+use common::llmbench;
 
 #[test]
 fn a_remote_target_needs_yes_and_dry_run_only_plans() {
@@ -340,28 +334,7 @@ fn a_missing_key_fails_before_any_traffic_and_a_given_key_is_never_written() {
         !String::from_utf8_lossy(&out.stdout).contains(key)
             && !String::from_utf8_lossy(&out.stderr).contains(key)
     );
-    assert_written_nowhere(&out_dir, key);
-}
-
-/// Searches every file below `dir` (at least summary, requests, scenario, reports and
-/// charts) for `secret`.
-fn assert_written_nowhere(dir: &std::path::Path, secret: &str) {
-    let mut files = vec![dir.to_path_buf()];
-    let mut checked = 0;
-    while let Some(path) = files.pop() {
-        if path.is_dir() {
-            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "secret found in {}",
-                path.display()
-            );
-            checked += 1;
-        }
-    }
-    assert!(checked >= 5, "only {checked} files were written");
+    common::assert_written_nowhere(&out_dir, key);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,7 +400,7 @@ async fn extra_headers_are_sent_and_those_from_the_environment_never_written() {
         summary.contains("\"ok\": 2"),
         "both requests answered: {summary}"
     );
-    assert_written_nowhere(&out_dir, secret);
+    common::assert_written_nowhere(&out_dir, secret);
 }
 
 /// A child process killed and reaped when dropped, even if the test fails first.

@@ -11,12 +11,14 @@ mod anthropic;
 mod completions;
 mod error_class;
 mod openai;
+mod redact;
 pub mod transport;
 
 pub use anthropic::AnthropicMessages;
 pub use completions::OpenAiCompletions;
 pub use error_class::ErrorClass;
 pub use openai::OpenAiChat;
+pub use redact::{REDACTED, Redactor};
 
 use crate::scenario::{ClientConfig, EnvName, HeaderSource, HttpLibrary, OpenAiApi, Target};
 use crate::wire::sse::{SseEvent, SseParser};
@@ -116,6 +118,8 @@ impl From<OpenAiApi> for WireFormat {
 pub struct Endpoint {
     pub base_url: String,
     headers: HeaderMap,
+    /// The secret values among the headers, cut out of every message.
+    secrets: Redactor,
     format: WireFormat,
     model: String,
     exact_length: bool,
@@ -127,6 +131,7 @@ impl Endpoint {
         Endpoint {
             base_url,
             headers: HeaderMap::new(),
+            secrets: Redactor::default(),
             format: api.into(),
             model: model.to_string(),
             exact_length: false,
@@ -150,10 +155,14 @@ impl Endpoint {
             } => (base_url, WireFormat::AnthropicMessages, headers),
         };
         let mut map = HeaderMap::new();
+        let mut secrets = Redactor::default();
         for (name, source) in &extra.0 {
             let name = HeaderName::try_from(name.as_str())
                 .map_err(|_| format!("target.headers: \"{name}\" is not a valid header name"))?;
             let value = header_value(&name, source)?;
+            if value.is_sensitive() {
+                secrets.add(value.to_str().unwrap_or_default());
+            }
             map.insert(name, value);
         }
         if let Target::Anthropic {
@@ -166,6 +175,7 @@ impl Endpoint {
         }
         if let Some(env) = target.api_key_env() {
             let key = read_env(env, "target.api_key_env", "the API key")?;
+            secrets.add(&key);
             let (name, value) = match format {
                 WireFormat::OpenAiChat | WireFormat::OpenAiCompletions => {
                     ("authorization", format!("Bearer {key}"))
@@ -177,6 +187,7 @@ impl Endpoint {
         Ok(Endpoint {
             base_url: base_url.0.clone(),
             headers: map,
+            secrets,
             format,
             model: target.model().to_string(),
             exact_length: target.ignore_eos(),
@@ -204,6 +215,11 @@ pub struct Client {
     url: String,
     stream: bool,
     adapter: Box<dyn WireAdapter>,
+    secrets: Redactor,
+    /// Bounds on what one response may make the client hold: `[client]`'s
+    /// `max_event_bytes` and `max_body_bytes`.
+    max_event_bytes: usize,
+    max_body_bytes: usize,
 }
 
 impl Client {
@@ -231,6 +247,9 @@ impl Client {
             url,
             stream,
             adapter,
+            secrets: endpoint.secrets.clone(),
+            max_event_bytes: config.max_event_bytes.get(),
+            max_body_bytes: config.max_body_bytes.get(),
         })
     }
 
@@ -244,7 +263,9 @@ impl Client {
             Err(failure) => Err(failure),
         };
         exchange.end = Instant::now();
-        exchange.error = outcome.err();
+        exchange.error = outcome
+            .err()
+            .map(|(class, message)| (class, self.secrets.redact(&message)));
         exchange
     }
 
@@ -272,6 +293,15 @@ impl Client {
         } else {
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await? {
+                if body.len() + chunk.len() > self.max_body_bytes {
+                    return Err((
+                        ErrorClass::Protocol,
+                        format!(
+                            "the response body exceeded {} bytes (raise [client] max_body_bytes if the server really sends such bodies)",
+                            self.max_body_bytes
+                        ),
+                    ));
+                }
                 body.extend_from_slice(&chunk);
             }
             exchange.output_tokens = self
@@ -288,13 +318,15 @@ impl Client {
         exchange: &mut Exchange,
         on_gap: &mut impl FnMut(Duration),
     ) -> Result<(), Failure> {
-        let mut parser = SseParser::new();
+        let mut parser = SseParser::with_limit(self.max_event_bytes);
         let mut tally = StreamTally::default();
         while let Some(bytes) = response.chunk().await? {
             let arrived = Instant::now();
-            parser.feed(&bytes, |event| {
-                tally.add(self.adapter.stream_event(event), arrived)
-            });
+            parser
+                .feed(&bytes, |event| {
+                    tally.add(self.adapter.stream_event(event), arrived)
+                })
+                .map_err(|e| (ErrorClass::Protocol, e.to_string()))?;
             if let Some(error) = tally.error.take() {
                 return Err((ErrorClass::Protocol, error));
             }

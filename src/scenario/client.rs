@@ -1,6 +1,6 @@
-//! `[client]`: the timeouts of each attempt.
+//! `[client]`: the timeouts of each attempt, and how much of a response it may hold.
 
-use super::values::Positive;
+use super::values::{Count, Positive};
 use serde::{Deserialize, Serialize};
 
 /// The `[client]` section.
@@ -17,6 +17,13 @@ pub struct ClientConfig {
     /// instead of hanging the run.
     #[serde(default = "one_minute")]
     pub idle_timeout_s: Positive,
+    /// The longest SSE event (or line) accepted, in bytes; a longer one fails the
+    /// request as a protocol error instead of growing memory.
+    #[serde(default = "one_mebibyte")]
+    pub max_event_bytes: Count,
+    /// The largest whole (non-streamed) response body accepted, in bytes.
+    #[serde(default = "sixty_four_mebibytes")]
+    pub max_body_bytes: Count,
 }
 
 impl Default for ClientConfig {
@@ -25,6 +32,8 @@ impl Default for ClientConfig {
             connect_timeout_s: ten(),
             timeout_s: five_minutes(),
             idle_timeout_s: one_minute(),
+            max_event_bytes: one_mebibyte(),
+            max_body_bytes: sixty_four_mebibytes(),
         }
     }
 }
@@ -39,4 +48,12 @@ fn five_minutes() -> Positive {
 
 fn one_minute() -> Positive {
     Positive(60.0)
+}
+
+fn one_mebibyte() -> Count {
+    Count(1 << 20)
+}
+
+fn sixty_four_mebibytes() -> Count {
+    Count(64 << 20)
 }

@@ -76,7 +76,8 @@ fn locate(src: &str, span: Range<usize>) -> Located {
     let start = span.start.min(src.len());
     let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
-    let line_text = src[line_start..line_end].trim_end_matches('\r');
+    // The excerpt quotes the file: a password in a URL there is not repeated.
+    let line_text = super::values::hide_password(src[line_start..line_end].trim_end_matches('\r'));
     let line = src[..start].matches('\n').count() + 1;
     let column = src[line_start..start].chars().count() + 1;
     let width = src[start..span.end.clamp(start, line_end)]

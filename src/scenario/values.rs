@@ -121,11 +121,17 @@ pub struct BaseUrl(pub String);
 impl<'de> Deserialize<'de> for BaseUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
+        let shown = hide_password(&s);
         let url = url::Url::parse(&s)
-            .map_err(|e| de::Error::custom(format!("\"{s}\" is not a URL: {e}")))?;
+            .map_err(|e| de::Error::custom(format!("\"{shown}\" is not a URL: {e}")))?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(de::Error::custom(format!(
+                "\"{shown}\" holds credentials (user:password@), which would be copied into the results: name the key's environment variable in `api_key_env`, or send a header from the environment (`headers = {{ authorization = {{ env = \"VAR\" }} }}`)"
+            )));
+        }
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(de::Error::custom(format!(
-                "\"{s}\" must be an http:// or https:// URL with a host, e.g. http://localhost:8000"
+                "\"{shown}\" must be an http:// or https:// URL with a host, e.g. http://localhost:8000"
             )));
         }
         let trimmed = s.trim_end_matches('/');
@@ -147,5 +153,46 @@ impl BaseUrl {
             Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
             None => false,
         }
+    }
+}
+
+/// `text` with the password of any `scheme://user:password@host` in it replaced by
+/// `[redacted]`, for messages that quote what the user wrote.
+pub fn hide_password(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail
+            .find(['/', '?', '#', '"', '\'', ' '])
+            .unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at_sign), Some(colon)) if colon < at_sign => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("[redacted]");
+                out.push_str(&authority[at_sign..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_hidden() {
+        assert_eq!(
+            hide_password("base_url = \"http://user:s3cret@host:80/v1\" # x://a:b@c"),
+            "base_url = \"http://user:[redacted]@host:80/v1\" # x://a:[redacted]@c"
+        );
+        assert_eq!(hide_password("http://host:8000/v1"), "http://host:8000/v1");
+        assert_eq!(hide_password("no url"), "no url");
     }
 }

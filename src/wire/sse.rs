@@ -9,7 +9,8 @@
 //!
 //! Supported: `data` (multi-line, joined with `\n`), `event`, comments (`:` lines),
 //! LF / CRLF / CR line ends, a leading BOM. `id` and `retry` are parsed and ignored:
-//! an LLM stream is never resumed.
+//! an LLM stream is never resumed. An event (or a line) longer than the parser's limit
+//! is an error, so a server that never sends a line end cannot grow memory without end.
 
 /// One dispatched event. `event` is `"message"` when the frame named none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +19,22 @@ pub struct SseEvent<'a> {
     pub data: &'a str,
 }
 
-#[derive(Debug, Default)]
+/// The default limit on one event: 1 MiB, far above any token frame.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1 << 20;
+
+/// An event grew past the parser's limit before it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "an SSE event exceeded {limit} bytes without ending (raise [client] max_event_bytes if the server really sends such events)"
+)]
+pub struct EventTooLarge {
+    pub limit: usize,
+}
+
+#[derive(Debug)]
 pub struct SseParser {
+    /// The most bytes one event (its data and the line being read) may hold.
+    limit: usize,
     /// The current, not yet terminated line.
     line: Vec<u8>,
     data: String,
@@ -30,13 +45,37 @@ pub struct SseParser {
     started: bool,
 }
 
+impl Default for SseParser {
+    fn default() -> Self {
+        SseParser::with_limit(DEFAULT_MAX_EVENT_BYTES)
+    }
+}
+
 impl SseParser {
     pub fn new() -> SseParser {
         SseParser::default()
     }
 
+    /// A parser refusing events longer than `limit` bytes.
+    pub fn with_limit(limit: usize) -> SseParser {
+        SseParser {
+            limit,
+            line: Vec::new(),
+            data: String::new(),
+            event: String::new(),
+            has_data: false,
+            skip_lf: false,
+            started: false,
+        }
+    }
+
     /// Feeds the next bytes of the stream, calling `on_event` for every completed event.
-    pub fn feed(&mut self, mut input: &[u8], mut on_event: impl FnMut(SseEvent<'_>)) {
+    /// Fails once the event being read is longer than the limit.
+    pub fn feed(
+        &mut self,
+        mut input: &[u8],
+        mut on_event: impl FnMut(SseEvent<'_>),
+    ) -> Result<(), EventTooLarge> {
         if self.skip_lf && !input.is_empty() {
             if input[0] == b'\n' {
                 input = &input[1..];
@@ -54,10 +93,19 @@ impl SseParser {
                     Some(_) => {}
                 }
             }
+            self.check_size()?;
             self.process_line(&mut on_event);
             self.line.clear();
         }
         self.line.extend_from_slice(input);
+        self.check_size()
+    }
+
+    fn check_size(&self) -> Result<(), EventTooLarge> {
+        match self.line.len() + self.data.len() > self.limit {
+            true => Err(EventTooLarge { limit: self.limit }),
+            false => Ok(()),
+        }
     }
 
     /// True when the stream so far ends inside an event (data received but no blank
@@ -125,9 +173,11 @@ mod tests {
         let mut parser = SseParser::new();
         let mut events = Vec::new();
         for piece in pieces {
-            parser.feed(piece, |e| {
-                events.push((e.event.to_string(), e.data.to_string()))
-            });
+            parser
+                .feed(piece, |e| {
+                    events.push((e.event.to_string(), e.data.to_string()))
+                })
+                .unwrap();
         }
         (events, parser.has_pending())
     }
@@ -225,9 +275,31 @@ mod tests {
         let frame = b"data: {\"choices\":[{\"delta\":{\"content\":\" word\"}}]}\n\n";
         let mut count = 0;
         for _ in 0..10_000 {
-            parser.feed(frame, |_| count += 1);
+            parser.feed(frame, |_| count += 1).unwrap();
         }
         assert_eq!(count, 10_000);
         assert!(parser.line.capacity() < 256 && parser.data.capacity() < 256);
+    }
+
+    #[test]
+    fn an_event_past_the_limit_fails_however_it_arrives() {
+        // No line end at all, in many reads.
+        let mut parser = SseParser::with_limit(64);
+        let endless = [b'x'; 16];
+        let fed: Vec<_> = (0..5).map(|_| parser.feed(&endless, |_| {})).collect();
+        assert_eq!(fed[3], Ok(()), "64 bytes are within the limit");
+        assert_eq!(fed[4], Err(EventTooLarge { limit: 64 }));
+        // Many short data lines that never end the event.
+        let mut parser = SseParser::with_limit(64);
+        let mut result = Ok(());
+        for _ in 0..20 {
+            result = result.and(parser.feed(b"data: abcdef\n", |_| {}));
+        }
+        assert_eq!(result, Err(EventTooLarge { limit: 64 }));
+        // Events each below the limit pass, however many.
+        let mut parser = SseParser::with_limit(64);
+        for _ in 0..1000 {
+            parser.feed(b"data: abcdef\n\n", |_| {}).unwrap();
+        }
     }
 }

@@ -31,8 +31,38 @@ pub async fn run(src: &str) -> RunResult {
         .result
 }
 
+/// Runs the `llmbench` binary with `args` and extra environment variables.
+pub fn llmbench(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 /// An HTTP client for tests (the TLS provider installed first, as reqwest requires).
 pub fn http() -> reqwest::Client {
     llmbench::client::install_tls_provider();
     reqwest::Client::new()
+}
+
+/// Searches every file below `dir` (at least summary, requests, scenario, reports and
+/// charts) for `secret`.
+pub fn assert_written_nowhere(dir: &std::path::Path, secret: &str) {
+    let mut files = vec![dir.to_path_buf()];
+    let mut checked = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "secret found in {}",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} files were written");
 }
