@@ -3,6 +3,15 @@
 
 mod cli;
 
+/// `eprintln!` that ignores a closed stderr (the terminal of a dropped ssh session, which
+/// also sends SIGHUP): the results on disk matter more than the message.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// `println!` that ignores a closed or broken stdout (`llmbench run … | head`): output
 /// is a courtesy, results are on disk, and a benchmark tool must not panic over it.
 macro_rules! out {
@@ -26,8 +35,12 @@ use tokio_util::sync::CancellationToken;
 const EXIT_INVALID: u8 = 2;
 const EXIT_FAILED: u8 = 1;
 use llmbench::slo::EXIT_SLO_FAILED;
-/// Interrupted by Ctrl-C, by the shell's convention (128 + SIGINT).
-const EXIT_INTERRUPTED: u8 = 130;
+/// The signal that interrupted a run (0: none yet); the exit code is 128 + it, by the
+/// shell's convention (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
+static INTERRUPTED_BY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// SIGINT's number, for the exit code of an interrupt from a platform without others.
+const SIGINT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -73,7 +86,7 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
     let (config, seed) = match scenario.map(llmbench::scenario::load_mock_config) {
         Some(Ok(loaded)) => loaded,
         Some(Err(e)) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             return ExitCode::from(EXIT_INVALID);
         }
         None => (Default::default(), 0),
@@ -81,7 +94,7 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
     let mock = match llmbench::mock::MockServer::start(config, seed, addr) {
         Ok(mock) => mock,
         Err(e) => {
-            eprintln!("error: cannot listen on {addr}: {e}");
+            err!("error: cannot listen on {addr}: {e}");
             return ExitCode::from(EXIT_FAILED);
         }
     };
@@ -92,7 +105,7 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
     out!("Ctrl-C to stop");
     let (stop, stopped) = std::sync::mpsc::channel();
     if ctrlc_handler(stop).is_err() {
-        eprintln!("error: cannot watch for Ctrl-C");
+        err!("error: cannot watch for Ctrl-C");
         return ExitCode::from(EXIT_FAILED);
     }
     let _ = stopped.recv();
@@ -140,7 +153,7 @@ fn report(dir: &Path) -> ExitCode {
             slo_exit(&rendered, ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            err!("error: {e:#}");
             ExitCode::from(EXIT_INVALID)
         }
     }
@@ -149,7 +162,7 @@ fn report(dir: &Path) -> ExitCode {
 /// `ok` unless an SLO was missed.
 fn slo_exit(rendered: &llmbench::report::Rendered, ok: ExitCode) -> ExitCode {
     if rendered.slo_failed {
-        eprintln!("SLO missed: see the report's \"Service-level objectives\" table");
+        err!("SLO missed: see the report's \"Service-level objectives\" table");
         ExitCode::from(EXIT_SLO_FAILED)
     } else {
         ok
@@ -160,7 +173,7 @@ fn slo_exit(rendered: &llmbench::report::Rendered, ok: ExitCode) -> ExitCode {
 /// every input error is reported before any traffic.
 fn load(path: &Path) -> Result<(Scenario, Vec<WorkItem>), ExitCode> {
     let invalid = |e: &dyn std::fmt::Display| {
-        eprintln!("error: {e}");
+        err!("error: {e}");
         ExitCode::from(EXIT_INVALID)
     };
     let scenario = Scenario::load(path).map_err(|e| invalid(&e))?;
@@ -206,22 +219,29 @@ fn guard(scenario: &Scenario, items: &[WorkItem], consent: &Consent) -> Option<E
     if plan.loopback || consent.yes {
         return None;
     }
-    eprintln!("{plan}");
+    err!("{plan}");
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        eprintln!(
+        err!(
             "error: {} is not on this machine and may charge for these requests: \
              run again with --yes to send them (--dry-run shows the plan only)",
             plan.target
         );
         return Some(ExitCode::from(EXIT_INVALID));
     }
-    eprint!("send these requests to {}? [y/N] ", plan.target);
+    {
+        use std::io::Write as _;
+        let _ = write!(
+            std::io::stderr().lock(),
+            "send these requests to {}? [y/N] ",
+            plan.target
+        );
+    }
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
     if answer.trim().eq_ignore_ascii_case("y") || answer.trim().eq_ignore_ascii_case("yes") {
         None
     } else {
-        eprintln!("not sent");
+        err!("not sent");
         Some(ExitCode::from(EXIT_INVALID))
     }
 }
@@ -232,7 +252,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
         Err(code) => return code,
     };
     if let Err(e) = scenario.keep_strategies(only) {
-        eprintln!("error: --strategy: {e}");
+        err!("error: --strategy: {e}");
         return ExitCode::from(EXIT_INVALID);
     }
     if let Some(code) = guard(&scenario, &items, &consent) {
@@ -241,7 +261,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
     if !matches!(scenario.target, llmbench::scenario::Target::Mock { .. })
         && let Err(e) = llmbench::client::Endpoint::live(&scenario.target)
     {
-        eprintln!("error: {}: {e}", path.display());
+        err!("error: {}: {e}", path.display());
         return ExitCode::from(EXIT_INVALID);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -250,17 +270,17 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            err!("error: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_FAILED);
         }
     };
     runtime.block_on(async {
         let cancel = CancellationToken::new();
-        tokio::spawn(interrupt_on_ctrl_c(cancel.clone()));
+        tokio::spawn(interrupt_on_signal(cancel.clone()));
         match runner::run(&scenario, items.into(), path, &options, cancel).await {
             Ok(outcome) => finish_run(&outcome),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                err!("error: {e:#}");
                 ExitCode::from(EXIT_FAILED)
             }
         }
@@ -283,15 +303,22 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
         out!("{}", report.recommendation.replace("**", ""));
     }
     if let Some(reason) = &outcome.result.stopped {
-        eprintln!("stopped early: {reason} ([budget]); later requests were not sent");
+        err!("stopped early: {reason} ([budget]); later requests were not sent");
     }
     if outcome.result.interrupted {
-        eprintln!("interrupted: the results above cover what ran before Ctrl-C");
-        return ExitCode::from(EXIT_INTERRUPTED);
+        let signal = match INTERRUPTED_BY.load(std::sync::atomic::Ordering::Acquire) {
+            0 => SIGINT,
+            signal => signal,
+        };
+        err!(
+            "interrupted: the results above cover what ran before {}",
+            signal_name(signal)
+        );
+        return ExitCode::from(128 + signal);
     }
     if let Some(why) = outcome.result.nothing_answered() {
-        eprintln!("error: {why}");
-        eprintln!("check that the target is running and reachable, and its key and model");
+        err!("error: {why}");
+        err!("check that the target is running and reachable, and its key and model");
         return ExitCode::from(EXIT_FAILED);
     }
     match &outcome.report {
@@ -300,16 +327,76 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
     }
 }
 
-/// First Ctrl-C: stop dispatching, record in-flight requests as cancelled and save.
-/// Second: quit at once.
-async fn interrupt_on_ctrl_c(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
+/// First SIGINT (Ctrl-C), SIGTERM (`timeout`, `docker stop`, Kubernetes, CI
+/// cancellation) or SIGHUP (a dropped ssh session): stop dispatching, record in-flight
+/// requests as cancelled and save. A second one: quit at once.
+async fn interrupt_on_signal(cancel: CancellationToken) {
+    let Ok(mut signals) = Signals::listen() else {
         return;
-    }
-    eprintln!("\ninterrupting: saving what was measured (Ctrl-C again to quit at once)");
+    };
+    let first = signals.next().await;
+    INTERRUPTED_BY.store(first, std::sync::atomic::Ordering::Release);
+    err!(
+        "\ninterrupting on {}: saving what was measured (again to quit at once)",
+        signal_name(first)
+    );
     cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    let second = signals.next().await;
+    std::process::exit(128 + i32::from(second));
+}
+
+/// The signals that stop a run.
+struct Signals {
+    #[cfg(unix)]
+    listeners: Vec<(u8, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    #[cfg(unix)]
+    fn listen() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let kinds = [
+            (2, SignalKind::interrupt()),
+            (15, SignalKind::terminate()),
+            (1, SignalKind::hangup()),
+        ];
+        let listeners = kinds
+            .into_iter()
+            .map(|(number, kind)| Ok((number, signal(kind)?)))
+            .collect::<std::io::Result<_>>()?;
+        Ok(Signals { listeners })
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> std::io::Result<Signals> {
+        Ok(Signals {})
+    }
+
+    /// Waits for the next signal and returns its number.
+    #[cfg(unix)]
+    async fn next(&mut self) -> u8 {
+        let waits = self.listeners.iter_mut().map(|(number, listener)| {
+            let number = *number;
+            Box::pin(async move {
+                listener.recv().await;
+                number
+            })
+        });
+        futures_util::future::select_all(waits).await.0
+    }
+
+    #[cfg(not(unix))]
+    async fn next(&mut self) -> u8 {
+        let _ = tokio::signal::ctrl_c().await;
+        SIGINT
+    }
+}
+
+fn signal_name(number: u8) -> &'static str {
+    match number {
+        1 => "SIGHUP",
+        15 => "SIGTERM",
+        _ => "Ctrl-C",
     }
 }
 
@@ -323,13 +410,13 @@ fn compare(baseline: &Path, candidate: &Path, threshold: f64) -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 for r in &comparison.regressions {
-                    eprintln!("regression: {r}");
+                    err!("regression: {r}");
                 }
                 ExitCode::from(EXIT_SLO_FAILED)
             }
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            err!("error: {e:#}");
             ExitCode::from(EXIT_INVALID)
         }
     }

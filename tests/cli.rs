@@ -175,8 +175,9 @@ fn run_writes_a_complete_results_folder_and_never_overwrites() {
     assert_eq!(only_subdir(out_dir.path()).len(), 2);
 }
 
-#[test]
-fn ctrl_c_stops_the_run_and_keeps_the_results() {
+/// Starts a slow two-strategy run, sends `signal` to it half a second into the first
+/// strategy, and returns its exit code and summary.
+fn interrupted_with(signal: &str) -> (Option<i32>, serde_json::Value, String) {
     let dir = tempfile::tempdir().unwrap();
     // Serial needs 40 × 100 ms = 4 s; the interrupt comes long before.
     let src = "name = \"slow\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 100\n[workload]\nrequests = 40\nmax_tokens = 1\n[[strategy]]\nkind = \"serial\"\n[[strategy]]\nkind = \"join_all\"\n";
@@ -202,20 +203,43 @@ fn ctrl_c_stops_the_run_and_keeps_the_results() {
     }
     std::thread::sleep(Duration::from_millis(500));
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let run = &only_subdir(&out_dir)[0];
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["interrupted"], true);
-    let serial = &summary["strategies"][0]["requests"];
-    assert_eq!(serial["total"], 40);
-    assert!(serial["cancelled"].as_u64().unwrap() > 0, "{serial}");
-    assert_eq!(summary["strategies"].as_array().unwrap().len(), 1);
+    (out.status.code(), summary, stderr(&out))
+}
+
+#[test]
+fn ctrl_c_sigterm_and_sighup_stop_the_run_and_keep_the_results() {
+    for (signal, code, name) in [
+        ("-INT", 130, "Ctrl-C"),
+        ("-TERM", 143, "SIGTERM"),
+        ("-HUP", 129, "SIGHUP"),
+    ] {
+        let (status, summary, stderr) = interrupted_with(signal);
+        assert_eq!(status, Some(code), "{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!("interrupting on {name}")),
+            "{stderr}"
+        );
+        assert_eq!(summary["interrupted"], true, "{signal}");
+        let serial = &summary["strategies"][0]["requests"];
+        assert_eq!(serial["total"], 40);
+        assert!(
+            serial["cancelled"].as_u64().unwrap() > 0,
+            "{signal}: {serial}"
+        );
+        assert_eq!(
+            summary["strategies"].as_array().unwrap().len(),
+            1,
+            "{signal}"
+        );
+    }
 }
 
 #[test]
