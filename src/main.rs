@@ -1,3 +1,7 @@
+//! The `llmbench` command line: parses arguments, runs, reports or compares through the
+//! library, prints, and turns the outcome into an exit code. Holds no logic of its own
+//! beyond that.
+
 mod cli;
 
 /// `println!` that ignores a closed or broken stdout (`llmbench run … | head`): output
@@ -261,7 +265,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
 
 /// Prints the table and where everything went; the exit code says how the run went.
 fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
-    let summary = llmbench::report::Summary::from_run(&outcome.result);
+    let summary = llmbench::summary::Summary::from_run(&outcome.result);
     out!("{}", ResultTable::new(&summary.strategies).to_console());
     for skipped in &summary.skipped {
         out!("skipped: {} ({})", skipped.label, skipped.reason);
