@@ -25,9 +25,10 @@ enum Better {
     Lower,
 }
 
-type Pick = fn(&StrategySummary) -> Option<f64>;
+/// Reads one compared figure of a strategy; `None` when it has no samples of it.
+type Figure = fn(&StrategySummary) -> Option<f64>;
 
-const COMPARED: [(&str, Better, Pick); 6] = [
+const COMPARED: [(&str, Better, Figure); 6] = [
     ("req/s", Better::Higher, |s| Some(s.requests_per_s)),
     ("output tok/s", Better::Higher, |s| {
         Some(s.output_tokens_per_s)

@@ -15,23 +15,11 @@ use std::fmt::Write as _;
 
 pub const FILE: &str = "report.html";
 
-/// Renders `report.html`.
-pub struct Html;
-
-impl Document for Html {
-    fn file_name(&self) -> &'static str {
-        FILE
-    }
-
-    fn render(
-        &self,
-        run: &SavedRun,
-        verdict: &Verdict,
-        charts: &[ChartFile],
-    ) -> anyhow::Result<String> {
-        render(run, verdict, charts)
-    }
-}
+/// `report.html`, for the report's list of documents.
+pub const HTML: Document = Document {
+    file_name: FILE,
+    render,
+};
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1500px;\
 margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}\

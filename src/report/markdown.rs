@@ -12,23 +12,11 @@ use std::fmt::Write as _;
 
 pub const FILE: &str = "report.md";
 
-/// Renders `report.md`.
-pub struct Markdown;
-
-impl Document for Markdown {
-    fn file_name(&self) -> &'static str {
-        FILE
-    }
-
-    fn render(
-        &self,
-        run: &SavedRun,
-        verdict: &Verdict,
-        charts: &[ChartFile],
-    ) -> anyhow::Result<String> {
-        Ok(render(run, verdict, charts))
-    }
-}
+/// `report.md`, for the report's list of documents.
+pub const MARKDOWN: Document = Document {
+    file_name: FILE,
+    render: |run, verdict, charts| Ok(render(run, verdict, charts)),
+};
 
 fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String {
     let s = &run.summary;

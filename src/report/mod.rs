@@ -39,7 +39,7 @@ const EXPORTERS: &[&dyn Exporter] = &[
 
 /// The reports rendered from a saved run, after its charts, in this order.
 /// Adding one: its file, and a line here.
-const DOCUMENTS: &[&dyn Document] = &[&markdown::Markdown, &html::Html];
+const DOCUMENTS: &[Document] = &[markdown::MARKDOWN, html::HTML];
 
 /// A run's results folder.
 pub struct ResultsDir {
@@ -97,8 +97,8 @@ pub fn render_reports(dir: &Path) -> anyhow::Result<Rendered> {
     let charts = charts::render_all(&run)?;
     let verdict = verdict::verdict(&run);
     for document in DOCUMENTS {
-        let path = dir.join(document.file_name());
-        let text = document.render(&run, &verdict, &charts)?;
+        let path = dir.join(document.file_name);
+        let text = (document.render)(&run, &verdict, &charts)?;
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(Rendered {

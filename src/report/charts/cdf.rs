@@ -35,8 +35,7 @@ impl Chart for LatencyCdf {
         run.has_spectrum(Metric::E2e)
     }
 
-    fn size(&self, run: &SavedRun) -> (u32, u32) {
-        let _ = run;
+    fn size(&self, _: &SavedRun) -> (u32, u32) {
         (1500, 480)
     }
 

@@ -51,8 +51,7 @@ impl Chart for Spectrum {
         run.has_spectrum(self.metric)
     }
 
-    fn size(&self, run: &SavedRun) -> (u32, u32) {
-        let _ = run;
+    fn size(&self, _: &SavedRun) -> (u32, u32) {
         (1000, 560)
     }
 

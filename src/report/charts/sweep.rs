@@ -29,8 +29,7 @@ impl Chart for ConcurrencySweep {
         !sweeps(run).is_empty()
     }
 
-    fn size(&self, run: &SavedRun) -> (u32, u32) {
-        let _ = run;
+    fn size(&self, _: &SavedRun) -> (u32, u32) {
         (1400, 520)
     }
 

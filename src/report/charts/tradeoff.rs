@@ -28,8 +28,7 @@ impl Chart for Tradeoff {
         run.has_spectrum(Metric::E2e)
     }
 
-    fn size(&self, run: &SavedRun) -> (u32, u32) {
-        let _ = run;
+    fn size(&self, _: &SavedRun) -> (u32, u32) {
         (1400, 520)
     }
 
