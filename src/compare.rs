@@ -1,8 +1,12 @@
 //! Comparing two results folders: per-strategy deltas of throughput, latency and
 //! failures, with regressions flagged, for CI gates and before/after questions.
+//!
+//! Reads only the saved [`crate::summary`] of each folder and formats with the report's
+//! table; it writes nothing but its own Markdown comparison.
 
-use crate::report::summary_json::{StrategySummary, Summary};
+use crate::metric::Metric;
 use crate::report::table::{ResultTable, format_ms};
+use crate::summary::{StrategySummary, Summary};
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 
@@ -21,39 +25,27 @@ enum Better {
     Lower,
 }
 
-type Pick = fn(&StrategySummary) -> Option<f64>;
+/// Reads one compared figure of a strategy; `None` when it has no samples of it.
+type Figure = fn(&StrategySummary) -> Option<f64>;
 
-const COMPARED: [(&str, Better, Pick); 6] = [
+const COMPARED: [(&str, Better, Figure); 6] = [
     ("req/s", Better::Higher, |s| Some(s.requests_per_s)),
     ("output tok/s", Better::Higher, |s| {
         Some(s.output_tokens_per_s)
     }),
     ("E2E p50 (ms)", Better::Lower, |s| {
-        s.latency_ms.get("e2e").map(|p| p.p50)
+        s.latency(Metric::E2e).map(|p| p.p50)
     }),
     ("E2E p99 (ms)", Better::Lower, |s| {
-        s.latency_ms.get("e2e").map(|p| p.p99)
+        s.latency(Metric::E2e).map(|p| p.p99)
     }),
     ("E2E p99 from intended (ms)", Better::Lower, |s| {
-        s.latency_ms.get("e2e_corrected").map(|p| p.p99)
+        s.latency(Metric::E2eCorrected).map(|p| p.p99)
     }),
     ("TTFT p99 (ms)", Better::Lower, |s| {
-        s.latency_ms.get("ttft").map(|p| p.p99)
+        s.latency(Metric::Ttft).map(|p| p.p99)
     }),
 ];
-
-fn load(dir: &Path) -> anyhow::Result<Summary> {
-    let path = dir.join(crate::report::summary_json::FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {}: is {} an llmbench results folder?",
-            path.display(),
-            dir.display()
-        )
-    })?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: not an llmbench summary", path.display()))
-}
 
 /// Compares `candidate` against `baseline`: a change for the worse of more than
 /// `threshold_pct` percent in throughput or latency, or any increase in failed
@@ -67,7 +59,7 @@ pub fn compare(
         threshold_pct.is_finite() && threshold_pct >= 0.0,
         "--threshold must be a percentage ≥ 0, got {threshold_pct}"
     );
-    let (old, new) = (load(baseline)?, load(candidate)?);
+    let (old, new) = (Summary::load(baseline)?, Summary::load(candidate)?);
     let pairs: Vec<(&StrategySummary, &StrategySummary)> = new
         .strategies
         .iter()

@@ -2,6 +2,8 @@
 //!
 //! The modules follow the pipeline: [`scenario`] → [`workload`] → [`strategy`]
 //! (dispatch) → [`client`] (wire protocol) → [`recorder`] → [`result`] → [`report`].
+//! What a run saves is the [`summary`] schema, which [`report`], [`compare`] and [`slo`]
+//! read; latency metrics are named by [`metric::Metric`] alone.
 //! The [`mock`] server is its own tree and shares only [`wire`] with the client.
 
 pub mod budget;
@@ -9,6 +11,7 @@ pub mod client;
 pub mod compare;
 pub mod cpu;
 pub mod machine;
+pub mod metric;
 pub mod mock;
 pub mod monitor;
 pub mod plan;
@@ -21,5 +24,6 @@ pub mod runtime;
 pub mod scenario;
 pub mod slo;
 pub mod strategy;
+pub mod summary;
 pub mod wire;
 pub mod workload;

@@ -289,7 +289,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
 
 /// Prints the table and where everything went; the exit code says how the run went.
 fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
-    let summary = llmbench::report::Summary::from_run(&outcome.result);
+    let summary = llmbench::summary::Summary::from_run(&outcome.result);
     out!("{}", ResultTable::new(&summary.strategies).to_console());
     for skipped in &summary.skipped {
         out!("skipped: {} ({})", skipped.label, skipped.reason);

@@ -1,9 +1,13 @@
 //! The measured outcome of a run: the one type every exporter reads (the way hyperfine's
 //! exporters all read `BenchmarkResult`). Aggregates are derived from the records on
 //! demand, never stored beside them.
+//!
+//! Owns the in-memory results; how they are saved is [`crate::summary`]'s. It must not
+//! import the mock server (its counters arrive as [`MockReport`], converted by the
+//! runner) nor anything of the report side (`summary`, `report`, `compare`, `slo`).
 
 use crate::machine::Machine;
-use crate::mock::MockStats;
+use crate::metric::Metric;
 use crate::recorder::timeline::{TimelineBucket, timeline};
 use crate::recorder::{ErrorClass, Outcome, Recording, RequestRecord, micros, new_histogram};
 use crate::scenario::StrategyKind;
@@ -71,45 +75,26 @@ pub struct SkippedStrategy {
     pub reason: String,
 }
 
-/// The latency metrics kept as histograms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// Sent → last byte (uncorrected).
-    E2e,
-    /// Intended start → last byte: includes the wait in the client (corrected for
-    /// coordinated omission).
-    E2eCorrected,
-    Ttft,
-    TtftCorrected,
-    Itl,
-    Tpot,
-    /// Intended start → sent: how late the client sent.
-    DispatchDelay,
-}
-
-impl Metric {
-    pub const ALL: [Metric; 7] = [
-        Metric::E2e,
-        Metric::E2eCorrected,
-        Metric::Ttft,
-        Metric::TtftCorrected,
-        Metric::Itl,
-        Metric::Tpot,
-        Metric::DispatchDelay,
-    ];
-
-    /// Short name, used in file names and JSON keys.
-    pub fn key(self) -> &'static str {
-        match self {
-            Metric::E2e => "e2e",
-            Metric::E2eCorrected => "e2e_corrected",
-            Metric::Ttft => "ttft",
-            Metric::TtftCorrected => "ttft_corrected",
-            Metric::Itl => "itl",
-            Metric::Tpot => "tpot",
-            Metric::DispatchDelay => "dispatch_delay",
-        }
-    }
+/// The mock server's own account of one strategy, saved beside what the client
+/// measured. Its own type, so results do not depend on the mock's internals; the runner
+/// converts the mock's counters into it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)] // results saved by older versions lack the newer counters
+pub struct MockReport {
+    pub requests: u64,
+    pub admitted: u64,
+    pub rate_limited: u64,
+    pub invalid: u64,
+    /// Requests given an injected fault.
+    pub faults: u64,
+    /// Requests refused because the capacity model's queue was full.
+    pub queue_full: u64,
+    /// How late the mock sent streamed tokens against their schedule, in microseconds
+    /// (median, 99th percentile, maximum): its own pacing error, apart from the client's.
+    pub token_lateness_us: [u64; 3],
+    pub output_tokens_sent: u64,
+    /// TCP connections accepted: how well the client reuses its connections.
+    pub connections: u64,
 }
 
 pub struct StrategyResult {
@@ -120,7 +105,7 @@ pub struct StrategyResult {
     /// Every inter-token gap of every successful stream, in microseconds.
     pub itl: Histogram<u64>,
     /// The mock's own counts for this strategy, when the target is the mock.
-    pub mock: Option<MockStats>,
+    pub mock: Option<MockReport>,
     /// True when an interrupt cut this strategy short.
     pub interrupted: bool,
     /// The runtime the strategy ran on, with its thread count.
@@ -153,7 +138,7 @@ impl StrategyResult {
         kind: StrategyKind,
         limit: Option<u64>,
         recording: Recording,
-        mock: Option<MockStats>,
+        mock: Option<MockReport>,
         interrupted: bool,
     ) -> StrategyResult {
         StrategyResult {

@@ -8,10 +8,10 @@
 use crate::budget::Budget;
 use crate::client::{Client, Endpoint};
 use crate::machine::Machine;
-use crate::mock::MockServer;
+use crate::mock::{MockServer, MockStats};
 use crate::monitor::Monitor;
 use crate::report::ResultsDir;
-use crate::result::{RunResult, SkippedStrategy, StrategyResult};
+use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
 use crate::scenario::{Scenario, StrategyConfig, Target};
 use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher};
@@ -69,8 +69,34 @@ impl TargetHandle {
         }
     }
 
-    fn mock_stats(&self) -> Option<crate::mock::MockStats> {
-        self.mock.as_ref().map(MockServer::stats)
+    /// The mock's counters since the last reset, as the results record them.
+    fn mock_report(&self) -> Option<MockReport> {
+        self.mock.as_ref().map(|mock| mock_report(mock.stats()))
+    }
+}
+
+fn mock_report(stats: MockStats) -> MockReport {
+    let MockStats {
+        requests,
+        admitted,
+        rate_limited,
+        invalid,
+        faults,
+        queue_full,
+        token_lateness_us,
+        output_tokens_sent,
+        connections,
+    } = stats;
+    MockReport {
+        requests,
+        admitted,
+        rate_limited,
+        invalid,
+        faults,
+        queue_full,
+        token_lateness_us,
+        output_tokens_sent,
+        connections,
     }
 }
 
@@ -217,7 +243,7 @@ impl StrategyRun<'_> {
             config.kind,
             config.limit().map(|l| l.0),
             dispatcher.recording(),
-            target.mock_stats(),
+            target.mock_report(),
             cancel.is_cancelled(),
         );
         result.runtime = config.runtime.describe(workers);
@@ -234,5 +260,37 @@ impl StrategyRun<'_> {
             counts.failed - counts.rate_limited
         ));
         Ok(Ran::Measured(Box::new(result)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mock_report_keeps_the_mock_counters_and_their_saved_layout() {
+        let stats = MockStats {
+            requests: 1,
+            admitted: 2,
+            rate_limited: 3,
+            invalid: 4,
+            faults: 5,
+            queue_full: 6,
+            token_lateness_us: [7, 8, 9],
+            output_tokens_sent: 10,
+            connections: 11,
+        };
+        let report = mock_report(stats);
+        assert_eq!(
+            serde_json::to_value(report).unwrap(),
+            serde_json::to_value(stats).unwrap(),
+            "summary.json's `mock` object is unchanged"
+        );
+        // A summary saved before `connections` existed still loads.
+        let mut older = serde_json::to_value(stats).unwrap();
+        older.as_object_mut().unwrap().remove("connections");
+        let read: MockReport = serde_json::from_value(older).unwrap();
+        assert_eq!(read.connections, 0);
+        assert_eq!(read.token_lateness_us, [7, 8, 9]);
     }
 }

@@ -1,9 +1,11 @@
 //! Service-level objectives: thresholds a strategy's results must meet, checked from
 //! the saved summary, so `llmbench report` re-evaluates them without a re-run. A breach
 //! makes `llmbench run` and `llmbench report` exit with [`EXIT_SLO_FAILED`].
+//! Reads only the saved [`crate::summary`] schema, never the report that shows it.
 
-use crate::report::summary_json::StrategySummary;
+use crate::metric::Metric;
 use crate::scenario::{Positive, Share, SloConfig};
+use crate::summary::StrategySummary;
 use serde::Serialize;
 
 /// Exit code when an SLO is not met: 99, as k6 does for a breached threshold.
@@ -26,7 +28,7 @@ impl SloConfig {
 
     /// Checks every objective against one strategy's summary.
     pub fn evaluate(&self, s: &StrategySummary) -> Vec<Check> {
-        let p99 = |metric: &str| s.latency_ms.get(metric).map(|p| p.p99);
+        let p99 = |metric| s.latency(metric).map(|p| p.p99);
         let at_most = |objective: &str, limit: Option<Positive>, actual: Option<f64>| {
             limit.map(|l| Check {
                 objective: format!("{objective} ≤ {} ms", l.0),
@@ -38,14 +40,14 @@ impl SloConfig {
         let error_rate =
             (s.requests.total > 0).then(|| s.requests.failed as f64 / s.requests.total as f64);
         [
-            at_most("TTFT p99", self.ttft_p99_ms, p99("ttft")),
-            at_most("E2E p99", self.e2e_p99_ms, p99("e2e")),
+            at_most("TTFT p99", self.ttft_p99_ms, p99(Metric::Ttft)),
+            at_most("E2E p99", self.e2e_p99_ms, p99(Metric::E2e)),
             at_most(
                 "E2E p99 from intended",
                 self.e2e_corrected_p99_ms,
-                p99("e2e_corrected"),
+                p99(Metric::E2eCorrected),
             ),
-            at_most("ITL p99", self.itl_p99_ms, p99("itl")),
+            at_most("ITL p99", self.itl_p99_ms, p99(Metric::Itl)),
             self.max_error_rate.map(|Share(limit)| Check {
                 objective: format!("error rate ≤ {:.1} %", limit * 100.0),
                 limit,

@@ -3,8 +3,8 @@
 mod common;
 use common::run;
 
+use llmbench::metric::Metric;
 use llmbench::recorder::ErrorClass;
-use llmbench::result::Metric;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

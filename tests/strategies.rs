@@ -4,8 +4,9 @@
 mod common;
 use common::run;
 
+use llmbench::metric::Metric;
 use llmbench::recorder::Outcome;
-use llmbench::result::{Metric, RunResult};
+use llmbench::result::RunResult;
 
 use llmbench::scenario::Scenario;
 use std::time::Duration;

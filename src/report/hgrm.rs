@@ -1,8 +1,13 @@
 //! `<strategy>.<metric>.hgrm`: HdrHistogram's percentile-distribution text, values in
 //! milliseconds, which HdrHistogram's plotter and `report` redraws read. Written only
 //! for metrics that have samples (a non-streaming run has no TTFT or ITL).
+//!
+//! Owns the file both ways: the exporter that writes it and the reader that turns it
+//! back into spectra. It imports no other format.
 
-use crate::result::{Metric, RunResult};
+use super::exporter::Exporter;
+use crate::metric::Metric;
+use crate::result::RunResult;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -21,25 +26,39 @@ pub struct SpectrumPoint {
 /// Percentile steps per halving of the remaining distance to 100 %, as in the Java tool.
 const TICKS_PER_HALF_DISTANCE: u32 = 5;
 
-pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
+/// Writes a `.hgrm` file per strategy and metric with samples.
+pub struct HgrmFiles;
+
+impl Exporter for HgrmFiles {
+    fn write(&self, dir: &Path, run: &RunResult) -> std::io::Result<()> {
+        write(dir, run)
+    }
+}
+
+fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
     for strategy in &run.strategies {
         for metric in Metric::ALL {
             let histogram = strategy.histogram(metric);
             if histogram.is_empty() {
                 continue;
             }
-            let name = format!("{}.{}.hgrm", strategy.label, metric.key());
+            let name = file_name(&strategy.label, metric);
             std::fs::write(dir.join(name), percentile_distribution(&histogram))?;
         }
     }
     Ok(())
 }
 
-/// Reads every `.hgrm` file of a strategy, by metric key.
-pub fn read_all(dir: &Path, label: &str) -> anyhow::Result<BTreeMap<String, Vec<SpectrumPoint>>> {
+/// `<strategy>.<metric>.hgrm`.
+fn file_name(label: &str, metric: Metric) -> String {
+    format!("{label}.{metric}.hgrm")
+}
+
+/// Reads every `.hgrm` file of a strategy, by metric.
+pub fn read_all(dir: &Path, label: &str) -> anyhow::Result<BTreeMap<Metric, Vec<SpectrumPoint>>> {
     let mut spectra = BTreeMap::new();
     for metric in Metric::ALL {
-        let path = dir.join(format!("{label}.{}.hgrm", metric.key()));
+        let path = dir.join(file_name(label, metric));
         if !path.exists() {
             continue;
         }
@@ -47,7 +66,7 @@ pub fn read_all(dir: &Path, label: &str) -> anyhow::Result<BTreeMap<String, Vec<
             .with_context(|| format!("cannot read {}", path.display()))?;
         let points = parse(&text)
             .with_context(|| format!("{}: not a percentile distribution", path.display()))?;
-        spectra.insert(metric.key().to_string(), points);
+        spectra.insert(metric, points);
     }
     Ok(spectra)
 }

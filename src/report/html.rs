@@ -1,8 +1,12 @@
 //! `report.html`: one self-contained file (charts inline as SVG, styles inline, no
-//! scripts, nothing fetched), to open in any browser or attach anywhere.
+//! scripts, nothing fetched), to open in any browser or attach anywhere. Renders from
+//! the saved run only; it shares nothing with the Markdown report but the verdict,
+//! tables and definitions.
 
 use super::charts::ChartFile;
-use super::markdown::slo_table;
+use super::definitions::DEFINITIONS;
+use super::document::Document;
+use super::escape::html as escape;
 use super::saved::SavedRun;
 use super::table::ResultTable;
 use super::verdict::Verdict;
@@ -11,6 +15,12 @@ use std::fmt::Write as _;
 
 pub const FILE: &str = "report.html";
 
+/// `report.html`, for the report's list of documents.
+pub const HTML: Document = Document {
+    file_name: FILE,
+    render,
+};
+
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1500px;\
 margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}\
 h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}\
@@ -18,13 +28,6 @@ h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}\
 th,td{border:1px solid #ccc;padding:.3rem .6rem}td{text-align:right;font-variant-numeric:tabular-nums}\
 tbody th{text-align:left;font-weight:normal}thead th{background:#f3f3f3}\
 figure{margin:1.5rem 0}figure svg{max-width:100%;height:auto}figcaption{color:#555}";
-
-pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 /// `**bold**` in a verdict sentence becomes `<strong>`; everything else is escaped.
 fn inline(s: &str) -> String {
@@ -41,7 +44,7 @@ fn inline(s: &str) -> String {
         .collect()
 }
 
-pub fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow::Result<String> {
+fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow::Result<String> {
     let s = &run.summary;
     let mut html = format!(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -77,7 +80,7 @@ pub fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow
     );
     html.push_str("<h2>Results</h2>\n");
     html.push_str(&ResultTable::new(&s.strategies).to_html());
-    if let Some(table) = slo_table(verdict) {
+    if let Some(table) = verdict.slo_table() {
         html.push_str("<h2>Service-level objectives</h2>\n");
         html.push_str(&table.to_html());
     }
@@ -93,7 +96,7 @@ pub fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow
         let _ = writeln!(
             html,
             "<figure>\n{svg}\n<figcaption>{}</figcaption>\n</figure>",
-            escape(chart.kind.title())
+            escape(chart.title)
         );
     }
     let _ = writeln!(html, "<h2>Definitions</h2>\n{}", definitions_html());
@@ -102,7 +105,7 @@ pub fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow
 }
 
 fn definitions_html() -> String {
-    let items: String = super::DEFINITIONS
+    let items: String = DEFINITIONS
         .iter()
         .map(|(term, meaning)| {
             format!(

@@ -1,7 +1,10 @@
 //! `report.md`: verdict, tables and the PNG charts, to paste into a document or a pull
-//! request.
+//! request. Renders from the saved run only; it shares nothing with the HTML report but
+//! the verdict, tables and definitions.
 
-use super::charts::ChartFile;
+use super::charts::{ChartFile, DIR as CHARTS_DIR};
+use super::definitions::DEFINITIONS;
+use super::document::Document;
 use super::saved::SavedRun;
 use super::table::ResultTable;
 use super::verdict::Verdict;
@@ -9,7 +12,13 @@ use std::fmt::Write as _;
 
 pub const FILE: &str = "report.md";
 
-pub fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String {
+/// `report.md`, for the report's list of documents.
+pub const MARKDOWN: Document = Document {
+    file_name: FILE,
+    render: |run, verdict, charts| Ok(render(run, verdict, charts)),
+};
+
+fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String {
     let s = &run.summary;
     let mut md = format!("# llmbench report: {}\n\n", s.scenario);
     if !s.description.is_empty() {
@@ -37,7 +46,7 @@ pub fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String
     md.push_str("## Results\n\n");
     md.push_str(&ResultTable::new(&s.strategies).to_markdown());
     md.push_str("\n\n");
-    if let Some(table) = slo_table(verdict) {
+    if let Some(table) = verdict.slo_table() {
         md.push_str("## Service-level objectives\n\n");
         md.push_str(&table.to_markdown());
         md.push_str("\n\n");
@@ -52,48 +61,12 @@ pub fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String
         let _ = writeln!(
             md,
             "### {}\n\n![{}]({}/{})\n",
-            chart.kind.title(),
-            chart.kind.title(),
-            super::charts::DIR,
-            name
+            chart.title, chart.title, CHARTS_DIR, name
         );
     }
     md.push_str("## Definitions\n\n");
-    for (term, meaning) in super::DEFINITIONS {
+    for (term, meaning) in DEFINITIONS {
         let _ = writeln!(md, "- **{term}**: {meaning}");
     }
     md
-}
-
-/// Objectives as rows, strategies as columns: "✓ 812" or "✗ 1204".
-pub fn slo_table(verdict: &Verdict) -> Option<ResultTable> {
-    let (_, first) = verdict.slo.first()?;
-    let rows = first
-        .iter()
-        .enumerate()
-        .map(|(row, check)| {
-            let cells = verdict
-                .slo
-                .iter()
-                .map(|(_, checks)| {
-                    let c = &checks[row];
-                    let actual = c.actual.map_or_else(
-                        || "no data".into(),
-                        |a| {
-                            format!("{a:.3}")
-                                .trim_end_matches('0')
-                                .trim_end_matches('.')
-                                .to_string()
-                        },
-                    );
-                    format!("{} {actual}", if c.passed { "✓" } else { "✗" })
-                })
-                .collect();
-            (check.objective.clone(), cells)
-        })
-        .collect();
-    Some(ResultTable {
-        header: verdict.slo.iter().map(|(label, _)| label.clone()).collect(),
-        rows,
-    })
 }

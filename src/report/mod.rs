@@ -1,10 +1,19 @@
-//! Writing a run's results: one module per output format, each reading [`RunResult`].
+//! Writing a run's results: one module per output format, each registered once below.
+//! [`EXPORTERS`] write from the measured [`RunResult`]; [`DOCUMENTS`] (and the charts)
+//! are rendered from the saved files alone.
 //!
 //! A run gets its own folder `<output>/<scenario>-<UTC timestamp>/`, created before the
 //! first request, and the files are rewritten after every strategy, so an interrupted
 //! or failing run still leaves everything measured so far on disk.
+//!
+//! The saved schema is [`crate::summary`]'s, not this module's; nothing below `report`
+//! imports this file (the formats import their siblings, never their parent).
 
 pub mod charts;
+mod definitions;
+mod document;
+mod escape;
+mod exporter;
 mod hgrm;
 pub mod html;
 mod markdown;
@@ -16,38 +25,21 @@ mod verdict;
 
 use crate::result::RunResult;
 use anyhow::Context;
+use document::Document;
+use exporter::Exporter;
 use std::path::{Path, PathBuf};
 
-pub use summary_json::Summary;
-
-/// The metric definitions every report ends with (the README has the full version).
-pub const DEFINITIONS: [(&str, &str); 7] = [
-    (
-        "E2E",
-        "first attempt sent → last byte of the response, over successful requests",
-    ),
-    (
-        "E2E from intended",
-        "the item's intended start (its arrival) → last byte: includes the wait in the client's queue",
-    ),
-    (
-        "TTFT",
-        "the successful attempt sent → first non-empty content chunk",
-    ),
-    (
-        "ITL",
-        "every gap between consecutive non-empty content chunks, pooled",
-    ),
-    ("dispatch delay", "intended start → first attempt sent"),
-    (
-        "req/s, tok/s",
-        "successful requests, and their output tokens, per second of makespan",
-    ),
-    ("makespan", "strategy start → end of its last response"),
+/// The files written from a run's results after every strategy, in this order.
+/// Adding a format: its file, and a line here.
+const EXPORTERS: &[&dyn Exporter] = &[
+    &summary_json::SummaryJson,
+    &requests_csv::RequestsCsv,
+    &hgrm::HgrmFiles,
 ];
 
-/// File name of the scenario copy inside a results folder.
-pub const SCENARIO_COPY: &str = "scenario.toml";
+/// The reports rendered from a saved run, after its charts, in this order.
+/// Adding one: its file, and a line here.
+const DOCUMENTS: &[Document] = &[markdown::MARKDOWN, html::HTML];
 
 /// A run's results folder.
 pub struct ResultsDir {
@@ -70,7 +62,7 @@ impl ResultsDir {
             .filter(|c| !matches!(c, '-' | ':'))
             .collect();
         let path = create_unique_dir(base, &format!("{scenario_name}-{stamp}"))?;
-        std::fs::copy(scenario_file, path.join(SCENARIO_COPY))
+        std::fs::copy(scenario_file, path.join(saved::SCENARIO_COPY))
             .with_context(|| format!("cannot copy the scenario into {}", path.display()))?;
         Ok(ResultsDir { path })
     }
@@ -82,10 +74,11 @@ impl ResultsDir {
     /// Writes every output format for the results so far.
     pub fn write(&self, run: &RunResult) -> anyhow::Result<()> {
         let dir = &self.path;
-        let context = || format!("cannot write results into {}", dir.display());
-        summary_json::write(dir, run).with_context(context)?;
-        requests_csv::write(dir, run).with_context(context)?;
-        hgrm::write(dir, run).with_context(context)?;
+        for exporter in EXPORTERS {
+            exporter
+                .write(dir, run)
+                .with_context(|| format!("cannot write results into {}", dir.display()))?;
+        }
         Ok(())
     }
 }
@@ -103,12 +96,11 @@ pub fn render_reports(dir: &Path) -> anyhow::Result<Rendered> {
     let run = saved::SavedRun::load(dir)?;
     let charts = charts::render_all(&run)?;
     let verdict = verdict::verdict(&run);
-    let write = |name: &str, text: String| {
-        std::fs::write(dir.join(name), text)
-            .with_context(|| format!("cannot write {}", dir.join(name).display()))
-    };
-    write(markdown::FILE, markdown::render(&run, &verdict, &charts))?;
-    write(html::FILE, html::render(&run, &verdict, &charts)?)?;
+    for document in DOCUMENTS {
+        let path = dir.join(document.file_name);
+        let text = (document.render)(&run, &verdict, &charts)?;
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     Ok(Rendered {
         charts: charts.len(),
         slo_failed: verdict.slo_failed(),

@@ -1,11 +1,16 @@
 //! `requests.csv`: one row per request and strategy, timestamps in microseconds since
 //! the strategy's start. Empty cells mean "did not happen" (never sent, no token).
+//!
+//! Owns the file both ways: the exporter that writes it and the reader that turns it
+//! back into records. It imports no other format.
 
-use crate::recorder::RequestRecord;
+use super::exporter::Exporter;
+use crate::recorder::{ErrorClass, Outcome, RequestRecord};
 use crate::result::RunResult;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 pub const FILE: &str = "requests.csv";
 
@@ -29,10 +34,19 @@ const HEADER: [&str; 17] = [
     "error",
 ];
 
-pub fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
+/// Writes `requests.csv`.
+pub struct RequestsCsv;
+
+impl Exporter for RequestsCsv {
+    fn write(&self, dir: &Path, run: &RunResult) -> std::io::Result<()> {
+        write(dir, run)
+    }
+}
+
+fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
     let mut out = csv::Writer::from_path(dir.join(FILE))?;
     out.write_record(HEADER)?;
-    let us = |d: Option<std::time::Duration>| {
+    let us = |d: Option<Duration>| {
         d.map(|d| crate::recorder::micros(d).to_string())
             .unwrap_or_default()
     };
@@ -73,7 +87,6 @@ fn tokens_from(r: &RequestRecord) -> &'static str {
 
 /// Reads the records back, by strategy label.
 pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>> {
-    use super::saved::{parse_outcome, parse_us};
     let mut reader =
         csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     // Columns by the file's own header, so a file from an older version (fewer
@@ -127,4 +140,49 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
             .push(record);
     }
     Ok(by_strategy)
+}
+
+/// Parses a `requests.csv` outcome cell.
+fn parse_outcome(s: &str) -> Option<Outcome> {
+    match s {
+        "ok" => Some(Outcome::Ok),
+        "cancelled" => Some(Outcome::Cancelled),
+        "dropped" => Some(Outcome::Dropped),
+        "over_budget" => Some(Outcome::OverBudget),
+        other => ErrorClass::ALL
+            .into_iter()
+            .find(|c| c.as_str() == other)
+            .map(Outcome::Failed),
+    }
+}
+
+/// Parses a microsecond cell; empty means "did not happen".
+fn parse_us(s: &str) -> Result<Option<Duration>, std::num::ParseIntError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse::<u64>().map(|us| Some(Duration::from_micros(us)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_outcome_cell_reads_back() {
+        let outcomes = [
+            Outcome::Ok,
+            Outcome::Cancelled,
+            Outcome::Dropped,
+            Outcome::OverBudget,
+        ]
+        .into_iter()
+        .chain(ErrorClass::ALL.map(Outcome::Failed));
+        for outcome in outcomes {
+            assert_eq!(parse_outcome(outcome.as_str()), Some(outcome));
+        }
+        assert_eq!(parse_outcome("no such outcome"), None);
+        assert_eq!(parse_us(""), Ok(None));
+        assert_eq!(parse_us("1500"), Ok(Some(Duration::from_micros(1500))));
+    }
 }

@@ -2,17 +2,25 @@
 //!
 //! Reports are always rendered from the saved files, right after a run as well as by
 //! `llmbench report`, so a redraw reproduces them exactly without re-running.
+//!
+//! Owns loading a folder as a whole; each file's own reader stays with its format
+//! (`hgrm`, `requests_csv`) and the summary's with its schema ([`crate::summary`]).
+//! It writes nothing.
 
-use super::summary_json::{self, StrategySummary, Summary};
-use super::{SCENARIO_COPY, hgrm, requests_csv};
+use super::{hgrm, requests_csv};
+use crate::metric::Metric;
+use crate::recorder::RequestRecord;
 use crate::recorder::timeline::{TimelineBucket, timeline};
-use crate::recorder::{Outcome, RequestRecord};
 use crate::scenario::SloConfig;
+use crate::summary::{self, StrategySummary, Summary};
 use anyhow::Context;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// File name of the scenario copy inside a results folder.
+pub const SCENARIO_COPY: &str = "scenario.toml";
 
 pub struct SavedRun {
     pub dir: PathBuf,
@@ -24,8 +32,8 @@ pub struct SavedRun {
 pub struct SavedStrategy {
     pub summary: StrategySummary,
     pub records: Vec<RequestRecord>,
-    /// Percentile spectra by metric key (`e2e`, `ttft`, `itl`, …), from the .hgrm files.
-    pub spectra: BTreeMap<String, Vec<hgrm::SpectrumPoint>>,
+    /// Percentile spectra by metric, from the .hgrm files (only metrics with samples).
+    pub spectra: BTreeMap<Metric, Vec<hgrm::SpectrumPoint>>,
 }
 
 impl SavedStrategy {
@@ -47,25 +55,16 @@ struct SloOnly {
 }
 
 impl SavedRun {
+    /// Whether any strategy has samples of `metric` (no TTFT without streaming).
+    pub fn has_spectrum(&self, metric: Metric) -> bool {
+        self.strategies
+            .iter()
+            .any(|s| s.spectra.contains_key(&metric))
+    }
+
     pub fn load(dir: &Path) -> anyhow::Result<SavedRun> {
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "cannot read {}: is {} an llmbench results folder?",
-                    path.display(),
-                    dir.display()
-                )
-            })
-        };
-        let summary: Summary =
-            serde_json::from_str(&read(summary_json::FILE)?).with_context(|| {
-                format!(
-                    "{}: not an llmbench summary",
-                    dir.join(summary_json::FILE).display()
-                )
-            })?;
-        let slo = toml::from_str::<SloOnly>(&read(SCENARIO_COPY)?)
+        let summary = Summary::load(dir)?;
+        let slo = toml::from_str::<SloOnly>(&summary::read_results_file(dir, SCENARIO_COPY)?)
             .with_context(|| format!("{}: invalid [slo]", dir.join(SCENARIO_COPY).display()))?
             .slo;
         let mut records = requests_csv::read(&dir.join(requests_csv::FILE))?;
@@ -87,26 +86,4 @@ impl SavedRun {
             strategies,
         })
     }
-}
-
-/// Parses a `requests.csv` outcome cell.
-pub(super) fn parse_outcome(s: &str) -> Option<Outcome> {
-    match s {
-        "ok" => Some(Outcome::Ok),
-        "cancelled" => Some(Outcome::Cancelled),
-        "dropped" => Some(Outcome::Dropped),
-        "over_budget" => Some(Outcome::OverBudget),
-        other => crate::recorder::ErrorClass::ALL
-            .into_iter()
-            .find(|c| c.as_str() == other)
-            .map(Outcome::Failed),
-    }
-}
-
-/// Parses a microsecond cell; empty means "did not happen".
-pub(super) fn parse_us(s: &str) -> Result<Option<Duration>, std::num::ParseIntError> {
-    if s.is_empty() {
-        return Ok(None);
-    }
-    s.parse::<u64>().map(|us| Some(Duration::from_micros(us)))
 }

@@ -1,7 +1,10 @@
 //! The side-by-side comparison table, one column per strategy, built from the summary
-//! and rendered for the console, Markdown or HTML.
+//! and rendered for the console, Markdown or HTML. It formats; it reads no file and
+//! judges nothing (that is the verdict's).
 
-use super::summary_json::{Percentiles, StrategySummary};
+use super::escape;
+use crate::metric::Metric;
+use crate::summary::{Percentiles, StrategySummary};
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
 pub struct ResultTable {
@@ -59,23 +62,23 @@ impl ResultTable {
                     |cpu| format!("{:.3}", cpu * 1e3 / s.requests.total.max(1) as f64),
                 )
             }),
-            ("E2E p50 (ms)", |s| ms(s, "e2e", |p| p.p50)),
-            ("E2E p90 (ms)", |s| ms(s, "e2e", |p| p.p90)),
-            ("E2E p99 (ms)", |s| ms(s, "e2e", |p| p.p99)),
-            ("E2E max (ms)", |s| ms(s, "e2e", |p| p.max)),
+            ("E2E p50 (ms)", |s| ms(s, Metric::E2e, |p| p.p50)),
+            ("E2E p90 (ms)", |s| ms(s, Metric::E2e, |p| p.p90)),
+            ("E2E p99 (ms)", |s| ms(s, Metric::E2e, |p| p.p99)),
+            ("E2E max (ms)", |s| ms(s, Metric::E2e, |p| p.max)),
             ("E2E p99 from intended (ms)", |s| {
-                ms(s, "e2e_corrected", |p| p.p99)
+                ms(s, Metric::E2eCorrected, |p| p.p99)
             }),
             ("dispatch delay p50 (ms)", |s| {
-                ms(s, "dispatch_delay", |p| p.p50)
+                ms(s, Metric::DispatchDelay, |p| p.p50)
             }),
             ("dispatch delay p99 (ms)", |s| {
-                ms(s, "dispatch_delay", |p| p.p99)
+                ms(s, Metric::DispatchDelay, |p| p.p99)
             }),
-            ("TTFT p50 (ms)", |s| ms(s, "ttft", |p| p.p50)),
-            ("TTFT p99 (ms)", |s| ms(s, "ttft", |p| p.p99)),
-            ("ITL p50 (ms)", |s| ms(s, "itl", |p| p.p50)),
-            ("ITL p99 (ms)", |s| ms(s, "itl", |p| p.p99)),
+            ("TTFT p50 (ms)", |s| ms(s, Metric::Ttft, |p| p.p50)),
+            ("TTFT p99 (ms)", |s| ms(s, Metric::Ttft, |p| p.p99)),
+            ("ITL p50 (ms)", |s| ms(s, Metric::Itl, |p| p.p50)),
+            ("ITL p99 (ms)", |s| ms(s, Metric::Itl, |p| p.p99)),
         ]);
         if any(|s| s.mock.is_some_and(|m| m.token_lateness_us[2] > 0)) {
             rows.push(("mock pacing late p99 (ms)", |s| {
@@ -126,16 +129,13 @@ impl ResultTable {
     pub fn to_html(&self) -> String {
         let mut html = String::from("<table>\n<thead><tr><th></th>");
         for h in &self.header {
-            html.push_str(&format!("<th>{}</th>", super::html::escape(h)));
+            html.push_str(&format!("<th>{}</th>", escape::html(h)));
         }
         html.push_str("</tr></thead>\n<tbody>\n");
         for (name, cells) in &self.rows {
-            html.push_str(&format!(
-                "<tr><th>{}</th>",
-                super::html::escape(name.trim())
-            ));
+            html.push_str(&format!("<tr><th>{}</th>", escape::html(name.trim())));
             for c in cells {
-                html.push_str(&format!("<td>{}</td>", super::html::escape(c)));
+                html.push_str(&format!("<td>{}</td>", escape::html(c)));
             }
             html.push_str("</tr>\n");
         }
@@ -149,9 +149,8 @@ fn rate(r: Option<f64>) -> String {
 }
 
 /// A percentile of a metric, or "-" when the strategy has no samples of it.
-fn ms(s: &StrategySummary, metric: &str, pick: fn(&Percentiles) -> f64) -> String {
-    s.latency_ms
-        .get(metric)
+fn ms(s: &StrategySummary, metric: Metric, pick: fn(&Percentiles) -> f64) -> String {
+    s.latency(metric)
         .map_or_else(|| "-".into(), |p| format_ms(pick(p)))
 }
 

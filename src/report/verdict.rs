@@ -1,10 +1,12 @@
 //! The few sentences a report opens with: who finished first, who met the SLOs, who
-//! caused 429s, and what to use.
+//! caused 429s, and what to use; with the SLO checks as a table. Judged from the saved
+//! run alone; it writes no file.
 
 use super::saved::SavedRun;
-use super::summary_json::StrategySummary;
-use super::table::format_ms;
+use super::table::{ResultTable, format_ms};
+use crate::metric::Metric;
 use crate::slo::Check;
+use crate::summary::StrategySummary;
 
 pub struct Verdict {
     pub findings: Vec<String>,
@@ -18,6 +20,40 @@ impl Verdict {
         self.slo
             .iter()
             .any(|(_, checks)| checks.iter().any(|c| !c.passed))
+    }
+
+    /// The SLO checks as a table, objectives as rows and strategies as columns:
+    /// "✓ 812" or "✗ 1204"; `None` without `[slo]`.
+    pub fn slo_table(&self) -> Option<ResultTable> {
+        let (_, first) = self.slo.first()?;
+        let rows = first
+            .iter()
+            .enumerate()
+            .map(|(row, check)| {
+                let cells = self
+                    .slo
+                    .iter()
+                    .map(|(_, checks)| {
+                        let c = &checks[row];
+                        let actual = c.actual.map_or_else(
+                            || "no data".into(),
+                            |a| {
+                                format!("{a:.3}")
+                                    .trim_end_matches('0')
+                                    .trim_end_matches('.')
+                                    .to_string()
+                            },
+                        );
+                        format!("{} {actual}", if c.passed { "✓" } else { "✗" })
+                    })
+                    .collect();
+                (check.objective.clone(), cells)
+            })
+            .collect();
+        Some(ResultTable {
+            header: self.slo.iter().map(|(label, _)| label.clone()).collect(),
+            rows,
+        })
     }
 
     fn meets_slo(&self, label: &str) -> bool {
@@ -36,8 +72,8 @@ fn complete(s: &StrategySummary) -> bool {
 /// ", E2E p99 600 ms once sent (31000 ms counting the wait to be sent)": the second
 /// figure only where waiting in the client adds noticeably to it.
 fn latency_phrase(s: &StrategySummary) -> String {
-    let p99 = |metric: &str| s.latency_ms.get(metric).map(|p| p.p99);
-    match (p99("e2e"), p99("e2e_corrected")) {
+    let p99 = |metric| s.latency(metric).map(|p| p.p99);
+    match (p99(Metric::E2e), p99(Metric::E2eCorrected)) {
         (Some(sent), Some(intended)) if intended > sent * 1.1 => format!(
             ", E2E p99 {} ms once sent ({} ms counting the wait to be sent)",
             format_ms(sent),
@@ -54,11 +90,11 @@ fn latency_phrase(s: &StrategySummary) -> String {
 /// queueing is what differs.
 fn judged_p99(s: &StrategySummary) -> Option<f64> {
     let metric = if s.scheduled_rate_per_s.is_some() {
-        "e2e_corrected"
+        Metric::E2eCorrected
     } else {
-        "e2e"
+        Metric::E2e
     };
-    s.latency_ms.get(metric).map(|p| p.p99)
+    s.latency(metric).map(|p| p.p99)
 }
 
 pub fn verdict(run: &SavedRun) -> Verdict {
@@ -294,7 +330,10 @@ mod tests {
             "output_tokens": 0, "output_tokens_per_s": 0.0,
             // Past the knee the wait to be sent is about equal; a hair lower for more
             // concurrency, which must not decide.
-            "latency_ms": {"e2e": p(sent_ms), "e2e_corrected": p(22_000.0 - sent_ms / 10.0)},
+            "latency_ms": {
+                (Metric::E2e.name()): p(sent_ms),
+                (Metric::E2eCorrected.name()): p(22_000.0 - sent_ms / 10.0)
+            },
             "mock": null
         }))
         .unwrap()
@@ -315,7 +354,10 @@ mod tests {
         let open_loop = |label, sent_ms, intended_ms| {
             let mut s = strategy(label, 8.0, sent_ms);
             s.scheduled_rate_per_s = Some(8.0);
-            s.latency_ms.get_mut("e2e_corrected").unwrap().p99 = intended_ms;
+            s.latency_ms
+                .get_mut(Metric::E2eCorrected.name())
+                .unwrap()
+                .p99 = intended_ms;
             s
         };
         let runs = [

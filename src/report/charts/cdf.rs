@@ -1,19 +1,53 @@
 //! Cumulative distributions of E2E, TTFT and ITL, one panel each, every strategy in
 //! each panel: where the curves separate is where strategies differ.
+//!
+//! One chart, drawn from the saved run alone: it imports only the [`Chart`] trait, the
+//! shared plotting helpers and the saved data, and writes no file itself.
 
-use super::{
-    Axes, DrawResult, axis_number, draw_legend, draw_lines, linear_panel, max_of, spectrum_lines,
+use super::chart::{Chart, DrawResult};
+use super::plotting::{
+    Axes, axis_number, draw_legend, draw_lines, linear_panel, max_of, spectrum_lines,
 };
+use crate::metric::Metric;
 use crate::report::saved::SavedRun;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
-const PANELS: [(&str, &str); 3] = [
-    ("e2e", "E2E latency"),
-    ("ttft", "Time to first token"),
-    ("itl", "Inter-token latency"),
+const PANELS: [(Metric, &str); 3] = [
+    (Metric::E2e, "E2E latency"),
+    (Metric::Ttft, "Time to first token"),
+    (Metric::Itl, "Inter-token latency"),
 ];
 
-pub fn draw<DB: DrawingBackend>(
+/// `latency-cdf`.
+pub struct LatencyCdf;
+
+impl Chart for LatencyCdf {
+    fn file_stem(&self) -> &'static str {
+        "latency-cdf"
+    }
+
+    fn title(&self) -> &'static str {
+        "Latency distributions"
+    }
+
+    fn applies(&self, run: &SavedRun) -> bool {
+        run.has_spectrum(Metric::E2e)
+    }
+
+    fn size(&self, _: &SavedRun) -> (u32, u32) {
+        (1500, 480)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, run: &SavedRun, area: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(run, area)
+    }
+}
+
+fn draw<DB: DrawingBackend>(
     run: &SavedRun,
     area: &DrawingArea<DB, plotters::coord::Shift>,
 ) -> DrawResult
@@ -22,7 +56,7 @@ where
 {
     let panels = area.split_evenly((1, PANELS.len()));
     for ((metric, title), panel) in PANELS.iter().zip(panels.iter()) {
-        let lines = spectrum_lines(run, metric, |p| Some((p.value_ms, p.quantile)));
+        let lines = spectrum_lines(run, *metric, |p| Some((p.value_ms, p.quantile)));
         if lines.is_empty() {
             continue;
         }

@@ -1,17 +1,75 @@
 //! Latency by percentile, HdrHistogram style: x is the percentile on a 1/(1 − p) log
 //! scale (0 %, 90 %, 99 %, 99.9 %, 99.99 %), so the tail gets as much room as the body.
+//!
+//! One chart, drawn from the saved run alone: it imports only the [`Chart`] trait, the
+//! shared plotting helpers and the saved data, and writes no file itself.
 
-use super::{DrawResult, caption, draw_legend, draw_lines, label_font, max_of, spectrum_lines};
+use super::chart::{Chart, DrawResult};
+use super::plotting::{
+    axis_number, caption, draw_legend, draw_lines, label_font, max_of, spectrum_lines,
+};
+use crate::metric::Metric;
 use crate::report::saved::SavedRun;
+use plotters::coord::Shift;
 use plotters::prelude::*;
+
+/// The spectrum of one metric: one chart per instance.
+pub struct Spectrum {
+    metric: Metric,
+    file_stem: &'static str,
+    title: &'static str,
+    /// The caption drawn inside the chart.
+    caption: &'static str,
+}
+
+/// `latency-spectrum-e2e`.
+pub const E2E: Spectrum = Spectrum {
+    metric: Metric::E2e,
+    file_stem: "latency-spectrum-e2e",
+    title: "End-to-end latency by percentile",
+    caption: "End-to-end latency (sent → last byte)",
+};
+
+/// `latency-spectrum-ttft`.
+pub const TTFT: Spectrum = Spectrum {
+    metric: Metric::Ttft,
+    file_stem: "latency-spectrum-ttft",
+    title: "Time to first token by percentile",
+    caption: "Time to first token",
+};
+
+impl Chart for Spectrum {
+    fn file_stem(&self) -> &'static str {
+        self.file_stem
+    }
+
+    fn title(&self) -> &'static str {
+        self.title
+    }
+
+    fn applies(&self, run: &SavedRun) -> bool {
+        run.has_spectrum(self.metric)
+    }
+
+    fn size(&self, _: &SavedRun) -> (u32, u32) {
+        (1000, 560)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, run: &SavedRun, area: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(run, area, self.metric, self.caption)
+    }
+}
 
 /// 1/(1 − p) at the right edge: 99.99 %.
 const X_MAX: f64 = 10_000.0;
 
-pub fn draw<DB: DrawingBackend>(
+fn draw<DB: DrawingBackend>(
     run: &SavedRun,
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    metric: &str,
+    metric: Metric,
     title: &str,
 ) -> DrawResult
 where
@@ -30,7 +88,7 @@ where
     chart
         .configure_mesh()
         .light_line_style(TRANSPARENT)
-        .y_label_formatter(&super::axis_number)
+        .y_label_formatter(&axis_number)
         .x_desc("percentile")
         .y_desc("latency (ms)")
         .axis_desc_style(label_font())

@@ -1,17 +1,51 @@
 //! A concurrency sweep (`limit = [1, 2, 4, …]`) as the classic knee chart: throughput
 //! and latency against the in-flight limit. Throughput that stops growing while latency
 //! climbs is the server full; the limit at the bend is the one to run at.
+//!
+//! One chart, drawn from the saved run alone: it imports only the [`Chart`] trait, the
+//! shared plotting helpers and the saved data, and writes no file itself.
 
-use super::{Axes, DrawResult, axis_number, color, draw_legend, linear_panel};
+use super::chart::{Chart, DrawResult};
+use super::plotting::{Axes, axis_number, color, draw_legend, legend_line, linear_panel};
+use crate::metric::Metric;
 use crate::report::saved::SavedRun;
-use crate::report::summary_json::StrategySummary;
+use crate::summary::StrategySummary;
+use plotters::coord::Shift;
 use plotters::prelude::*;
+
+/// `concurrency-sweep`.
+pub struct ConcurrencySweep;
+
+impl Chart for ConcurrencySweep {
+    fn file_stem(&self) -> &'static str {
+        "concurrency-sweep"
+    }
+
+    fn title(&self) -> &'static str {
+        "Throughput and latency by concurrency limit"
+    }
+
+    fn applies(&self, run: &SavedRun) -> bool {
+        !sweeps(run).is_empty()
+    }
+
+    fn size(&self, _: &SavedRun) -> (u32, u32) {
+        (1400, 520)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, run: &SavedRun, area: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(run, area)
+    }
+}
 
 /// The fewest limits that make a sweep worth a chart.
 const MIN_POINTS: usize = 3;
 
 /// Strategies that differ only in their limit, in limit order.
-pub struct Sweep<'a> {
+struct Sweep<'a> {
     /// Colour index: the first strategy's position in the run.
     index: usize,
     /// Kind, runtime and HTTP client: what the strategies share.
@@ -23,7 +57,7 @@ pub struct Sweep<'a> {
 
 /// The run's sweeps: strategies grouped by kind, runtime and HTTP client, each group
 /// with at least three distinct limits.
-pub fn sweeps(run: &SavedRun) -> Vec<Sweep<'_>> {
+fn sweeps(run: &SavedRun) -> Vec<Sweep<'_>> {
     let mut groups: Vec<Sweep> = Vec::new();
     for (i, s) in run.strategies.iter().enumerate() {
         let s = &s.summary;
@@ -68,7 +102,7 @@ fn limit_label(v: &f64) -> String {
     axis_number(&2f64.powf(v.round()))
 }
 
-pub fn draw<DB: DrawingBackend>(
+fn draw<DB: DrawingBackend>(
     run: &SavedRun,
     area: &DrawingArea<DB, plotters::coord::Shift>,
 ) -> DrawResult
@@ -97,7 +131,7 @@ where
         chart
             .draw_series(LineSeries::new(points.clone(), style.stroke_width(3)))?
             .label(g.name.clone())
-            .legend(super::legend_line(style));
+            .legend(legend_line(style));
         chart.draw_series(
             points
                 .into_iter()
@@ -122,8 +156,8 @@ where
     DB::ErrorType: 'static,
 {
     let metrics: [(&str, Percentile, bool); 2] = [
-        ("E2E p99", |s| Some(s.latency_ms.get("e2e")?.p99), false),
-        ("TTFT p50", |s| Some(s.latency_ms.get("ttft")?.p50), true),
+        ("E2E p99", |s| Some(s.latency(Metric::E2e)?.p99), false),
+        ("TTFT p50", |s| Some(s.latency(Metric::Ttft)?.p50), true),
     ];
     let y_max = sweeps
         .iter()

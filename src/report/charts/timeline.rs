@@ -2,12 +2,45 @@
 //! (left) and the most requests in flight (right). Shows when a rate limit starts to
 //! bite and how concurrency rises and drains. Buckets are sized to the run (about 60
 //! of them, at a round width), so a two-second run is as readable as an hour.
+//!
+//! One chart, drawn from the saved run alone: it imports only the [`Chart`] trait, the
+//! shared plotting helpers and the saved data, and writes no file itself.
 
-use super::{Axes, DrawResult, axis_number, color, draw_legend, legend_line, linear_panel};
+use super::chart::{Chart, DrawResult};
+use super::plotting::{Axes, axis_number, color, draw_legend, legend_line, linear_panel};
 use crate::recorder::timeline::TimelineBucket;
 use crate::report::saved::SavedRun;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::time::Duration;
+
+/// `timeline`.
+pub struct Timeline;
+
+impl Chart for Timeline {
+    fn file_stem(&self) -> &'static str {
+        "timeline"
+    }
+
+    fn title(&self) -> &'static str {
+        "Timeline per strategy"
+    }
+
+    fn applies(&self, run: &SavedRun) -> bool {
+        !run.strategies.is_empty()
+    }
+
+    fn size(&self, run: &SavedRun) -> (u32, u32) {
+        (1400, 40 + 260 * run.strategies.len() as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, run: &SavedRun, area: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(run, area)
+    }
+}
 
 /// The smallest round width giving at most about 60 buckets over `span_s` seconds.
 fn bucket_width(span_s: f64) -> Duration {
@@ -23,7 +56,7 @@ const OK: RGBColor = RGBColor(0, 158, 115);
 const LIMITED: RGBColor = RGBColor(230, 159, 0);
 const FAILED: RGBColor = RGBColor(213, 94, 0);
 
-pub fn draw<DB: DrawingBackend>(
+fn draw<DB: DrawingBackend>(
     run: &SavedRun,
     area: &DrawingArea<DB, plotters::coord::Shift>,
 ) -> DrawResult

@@ -1,14 +1,48 @@
 //! Each strategy as a point: throughput (up is better) against p99 end-to-end latency
 //! (left is better), once for requests and once for output tokens per second.
+//!
+//! One chart, drawn from the saved run alone: it imports only the [`Chart`] trait, the
+//! shared plotting helpers and the saved data, and writes no file itself.
 
-use super::{Axes, DrawResult, axis_number, color, draw_legend, linear_panel};
+use super::chart::{Chart, DrawResult};
+use super::plotting::{Axes, axis_number, color, draw_legend, linear_panel};
+use crate::metric::Metric;
 use crate::report::saved::SavedRun;
-use crate::report::summary_json::StrategySummary;
+use crate::summary::StrategySummary;
+use plotters::coord::Shift;
 use plotters::prelude::*;
+
+/// `throughput-vs-p99`.
+pub struct Tradeoff;
+
+impl Chart for Tradeoff {
+    fn file_stem(&self) -> &'static str {
+        "throughput-vs-p99"
+    }
+
+    fn title(&self) -> &'static str {
+        "Throughput against p99 latency"
+    }
+
+    fn applies(&self, run: &SavedRun) -> bool {
+        run.has_spectrum(Metric::E2e)
+    }
+
+    fn size(&self, _: &SavedRun) -> (u32, u32) {
+        (1400, 520)
+    }
+
+    fn draw<DB: DrawingBackend>(&self, run: &SavedRun, area: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static,
+    {
+        draw(run, area)
+    }
+}
 
 type Throughput = fn(&StrategySummary) -> f64;
 
-pub fn draw<DB: DrawingBackend>(
+fn draw<DB: DrawingBackend>(
     run: &SavedRun,
     area: &DrawingArea<DB, plotters::coord::Shift>,
 ) -> DrawResult
@@ -28,7 +62,7 @@ where
         .strategies
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| Some((i, &s.summary, s.summary.latency_ms.get("e2e")?.p99)))
+        .filter_map(|(i, s)| Some((i, &s.summary, s.summary.latency(Metric::E2e)?.p99)))
         .collect();
     let x_max = points.iter().map(|p| p.2).fold(1.0f64, f64::max) * 1.25;
     for ((title, y_desc, value), panel) in views.into_iter().zip(panels.iter()) {

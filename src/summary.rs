@@ -1,0 +1,215 @@
+//! The saved-results schema: what `summary.json` holds (the run's facts and, per
+//! strategy, counts, throughput and latency percentiles), how it is built from a
+//! [`RunResult`], and how it is read back from a results folder.
+//!
+//! What the report side (`report`, `compare`, `slo`) reads of a finished run, so it
+//! sits below them and imports none of them. Field names and layout are the file
+//! format: renaming one breaks every saved run (a newer field gets `#[serde(default)]`
+//! so that older files still load).
+
+use crate::machine::Machine;
+use crate::metric::Metric;
+use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The file name of the summary inside a results folder.
+pub const FILE: &str = "summary.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub description: String,
+    pub scenario_file: String,
+    pub workload_seed: u64,
+    pub mock_seed: Option<u64>,
+    pub tool_version: String,
+    pub machine: Machine,
+    pub started_at: String,
+    pub interrupted: bool,
+    /// Why the run stopped sending early (a `[budget]` cap), if it did.
+    #[serde(default)]
+    pub stopped: Option<String>,
+    pub strategies: Vec<StrategySummary>,
+    /// Strategies not run because their runtime is not available here.
+    #[serde(default)]
+    pub skipped: Vec<SkippedStrategy>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StrategySummary {
+    pub label: String,
+    pub kind: String,
+    pub limit: Option<u64>,
+    /// The runtime the strategy ran on, with its thread count.
+    #[serde(default)]
+    pub runtime: String,
+    /// The HTTP library that sent the requests (`reqwest`, `hyper`).
+    #[serde(default)]
+    pub client: String,
+    /// CPU seconds the load generator used for this strategy (the embedded mock's
+    /// excluded); absent where it cannot be measured.
+    #[serde(default)]
+    pub client_cpu_s: Option<f64>,
+    pub interrupted: bool,
+    pub requests: RequestCounts,
+    pub makespan_s: f64,
+    /// Arrivals offered per second by the schedule; `null` for a batch.
+    pub scheduled_rate_per_s: Option<f64>,
+    /// Sends per second actually achieved, measured like the scheduled rate.
+    pub achieved_send_rate_per_s: Option<f64>,
+    pub requests_per_s: f64,
+    pub output_tokens: u64,
+    pub output_tokens_per_s: f64,
+    /// Latency percentiles in milliseconds, keyed by [`Metric::name`]: `e2e`,
+    /// `e2e_corrected`, `ttft`, `ttft_corrected`, `itl`, `tpot`, `dispatch_delay`. Keyed
+    /// by name, not by [`Metric`], so the keys stay in the file's alphabetical order and
+    /// a file naming a metric this version lacks still loads.
+    pub latency_ms: BTreeMap<String, Percentiles>,
+    pub mock: Option<MockReport>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub total: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub rate_limited: u64,
+    pub cancelled: u64,
+    #[serde(default)]
+    pub dropped: u64,
+    #[serde(default)]
+    pub over_budget: u64,
+    /// Failures by error class.
+    pub errors: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: f64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Percentiles {
+    /// Milliseconds from a microsecond histogram; `None` when it holds no samples.
+    pub fn from_histogram(h: &Histogram<u64>) -> Option<Percentiles> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Percentiles {
+            count: h.len(),
+            min: ms(h.min()),
+            mean: h.mean() / 1000.0,
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p95: ms(h.value_at_quantile(0.95)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        })
+    }
+}
+
+impl StrategySummary {
+    /// The percentiles of `metric`; `None` when the strategy has no samples of it.
+    pub fn latency(&self, metric: Metric) -> Option<&Percentiles> {
+        self.latency_ms.get(metric.name())
+    }
+
+    pub fn from_result(s: &StrategyResult) -> StrategySummary {
+        let counts = s.counts();
+        let latency_ms = Metric::ALL
+            .iter()
+            .filter_map(|&m| {
+                Some((
+                    m.name().to_string(),
+                    Percentiles::from_histogram(&s.histogram(m))?,
+                ))
+            })
+            .collect();
+        StrategySummary {
+            label: s.label.clone(),
+            kind: s.kind.to_string(),
+            limit: s.limit,
+            runtime: s.runtime.clone(),
+            client: s.client.to_string(),
+            client_cpu_s: s.client_cpu.map(|c| c.as_secs_f64()),
+            interrupted: s.interrupted,
+            requests: RequestCounts {
+                total: counts.total,
+                ok: counts.ok,
+                failed: counts.failed,
+                rate_limited: counts.rate_limited,
+                cancelled: counts.cancelled,
+                dropped: counts.dropped,
+                over_budget: counts.over_budget,
+                errors: counts
+                    .by_class
+                    .iter()
+                    .map(|(class, n)| (class.as_str().to_string(), *n))
+                    .collect(),
+            },
+            makespan_s: s.makespan().as_secs_f64(),
+            scheduled_rate_per_s: s.scheduled_rate(),
+            achieved_send_rate_per_s: s.achieved_send_rate(),
+            requests_per_s: s.requests_per_second(),
+            output_tokens: s.output_tokens(),
+            output_tokens_per_s: s.output_tokens_per_second(),
+            latency_ms,
+            mock: s.mock,
+        }
+    }
+}
+
+impl Summary {
+    pub fn from_run(run: &RunResult) -> Summary {
+        Summary {
+            scenario: run.scenario_name.clone(),
+            description: run.description.clone(),
+            scenario_file: run.scenario_file.clone(),
+            workload_seed: run.workload_seed,
+            mock_seed: run.mock_seed,
+            tool_version: run.tool_version.to_string(),
+            machine: run.machine.clone(),
+            started_at: run.started_at.clone(),
+            interrupted: run.interrupted,
+            stopped: run.stopped.clone(),
+            strategies: run
+                .strategies
+                .iter()
+                .map(StrategySummary::from_result)
+                .collect(),
+            skipped: run.skipped.clone(),
+        }
+    }
+
+    /// Reads `summary.json` from a results folder.
+    pub fn load(dir: &Path) -> anyhow::Result<Summary> {
+        serde_json::from_str(&read_results_file(dir, FILE)?)
+            .with_context(|| format!("{}: not an llmbench summary", dir.join(FILE).display()))
+    }
+}
+
+/// Reads the file `name` of the results folder `dir`, saying so when `dir` does not look
+/// like one.
+pub fn read_results_file(dir: &Path, name: &str) -> anyhow::Result<String> {
+    let path = dir.join(name);
+    std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {}: is {} an llmbench results folder?",
+            path.display(),
+            dir.display()
+        )
+    })
+}
