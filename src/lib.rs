@@ -2,7 +2,8 @@
 //!
 //! The modules follow the pipeline: [`scenario`] → [`workload`] → [`strategy`]
 //! (dispatch) → [`client`] (wire protocol) → [`recorder`] → [`result`] → [`report`].
-//! The [`mock`] server is its own tree and shares only [`wire`] with the client.
+//! The [`mock`] server is its own tree and shares only [`wire`] with the client (and
+//! [`scenario`] for its configuration, [`quota`] for token buckets).
 
 pub mod budget;
 pub mod client;
@@ -12,6 +13,7 @@ pub mod machine;
 pub mod mock;
 pub mod monitor;
 pub mod plan;
+pub mod quota;
 pub mod recorder;
 pub mod report;
 pub mod result;

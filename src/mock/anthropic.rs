@@ -3,7 +3,7 @@
 
 use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
-use super::limits::{Charge, Dimension, Reading, Verdict, api_key};
+use super::limits::{Admission, Charge, Dimension, RateLimited, Reading, api_key};
 use super::stream::{self, Completion, Framer, TokenFrame, named_frame};
 use super::{MockState, OutputSettlement, insert, insert_named};
 use crate::wire::anthropic::{
@@ -152,14 +152,14 @@ fn rate_limit(
         write_reading(headers, "tokens", r);
     }
     let message = match verdict {
-        Verdict::Admitted => return None,
-        Verdict::QuotaExhausted => {
+        Admission::Admitted => return None,
+        Admission::QuotaExhausted => {
             insert(headers, "x-should-retry", "false".into());
             "Your organization's usage quota is exhausted.".to_string()
         }
-        Verdict::Limited {
+        Admission::Limited(RateLimited {
             dimension, wait, ..
-        } => {
+        }) => {
             state.retry_headers(headers, wait);
             let limit = readings
                 .iter()

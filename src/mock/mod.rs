@@ -15,6 +15,9 @@ mod openai;
 pub mod rate_limit;
 mod stream;
 
+/// Name (and prefix) of the mock's threads, so their CPU time can be told from the client's.
+pub const THREAD_NAME: &str = "llmbench-mock";
+
 use crate::scenario::MockConfig;
 use axum::Router;
 use axum::serve::ListenerExt;
@@ -113,7 +116,7 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.get())
-            .thread_name(crate::cpu::MOCK_THREADS)
+            .thread_name(THREAD_NAME)
             .enable_all()
             .build()?;
         let now = Instant::now();
@@ -123,7 +126,7 @@ impl MockServer {
             config,
             seed,
             epoch: Mutex::new(now),
-            lateness: Mutex::new(crate::recorder::new_histogram()),
+            lateness: Mutex::new(lateness_histogram()),
             counters: Counters::default(),
             next_id: AtomicU64::new(0),
         });
@@ -131,7 +134,7 @@ impl MockServer {
         let accepted = state.clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name(crate::cpu::MOCK_THREADS.into())
+            .name(THREAD_NAME.into())
             .spawn(move || {
                 runtime.block_on(async move {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
@@ -210,6 +213,11 @@ impl MockServer {
 /// (The kernel caps it at `net.core.somaxconn`.)
 const ACCEPT_BACKLOG: i32 = 8192;
 
+/// Token lateness in microseconds, 3 significant digits, exact up to an hour.
+fn lateness_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds are valid")
+}
+
 fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
@@ -239,15 +247,15 @@ impl MockState {
         key: &str,
         dimensions: &[limits::Dimension],
         charge: limits::Charge,
-    ) -> Option<(limits::Verdict, Vec<limits::Reading>)> {
+    ) -> Option<(limits::Admission, Vec<limits::Reading>)> {
         if !self.limits.any() {
             return None;
         }
-        let (verdict, readings) = self.limits.admit(key, dimensions, charge);
-        let refused_by = match &verdict {
-            limits::Verdict::Admitted => None,
-            limits::Verdict::Limited { dimension, .. } => Some(Some(*dimension)),
-            limits::Verdict::QuotaExhausted => Some(None),
+        let (admission, readings) = self.limits.admit(key, dimensions, charge);
+        let refused_by = match &admission {
+            limits::Admission::Admitted => None,
+            limits::Admission::Limited(limited) => Some(Some(limited.dimension)),
+            limits::Admission::QuotaExhausted => Some(None),
         };
         if let Some(dimension) = refused_by {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -255,12 +263,13 @@ impl MockState {
                 .limited(dimension)
                 .fetch_add(1, Ordering::Relaxed);
         }
-        Some((verdict, readings))
+        Some((admission, readings))
     }
 
     /// Records how late a token went out against its deadline.
     fn record_lateness(&self, late: std::time::Duration) {
-        lock(&self.lateness).saturating_record(crate::recorder::micros(late));
+        let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        lock(&self.lateness).saturating_record(micros);
     }
 
     /// Median, 99th percentile and maximum token lateness, in microseconds.

@@ -4,7 +4,7 @@
 
 use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
-use super::limits::{Charge, Dimension, Verdict, api_key};
+use super::limits::{Admission, Charge, Dimension, RateLimited, api_key};
 use super::rate_limit::go_duration;
 use super::stream::{self, Completion, Framer, TokenFrame, data_frame};
 use super::{MockState, insert, insert_named};
@@ -241,8 +241,8 @@ fn rate_limit(
         );
     }
     let (kind, code, message) = match verdict {
-        Verdict::Admitted => return None,
-        Verdict::QuotaExhausted => {
+        Admission::Admitted => return None,
+        Admission::QuotaExhausted => {
             insert(headers, "x-should-retry", "false".into());
             let message =
                 "You exceeded your current quota, please check your plan and billing details.";
@@ -252,11 +252,11 @@ fn rate_limit(
                 message.to_string(),
             )
         }
-        Verdict::Limited {
+        Admission::Limited(RateLimited {
             dimension,
             wait,
             requested,
-        } => {
+        }) => {
             state.retry_headers(headers, wait);
             let (kind, label) = match dimension {
                 Dimension::Requests => ("requests", "requests per min (RPM)"),
