@@ -12,6 +12,7 @@ mod generator;
 pub mod limits;
 mod metrics;
 mod openai;
+mod pipeline;
 pub mod rate_limit;
 mod stream;
 
@@ -383,75 +384,6 @@ async fn models(
         serde_json::json!({"object": "list", "data": data})
     };
     axum::Json(body)
-}
-
-/// What every API handler starts with: the stall window waited out, the request
-/// counted and numbered, its arrival time, and its body (or why it was refused).
-pub(crate) struct Arrival {
-    pub received: tokio::time::Instant,
-    pub serial: u64,
-    pub body: Result<axum::body::Bytes, (axum::http::StatusCode, String)>,
-}
-
-async fn arrive(state: &MockState, body: Body) -> Arrival {
-    if let Some(end) = state.stalled_until() {
-        tokio::time::sleep_until(end.into()).await;
-    }
-    let received = tokio::time::Instant::now();
-    let serial = state.next_request();
-    let body = read_body(body);
-    if body.is_err() {
-        state.counters.invalid.fetch_add(1, Ordering::Relaxed);
-    }
-    Arrival {
-        received,
-        serial,
-        body,
-    }
-}
-
-/// A request body, or why it was refused: its status (413 when over the size limit,
-/// else 400) and a message for the provider's error envelope.
-type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
-
-fn read_body(body: Body) -> Result<axum::body::Bytes, (axum::http::StatusCode, String)> {
-    body.map_err(|rejection| {
-        let status = rejection.status();
-        let message = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            "Request too large: the body exceeds the server's size limit".to_string()
-        } else {
-            format!("Could not read the request body: {rejection}")
-        };
-        (status, message)
-    })
-}
-
-/// Settles a response's output tokens with the rate limits when it ends, however it
-/// ends (finished, failed, or dropped by the client).
-pub(crate) struct OutputSettlement {
-    state: Arc<MockState>,
-    key: String,
-    reserved: u32,
-    pub generated: u32,
-}
-
-impl OutputSettlement {
-    fn new(state: Arc<MockState>, key: String, reserved: u32) -> OutputSettlement {
-        OutputSettlement {
-            state,
-            key,
-            reserved,
-            generated: 0,
-        }
-    }
-}
-
-impl Drop for OutputSettlement {
-    fn drop(&mut self) {
-        self.state
-            .limits
-            .settle_output(&self.key, self.reserved, self.generated);
-    }
 }
 
 /// Sets a response header from a computed value (values that cannot be header text

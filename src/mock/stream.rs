@@ -47,7 +47,7 @@ struct Paced<F> {
     /// A mid-stream fault, struck before token `output_tokens / 2`.
     fault: Option<Fault>,
     /// Output tokens to settle with the rate limits when the stream ends.
-    settlement: Option<super::OutputSettlement>,
+    settlement: Option<super::pipeline::OutputSettlement>,
 }
 
 impl<F: Framer> Paced<F> {
@@ -143,7 +143,7 @@ pub(super) struct Completion {
     pub pacing: Pacing,
     pub fault: Option<Fault>,
     /// Output tokens to settle with the rate limits when the response ends.
-    pub settlement: Option<super::OutputSettlement>,
+    pub settlement: Option<super::pipeline::OutputSettlement>,
 }
 
 /// The response body of a streamed completion.
