@@ -1,5 +1,6 @@
 //! Anthropic Messages on the mock: the request, the event sequence of a stream, the
-//! whole message, the `anthropic-ratelimit-*` headers and the error envelope.
+//! whole message, the `anthropic-ratelimit-*` headers, the error envelope and the model
+//! list.
 //!
 //! Owns Anthropic's wire format; the request's steps are the pipeline's, and the wire
 //! types [`crate::wire::anthropic`]'s. Must not touch admission, pacing or faults.
@@ -275,4 +276,13 @@ impl Framer for EventFramer {
             b"event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"index\n\n",
         );
     }
+}
+
+/// `GET /v1/models` in Anthropic's list format.
+pub(super) fn model_list(ids: &[String]) -> serde_json::Value {
+    let data: Vec<_> = ids
+        .iter()
+        .map(|id| serde_json::json!({"type": "model", "id": id, "display_name": id, "created_at": "2025-01-01T00:00:00Z"}))
+        .collect();
+    serde_json::json!({"data": data, "has_more": false, "first_id": ids.first(), "last_id": ids.last()})
 }

@@ -5,6 +5,9 @@
 //! tokens are either reserved from `max_tokens` at admission and the unused part
 //! refunded when the response ends, or counted as they are generated (the bucket may
 //! then run into debt, which later requests wait out).
+//!
+//! Owns the keys, their buckets (arithmetic in [`crate::quota`]) and the admission
+//! decision; how a decision reads in headers and error bodies is each API's.
 
 use crate::quota::TokenBucket;
 use crate::scenario::{OtpmMode, RateLimitConfig};

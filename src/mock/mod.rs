@@ -2,7 +2,13 @@
 //!
 //! It runs on its own tokio runtime on its own threads, so its timers and sockets never
 //! share a scheduler with the load generator being measured. It shares nothing with the
-//! client except the wire types in [`crate::wire`].
+//! client except the wire types in [`crate::wire`]; its configuration is
+//! [`crate::scenario`]'s and its token buckets [`crate::quota`]'s. It imports nothing
+//! else from the crate.
+//!
+//! This file owns the server's life (start, reset, stop), its shared state and
+//! counters, and the routes. A request's steps are `pipeline`'s, each API's wire format
+//! its own file's (`openai`, `completions`, `anthropic`).
 
 mod anthropic;
 pub mod capacity;
@@ -370,20 +376,11 @@ async fn models(
     headers: axum::http::HeaderMap,
 ) -> axum::Json<serde_json::Value> {
     let ids = &state.config.models;
-    let body = if headers.contains_key("anthropic-version") {
-        let data: Vec<_> = ids
-            .iter()
-            .map(|id| serde_json::json!({"type": "model", "id": id, "display_name": id, "created_at": "2025-01-01T00:00:00Z"}))
-            .collect();
-        serde_json::json!({"data": data, "has_more": false, "first_id": ids.first(), "last_id": ids.last()})
+    axum::Json(if headers.contains_key("anthropic-version") {
+        anthropic::model_list(ids)
     } else {
-        let data: Vec<_> = ids
-            .iter()
-            .map(|id| serde_json::json!({"id": id, "object": "model", "created": 1735689600, "owned_by": "llmbench"}))
-            .collect();
-        serde_json::json!({"object": "list", "data": data})
-    };
-    axum::Json(body)
+        openai::model_list(ids)
+    })
 }
 
 /// Sets a response header from a computed value (values that cannot be header text

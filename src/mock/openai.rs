@@ -1,6 +1,6 @@
 //! OpenAI Chat Completions on the mock, and what OpenAI's endpoints share (the legacy
 //! endpoint is in `completions`): the error envelope, the `x-ratelimit-*` headers, the
-//! end of a stream, its error event.
+//! end of a stream, its error event, the model list.
 //!
 //! Owns OpenAI's wire format; the request's steps are the pipeline's, and the wire
 //! types [`crate::wire::openai`]'s. Must not touch admission, pacing or faults.
@@ -314,4 +314,13 @@ pub(super) fn error_event(out: &mut Vec<u8>) {
 /// A chunk whose JSON is cut off.
 pub(super) fn malformed(out: &mut Vec<u8>) {
     out.extend_from_slice(b"data: {\"id\": \"cut-off, \"choices\": [\n\n");
+}
+
+/// `GET /v1/models` in OpenAI's list format.
+pub(super) fn model_list(ids: &[String]) -> serde_json::Value {
+    let data: Vec<_> = ids
+        .iter()
+        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 1735689600, "owned_by": "llmbench"}))
+        .collect();
+    serde_json::json!({"object": "list", "data": data})
 }

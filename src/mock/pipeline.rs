@@ -154,10 +154,40 @@ fn admit<A: ServedApi>(
     let key = api_key(request_headers);
     rate_limit::<A>(state, &key, charge, &request.model, headers)?;
     state.counters.admitted.fetch_add(1, Ordering::Relaxed);
+    // Only a provider that meters output tokens settles them when the response ends.
     let settlement = A::PROVIDER
         .metered
         .contains(&Dimension::OutputTokens)
         .then(|| OutputSettlement::new(state.clone(), key, charge.max_output));
+    let completion = completion(
+        state,
+        request_headers,
+        &request,
+        arrival.received,
+        settlement,
+    )?;
+    let meta = ResponseMeta {
+        id: A::response_id(arrival.serial),
+        created: unix_now(),
+        model: request.model,
+        prompt_tokens: request.prompt_tokens,
+    };
+    Ok(AdmittedRequest {
+        completion,
+        meta,
+        stream: request.stream,
+        include_usage: request.include_usage,
+    })
+}
+
+/// The plan, fault and pacing of an admitted request; `settlement` settles its output.
+fn completion(
+    state: &MockState,
+    request_headers: &HeaderMap,
+    request: &ParsedRequest,
+    received: tokio::time::Instant,
+    settlement: Option<OutputSettlement>,
+) -> Result<Completion, Refusal> {
     let plan = CompletionPlan::draw(
         &state.config,
         state.seed,
@@ -172,24 +202,12 @@ fn admit<A: ServedApi>(
     let pacing = state
         .pacing(request.prompt_tokens)
         .map_err(Refusal::Injected)?;
-    let meta = ResponseMeta {
-        id: A::response_id(arrival.serial),
-        created: unix_now(),
-        model: request.model,
-        prompt_tokens: request.prompt_tokens,
-    };
-    let completion = Completion {
+    Ok(Completion {
         plan,
-        received: arrival.received,
+        received,
         pacing,
         fault,
         settlement,
-    };
-    Ok(AdmittedRequest {
-        completion,
-        meta,
-        stream: request.stream,
-        include_usage: request.include_usage,
     })
 }
 
