@@ -1,16 +1,14 @@
-//! CPU time spent by the load generator: the whole process except the embedded mock's
-//! threads. When the client is not the bottleneck, latency hides what a runtime or an
+//! CPU time spent by the load generator: the whole process except the threads of an
+//! embedded server, named by the caller. When the client is not the bottleneck, latency hides what a runtime or an
 //! HTTP library costs; CPU time per request shows it.
 
 use std::time::Duration;
 
-/// Name prefix of the embedded mock's threads, whose CPU time is not the client's.
-pub const MOCK_THREADS: &str = "llmbench-mock";
-
-/// CPU time (user and system) the process has used, less what the mock's threads have
-/// used so far. `None` where it cannot be measured (outside Linux).
-pub fn client_cpu() -> Option<Duration> {
-    Some(process_cpu()?.saturating_sub(threads_cpu(MOCK_THREADS)?))
+/// CPU time (user and system) the process has used, less what the threads whose name
+/// starts with `excluded_threads` (an embedded server's) have used so far. `None` where
+/// it cannot be measured (outside Linux).
+pub fn client_cpu(excluded_threads: &str) -> Option<Duration> {
+    Some(process_cpu()?.saturating_sub(threads_cpu(excluded_threads)?))
 }
 
 /// Keeps the calling thread busy until it has used `work` of CPU time: simulated

@@ -4,7 +4,8 @@
 //! (dispatch) → [`client`] (wire protocol) → [`recorder`] → [`result`] → [`report`].
 //! What a run saves is the [`summary`] schema, which [`report`], [`compare`] and [`slo`]
 //! read; latency metrics are named by [`metric::Metric`] alone.
-//! The [`mock`] server is its own tree and shares only [`wire`] with the client.
+//! The [`mock`] server is its own tree and shares only [`wire`] with the client (and
+//! [`scenario`] for its configuration, [`quota`] for token buckets).
 
 pub mod budget;
 pub mod client;
@@ -15,6 +16,7 @@ pub mod metric;
 pub mod mock;
 pub mod monitor;
 pub mod plan;
+pub mod quota;
 pub mod recorder;
 pub mod report;
 pub mod result;

@@ -233,7 +233,7 @@ impl StrategyRun<'_> {
         let strategy = config.kind.build(config.limit().map(|l| l.get()));
         let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
         let on_runtime = dispatcher.clone();
-        let cpu_before = crate::cpu::client_cpu();
+        let cpu_before = crate::cpu::client_cpu(crate::mock::THREAD_NAME);
         runtime::run_on(config.runtime, workers, move || async move {
             strategy.run(on_runtime, arrivals).await;
         })
@@ -248,7 +248,7 @@ impl StrategyRun<'_> {
         );
         result.runtime = config.runtime.describe(workers);
         result.client = library.as_str();
-        result.client_cpu = crate::cpu::client_cpu()
+        result.client_cpu = crate::cpu::client_cpu(crate::mock::THREAD_NAME)
             .zip(cpu_before)
             .map(|(after, before)| after.saturating_sub(before));
         let counts = result.counts();

@@ -4,7 +4,9 @@
 mod common;
 
 use llmbench::mock::MockServer;
-use llmbench::scenario::{Count, Distribution, MillisDistribution, MockConfig, RateLimitConfig};
+use llmbench::scenario::{
+    Count, Distribution, MillisDistribution, MockConfig, RateLimitConfig, TokenDistribution,
+};
 use serde_json::{Value, json};
 
 fn fast_mock(rpm: Option<u64>) -> MockServer {
@@ -739,4 +741,189 @@ async fn metrics_count_requests_and_429s_by_dimension() {
             "missing {line:?} in\n{text}"
         );
     }
+}
+
+/// One exchange of the transcript: what it sends, to which path, with which headers.
+struct Exchange {
+    label: &'static str,
+    path: &'static str,
+    headers: Vec<(&'static str, &'static str)>,
+    body: String,
+}
+
+/// Every API through every step that can answer: a stream, a whole response, each kind
+/// of refusal, each fault that replaces a whole response. Deterministic on one mock
+/// (seeded) sent one request at a time.
+fn exchanges() -> Vec<Exchange> {
+    let apis: [(&str, Value); 3] = [
+        ("/v1/chat/completions", request(false, false)),
+        ("/v1/completions", legacy_request(false, false)),
+        ("/v1/messages", messages_request(false)),
+    ];
+    let mut out = Vec::new();
+    let mut add = |label, path, headers: Vec<(&'static str, &'static str)>, body: String| {
+        out.push(Exchange {
+            label,
+            path,
+            headers,
+            body,
+        })
+    };
+    for (path, whole) in apis {
+        let mut streamed = whole.clone();
+        streamed["stream"] = json!(true);
+        streamed["stream_options"] = json!({"include_usage": true});
+        if path == "/v1/messages" {
+            streamed.as_object_mut().unwrap().remove("stream_options");
+        }
+        let mut zero = whole.clone();
+        zero["max_tokens"] = json!(0);
+        let key = vec![("authorization", "Bearer transcript")];
+        add("whole", path, key.clone(), whole.to_string());
+        add("stream", path, key.clone(), streamed.to_string());
+        add("not json", path, vec![], "{".into());
+        add("zero max_tokens", path, vec![], zero.to_string());
+        add("too large", path, vec![], "x".repeat(3_000));
+        for fault in [
+            "nonsense",
+            "429",
+            "500",
+            "503",
+            "529",
+            "error-event",
+            "malformed",
+        ] {
+            add(
+                fault,
+                path,
+                vec![("x-llmbench-fault", fault)],
+                whole.to_string(),
+            );
+        }
+        add("rate limited", path, key.clone(), whole.to_string());
+        add(
+            "quota",
+            path,
+            vec![("authorization", "Bearer spent")],
+            whole.to_string(),
+        );
+    }
+    out
+}
+
+/// A response with what varies from run to run masked: the clock (`date`, `created`,
+/// the time a bucket resets and what has refilled by then, waits, processing time).
+async fn transcribe(mock: &MockServer, exchange: &Exchange) -> String {
+    let (status, headers, text) =
+        send(mock, exchange.path, &exchange.headers, &exchange.body).await;
+    let mut out = format!("## {} {} -> {status}\n", exchange.path, exchange.label);
+    for (name, value) in &headers {
+        let name = name.as_str();
+        // A wait's digits vary, and with them the length of the body naming it.
+        let varies = ["date", "openai-processing-ms", "content-length"].contains(&name)
+            || name.contains("reset")
+            || name.contains("remaining");
+        let value = if varies { "*" } else { value.to_str().unwrap() };
+        out.push_str(&format!("{name}: {value}\n"));
+    }
+    out.push_str(&mask_created(&text));
+    out.push('\n');
+    out
+}
+
+/// `created` set to 0, and the wait a rate-limit message names starred.
+fn mask_created(text: &str) -> String {
+    let text = mask_after(text, "\"created\":", |rest| {
+        rest.trim_start_matches(|c: char| c.is_ascii_digit())
+    });
+    mask_after(&text, "try again in ", |rest| {
+        rest.find(".\"").map_or(rest, |end| &rest[end..])
+    })
+}
+
+/// `text` with what follows each `marker` up to where `skip` leaves off starred.
+fn mask_after(text: &str, marker: &str, skip: impl Fn(&str) -> &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(marker) {
+        let (head, tail) = rest.split_at(at + marker.len());
+        out.push_str(head);
+        out.push('*');
+        rest = skip(tail);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The mock for one exchange: rate limits on every dimension (so every response carries
+/// their headers); the refusals' exchanges are preceded by a request that spends the
+/// requests-per-minute or the quota.
+fn transcript_mock(label: &str) -> MockServer {
+    let plenty = Some(Count(100_000));
+    let rate_limit = RateLimitConfig {
+        rpm: Some(Count(if label == "rate limited" { 1 } else { 100 })),
+        tpm: plenty,
+        itpm: plenty,
+        otpm: plenty,
+        quota_requests: (label == "quota").then_some(Count(1)),
+        ..RateLimitConfig::default()
+    };
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 0.0 }),
+        max_body_bytes: Count(2_000),
+        rate_limit,
+        ..MockConfig::default()
+    };
+    MockServer::start_local(config, 1).unwrap()
+}
+
+/// The mock's exact bytes for every API and step, against a recorded transcript
+/// (`LLMBENCH_RECORD_TRANSCRIPT=1` rewrites it).
+#[tokio::test]
+async fn every_api_answers_every_step_as_recorded() {
+    let mut transcript = String::new();
+    for exchange in exchanges() {
+        // A fresh mock per exchange: ids and buckets start from the same state.
+        let mock = transcript_mock(exchange.label);
+        if ["rate limited", "quota"].contains(&exchange.label) {
+            send(&mock, exchange.path, &exchange.headers, &exchange.body).await;
+        }
+        transcript.push_str(&transcribe(&mock, &exchange).await);
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/mock_transcript.txt"
+    );
+    if std::env::var_os("LLMBENCH_RECORD_TRANSCRIPT").is_some() {
+        std::fs::write(path, &transcript).unwrap();
+    }
+    let recorded = std::fs::read_to_string(path).unwrap();
+    for (got, want) in transcript.lines().zip(recorded.lines()) {
+        assert_eq!(got, want);
+    }
+    assert_eq!(transcript.lines().count(), recorded.lines().count());
+}
+
+#[tokio::test]
+async fn anthropic_refunds_the_unused_part_of_an_output_reservation() {
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 0.0 }),
+        output_tokens: Some(TokenDistribution(Distribution::Constant { value: 10.0 })),
+        rate_limit: RateLimitConfig {
+            otpm: Some(Count(2_000)),
+            ..RateLimitConfig::default()
+        },
+        ..MockConfig::default()
+    };
+    let mock = MockServer::start_local(config, 1).unwrap();
+    let mut body = messages_request(false);
+    body["max_tokens"] = json!(600);
+    let remaining = "anthropic-ratelimit-output-tokens-remaining";
+    let (_, headers, _) = post_keyed(&mock, "/v1/messages", "k", &body).await;
+    assert_eq!(headers[remaining], "1000", "1400 left, in thousands");
+    // 590 of the 600 reserved refunded: 1390 left; unrefunded, 800 would be.
+    let (_, headers, _) = post_keyed(&mock, "/v1/messages", "k", &body).await;
+    assert_eq!(headers[remaining], "1000");
 }

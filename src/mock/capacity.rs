@@ -3,6 +3,9 @@
 //! plus prefill time per prompt token, and every gap between tokens stretches with the
 //! number of sequences decoding (a load factor). This is what makes a concurrency sweep
 //! show a knee instead of a straight line.
+//!
+//! Owns the slots, the queue and the pacing they impose; must not touch the wire format
+//! or the rate limits.
 
 use crate::scenario::CapacityConfig;
 use std::sync::Arc;

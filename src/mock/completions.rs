@@ -1,9 +1,12 @@
-//! OpenAI's legacy Completions on the mock: the Chat Completions pipeline (admission,
-//! rate limits, faults, pacing) with a bare prompt in and `text_completion` objects out.
+//! OpenAI's legacy Completions on the mock: a bare prompt in, `text_completion` objects
+//! out; ids, rate-limit headers and errors as OpenAI's other endpoints (`openai`).
+//!
+//! Owns this endpoint's wire format only; must not touch the pipeline's steps.
 
 use super::MockState;
 use super::generator::{CompletionPlan, count_prompt_tokens};
-use super::openai::{self, OpenAiApi, Parsed, ResponseMeta, end_of_stream};
+use super::openai::{self, end_of_stream};
+use super::pipeline::{self, ParsedRequest, ProviderConventions, ResponseMeta, ServedApi};
 use super::stream::{Framer, TokenFrame, data_frame};
 use crate::wire::completions::{
     COMPLETIONS_PATH, CompletionRequest, DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
@@ -16,19 +19,20 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub(super) fn routes() -> Router<Arc<MockState>> {
-    Router::new().route(
-        COMPLETIONS_PATH,
-        post(openai::complete::<LegacyCompletions>),
-    )
+    Router::new().route(COMPLETIONS_PATH, post(pipeline::serve::<LegacyCompletions>))
 }
 
 struct LegacyCompletions;
 
-impl OpenAiApi for LegacyCompletions {
-    const ID_PREFIX: &'static str = "cmpl-";
-    type Framer = TextFramer;
+impl ServedApi for LegacyCompletions {
+    const PROVIDER: ProviderConventions = openai::OPENAI;
+    type SseFramer = TextFramer;
 
-    fn parse(body: &[u8]) -> Result<Parsed, String> {
+    fn response_id(serial: u64) -> String {
+        format!("cmpl-{serial:024x}")
+    }
+
+    fn parse(body: &[u8]) -> Result<ParsedRequest, String> {
         let request: CompletionRequest =
             serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
         let prompt = match &request.prompt {
@@ -42,7 +46,7 @@ impl OpenAiApi for LegacyCompletions {
                 );
             }
         };
-        Ok(Parsed {
+        Ok(ParsedRequest {
             prompt_tokens: count_prompt_tokens(std::iter::once(prompt.as_str())),
             prompt,
             // The API's own default applies when the request leaves max_tokens out.
@@ -53,8 +57,8 @@ impl OpenAiApi for LegacyCompletions {
         })
     }
 
-    fn framer(meta: ResponseMeta, usage: UsageField) -> TextFramer {
-        TextFramer::new(meta, usage)
+    fn framer(meta: ResponseMeta, include_usage: bool) -> TextFramer {
+        TextFramer::new(meta, openai::usage_field(include_usage))
     }
 
     fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {

@@ -2,6 +2,9 @@
 //! connection, a stall or malformed SSE half-way through. A request forces one with the
 //! `x-llmbench-fault` header (tests use this to be deterministic); otherwise each kind
 //! happens with its configured probability, drawn from the request's own RNG.
+//!
+//! Owns which fault strikes; what a fault does to a response is `stream`'s and the
+//! pipeline's, and how it reads on the wire each API's.
 
 use crate::scenario::FaultConfig;
 use std::str::FromStr;

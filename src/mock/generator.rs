@@ -4,6 +4,8 @@
 //! by arrival order. So the same work item gets the same time to first token, the same
 //! token gaps and the same text under every strategy, however the requests interleave:
 //! strategies are compared on identical service times.
+//!
+//! Owns the draws; must not touch the clock, the wire format or any shared state.
 
 use crate::scenario::{MillisDistribution, MockConfig};
 use crate::wire::openai::FinishReason;

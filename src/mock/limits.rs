@@ -5,8 +5,11 @@
 //! tokens are either reserved from `max_tokens` at admission and the unused part
 //! refunded when the response ends, or counted as they are generated (the bucket may
 //! then run into debt, which later requests wait out).
+//!
+//! Owns the keys, their buckets (arithmetic in [`crate::quota`]) and the admission
+//! decision; how a decision reads in headers and error bodies is each API's.
 
-use super::rate_limit::TokenBucket;
+use crate::quota::TokenBucket;
 use crate::scenario::{OtpmMode, RateLimitConfig};
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -41,17 +44,22 @@ pub struct Reading {
     pub reset: Duration,
 }
 
+/// Whether a request is admitted, and if not, why.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub enum Admission {
     Admitted,
-    /// Over a rate limit: the dimension that refused, and how long until all would admit.
-    Limited {
-        dimension: Dimension,
-        wait: Duration,
-        requested: u64,
-    },
+    Limited(RateLimited),
     /// The key's total quota is spent.
     QuotaExhausted,
+}
+
+/// A refusal by a rate limit: the dimension that refused, what the request asked of it,
+/// and how long until every bucket would admit it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimited {
+    pub dimension: Dimension,
+    pub wait: Duration,
+    pub requested: u64,
 }
 
 #[derive(Default)]
@@ -128,7 +136,7 @@ impl Limits {
         key: &str,
         dimensions: &[Dimension],
         charge: Charge,
-    ) -> (Verdict, Vec<Reading>) {
+    ) -> (Admission, Vec<Reading>) {
         let now = Instant::now();
         let mut keys = self.lock();
         let state = keys.entry(key.to_string()).or_default();
@@ -142,16 +150,16 @@ impl Limits {
                 .entry(dimension)
                 .or_insert_with(|| TokenBucket::per_minute(limit, now));
         }
-        let verdict = if self
+        let admission = if self
             .config
             .quota_requests
             .is_some_and(|q| state.requests_made >= q.0)
         {
-            Verdict::QuotaExhausted
+            Admission::QuotaExhausted
         } else {
             self.charge_all(state, &metered, charge, now)
         };
-        if verdict == Verdict::Admitted {
+        if admission == Admission::Admitted {
             state.requests_made += 1;
         }
         let readings = metered
@@ -166,7 +174,7 @@ impl Limits {
                 }
             })
             .collect();
-        (verdict, readings)
+        (admission, readings)
     }
 
     /// All or nothing: the largest wait among the buckets that cannot cover their cost.
@@ -176,7 +184,7 @@ impl Limits {
         metered: &[(Dimension, u64)],
         charge: Charge,
         now: Instant,
-    ) -> Verdict {
+    ) -> Admission {
         let mut refusal: Option<(Dimension, Duration, u64)> = None;
         for &(dimension, _) in metered {
             let cost = self.cost(dimension, charge);
@@ -188,18 +196,18 @@ impl Limits {
             }
         }
         if let Some((dimension, wait, requested)) = refusal {
-            return Verdict::Limited {
+            return Admission::Limited(RateLimited {
                 dimension,
                 wait,
                 requested,
-            };
+            });
         }
         for &(dimension, _) in metered {
             let cost = self.cost(dimension, charge);
             let bucket = state.buckets.get_mut(&dimension).expect("created by admit");
             bucket.force_take(cost, now);
         }
-        Verdict::Admitted
+        Admission::Admitted
     }
 
     /// Settles output tokens when a response ends: refunds the unused reservation, or
@@ -258,7 +266,7 @@ mod tests {
                 max_output: 600,
             },
         );
-        assert_eq!(v, Verdict::Admitted);
+        assert_eq!(v, Admission::Admitted);
         assert_eq!(readings[1].remaining, 400, "charged max(600, 100)");
         let (v, readings) = l.admit(
             "k",
@@ -269,11 +277,11 @@ mod tests {
             },
         );
         // Needs 500, has 400: 100 tokens at 1000/60 per second = 6 s.
-        let Verdict::Limited {
+        let Admission::Limited(RateLimited {
             dimension,
             wait,
             requested,
-        } = v
+        }) = v
         else {
             panic!("{v:?}")
         };
@@ -291,7 +299,7 @@ mod tests {
                 }
             )
             .0,
-            Verdict::Admitted
+            Admission::Admitted
         );
     }
 
@@ -338,11 +346,13 @@ mod tests {
                     }
                 )
                 .0,
-            Verdict::Admitted
+            Admission::Admitted
         );
         generated.settle_output("k", 5000, 900);
         // 300 tokens of debt at 10 per second: 30 s before the next admission.
-        let Verdict::Limited { wait, .. } = generated.admit("k", &dims, Charge::default()).0 else {
+        let Admission::Limited(RateLimited { wait, .. }) =
+            generated.admit("k", &dims, Charge::default()).0
+        else {
             panic!()
         };
         assert!((wait.as_secs_f64() - 30.0).abs() < 0.1, "{wait:?}");
@@ -355,13 +365,22 @@ mod tests {
             ..Default::default()
         });
         let dims = [Dimension::Requests];
-        assert_eq!(l.admit("k", &dims, Charge::default()).0, Verdict::Admitted);
-        assert_eq!(l.admit("k", &dims, Charge::default()).0, Verdict::Admitted);
         assert_eq!(
             l.admit("k", &dims, Charge::default()).0,
-            Verdict::QuotaExhausted
+            Admission::Admitted
+        );
+        assert_eq!(
+            l.admit("k", &dims, Charge::default()).0,
+            Admission::Admitted
+        );
+        assert_eq!(
+            l.admit("k", &dims, Charge::default()).0,
+            Admission::QuotaExhausted
         );
         l.reset();
-        assert_eq!(l.admit("k", &dims, Charge::default()).0, Verdict::Admitted);
+        assert_eq!(
+            l.admit("k", &dims, Charge::default()).0,
+            Admission::Admitted
+        );
     }
 }

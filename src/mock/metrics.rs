@@ -3,6 +3,8 @@
 //! Written by hand: a dozen fixed series need no registry, and the exposition format
 //! (`# HELP`, `# TYPE`, `name{label="v"} value`) is stable and simple. Counters count
 //! since the mock started or was last reset (before each strategy of a run).
+//!
+//! Only reads the counters; must not change them or any other state.
 
 use super::MockState;
 use super::limits::Dimension;

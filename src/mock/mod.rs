@@ -2,7 +2,13 @@
 //!
 //! It runs on its own tokio runtime on its own threads, so its timers and sockets never
 //! share a scheduler with the load generator being measured. It shares nothing with the
-//! client except the wire types in [`crate::wire`].
+//! client except the wire types in [`crate::wire`]; its configuration is
+//! [`crate::scenario`]'s and its token buckets [`crate::quota`]'s. It imports nothing
+//! else from the crate.
+//!
+//! This file owns the server's life (start, reset, stop), its shared state and
+//! counters, and the routes. A request's steps are `pipeline`'s, each API's wire format
+//! its own file's (`openai`, `completions`, `anthropic`).
 
 mod anthropic;
 pub mod capacity;
@@ -12,8 +18,12 @@ mod generator;
 pub mod limits;
 mod metrics;
 mod openai;
+mod pipeline;
 pub mod rate_limit;
 mod stream;
+
+/// Name (and prefix) of the mock's threads, so their CPU time can be told from the client's.
+pub const THREAD_NAME: &str = "llmbench-mock";
 
 use crate::scenario::MockConfig;
 use axum::Router;
@@ -113,7 +123,7 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.threads.get())
-            .thread_name(crate::cpu::MOCK_THREADS)
+            .thread_name(THREAD_NAME)
             .enable_all()
             .build()?;
         let now = Instant::now();
@@ -123,7 +133,7 @@ impl MockServer {
             config,
             seed,
             epoch: Mutex::new(now),
-            lateness: Mutex::new(crate::recorder::new_histogram()),
+            lateness: Mutex::new(lateness_histogram()),
             counters: Counters::default(),
             next_id: AtomicU64::new(0),
         });
@@ -131,7 +141,7 @@ impl MockServer {
         let accepted = state.clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name(crate::cpu::MOCK_THREADS.into())
+            .name(THREAD_NAME.into())
             .spawn(move || {
                 runtime.block_on(async move {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
@@ -210,6 +220,11 @@ impl MockServer {
 /// (The kernel caps it at `net.core.somaxconn`.)
 const ACCEPT_BACKLOG: i32 = 8192;
 
+/// Token lateness in microseconds, 3 significant digits, exact up to an hour.
+fn lateness_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds are valid")
+}
+
 fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
@@ -239,15 +254,15 @@ impl MockState {
         key: &str,
         dimensions: &[limits::Dimension],
         charge: limits::Charge,
-    ) -> Option<(limits::Verdict, Vec<limits::Reading>)> {
+    ) -> Option<(limits::Admission, Vec<limits::Reading>)> {
         if !self.limits.any() {
             return None;
         }
-        let (verdict, readings) = self.limits.admit(key, dimensions, charge);
-        let refused_by = match &verdict {
-            limits::Verdict::Admitted => None,
-            limits::Verdict::Limited { dimension, .. } => Some(Some(*dimension)),
-            limits::Verdict::QuotaExhausted => Some(None),
+        let (admission, readings) = self.limits.admit(key, dimensions, charge);
+        let refused_by = match &admission {
+            limits::Admission::Admitted => None,
+            limits::Admission::Limited(limited) => Some(Some(limited.dimension)),
+            limits::Admission::QuotaExhausted => Some(None),
         };
         if let Some(dimension) = refused_by {
             self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -255,12 +270,13 @@ impl MockState {
                 .limited(dimension)
                 .fetch_add(1, Ordering::Relaxed);
         }
-        Some((verdict, readings))
+        Some((admission, readings))
     }
 
     /// Records how late a token went out against its deadline.
     fn record_lateness(&self, late: std::time::Duration) {
-        lock(&self.lateness).saturating_record(crate::recorder::micros(late));
+        let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        lock(&self.lateness).saturating_record(micros);
     }
 
     /// Median, 99th percentile and maximum token lateness, in microseconds.
@@ -360,89 +376,11 @@ async fn models(
     headers: axum::http::HeaderMap,
 ) -> axum::Json<serde_json::Value> {
     let ids = &state.config.models;
-    let body = if headers.contains_key("anthropic-version") {
-        let data: Vec<_> = ids
-            .iter()
-            .map(|id| serde_json::json!({"type": "model", "id": id, "display_name": id, "created_at": "2025-01-01T00:00:00Z"}))
-            .collect();
-        serde_json::json!({"data": data, "has_more": false, "first_id": ids.first(), "last_id": ids.last()})
+    axum::Json(if headers.contains_key("anthropic-version") {
+        anthropic::model_list(ids)
     } else {
-        let data: Vec<_> = ids
-            .iter()
-            .map(|id| serde_json::json!({"id": id, "object": "model", "created": 1735689600, "owned_by": "llmbench"}))
-            .collect();
-        serde_json::json!({"object": "list", "data": data})
-    };
-    axum::Json(body)
-}
-
-/// What every API handler starts with: the stall window waited out, the request
-/// counted and numbered, its arrival time, and its body (or why it was refused).
-pub(crate) struct Arrival {
-    pub received: tokio::time::Instant,
-    pub serial: u64,
-    pub body: Result<axum::body::Bytes, (axum::http::StatusCode, String)>,
-}
-
-async fn arrive(state: &MockState, body: Body) -> Arrival {
-    if let Some(end) = state.stalled_until() {
-        tokio::time::sleep_until(end.into()).await;
-    }
-    let received = tokio::time::Instant::now();
-    let serial = state.next_request();
-    let body = read_body(body);
-    if body.is_err() {
-        state.counters.invalid.fetch_add(1, Ordering::Relaxed);
-    }
-    Arrival {
-        received,
-        serial,
-        body,
-    }
-}
-
-/// A request body, or why it was refused: its status (413 when over the size limit,
-/// else 400) and a message for the provider's error envelope.
-type Body = Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>;
-
-fn read_body(body: Body) -> Result<axum::body::Bytes, (axum::http::StatusCode, String)> {
-    body.map_err(|rejection| {
-        let status = rejection.status();
-        let message = if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            "Request too large: the body exceeds the server's size limit".to_string()
-        } else {
-            format!("Could not read the request body: {rejection}")
-        };
-        (status, message)
+        openai::model_list(ids)
     })
-}
-
-/// Settles a response's output tokens with the rate limits when it ends, however it
-/// ends (finished, failed, or dropped by the client).
-pub(crate) struct OutputSettlement {
-    state: Arc<MockState>,
-    key: String,
-    reserved: u32,
-    pub generated: u32,
-}
-
-impl OutputSettlement {
-    fn new(state: Arc<MockState>, key: String, reserved: u32) -> OutputSettlement {
-        OutputSettlement {
-            state,
-            key,
-            reserved,
-            generated: 0,
-        }
-    }
-}
-
-impl Drop for OutputSettlement {
-    fn drop(&mut self) {
-        self.state
-            .limits
-            .settle_output(&self.key, self.reserved, self.generated);
-    }
 }
 
 /// Sets a response header from a computed value (values that cannot be header text

@@ -1,67 +1,57 @@
-//! OpenAI's endpoints on the mock: the pipeline they share (admission, rate limits,
-//! faults, a streamed or whole completion paced by the request's [`CompletionPlan`]),
-//! and Chat Completions; the legacy endpoint is in `completions`.
+//! OpenAI Chat Completions on the mock, and what OpenAI's endpoints share (the legacy
+//! endpoint is in `completions`): the error envelope, the `x-ratelimit-*` headers, the
+//! end of a stream, its error event, the model list.
+//!
+//! Owns OpenAI's wire format; the request's steps are the pipeline's, and the wire
+//! types [`crate::wire::openai`]'s. Must not touch admission, pacing or faults.
 
-use super::faults::Fault;
 use super::generator::{CompletionPlan, count_prompt_tokens};
-use super::limits::{Charge, Dimension, Verdict, api_key};
+use super::limits::RateLimited;
+use super::limits::{Dimension, Reading};
+use super::pipeline::{self, ParsedRequest, ProviderConventions, Refusal, ResponseMeta, ServedApi};
 use super::rate_limit::go_duration;
-use super::stream::{self, Completion, Framer, TokenFrame, data_frame};
-use super::{MockState, insert, insert_named};
+use super::stream::{Framer, TokenFrame, data_frame};
+use super::{MockState, insert_named};
 use crate::wire::openai::{
     AssistantMessage, CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatRequest, ChunkChoice,
     CompletionChoice, DONE, Delta, ErrorBody, ErrorEnvelope, FinishReason, Usage, UsageField,
 };
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(super) fn routes() -> Router<Arc<MockState>> {
-    Router::new().route(CHAT_COMPLETIONS_PATH, post(complete::<Chat>))
+    Router::new().route(CHAT_COMPLETIONS_PATH, post(pipeline::serve::<Chat>))
 }
 
-/// What differs between the OpenAI endpoints the mock serves (Chat Completions, legacy
-/// Completions); admission, rate limits, faults and pacing are the same for both.
-pub(super) trait OpenAiApi: Send + Sync + 'static {
-    /// The response id's prefix: `chatcmpl-`, `cmpl-`.
-    const ID_PREFIX: &'static str;
-    type Framer: Framer;
-    /// Reads the request body into what admission and pacing need; `Err` is the 400's
-    /// message.
-    fn parse(body: &[u8]) -> Result<Parsed, String>;
-    /// `usage` is what every chunk carries under `"usage"` (see [`usage_field`]).
-    fn framer(meta: ResponseMeta, usage: UsageField) -> Self::Framer;
-    /// The whole (non-streamed) response body.
-    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response;
-}
-
-/// A request as the shared steps see it.
-pub(super) struct Parsed {
-    pub model: String,
-    pub prompt_tokens: u32,
-    /// The text the completion's plan is drawn from.
-    pub prompt: String,
-    pub output_cap: Option<u32>,
-    pub stream: bool,
-    pub include_usage: bool,
-}
+/// What OpenAI's endpoints answer alike.
+pub(super) const OPENAI: ProviderConventions = ProviderConventions {
+    request_id_header: "x-request-id",
+    request_id_digits: 16,
+    metered: &[Dimension::Requests, Dimension::Tokens],
+    rate_limit_headers,
+    error_body,
+    zero_output_cap: "max_tokens must be at least 1",
+    processing_ms_header: Some("openai-processing-ms"),
+};
 
 struct Chat;
 
-impl OpenAiApi for Chat {
-    const ID_PREFIX: &'static str = "chatcmpl-";
-    type Framer = ChunkFramer;
+impl ServedApi for Chat {
+    const PROVIDER: ProviderConventions = OPENAI;
+    type SseFramer = ChunkFramer;
 
-    fn parse(body: &[u8]) -> Result<Parsed, String> {
+    fn response_id(serial: u64) -> String {
+        format!("chatcmpl-{serial:024x}")
+    }
+
+    fn parse(body: &[u8]) -> Result<ParsedRequest, String> {
         let request: ChatRequest =
             serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
-        Ok(Parsed {
+        Ok(ParsedRequest {
             prompt_tokens: count_prompt_tokens(request.messages.iter().map(|m| m.content.as_ref())),
             prompt: request
                 .messages
@@ -75,8 +65,8 @@ impl OpenAiApi for Chat {
         })
     }
 
-    fn framer(meta: ResponseMeta, usage: UsageField) -> ChunkFramer {
-        ChunkFramer::new(meta, usage)
+    fn framer(meta: ResponseMeta, include_usage: bool) -> ChunkFramer {
+        ChunkFramer::new(meta, usage_field(include_usage))
     }
 
     fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
@@ -101,124 +91,10 @@ impl OpenAiApi for Chat {
     }
 }
 
-/// One request to an OpenAI endpoint: read, charge to the rate limits, draw its plan
-/// and fault, wait for a slot, then stream or return the completion.
-pub(super) async fn complete<A: OpenAiApi>(
-    State(state): State<Arc<MockState>>,
-    request_headers: HeaderMap,
-    body: super::Body,
-) -> Response {
-    let super::Arrival {
-        received,
-        serial,
-        body,
-    } = super::arrive(&state, body).await;
-    let mut headers = HeaderMap::new();
-    insert(&mut headers, "x-request-id", format!("req_{serial:016x}"));
-    let body = match body {
-        Ok(body) => body,
-        Err((status, message)) => {
-            return error_response(status, headers, &message, "invalid_request_error", None);
-        }
-    };
-    let request = match A::parse(&body) {
-        Ok(request) => request,
-        Err(message) => return invalid_request(&state, headers, &message),
-    };
-    if request.output_cap == Some(0) {
-        return invalid_request(&state, headers, "max_tokens must be at least 1");
-    }
-    let charge = Charge {
-        input: request.prompt_tokens,
-        max_output: request.output_cap.unwrap_or(0),
-    };
-    let key = api_key(&request_headers);
-    if let Some(rejection) = rate_limit(&state, &key, charge, &request.model, &mut headers) {
-        return rejection;
-    }
-    state.counters.admitted.fetch_add(1, Ordering::Relaxed);
-
-    let plan = CompletionPlan::draw(
-        &state.config,
-        state.seed,
-        &request.prompt,
-        request.output_cap,
-    );
-    let fault = match state.fault_for(&request_headers, &plan, request.stream) {
-        Ok(fault) => fault,
-        Err(message) => return invalid_request(&state, headers, &message),
-    };
-    if let Some(Fault::Status(status)) = fault {
-        return status_fault(status, headers);
-    }
-    let pacing = match state.pacing(request.prompt_tokens) {
-        Ok(pacing) => pacing,
-        Err(status) => return status_fault(status, headers),
-    };
-    let meta = ResponseMeta {
-        id: format!("{}{serial:024x}", A::ID_PREFIX),
-        created: unix_now(),
-        model: request.model,
-        prompt_tokens: request.prompt_tokens,
-    };
-    let completion = Completion {
-        plan,
-        received,
-        pacing,
-        fault,
-        settlement: None,
-    };
-    if request.stream {
-        let framer = A::framer(meta, usage_field(request.include_usage));
-        stream_response(state.clone(), headers, completion, framer)
-    } else {
-        if let Some(faulty) = stream::whole_fault(&state, completion.fault).await {
-            return faulty;
-        }
-        whole_response::<A>(&state, headers, completion, meta).await
-    }
-}
-
-/// An injected HTTP error, in OpenAI's envelope (a 429 says to retry after 1 s).
-fn status_fault(status: u16, mut headers: HeaderMap) -> Response {
-    let (kind, code, message) = match status {
-        429 => (
-            "requests",
-            Some("rate_limit_exceeded"),
-            "Rate limit reached (injected fault). Please try again in 1s.",
-        ),
-        503 => (
-            "server_error",
-            None,
-            "The engine is currently overloaded, please try again later.",
-        ),
-        529 => ("overloaded_error", None, "Overloaded"),
-        _ => (
-            "server_error",
-            None,
-            "The server had an error while processing your request.",
-        ),
-    };
-    if status == 429 {
-        insert(&mut headers, "retry-after", "1".into());
-    }
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    error_response(status, headers, message, kind, code)
-}
-
-/// Charges the request to its key's RPM and TPM buckets and returns the 429 if it is
-/// refused. Every response carries the `x-ratelimit-*` headers of the configured
-/// dimensions; a refusal adds `retry-after`.
-fn rate_limit(
-    state: &MockState,
-    key: &str,
-    charge: Charge,
-    model: &str,
-    headers: &mut HeaderMap,
-) -> Option<Response> {
-    let (verdict, readings) =
-        state.admit(key, &[Dimension::Requests, Dimension::Tokens], charge)?;
-    for r in &readings {
+/// The `x-ratelimit-*` headers of the metered buckets: limit, remaining, and the reset
+/// as a Go duration.
+fn rate_limit_headers(readings: &[Reading], headers: &mut HeaderMap) {
+    for r in readings {
         let unit = if r.dimension == Dimension::Requests {
             "requests"
         } else {
@@ -240,66 +116,26 @@ fn rate_limit(
             go_duration(r.reset),
         );
     }
-    let (kind, code, message) = match verdict {
-        Verdict::Admitted => return None,
-        Verdict::QuotaExhausted => {
-            insert(headers, "x-should-retry", "false".into());
-            let message =
-                "You exceeded your current quota, please check your plan and billing details.";
-            (
-                "insufficient_quota",
-                "insufficient_quota",
-                message.to_string(),
-            )
-        }
-        Verdict::Limited {
-            dimension,
-            wait,
-            requested,
-        } => {
-            state.retry_headers(headers, wait);
-            let (kind, label) = match dimension {
-                Dimension::Requests => ("requests", "requests per min (RPM)"),
-                _ => ("tokens", "tokens per min (TPM)"),
-            };
-            let reading = readings.iter().find(|r| r.dimension == dimension);
-            let limit = reading.map_or(0, |r| r.limit);
-            let used = reading.map_or(0, |r| r.limit - r.remaining.min(r.limit));
-            let message = format!(
-                "Rate limit reached for {model} in organization org-llmbench on {label}: Limit {limit}, \
-                 Used {used}, Requested {requested}. Please try again in {}.",
-                go_duration(wait)
-            );
-            (kind, "rate_limit_exceeded", message)
-        }
+}
+
+/// A refusal in OpenAI's envelope: its `type`, `code` and message (the status and
+/// request id are in the headers only).
+fn error_body(refusal: &Refusal, _status: StatusCode, _request_id: &str) -> Response {
+    let (kind, code, message) = match refusal {
+        Refusal::Invalid { message, .. } => ("invalid_request_error", None, message.clone()),
+        Refusal::Injected(status) => injected_error(*status),
+        Refusal::QuotaExhausted => (
+            "insufficient_quota",
+            Some("insufficient_quota"),
+            "You exceeded your current quota, please check your plan and billing details."
+                .to_string(),
+        ),
+        Refusal::RateLimited {
+            limited,
+            readings,
+            model,
+        } => rate_limited_error(limited, readings, model),
     };
-    Some(error_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        headers.clone(),
-        &message,
-        kind,
-        Some(code),
-    ))
-}
-
-fn invalid_request(state: &MockState, headers: HeaderMap, message: &str) -> Response {
-    state.counters.invalid.fetch_add(1, Ordering::Relaxed);
-    error_response(
-        StatusCode::BAD_REQUEST,
-        headers,
-        message,
-        "invalid_request_error",
-        None,
-    )
-}
-
-fn error_response(
-    status: StatusCode,
-    headers: HeaderMap,
-    message: &str,
-    kind: &str,
-    code: Option<&str>,
-) -> Response {
     let envelope = ErrorEnvelope {
         error: ErrorBody {
             message: message.into(),
@@ -308,27 +144,63 @@ fn error_response(
             code: code.map(Cow::Borrowed),
         },
     };
-    (status, headers, axum::Json(envelope)).into_response()
+    axum::Json(envelope).into_response()
 }
 
-/// What every chunk or body of one response repeats.
-pub(super) struct ResponseMeta {
-    pub id: String,
-    pub created: u64,
-    pub model: String,
-    pub prompt_tokens: u32,
+type ErrorParts = (&'static str, Option<&'static str>, String);
+
+/// An injected HTTP error (a 429 says to retry after 1 s).
+fn injected_error(status: u16) -> ErrorParts {
+    let (kind, code, message) = match status {
+        429 => (
+            "requests",
+            Some("rate_limit_exceeded"),
+            "Rate limit reached (injected fault). Please try again in 1s.",
+        ),
+        503 => (
+            "server_error",
+            None,
+            "The engine is currently overloaded, please try again later.",
+        ),
+        529 => ("overloaded_error", None, "Overloaded"),
+        _ => (
+            "server_error",
+            None,
+            "The server had an error while processing your request.",
+        ),
+    };
+    (kind, code, message.to_string())
 }
 
-impl ResponseMeta {
-    fn chunk<'a>(&'a self, choices: &'a [ChunkChoice<'a>], usage: UsageField) -> ChatChunk<'a> {
-        ChatChunk {
-            id: Cow::Borrowed(&self.id),
-            object: Cow::Borrowed("chat.completion.chunk"),
-            created: self.created,
-            model: Cow::Borrowed(&self.model),
-            choices: Cow::Borrowed(choices),
-            usage,
-        }
+fn rate_limited_error(limited: &RateLimited, readings: &[Reading], model: &str) -> ErrorParts {
+    let (kind, label) = match limited.dimension {
+        Dimension::Requests => ("requests", "requests per min (RPM)"),
+        _ => ("tokens", "tokens per min (TPM)"),
+    };
+    let reading = readings.iter().find(|r| r.dimension == limited.dimension);
+    let limit = reading.map_or(0, |r| r.limit);
+    let used = reading.map_or(0, |r| r.limit - r.remaining.min(r.limit));
+    let message = format!(
+        "Rate limit reached for {model} in organization org-llmbench on {label}: Limit {limit}, \
+         Used {used}, Requested {}. Please try again in {}.",
+        limited.requested,
+        go_duration(limited.wait)
+    );
+    (kind, Some("rate_limit_exceeded"), message)
+}
+
+fn chunk<'a>(
+    meta: &'a ResponseMeta,
+    choices: &'a [ChunkChoice<'a>],
+    usage: UsageField,
+) -> ChatChunk<'a> {
+    ChatChunk {
+        id: Cow::Borrowed(&meta.id),
+        object: Cow::Borrowed("chat.completion.chunk"),
+        created: meta.created,
+        model: Cow::Borrowed(&meta.model),
+        choices: Cow::Borrowed(choices),
+        usage,
     }
 }
 
@@ -357,7 +229,7 @@ impl ChunkFramer {
                 role: None,
                 content: Some(text.into()),
             };
-            data_frame(out, &meta.chunk(&choice(delta, None), usage));
+            data_frame(out, &chunk(&meta, &choice(delta, None), usage));
         });
         ChunkFramer {
             meta,
@@ -382,7 +254,7 @@ impl Framer for ChunkFramer {
             role: Some("assistant".into()),
             content: Some("".into()),
         };
-        data_frame(out, &self.meta.chunk(&choice(delta, None), self.usage));
+        data_frame(out, &chunk(&self.meta, &choice(delta, None), self.usage));
     }
 
     fn token(&mut self, text: &str, out: &mut Vec<u8>) {
@@ -393,12 +265,10 @@ impl Framer for ChunkFramer {
         let finish = Some(plan.finish_reason);
         data_frame(
             out,
-            &self
-                .meta
-                .chunk(&choice(Delta::default(), finish), self.usage),
+            &chunk(&self.meta, &choice(Delta::default(), finish), self.usage),
         );
         end_of_stream(out, self.usage, &self.meta, plan, |out, totals| {
-            data_frame(out, &self.meta.chunk(&[], totals));
+            data_frame(out, &chunk(&self.meta, &[], totals));
         });
     }
 
@@ -446,41 +316,11 @@ pub(super) fn malformed(out: &mut Vec<u8>) {
     out.extend_from_slice(b"data: {\"id\": \"cut-off, \"choices\": [\n\n");
 }
 
-fn stream_response(
-    state: Arc<MockState>,
-    mut headers: HeaderMap,
-    completion: Completion,
-    framer: impl Framer,
-) -> Response {
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let body = stream::body(state, completion, framer);
-    (StatusCode::OK, headers, body).into_response()
-}
-
-async fn whole_response<A: OpenAiApi>(
-    state: &MockState,
-    mut headers: HeaderMap,
-    mut completion: Completion,
-    meta: ResponseMeta,
-) -> Response {
-    let text = stream::whole(state, &mut completion).await;
-    let elapsed_ms = completion.received.elapsed().as_millis().to_string();
-    insert(&mut headers, "openai-processing-ms", elapsed_ms);
-    (
-        StatusCode::OK,
-        headers,
-        A::whole(&meta, text, &completion.plan),
-    )
-        .into_response()
-}
-
-pub(super) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
+/// `GET /v1/models` in OpenAI's list format.
+pub(super) fn model_list(ids: &[String]) -> serde_json::Value {
+    let data: Vec<_> = ids
+        .iter()
+        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 1735689600, "owned_by": "llmbench"}))
+        .collect();
+    serde_json::json!({"object": "list", "data": data})
 }

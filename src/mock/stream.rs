@@ -4,6 +4,9 @@
 //! Steps: start frames at the time to first token, one frame per token after its gap,
 //! then the finish frames right after the last token. Deadlines are anchored to the
 //! request's arrival, so a sleep that overshoots does not push the rest later.
+//!
+//! Owns the timing of a response's body and what a fault does to it; the frames are the
+//! API's [`Framer`], admission and refusals the pipeline's.
 
 use super::MockState;
 use super::capacity::Pacing;
@@ -47,7 +50,7 @@ struct Paced<F> {
     /// A mid-stream fault, struck before token `output_tokens / 2`.
     fault: Option<Fault>,
     /// Output tokens to settle with the rate limits when the stream ends.
-    settlement: Option<super::OutputSettlement>,
+    settlement: Option<super::pipeline::OutputSettlement>,
 }
 
 impl<F: Framer> Paced<F> {
@@ -143,7 +146,7 @@ pub(super) struct Completion {
     pub pacing: Pacing,
     pub fault: Option<Fault>,
     /// Output tokens to settle with the rate limits when the response ends.
-    pub settlement: Option<super::OutputSettlement>,
+    pub settlement: Option<super::pipeline::OutputSettlement>,
 }
 
 /// The response body of a streamed completion.

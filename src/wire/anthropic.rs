@@ -69,7 +69,7 @@ pub enum StopReason {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
+pub struct MessagesUsage {
     pub input_tokens: u32,
     pub output_tokens: u32,
     #[serde(default)]
@@ -78,9 +78,9 @@ pub struct Usage {
     pub cache_read_input_tokens: u32,
 }
 
-impl Usage {
-    pub fn new(input_tokens: u32, output_tokens: u32) -> Usage {
-        Usage {
+impl MessagesUsage {
+    pub fn new(input_tokens: u32, output_tokens: u32) -> MessagesUsage {
+        MessagesUsage {
             input_tokens,
             output_tokens,
             cache_creation_input_tokens: 0,
@@ -104,7 +104,7 @@ pub struct MessageResponse<'a> {
     pub content: Vec<Block<'a>>,
     pub stop_reason: Option<StopReason>,
     pub stop_sequence: Option<String>,
-    pub usage: Usage,
+    pub usage: MessagesUsage,
 }
 
 /// A streamed event's data; the SSE `event:` line carries the same name as `type`.
@@ -136,7 +136,7 @@ pub enum StreamEvent<'a> {
     MessageStop,
     Error {
         #[serde(borrow)]
-        error: ErrorBody<'a>,
+        error: MessagesErrorBody<'a>,
     },
 }
 
@@ -178,17 +178,17 @@ pub struct OutputUsage {
 
 /// Error body: `{"type": "error", "error": {"type", "message"}, "request_id"}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ErrorEnvelope<'a> {
+pub struct MessagesErrorEnvelope<'a> {
     #[serde(rename = "type", borrow)]
     pub kind: Cow<'a, str>,
     #[serde(borrow)]
-    pub error: ErrorBody<'a>,
+    pub error: MessagesErrorBody<'a>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ErrorBody<'a> {
+pub struct MessagesErrorBody<'a> {
     #[serde(rename = "type", borrow)]
     pub kind: Cow<'a, str>,
     #[serde(borrow)]
