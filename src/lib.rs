@@ -1,11 +1,12 @@
 //! llmbench: load-testing and throughput benchmarks for LLM endpoints.
 //!
-//! The modules follow the pipeline: [`scenario`] → [`workload`] → [`strategy`]
-//! (dispatch) → [`client`] (wire protocol) → [`recorder`] → [`result`] → [`report`].
-//! What a run saves is the [`summary`] schema, which [`report`], [`compare`] and [`slo`]
-//! read; latency metrics are named by [`metric::Metric`] alone.
-//! The [`mock`] server is its own tree and shares only [`wire`] with the client (and
-//! [`scenario`] for its configuration, [`quota`] for token buckets).
+//! The modules follow the pipeline: [`scenario`] (configuration, the bottom layer) →
+//! [`workload`] → [`strategy`] (dispatch) → [`client`] (wire protocol) → [`recorder`] →
+//! [`result`] → [`summary`] (the saved schema, read by [`slo`], [`report`] and
+//! [`compare`]), with [`runner`] on top. The [`mock`] server is its own tree: it shares
+//! [`wire`] with the client and reads only its configuration from [`scenario`] and its
+//! buckets from [`quota`]. Each module imports only those below it; the README's Layout
+//! section draws the whole, and `tests/architecture.rs` holds it.
 
 pub mod budget;
 pub mod client;
