@@ -60,8 +60,8 @@ impl Budget {
         let (Some(price), Some(max)) = (self.price, self.config.max_cost) else {
             return;
         };
-        let micro = f64::from(prompt_tokens) * price.input_per_million
-            + f64::from(output_tokens) * price.output_per_million;
+        let micro = f64::from(prompt_tokens) * price.input_per_million.0
+            + f64::from(output_tokens) * price.output_per_million.0;
         let spent = self
             .micro_dollars
             .fetch_add(micro.round() as u64, Ordering::AcqRel)
@@ -84,7 +84,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Count, Positive};
+    use crate::scenario::{Count, NonNegative, Positive};
 
     #[test]
     fn each_cap_stops_sending() {
@@ -112,8 +112,8 @@ mod tests {
         assert!(!tokens.admit());
 
         let price = Price {
-            input_per_million: 1.0,
-            output_per_million: 4.0,
+            input_per_million: NonNegative(1.0),
+            output_per_million: NonNegative(4.0),
         };
         let cost = Budget::new(
             BudgetConfig {

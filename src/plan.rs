@@ -32,8 +32,8 @@ impl Plan {
             * times;
         let max_output_tokens = items.iter().map(|i| u64::from(i.max_tokens)).sum::<u64>() * times;
         let max_cost = scenario.target.price().map(|p| {
-            (input_tokens as f64 * p.input_per_million
-                + max_output_tokens as f64 * p.output_per_million)
+            (input_tokens as f64 * p.input_per_million.0
+                + max_output_tokens as f64 * p.output_per_million.0)
                 / 1e6
         });
         Plan {

@@ -111,7 +111,7 @@ fn is_retryable(exchange: &Exchange) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Count, Positive};
+    use crate::scenario::{Count, Millis, Seconds};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::time::Instant;
@@ -127,14 +127,14 @@ mod tests {
     fn openai() -> RetryConfig {
         RetryConfig::OpenaiPython {
             max_attempts: Count(3),
-            max_retry_after_s: Positive(120.0),
+            max_retry_after_s: Seconds(120.0),
         }
     }
 
     fn anthropic(max_retry_after_s: f64) -> RetryConfig {
         RetryConfig::AnthropicPython {
             max_attempts: Count(3),
-            max_retry_after_s: Positive(max_retry_after_s),
+            max_retry_after_s: Seconds(max_retry_after_s),
         }
     }
 
@@ -201,9 +201,9 @@ mod tests {
         );
         let exponential = RetryConfig::Exponential {
             max_attempts: Count(3),
-            base_ms: Positive(100.0),
-            cap_ms: Positive(1000.0),
-            max_retry_after_s: Positive(60.0),
+            base_ms: Millis(100.0),
+            cap_ms: Millis(1000.0),
+            max_retry_after_s: Seconds(60.0),
         };
         let Decision::RetryAfter(wait) = exponential.decide(&e, 1, rng) else {
             panic!()
@@ -221,9 +221,9 @@ mod tests {
         e.retry_after = Some(Duration::MAX);
         let exponential = RetryConfig::Exponential {
             max_attempts: Count(3),
-            base_ms: Positive(500.0),
-            cap_ms: Positive(8000.0),
-            max_retry_after_s: Positive(60.0),
+            base_ms: Millis(500.0),
+            cap_ms: Millis(8000.0),
+            max_retry_after_s: Seconds(60.0),
         };
         for policy in [openai(), anthropic(60.0), exponential, RetryConfig::None] {
             match policy.decide(&e, 1, rng) {
@@ -239,7 +239,7 @@ mod tests {
         let e = failed(Some(500), ErrorClass::ServerError);
         let sdk = RetryConfig::AnthropicPython {
             max_attempts: Count(10),
-            max_retry_after_s: Positive(60.0),
+            max_retry_after_s: Seconds(60.0),
         };
         for (attempt, full) in [(1, 0.5), (2, 1.0), (3, 2.0), (5, 8.0), (9, 8.0)] {
             for _ in 0..100 {
@@ -255,9 +255,9 @@ mod tests {
         }
         let jitter = RetryConfig::Exponential {
             max_attempts: Count(10),
-            base_ms: Positive(100.0),
-            cap_ms: Positive(1000.0),
-            max_retry_after_s: Positive(60.0),
+            base_ms: Millis(100.0),
+            cap_ms: Millis(1000.0),
+            max_retry_after_s: Seconds(60.0),
         };
         let waits: Vec<f64> = (0..1000)
             .map(|_| match jitter.decide(&e, 3, rng) {

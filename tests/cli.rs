@@ -43,12 +43,12 @@ fn bad_scenarios_exit_2_with_a_located_message() {
         (
             "zero.toml",
             GOOD.replace("requests = 2", "requests = 0"),
-            ":5:12: workload.requests: must be at least 1, got 0",
+            ":5:12: workload.requests: must be a number of requests from 1 to 10,000,000, got 0",
         ),
         (
             "negative.toml",
             GOOD.replace("requests = 2", "requests = -3"),
-            ":5:12: workload.requests: must be at least 1, got -3",
+            ":5:12: workload.requests: must be a number of requests from 1 to 10,000,000, got -3",
         ),
     ];
     for (name, src, want) in cases {
@@ -261,7 +261,7 @@ fn a_bad_trace_is_invalid_input_naming_file_and_line() {
     let err = stderr(&out);
     assert!(
         err.contains(
-            "t.csv:3: token count \"-5\" is not a whole number ≥ 0 (the trace of workload.arrival)"
+            "t.csv:3: token count \"-5\" is not a whole number from 0 to 10000000 (the trace of workload.arrival)"
         ),
         "{err}"
     );

@@ -14,7 +14,7 @@ fn mock() -> MockServer {
         itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
         ..MockConfig::default()
     };
-    config.faults.stall_s = Some(llmbench::scenario::Positive(0.5));
+    config.faults.stall_s = Some(llmbench::scenario::Seconds(0.5));
     MockServer::start_local(config, 1).unwrap()
 }
 

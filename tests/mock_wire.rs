@@ -5,7 +5,8 @@ mod common;
 
 use llmbench::mock::MockServer;
 use llmbench::scenario::{
-    Count, Distribution, MillisDistribution, MockConfig, RateLimitConfig, TokenDistribution,
+    ByteCount, Count, Distribution, MillisDistribution, MockConfig, RateLimitConfig,
+    TokenDistribution,
 };
 use serde_json::{Value, json};
 
@@ -532,7 +533,7 @@ async fn anthropic_rate_limit_and_invalid_requests_use_its_error_envelope() {
 #[tokio::test]
 async fn oversized_bodies_get_a_413_in_each_envelope_and_models_are_listed() {
     let config = MockConfig {
-        max_body_bytes: Count(2_000),
+        max_body_bytes: ByteCount(2_000),
         models: vec!["m-1".into(), "m-2".into()],
         ..MockConfig::default()
     };
@@ -871,7 +872,7 @@ fn transcript_mock(label: &str) -> MockServer {
     let config = MockConfig {
         ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
         itl_ms: MillisDistribution(Distribution::Constant { value: 0.0 }),
-        max_body_bytes: Count(2_000),
+        max_body_bytes: ByteCount(2_000),
         rate_limit,
         ..MockConfig::default()
     };

@@ -84,8 +84,11 @@ async fn every_runtime_and_client_completes_the_same_work_with_identical_counts(
             let mock = s.mock.unwrap();
             assert_eq!(mock.requests, 12, "{}", s.label);
             // Four in flight at a time, each connection reused once its response is read.
+            // A pool gets a connection back only after the response is consumed, on its
+            // own task, so a request sent at that moment may open one more (seen with
+            // reqwest under load): bounded well below one connection per request.
             assert!(
-                (1..=4).contains(&mock.connections),
+                (1..=8).contains(&mock.connections),
                 "{}: {} connections for 4 in flight",
                 s.label,
                 mock.connections

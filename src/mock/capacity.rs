@@ -40,7 +40,7 @@ impl Capacity {
     pub fn enqueue(self: &Arc<Self>) -> Result<Place, u16> {
         let queued = self.queued.fetch_add(1, Ordering::AcqRel);
         let free = self.slots.available_permits();
-        if queued >= self.config.queue + free {
+        if queued >= self.config.queue.get() + free {
             self.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(self.config.queue_full_status.0);
         }
@@ -63,16 +63,22 @@ impl Capacity {
 
     /// Overhead plus prefill of `prompt_tokens`.
     pub fn time_to_first_token(&self, prompt_tokens: u32) -> Duration {
-        let ms = self.config.overhead_ms
-            + self.config.prefill_us_per_token * f64::from(prompt_tokens) / 1000.0;
-        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+        let ms = self.config.overhead_ms.0
+            + self.config.prefill_us_per_token.0 * f64::from(prompt_tokens) / 1000.0;
+        saturating_duration(ms / 1000.0)
     }
 
     /// A drawn gap stretched by the current load.
     pub fn stretch(&self, gap: Duration) -> Duration {
         let running = self.running().max(1) as f64;
-        gap.mul_f64(1.0 + self.config.load_factor.max(0.0) * (running - 1.0))
+        saturating_duration(gap.as_secs_f64() * (1.0 + self.config.load_factor.0 * (running - 1.0)))
     }
+}
+
+/// The scenario's ranges keep every product far from overflow, but a duration built from
+/// a product of two of them is saturated rather than trusted to.
+fn saturating_duration(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
 }
 
 impl Place {
@@ -148,17 +154,17 @@ impl Pacing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Count;
     use crate::scenario::QueueFullStatus;
+    use crate::scenario::{Concurrency, NonNegative, QueueLength};
 
     fn config(max: u64, queue: usize) -> CapacityConfig {
         CapacityConfig {
-            max_concurrent: Count(max),
-            queue,
+            max_concurrent: Concurrency(max),
+            queue: QueueLength(queue as u64),
             queue_full_status: QueueFullStatus(429),
-            overhead_ms: 5.0,
-            prefill_us_per_token: 100.0,
-            load_factor: 0.5,
+            overhead_ms: NonNegative(5.0),
+            prefill_us_per_token: NonNegative(100.0),
+            load_factor: NonNegative(0.5),
         }
     }
 

@@ -349,7 +349,7 @@ impl MockState {
     /// falls inside it.
     fn stalled_until(&self) -> Option<Instant> {
         let stall = self.config.stall?;
-        let start = *lock(&self.epoch) + std::time::Duration::from_secs_f64(stall.at_s.max(0.0));
+        let start = *lock(&self.epoch) + std::time::Duration::from_secs_f64(stall.at_s.0);
         let end = start + std::time::Duration::from_secs_f64(stall.duration_s.0);
         let now = Instant::now();
         (start <= now && now < end).then_some(end)

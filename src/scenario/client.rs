@@ -1,6 +1,6 @@
 //! `[client]`: the timeouts of each attempt, and how much of a response it may hold.
 
-use super::values::{Count, Positive};
+use super::values::{ByteCount, Seconds};
 use serde::{Deserialize, Serialize};
 
 /// The `[client]` section.
@@ -9,21 +9,21 @@ use serde::{Deserialize, Serialize};
 pub struct ClientConfig {
     /// Connecting (TCP and TLS).
     #[serde(default = "ten")]
-    pub connect_timeout_s: Positive,
+    pub connect_timeout_s: Seconds,
     /// The whole attempt, from sending to the last byte.
     #[serde(default = "five_minutes")]
-    pub timeout_s: Positive,
+    pub timeout_s: Seconds,
     /// Silence between two reads of the response: a stalled stream fails as a timeout
     /// instead of hanging the run.
     #[serde(default = "one_minute")]
-    pub idle_timeout_s: Positive,
+    pub idle_timeout_s: Seconds,
     /// The longest SSE event (or line) accepted, in bytes; a longer one fails the
     /// request as a protocol error instead of growing memory.
     #[serde(default = "one_mebibyte")]
-    pub max_event_bytes: Count,
+    pub max_event_bytes: ByteCount,
     /// The largest whole (non-streamed) response body accepted, in bytes.
     #[serde(default = "sixty_four_mebibytes")]
-    pub max_body_bytes: Count,
+    pub max_body_bytes: ByteCount,
 }
 
 impl Default for ClientConfig {
@@ -38,22 +38,22 @@ impl Default for ClientConfig {
     }
 }
 
-fn ten() -> Positive {
-    Positive(10.0)
+fn ten() -> Seconds {
+    Seconds(10.0)
 }
 
-fn five_minutes() -> Positive {
-    Positive(300.0)
+fn five_minutes() -> Seconds {
+    Seconds(300.0)
 }
 
-fn one_minute() -> Positive {
-    Positive(60.0)
+fn one_minute() -> Seconds {
+    Seconds(60.0)
 }
 
-fn one_mebibyte() -> Count {
-    Count(1 << 20)
+fn one_mebibyte() -> ByteCount {
+    ByteCount(1 << 20)
 }
 
-fn sixty_four_mebibytes() -> Count {
-    Count(64 << 20)
+fn sixty_four_mebibytes() -> ByteCount {
+    ByteCount(64 << 20)
 }

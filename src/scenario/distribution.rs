@@ -4,6 +4,7 @@
 //! Validation happens while deserializing so that a bad value is reported with the
 //! file, line, column and key it came from (see [`super::ScenarioError`]).
 
+use super::values::limits;
 use rand::Rng;
 use rand_distr::{Distribution as _, LogNormal, Normal};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -80,12 +81,15 @@ impl Distribution {
         }
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Checks the parameters; every one must lie in `[0, max]`.
+    fn validate(&self, max: f64) -> Result<(), String> {
         let finite_non_negative = |name: &str, v: f64| {
-            if v.is_finite() && v >= 0.0 {
+            if v.is_finite() && (0.0..=max).contains(&v) {
                 Ok(())
             } else {
-                Err(format!("`{name}` must be a finite number ≥ 0, got {v}"))
+                Err(format!(
+                    "`{name}` must be a number from 0 to {max}, got {v}"
+                ))
             }
         };
         match *self {
@@ -132,8 +136,11 @@ impl fmt::Display for Distribution {
     }
 }
 
-/// Parses `200` or `{ dist = "…", … }`, then validates the parameters.
-fn deserialize_distribution<'de, D: Deserializer<'de>>(d: D) -> Result<Distribution, D::Error> {
+/// Parses `200` or `{ dist = "…", … }`, then validates the parameters against `max`.
+fn deserialize_distribution<'de, D: Deserializer<'de>>(
+    d: D,
+    max: f64,
+) -> Result<Distribution, D::Error> {
     struct DistVisitor;
     impl<'de> Visitor<'de> for DistVisitor {
         type Value = Distribution;
@@ -157,7 +164,7 @@ fn deserialize_distribution<'de, D: Deserializer<'de>>(d: D) -> Result<Distribut
         }
     }
     let dist = d.deserialize_any(DistVisitor)?;
-    dist.validate().map_err(de::Error::custom)?;
+    dist.validate(max).map_err(de::Error::custom)?;
     Ok(dist)
 }
 
@@ -168,13 +175,17 @@ pub struct MillisDistribution(pub Distribution);
 
 impl<'de> Deserialize<'de> for MillisDistribution {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        deserialize_distribution(d).map(MillisDistribution)
+        deserialize_distribution(d, MAX_MILLIS).map(MillisDistribution)
     }
 }
 
+/// The longest latency a distribution may give, in milliseconds.
+const MAX_MILLIS: f64 = limits::MAX_SECONDS * 1000.0;
+
 impl MillisDistribution {
+    /// A draw; a tail beyond the parameters' range is cut at [`MAX_MILLIS`].
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> std::time::Duration {
-        std::time::Duration::from_secs_f64(self.0.sample(rng) / 1000.0)
+        std::time::Duration::from_secs_f64(self.0.sample(rng).min(MAX_MILLIS) / 1000.0)
     }
 }
 
@@ -186,7 +197,7 @@ pub struct TokenDistribution(pub Distribution);
 
 impl<'de> Deserialize<'de> for TokenDistribution {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let dist = deserialize_distribution(d)?;
+        let dist = deserialize_distribution(d, limits::MAX_TOKENS)?;
         let least = match dist {
             Distribution::Normal { mean, .. } => mean,
             Distribution::Lognormal { median, .. } => median,
@@ -203,7 +214,7 @@ impl<'de> Deserialize<'de> for TokenDistribution {
 
 impl TokenDistribution {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> u32 {
-        self.0.sample(rng).round().clamp(1.0, u32::MAX as f64) as u32
+        self.0.sample(rng).round().clamp(1.0, limits::MAX_TOKENS) as u32
     }
 }
 

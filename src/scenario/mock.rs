@@ -4,7 +4,9 @@
 
 use super::distribution::{Distribution, MillisDistribution, TokenDistribution};
 use super::target::default_mock_model;
-use super::values::{Count, Positive, Share};
+use super::values::{
+    ByteCount, Concurrency, Count, NonNegative, Offset, QueueLength, Seconds, Share, ThreadCount,
+};
 use serde::{Deserialize, Serialize};
 
 /// The `[mock]` section.
@@ -23,7 +25,7 @@ pub struct MockConfig {
     pub seed: Option<u64>,
     /// Worker threads of the mock's own runtime.
     #[serde(default = "one")]
-    pub threads: Count,
+    pub threads: ThreadCount,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
     /// A window in which the server answers nothing, as a provider hiccups.
@@ -38,7 +40,7 @@ pub struct MockConfig {
     pub models: Vec<String>,
     /// Largest request body accepted; larger ones get the provider's 413.
     #[serde(default = "default_max_body")]
-    pub max_body_bytes: Count,
+    pub max_body_bytes: ByteCount,
 }
 
 impl Default for MockConfig {
@@ -67,8 +69,8 @@ fn default_itl() -> MillisDistribution {
     MillisDistribution(Distribution::Constant { value: 20.0 })
 }
 
-fn one() -> Count {
-    Count(1)
+fn one() -> ThreadCount {
+    ThreadCount(1)
 }
 
 fn default_models() -> Vec<String> {
@@ -76,8 +78,8 @@ fn default_models() -> Vec<String> {
 }
 
 /// 32 MiB, Anthropic's limit for Messages requests.
-fn default_max_body() -> Count {
-    Count(32 * 1024 * 1024)
+fn default_max_body() -> ByteCount {
+    ByteCount(32 * 1024 * 1024)
 }
 
 /// `[mock.stall]`: requests arriving in `[at_s, at_s + duration_s)` after the strategy's
@@ -85,8 +87,8 @@ fn default_max_body() -> Count {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StallConfig {
-    pub at_s: f64,
-    pub duration_s: Positive,
+    pub at_s: Offset,
+    pub duration_s: Seconds,
 }
 
 /// `[mock.rate_limit]`: provider-style limits, enforced as continuously refilled token
@@ -145,7 +147,7 @@ pub struct FaultConfig {
     #[serde(default)]
     pub malformed: Share,
     /// How long a stall lasts, in seconds (default 600: past any sensible timeout).
-    pub stall_s: Option<Positive>,
+    pub stall_s: Option<Seconds>,
 }
 
 /// `[mock.capacity]`: an inference server's decode slots, queue, prefill and load factor.
@@ -153,26 +155,26 @@ pub struct FaultConfig {
 #[serde(deny_unknown_fields)]
 pub struct CapacityConfig {
     /// Sequences decoding at once.
-    pub max_concurrent: Count,
+    pub max_concurrent: Concurrency,
     /// Requests that may wait for a slot; one more is refused.
     #[serde(default = "default_queue")]
-    pub queue: usize,
+    pub queue: QueueLength,
     /// The status a refused request gets: 429 or 503.
     #[serde(default = "default_queue_full_status")]
     pub queue_full_status: QueueFullStatus,
     /// Fixed time before prefill, in milliseconds.
     #[serde(default)]
-    pub overhead_ms: f64,
+    pub overhead_ms: NonNegative,
     /// Prefill time per prompt token, in microseconds.
     #[serde(default)]
-    pub prefill_us_per_token: f64,
+    pub prefill_us_per_token: NonNegative,
     /// Each gap is multiplied by 1 + load_factor × (sequences decoding − 1).
     #[serde(default)]
-    pub load_factor: f64,
+    pub load_factor: NonNegative,
 }
 
-fn default_queue() -> usize {
-    1024
+fn default_queue() -> QueueLength {
+    QueueLength(1024)
 }
 
 fn default_queue_full_status() -> QueueFullStatus {

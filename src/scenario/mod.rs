@@ -40,7 +40,10 @@ pub use retry::RetryConfig;
 pub use slo::SloConfig;
 pub use strategy::{HttpLibrary, Limit, RuntimeKind, StrategyConfig, StrategyKind};
 pub use target::{OpenAiApi, Price, Target};
-pub use values::{BaseUrl, Count, EnvName, Name, Positive, Share};
+pub use values::{
+    BaseUrl, ByteCount, Concurrency, Count, CpuMicros, EnvName, Millis, Name, NonNegative, Offset,
+    Positive, QueueLength, Rate, RequestCount, Scale, Seconds, Share, ThreadCount, limits,
+};
 pub use workload::WorkloadConfig;
 
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! `[retry]`: which retry policy a failed attempt meets. The policies' behaviour is the
 //! retry stage's.
 
-use super::values::{Count, Positive};
+use super::values::{Count, Millis, Seconds};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -17,12 +17,12 @@ pub enum RetryConfig {
         #[serde(default = "three")]
         max_attempts: Count,
         #[serde(default = "half_second")]
-        base_ms: Positive,
+        base_ms: Millis,
         #[serde(default = "eight_seconds")]
-        cap_ms: Positive,
+        cap_ms: Millis,
         /// Server hints up to this long are obeyed; longer ones fall back to backoff.
         #[serde(default = "one_minute")]
-        max_retry_after_s: Positive,
+        max_retry_after_s: Seconds,
     },
     /// openai-python ≥ 2.52: 3 attempts; backoff min(0.5 · 2^k, 8) s · (1 − 0.25 U);
     /// honours hints of at most 120 s and gives up on longer ones.
@@ -30,7 +30,7 @@ pub enum RetryConfig {
         #[serde(default = "three")]
         max_attempts: Count,
         #[serde(default = "two_minutes")]
-        max_retry_after_s: Positive,
+        max_retry_after_s: Seconds,
     },
     /// anthropic-python ≥ 1.6: as openai-python. The SDK honours any positive hint; here
     /// a hint beyond `max_retry_after_s` ends the request instead, so one 429 cannot hang
@@ -39,22 +39,22 @@ pub enum RetryConfig {
         #[serde(default = "three")]
         max_attempts: Count,
         #[serde(default = "one_minute")]
-        max_retry_after_s: Positive,
+        max_retry_after_s: Seconds,
     },
 }
 
 fn three() -> Count {
     Count(3)
 }
-fn half_second() -> Positive {
-    Positive(500.0)
+fn half_second() -> Millis {
+    Millis(500.0)
 }
-fn eight_seconds() -> Positive {
-    Positive(8000.0)
+fn eight_seconds() -> Millis {
+    Millis(8000.0)
 }
-fn one_minute() -> Positive {
-    Positive(60.0)
+fn one_minute() -> Seconds {
+    Seconds(60.0)
 }
-fn two_minutes() -> Positive {
-    Positive(120.0)
+fn two_minutes() -> Seconds {
+    Seconds(120.0)
 }

@@ -3,7 +3,7 @@
 //! built by the strategy stage.
 
 use super::target::Target;
-use super::values::{Count, Name};
+use super::values::{Concurrency, Name, RequestCount, ThreadCount};
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer};
 use std::fmt;
@@ -21,12 +21,12 @@ pub struct StrategyConfig {
     limits: Option<Limit>,
     /// Most arrived items that may wait to be sent; arrivals beyond it are dropped and
     /// counted. Absent: unbounded.
-    pub max_queue: Option<Count>,
+    pub max_queue: Option<RequestCount>,
     /// The async runtime the strategy runs on.
     #[serde(default)]
     pub runtime: RuntimeKind,
     /// Worker threads of a `tokio-multi` runtime (default: one per core).
-    pub workers: Option<Count>,
+    pub workers: Option<ThreadCount>,
     /// The HTTP library (default: reqwest, or hyper on tokio-uring).
     #[serde(rename = "client")]
     pub http_library: Option<HttpLibrary>,
@@ -37,7 +37,7 @@ pub struct StrategyConfig {
 
 impl StrategyConfig {
     /// The in-flight cap (after [`StrategyConfig::sweep`], one per entry).
-    pub fn limit(&self) -> Option<Count> {
+    pub fn limit(&self) -> Option<Concurrency> {
         match &self.limits {
             Some(Limit::One(limit)) => Some(*limit),
             Some(Limit::Sweep(limits)) => limits.first().copied(),
@@ -223,8 +223,8 @@ impl HttpLibrary {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Limit {
-    One(Count),
-    Sweep(Vec<Count>),
+    One(Concurrency),
+    Sweep(Vec<Concurrency>),
 }
 
 impl<'de> Deserialize<'de> for Limit {
@@ -239,16 +239,18 @@ impl<'de> de::Visitor<'de> for LimitVisitor {
     type Value = Limit;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a whole number of at least 1, or a list of them (a sweep), such as [1, 4, 16]")
+        f.write_str(
+            "a whole number from 1 to 1,000,000, or a list of them (a sweep), such as [1, 4, 16]",
+        )
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Limit, E> {
-        Count::deserialize(de::value::I64Deserializer::new(v)).map(Limit::One)
+        Concurrency::deserialize(de::value::I64Deserializer::new(v)).map(Limit::One)
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Limit, A::Error> {
-        let mut limits: Vec<Count> = Vec::new();
-        while let Some(limit) = seq.next_element::<Count>()? {
+        let mut limits: Vec<Concurrency> = Vec::new();
+        while let Some(limit) = seq.next_element::<Concurrency>()? {
             if limits.contains(&limit) {
                 return Err(de::Error::custom(format!(
                     "{} appears twice in the sweep: each limit runs once",

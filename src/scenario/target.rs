@@ -2,7 +2,7 @@
 //! the wire formats), with its key, extra headers and prices.
 
 use super::headers::RequestHeaders;
-use super::values::{BaseUrl, EnvName};
+use super::values::{BaseUrl, EnvName, NonNegative};
 use serde::{Deserialize, Serialize};
 
 /// Where requests go: the embedded mock, or a live endpoint speaking one of the wire
@@ -67,8 +67,8 @@ pub enum OpenAiApi {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
-    pub input_per_million: f64,
-    pub output_per_million: f64,
+    pub input_per_million: NonNegative,
+    pub output_per_million: NonNegative,
 }
 
 /// The model the mock answers as, unless the scenario names another.

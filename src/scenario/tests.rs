@@ -35,7 +35,7 @@ fn zero_limit_names_file_line_column_and_key() {
     let src = VALID.replace("limit = 2", "limit = 0");
     let err = error_of(&src);
     assert!(
-        err.starts_with("s.toml:11:9: strategy[1].limit: must be at least 1, got 0"),
+        err.starts_with("s.toml:11:9: strategy[1].limit: must be a number of requests in flight from 1 to 1,000,000, got 0"),
         "{err}"
     );
     assert!(err.contains("11 | limit = 0"), "excerpt missing: {err}");
@@ -45,7 +45,9 @@ fn zero_limit_names_file_line_column_and_key() {
 fn negative_count_is_rejected() {
     let err = error_of(&VALID.replace("requests = 3", "requests = -5"));
     assert!(
-        err.contains(":6:12: workload.requests: must be at least 1, got -5"),
+        err.contains(
+            ":6:12: workload.requests: must be a number of requests from 1 to 10,000,000, got -5"
+        ),
         "{err}"
     );
 }
@@ -187,14 +189,14 @@ fn workload_bounds_are_checked() {
     ));
     // The position points at the table; the message names the key inside it.
     assert!(
-        err.contains(":6:11: workload.arrival: `rate`: must be a number greater than 0, got 0"),
+        err.contains(":6:11: workload.arrival: `rate`: must be a rate per second from 0.0000001 to 1,000,000, got 0"),
         "{err}"
     );
     let err = error_of(&with(
         "arrival = { kind = \"poisson\", rate = inf }\nrequests = 3",
     ));
     assert!(
-        err.contains("workload.arrival: `rate`: must be a number greater than 0, got inf"),
+        err.contains("workload.arrival: `rate`: must be a rate per second from 0.0000001 to 1,000,000, got inf"),
         "{err}"
     );
     let err = error_of(&with("arrival = { kind = \"ramp\", stages = [] }"));
@@ -260,7 +262,7 @@ fn bad_sweeps_are_located_and_explained() {
     );
     let err = error_of(&VALID.replace("limit = 2", "limit = [4, 0]"));
     assert!(
-        err.contains("strategy[1].limit[1]: must be at least 1, got 0"),
+        err.contains("strategy[1].limit[1]: must be a number of requests in flight from 1 to 1,000,000, got 0"),
         "{err}"
     );
     let err = error_of(&VALID.replace("limit = 2", "limit = [4, 4]"));

@@ -6,57 +6,180 @@
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-/// A finite number greater than 0 (rates, durations, scale factors).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Positive(pub f64);
+/// The largest values any scenario may ask for, stated in the README. Each is far past
+/// what a real run needs and well inside what the code below can hold without
+/// overflow or an allocation that would take the machine down.
+pub mod limits {
+    /// Work items a strategy may be offered: a ten-million-request soak.
+    pub const MAX_REQUESTS: u64 = 10_000_000;
+    /// Requests in flight at once (a `limit`, the mock's decode slots).
+    pub const MAX_IN_FLIGHT: u64 = 1_000_000;
+    /// Threads of one runtime (a strategy's `workers`, the mock's `threads`).
+    pub const MAX_THREADS: u64 = 1024;
+    /// Any duration: about 115 days.
+    pub const MAX_SECONDS: f64 = 1e7;
+    /// Tokens in one prompt or completion: ten times the longest context windows.
+    pub const MAX_TOKENS: f64 = 1e7;
+    /// Arrivals per second.
+    pub const MAX_RATE: f64 = 1e6;
+    /// The slowest arrival rate: one request per [`MAX_SECONDS`].
+    pub const MIN_RATE: f64 = 1.0 / MAX_SECONDS;
+    /// Bytes one response may be allowed to hold (16 GiB).
+    pub const MAX_BYTES: u64 = 1 << 34;
+    /// CPU work after one response: one minute, in microseconds.
+    pub const MAX_CPU_WORK_US: u64 = 60_000_000;
+    /// Requests that may wait in a queue.
+    pub const MAX_QUEUE: u64 = MAX_REQUESTS;
+    /// Anything else counted (per-minute quotas, budgets, attempts).
+    pub const MAX_COUNT: u64 = 1_000_000_000_000_000;
+    /// Any other number (prices, objectives, factors).
+    pub const MAX_NUMBER: f64 = 1e15;
+}
 
-impl<'de> Deserialize<'de> for Positive {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match f64::deserialize(d)? {
-            v if v.is_finite() && v > 0.0 => Ok(Positive(v)),
-            v => Err(de::Error::custom(format!(
-                "must be a number greater than 0, got {v}"
-            ))),
+use limits::*;
+
+/// Defines a number read from the scenario and checked against its range there, once
+/// for every key of that type, so nothing downstream can overflow on a value that passed.
+macro_rules! checked_number {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $min_allowed:expr, $max:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub f64);
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let v = f64::deserialize(d)?;
+                let low_ok = if $min_allowed { v >= $min } else { v > $min };
+                match v.is_finite() && low_ok && v <= $max {
+                    true => Ok($name(v)),
+                    false => Err(de::Error::custom(range_message(
+                        $what, $min, $min_allowed, $max, v,
+                    ))),
+                }
+            }
         }
-    }
+    };
 }
 
-/// A whole number of at least 1 (request counts, limits, threads).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Count(pub u64);
+/// Defines a whole number read from the scenario and checked against its range there.
+macro_rules! checked_count {
+    ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(pub u64);
 
-impl<'de> Deserialize<'de> for Count {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match i64::deserialize(d)? {
-            v if v >= 1 => Ok(Count(v as u64)),
-            v => Err(de::Error::custom(format!("must be at least 1, got {v}"))),
+        impl $name {
+            pub fn get(self) -> usize {
+                usize::try_from(self.0).unwrap_or(usize::MAX)
+            }
         }
-    }
-}
 
-impl Count {
-    pub fn get(self) -> usize {
-        usize::try_from(self.0).unwrap_or(usize::MAX)
-    }
-}
-
-/// A share from 0 to 1: an error rate, a fault's probability.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Share(pub f64);
-
-impl<'de> Deserialize<'de> for Share {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match f64::deserialize(d)? {
-            v if (0.0..=1.0).contains(&v) => Ok(Share(v)),
-            v => Err(de::Error::custom(format!(
-                "must be a share from 0 to 1 (0.01 = 1 %), got {v}"
-            ))),
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let v = i64::deserialize(d)?;
+                match u64::try_from(v) {
+                    Ok(n) if ($min..=$max).contains(&n) => Ok($name(n)),
+                    _ => Err(de::Error::custom(range_message(
+                        $what, $min as f64, true, $max as f64, v as f64,
+                    ))),
+                }
+            }
         }
-    }
+    };
 }
+
+/// "must be a number of seconds greater than 0 and at most 10,000,000, got 1e300".
+fn range_message(what: &str, min: f64, min_allowed: bool, max: f64, got: f64) -> String {
+    let low = match (min_allowed, min) {
+        (true, m) => format!("from {}", plain(m)),
+        (false, m) => format!("greater than {}", plain(m)),
+    };
+    let high = if min_allowed { "to" } else { "and at most" };
+    format!("must be {what} {low} {high} {}, got {got}", plain(max))
+}
+
+/// A bound as people write it: `10,000,000`, `0.0000001`, `1e15` only when huge.
+fn plain(v: f64) -> String {
+    if v >= 1e13 {
+        return format!("{v:e}");
+    }
+    if v.fract() != 0.0 {
+        return format!("{v}");
+    }
+    let digits = format!("{v:.0}");
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+checked_number!(
+    /// A number greater than 0 (factors, prices, objectives).
+    Positive, 0.0, false, MAX_NUMBER, "a number"
+);
+checked_number!(
+    /// A number of 0 or more (overheads, factors, prices).
+    NonNegative, 0.0, true, 1e10, "a number"
+);
+checked_number!(
+    /// A duration in seconds.
+    Seconds, 0.0, false, MAX_SECONDS, "a number of seconds"
+);
+checked_number!(
+    /// A time from a start, in seconds (0 is the start).
+    Offset, 0.0, true, MAX_SECONDS, "a number of seconds"
+);
+checked_number!(
+    /// A duration in milliseconds.
+    Millis, 0.0, false, MAX_SECONDS * 1000.0, "a number of milliseconds"
+);
+checked_number!(
+    /// Arrivals per second.
+    Rate, MIN_RATE, true, MAX_RATE, "a rate per second"
+);
+checked_number!(
+    /// A factor time is multiplied by.
+    Scale, 1e-6, true, 1e6, "a factor"
+);
+checked_number!(
+    /// A share from 0 to 1: an error rate, a fault's probability (0.01 = 1 %).
+    Share, 0.0, true, 1.0, "a share"
+);
+
+checked_count!(
+    /// A whole number of at least 1 (per-minute quotas, budgets, attempts).
+    Count, 1, MAX_COUNT, "a whole number"
+);
+checked_count!(
+    /// How many requests (a workload's, a queue's).
+    RequestCount, 1, MAX_REQUESTS, "a number of requests"
+);
+checked_count!(
+    /// How many requests may be in flight at once.
+    Concurrency, 1, MAX_IN_FLIGHT, "a number of requests in flight"
+);
+checked_count!(
+    /// Threads of a runtime.
+    ThreadCount, 1, MAX_THREADS, "a number of threads"
+);
+checked_count!(
+    /// A size in bytes.
+    ByteCount, 1, MAX_BYTES, "a number of bytes"
+);
+checked_count!(
+    /// CPU time in microseconds.
+    CpuMicros, 1, MAX_CPU_WORK_US, "a number of microseconds"
+);
+checked_count!(
+    /// A queue length, which may be 0 (no waiting).
+    QueueLength, 0, MAX_QUEUE, "a queue length"
+);
 
 /// A name used in file names: letters, digits, `.`, `_` and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]

@@ -5,7 +5,8 @@
 use super::arrival::ArrivalConfig;
 use super::distribution::{Distribution, TokenDistribution};
 use super::tagged;
-use super::values::{Count, Positive};
+use super::values::limits::MAX_REQUESTS;
+use super::values::{CpuMicros, RequestCount, Seconds};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -15,9 +16,9 @@ pub struct WorkloadConfig {
     /// line), relative to the scenario's folder; absent, prompts are synthetic.
     pub prompts: Option<std::path::PathBuf>,
     /// How many requests each strategy is offered (at most).
-    pub requests: Option<Count>,
+    pub requests: Option<RequestCount>,
     /// Offer arrivals for this long at most (open-loop schedules).
-    pub duration_s: Option<Positive>,
+    pub duration_s: Option<Seconds>,
     /// When work items become available.
     #[serde(default, deserialize_with = "tagged::kind")]
     pub arrival: ArrivalConfig,
@@ -26,21 +27,50 @@ pub struct WorkloadConfig {
     pub seed: u64,
     #[serde(default = "yes")]
     pub stream: bool,
-    #[serde(default = "default_prompt_tokens")]
-    pub prompt_tokens: TokenDistribution,
-    #[serde(default = "default_max_tokens")]
-    pub max_tokens: TokenDistribution,
+    /// Prompt length of synthetic items (default 256); a trace's rows give their own.
+    pub prompt_tokens: Option<TokenDistribution>,
+    /// Completion cap of synthetic items (default 128); a trace's rows give their own.
+    pub max_tokens: Option<TokenDistribution>,
     /// CPU time spent after each response (tokenising, parsing…), in microseconds.
-    pub cpu_work_us: Option<Count>,
+    pub cpu_work_us: Option<CpuMicros>,
     /// Run that work with `spawn_blocking` instead of on the runtime's own threads.
     #[serde(default)]
     pub offload: bool,
 }
 
 impl WorkloadConfig {
+    /// Prompt lengths of synthetic items.
+    pub fn prompt_tokens(&self) -> TokenDistribution {
+        self.prompt_tokens.unwrap_or_else(default_prompt_tokens)
+    }
+
+    /// Completion caps of synthetic items.
+    pub fn max_tokens(&self) -> TokenDistribution {
+        self.max_tokens.unwrap_or_else(default_max_tokens)
+    }
+
     /// Checks that involve several keys; the message names the key at fault.
     pub(super) fn check(&self) -> Result<(), String> {
         self.arrival.check().map_err(|m| format!("arrival: {m}"))?;
+        if matches!(self.arrival, ArrivalConfig::Trace { .. }) {
+            let set = [
+                ("prompt_tokens", self.prompt_tokens.is_some()),
+                ("max_tokens", self.max_tokens.is_some()),
+            ];
+            if let Some((key, _)) = set.iter().find(|(_, set)| *set) {
+                return Err(format!(
+                    "`{key}` does not apply to a trace: each row gives its own lengths; remove it"
+                ));
+            }
+        }
+        if self.requests.is_none()
+            && let Some(offered) = self.arrival.expected_arrivals(self.duration_s)
+            && offered > MAX_REQUESTS as f64
+        {
+            return Err(format!(
+                "this schedule offers about {offered:.0} requests, more than the {MAX_REQUESTS} a run can hold: set `requests`, or lower the rate or `duration_s`"
+            ));
+        }
         match (&self.arrival, self.requests, self.duration_s) {
             (ArrivalConfig::Batch, None, _) => Err(
                 "a batch needs `requests`: how many work items are available at the start".into(),

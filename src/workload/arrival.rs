@@ -100,7 +100,7 @@ fn ramp_offsets(start_rate: f64, stages: &[RampStage]) -> impl Iterator<Item = f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Count, Positive};
+    use crate::scenario::{Rate, RequestCount, Scale, Seconds};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -119,9 +119,7 @@ mod tests {
 
     #[test]
     fn constant_rate_gives_exactly_rate_arrivals_each_second() {
-        let schedule = ArrivalConfig::Constant {
-            rate: Positive(7.0),
-        };
+        let schedule = ArrivalConfig::Constant { rate: Rate(7.0) };
         let offsets = schedule.offsets(None, Some(5.0), &mut rng());
         assert_eq!(per_second(&offsets), vec![7; 5]);
         let offsets = schedule.offsets(Some(10), Some(5.0), &mut rng());
@@ -136,15 +134,15 @@ mod tests {
             stages: vec![
                 RampStage {
                     rate: 10.0,
-                    duration_s: Positive(4.0),
+                    duration_s: Seconds(4.0),
                 },
                 RampStage {
                     rate: 10.0,
-                    duration_s: Positive(2.0),
+                    duration_s: Seconds(2.0),
                 },
                 RampStage {
                     rate: 0.0,
-                    duration_s: Positive(2.0),
+                    duration_s: Seconds(2.0),
                 },
             ],
         };
@@ -159,10 +157,8 @@ mod tests {
     #[test]
     fn poisson_gaps_have_the_exponential_mean_and_variance() {
         let rate = 50.0;
-        let offsets = ArrivalConfig::Poisson {
-            rate: Positive(rate),
-        }
-        .offsets(Some(20_001), None, &mut rng());
+        let offsets =
+            ArrivalConfig::Poisson { rate: Rate(rate) }.offsets(Some(20_001), None, &mut rng());
         let gaps: Vec<f64> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
         let n = gaps.len() as f64;
         let mean = gaps.iter().sum::<f64>() / n;
@@ -173,10 +169,7 @@ mod tests {
         assert!((var / 0.0004 - 1.0).abs() < 0.07, "variance {var}");
         assert_eq!(
             offsets,
-            ArrivalConfig::Poisson {
-                rate: Positive(rate)
-            }
-            .offsets(Some(20_001), None, &mut rng())
+            ArrivalConfig::Poisson { rate: Rate(rate) }.offsets(Some(20_001), None, &mut rng())
         );
     }
 
@@ -184,8 +177,8 @@ mod tests {
     fn gamma_with_burstiness_one_is_poisson_and_below_one_is_burstier() {
         let cv = |burstiness: f64| {
             let offsets = ArrivalConfig::Gamma {
-                rate: Positive(10.0),
-                burstiness: Positive(burstiness),
+                rate: Rate(10.0),
+                burstiness: Scale(burstiness),
             }
             .offsets(Some(20_001), None, &mut rng());
             let gaps: Vec<f64> = offsets.windows(2).map(|w| w[1] - w[0]).collect();
@@ -204,8 +197,8 @@ mod tests {
     #[test]
     fn bursts_and_batch() {
         let bursts = ArrivalConfig::Bursts {
-            size: Count(3),
-            interval_s: Positive(2.0),
+            size: RequestCount(3),
+            interval_s: Seconds(2.0),
         };
         assert_eq!(
             bursts.offsets(Some(7), None, &mut rng()),

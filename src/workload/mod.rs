@@ -10,6 +10,7 @@ pub mod trace;
 
 pub use trace::{RowError, TraceRow};
 
+use crate::scenario::limits::MAX_REQUESTS;
 use crate::scenario::{ArrivalConfig, Scenario, WorkloadConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -64,6 +65,10 @@ pub enum WorkloadError {
     Trace(RowError),
     #[error("{0} (the file of workload.prompts)")]
     Prompts(RowError),
+    #[error(
+        "workload: the schedule drew more than {MAX_REQUESTS} requests, the most a run can hold: set `requests`, or lower the rate or `duration_s`"
+    )]
+    TooMany,
 }
 
 /// Reads the files the scenario names (relative to its folder) and draws the work items
@@ -82,7 +87,11 @@ pub fn load(scenario: &Scenario) -> Result<Vec<WorkItem>, WorkloadError> {
         }
         _ => None,
     };
-    Ok(generate(config, trace.as_deref(), &prompts))
+    let items = generate(config, trace.as_deref(), &prompts);
+    if items.len() as u64 > MAX_REQUESTS {
+        return Err(WorkloadError::TooMany);
+    }
+    Ok(items)
 }
 
 /// Draws the work items for a workload, in arrival order; the same seed always gives
@@ -111,11 +120,12 @@ pub fn generate(
 
 fn draw(config: &WorkloadConfig) -> Vec<WorkItem> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let offsets = config.arrival.offsets(
-        config.requests.map(|n| n.0),
-        config.duration_s.map(|d| d.0),
-        &mut rng,
-    );
+    // One past the most a run holds, so that a schedule drawing more is seen, not cut.
+    let most = config.requests.map_or(MAX_REQUESTS + 1, |n| n.0);
+    let offsets = config
+        .arrival
+        .offsets(Some(most), config.duration_s.map(|d| d.0), &mut rng);
+    let (prompt_tokens, max_tokens) = (config.prompt_tokens(), config.max_tokens());
     offsets
         .into_iter()
         .enumerate()
@@ -123,8 +133,8 @@ fn draw(config: &WorkloadConfig) -> Vec<WorkItem> {
             index: u32::try_from(index).unwrap_or(u32::MAX),
             prompt: None,
             at: Duration::from_secs_f64(at),
-            prompt_tokens: config.prompt_tokens.sample(&mut rng),
-            max_tokens: config.max_tokens.sample(&mut rng),
+            prompt_tokens: prompt_tokens.sample(&mut rng),
+            max_tokens: max_tokens.sample(&mut rng),
         })
         .collect()
 }
@@ -150,24 +160,24 @@ fn replay(config: &WorkloadConfig, rows: &[TraceRow]) -> Vec<WorkItem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Count, Distribution, TokenDistribution};
+    use crate::scenario::{Distribution, RequestCount, TokenDistribution};
 
     fn config(seed: u64) -> WorkloadConfig {
         WorkloadConfig {
             prompts: None,
-            requests: Some(Count(50)),
+            requests: Some(RequestCount(50)),
             duration_s: None,
             arrival: ArrivalConfig::Batch,
             seed,
             stream: true,
-            prompt_tokens: TokenDistribution(Distribution::Uniform {
+            prompt_tokens: Some(TokenDistribution(Distribution::Uniform {
                 min: 5.0,
                 max: 500.0,
-            }),
-            max_tokens: TokenDistribution(Distribution::Lognormal {
+            })),
+            max_tokens: Some(TokenDistribution(Distribution::Lognormal {
                 median: 50.0,
                 p99: 400.0,
-            }),
+            })),
             cpu_work_us: None,
             offload: false,
         }

@@ -8,6 +8,7 @@
 //! - prompt: `ContextTokens` / `input_tokens` / `prompt_tokens`;
 //! - completion: `GeneratedTokens` / `output_tokens` / `max_tokens`.
 
+use crate::scenario::limits::{MAX_REQUESTS, MAX_SECONDS, MAX_TOKENS};
 use std::path::Path;
 use std::time::Duration;
 
@@ -55,19 +56,54 @@ pub fn load(path: &Path, time_scale: f64) -> Result<Vec<TraceRow>, RowError> {
     if rows.is_empty() {
         return Err(fail(None, "the trace has no rows".into()));
     }
-    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let origin = rows[0].0;
+    if rows.len() as u64 > MAX_REQUESTS {
+        return Err(fail(
+            None,
+            format!("the trace has more than {MAX_REQUESTS} rows, the most a run can hold"),
+        ));
+    }
+    if let Some(line) = mixed_time_kinds(&rows) {
+        return Err(fail(
+            Some(line),
+            "this row's time is a date-time and an earlier one's is seconds (or the other way round): write every time the same way".into(),
+        ));
+    }
+    rows.sort_by(|a, b| a.time.total_cmp(&b.time));
+    let origin = rows[0].time;
+    let span = (rows[rows.len() - 1].time - origin) * time_scale;
+    if span > MAX_SECONDS {
+        return Err(fail(
+            None,
+            format!(
+                "the trace spans {span:.0} s after time_scale, more than {MAX_SECONDS} s (about 115 days)"
+            ),
+        ));
+    }
     Ok(rows
         .into_iter()
-        .map(|(t, prompt, output)| TraceRow {
-            at: Duration::from_secs_f64((t - origin) * time_scale),
-            prompt_tokens: prompt.max(1),
-            output_tokens: output.max(1),
+        .map(|row| TraceRow {
+            at: Duration::from_secs_f64((row.time - origin) * time_scale),
+            prompt_tokens: row.prompt.max(1),
+            output_tokens: row.output.max(1),
         })
         .collect())
 }
 
-type RawRow = (f64, u32, u32);
+/// The line of the first row whose time is written differently from the first row's.
+fn mixed_time_kinds(rows: &[RawRow]) -> Option<usize> {
+    let first = rows[0].dated;
+    rows.iter().find(|r| r.dated != first).map(|r| r.line)
+}
+
+/// A row as read: its time in seconds (and whether it was written as a date-time), its
+/// lengths, and its line for messages.
+struct RawRow {
+    time: f64,
+    dated: bool,
+    prompt: u32,
+    output: u32,
+    line: usize,
+}
 type LineError = (Option<usize>, String);
 
 fn parse_csv(text: &str) -> Result<Vec<RawRow>, LineError> {
@@ -93,11 +129,14 @@ fn parse_csv(text: &str) -> Result<Vec<RawRow>, LineError> {
             let record = record.map_err(|e| (line, e.to_string()))?;
             let field = |c: usize| record.get(c).unwrap_or("");
             let row = || -> Result<RawRow, String> {
-                Ok((
-                    time_value(field(time))?,
-                    count(field(prompt))?,
-                    count(field(output))?,
-                ))
+                let (time, dated) = time_value(field(time))?;
+                Ok(RawRow {
+                    time,
+                    dated,
+                    prompt: count(field(prompt))?,
+                    output: count(field(output))?,
+                    line: i + 2,
+                })
             };
             row().map_err(|m| (line, m))
         })
@@ -121,10 +160,16 @@ fn parse_jsonl(text: &str) -> Result<Vec<RawRow>, LineError> {
             };
             let text_of =
                 |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
-            let time = time_value(&text_of(find(TIME)?)).map_err(|m| (at, m))?;
+            let (time, dated) = time_value(&text_of(find(TIME)?)).map_err(|m| (at, m))?;
             let prompt = count(&text_of(find(PROMPT)?)).map_err(|m| (at, m))?;
             let output = count(&text_of(find(OUTPUT)?)).map_err(|m| (at, m))?;
-            Ok((time, prompt, output))
+            Ok(RawRow {
+                time,
+                dated,
+                prompt,
+                output,
+                line: i + 1,
+            })
         })
         .collect()
 }
@@ -133,10 +178,15 @@ fn missing_column(names: &[&str]) -> String {
     format!("no column named any of {}", names.join(", "))
 }
 
-/// Seconds, or a civil date-time turned into seconds.
-fn time_value(s: &str) -> Result<f64, String> {
+/// Seconds, or a civil date-time turned into seconds (and `true`).
+fn time_value(s: &str) -> Result<(f64, bool), String> {
     if let Ok(seconds) = s.parse::<f64>() {
-        return Ok(seconds);
+        if !(seconds.is_finite() && seconds.abs() <= 1e12) {
+            return Err(format!(
+                "time \"{s}\" is not a number of seconds (finite, at most 1e12 in size)"
+            ));
+        }
+        return Ok((seconds, false));
     }
     // Drop a zone suffix ("Z", "+00:00"): only differences between rows matter.
     let civil = s.trim_end_matches('Z').split('+').next().unwrap_or(s);
@@ -146,15 +196,15 @@ fn time_value(s: &str) -> Result<f64, String> {
     let since_epoch = dt
         .to_zoned(jiff::tz::TimeZone::UTC)
         .map_err(|e| e.to_string())?;
-    Ok(since_epoch.timestamp().as_nanosecond() as f64 / 1e9)
+    Ok((since_epoch.timestamp().as_nanosecond() as f64 / 1e9, true))
 }
 
 fn count(s: &str) -> Result<u32, String> {
     s.parse::<f64>()
         .ok()
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map(|v| v.round().min(f64::from(u32::MAX)) as u32)
-        .ok_or_else(|| format!("token count \"{s}\" is not a whole number ≥ 0"))
+        .filter(|v| v.is_finite() && (0.0..=MAX_TOKENS).contains(v))
+        .map(|v| v.round() as u32)
+        .ok_or_else(|| format!("token count \"{s}\" is not a whole number from 0 to {MAX_TOKENS}"))
 }
 
 #[cfg(test)]
@@ -204,6 +254,40 @@ mod tests {
     }
 
     #[test]
+    fn times_that_cannot_be_a_schedule_are_refused() {
+        for (text, says) in [
+            (
+                "time,prompt_tokens,output_tokens\nnan,1,1\n",
+                ":2: time \"nan\" is not a number of seconds",
+            ),
+            (
+                "time,prompt_tokens,output_tokens\n0,1,1\ninf,1,1\n",
+                ":3: time \"inf\" is not a number of seconds",
+            ),
+            (
+                "time,prompt_tokens,output_tokens\n0,1,1\n1e300,1,1\n",
+                ":3: time \"1e300\" is not a number of seconds",
+            ),
+            (
+                "time,prompt_tokens,output_tokens\n0,1,1\n1e11,1,1\n",
+                "the trace spans 100000000000 s",
+            ),
+            (
+                "time,prompt_tokens,output_tokens\n1700000000,1,1\n2023-11-16 18:15:46,1,1\n",
+                ":3: this row's time is a date-time and an earlier one's is seconds",
+            ),
+            (
+                "time,prompt_tokens,output_tokens\n0,1e12,1\n",
+                "token count \"1e12\" is not a whole number from 0",
+            ),
+        ] {
+            let (_dir, path) = write("t.csv", text);
+            let err = load(&path, 1.0).unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_file_and_line() {
         let (_dir, path) = write(
             "bad.csv",
@@ -211,7 +295,7 @@ mod tests {
         );
         let err = load(&path, 1.0).unwrap_err().to_string();
         assert!(
-            err.ends_with("bad.csv:3: token count \"x\" is not a whole number ≥ 0"),
+            err.ends_with("bad.csv:3: token count \"x\" is not a whole number from 0 to 10000000"),
             "{err}"
         );
         let (_dir, path) = write("cols.csv", "when,ContextTokens\n1,2\n");
