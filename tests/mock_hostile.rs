@@ -3,7 +3,7 @@
 //! answered or closed within its `[mock]` bound, and the mock goes on serving.
 
 use llmbench::mock::MockServer;
-use llmbench::scenario::{Count, MockConfig, Positive};
+use llmbench::scenario::{Count, Distribution, MillisDistribution, MockConfig, Positive};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -97,6 +97,31 @@ async fn heads_that_never_end_are_closed_after_the_header_timeout() {
     );
     assert_eq!(mock.stats().requests, 0);
     still_serves(&mock).await;
+}
+
+#[tokio::test]
+async fn a_response_longer_than_the_header_timeout_is_not_cut() {
+    // The head timeout times only the wait for a head, not the answer to one.
+    let mock = mock(MockConfig {
+        header_timeout_s: Positive(0.3),
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1_000.0 }),
+        ..MockConfig::default()
+    });
+    let body =
+        r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2,"stream":true}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = connect(&mock).await;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let response = read_to_close(&mut stream, Duration::from_secs(1) + SLACK)
+        .await
+        .expect("answered");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("data: [DONE]"), "{text}");
 }
 
 #[tokio::test]
