@@ -111,10 +111,11 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr) -> ExitCode {
     let _ = stopped.recv();
     let stats = mock.stats();
     out!(
-        "served {} requests ({} rate limited) on {} connections; {} tokens streamed",
+        "served {} requests ({} rate limited) on {} connections ({} refused); {} tokens streamed",
         stats.requests,
         stats.rate_limited,
         stats.connections,
+        stats.connections_refused,
         stats.output_tokens_sent
     );
     if stats.output_tokens_sent > 0 {

@@ -93,8 +93,10 @@ pub struct MockReport {
     /// (median, 99th percentile, maximum): its own pacing error, apart from the client's.
     pub token_lateness_us: [u64; 3],
     pub output_tokens_sent: u64,
-    /// TCP connections accepted: how well the client reuses its connections.
+    /// TCP connections accepted and served: how well the client reuses its connections.
     pub connections: u64,
+    /// TCP connections the mock closed at once because its `max_connections` were open.
+    pub connections_refused: u64,
 }
 
 pub struct StrategyResult {

@@ -86,6 +86,7 @@ fn mock_report(stats: MockStats) -> MockReport {
         token_lateness_us,
         output_tokens_sent,
         connections,
+        connections_refused,
     } = stats;
     MockReport {
         requests,
@@ -97,6 +98,7 @@ fn mock_report(stats: MockStats) -> MockReport {
         token_lateness_us,
         output_tokens_sent,
         connections,
+        connections_refused,
     }
 }
 
@@ -279,6 +281,7 @@ mod tests {
             token_lateness_us: [7, 8, 9],
             output_tokens_sent: 10,
             connections: 11,
+            connections_refused: 12,
         };
         let report = mock_report(stats);
         assert_eq!(
@@ -289,8 +292,9 @@ mod tests {
         // A summary saved before `connections` existed still loads.
         let mut older = serde_json::to_value(stats).unwrap();
         older.as_object_mut().unwrap().remove("connections");
+        older.as_object_mut().unwrap().remove("connections_refused");
         let read: MockReport = serde_json::from_value(older).unwrap();
-        assert_eq!(read.connections, 0);
+        assert_eq!((read.connections, read.connections_refused), (0, 0));
         assert_eq!(read.token_lateness_us, [7, 8, 9]);
     }
 }

@@ -321,7 +321,9 @@ fn the_standalone_mock_serves_until_ctrl_c() {
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert!(
-        rest.contains("served 2 requests (1 rate limited) on 2 connections; 2 tokens streamed"),
+        rest.contains(
+            "served 2 requests (1 rate limited) on 2 connections (0 refused); 2 tokens streamed"
+        ),
         "{rest}"
     );
     assert!(

@@ -77,7 +77,7 @@ pub(super) async fn metrics(State(state): State<Arc<MockState>>) -> impl IntoRes
     series(
         "invalid_total",
         "counter",
-        "Requests refused as invalid (400, 413).",
+        "Requests refused as invalid (400, 408, 413).",
         &[("", load(&c.invalid))],
     );
     series(
@@ -89,8 +89,14 @@ pub(super) async fn metrics(State(state): State<Arc<MockState>>) -> impl IntoRes
     series(
         "connections_total",
         "counter",
-        "TCP connections accepted.",
+        "TCP connections accepted and served.",
         &[("", load(&c.connections))],
+    );
+    series(
+        "connections_refused_total",
+        "counter",
+        "TCP connections closed at once because max_connections were open.",
+        &[("", load(&c.connections_refused))],
     );
     let (queued, decoding) = state
         .capacity

@@ -7,12 +7,15 @@
 //! else from the crate.
 //!
 //! This file owns the server's life (start, reset, stop), its shared state and
-//! counters, and the routes. A request's steps are `pipeline`'s, each API's wire format
-//! its own file's (`openai`, `completions`, `anthropic`).
+//! counters, and the routes. Accepting connections is `connections`'s, reading a
+//! request's body within its bounds `body`'s, a request's steps `pipeline`'s, each
+//! API's wire format its own file's (`openai`, `completions`, `anthropic`).
 
 mod anthropic;
+mod body;
 pub mod capacity;
 mod completions;
+mod connections;
 pub mod faults;
 mod generator;
 pub mod limits;
@@ -27,7 +30,6 @@ pub const THREAD_NAME: &str = "llmbench-mock";
 
 use crate::scenario::MockConfig;
 use axum::Router;
-use axum::serve::ListenerExt;
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,9 +62,12 @@ pub struct MockStats {
     /// (median, 99th percentile, maximum): its own pacing error, apart from the client's.
     pub token_lateness_us: [u64; 3],
     pub output_tokens_sent: u64,
-    /// TCP connections accepted: how well the client reuses its connections.
+    /// TCP connections accepted and served: how well the client reuses its connections.
     #[serde(default)]
     pub connections: u64,
+    /// TCP connections closed as soon as they were accepted, because `max_connections`
+    /// were open.
+    pub connections_refused: u64,
 }
 
 pub(crate) struct MockState {
@@ -88,6 +93,7 @@ struct Counters {
     queue_full: AtomicU64,
     output_tokens_sent: AtomicU64,
     connections: AtomicU64,
+    connections_refused: AtomicU64,
     /// Refusals by dimension (requests, tokens, input, output), then by quota.
     limited_by: [AtomicU64; 5],
 }
@@ -138,7 +144,7 @@ impl MockServer {
             next_id: AtomicU64::new(0),
         });
         let app = router(state.clone());
-        let accepted = state.clone();
+        let accepting = state.clone();
         let (shutdown, stop) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(THREAD_NAME.into())
@@ -147,14 +153,8 @@ impl MockServer {
                     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                         return;
                     };
-                    let listener = listener.tap_io(move |_| {
-                        accepted
-                            .counters
-                            .connections
-                            .fetch_add(1, Ordering::Relaxed);
-                    });
                     tokio::select! {
-                        _ = axum::serve(listener, app) => {}
+                        _ = connections::accept(listener, app, accepting) => {}
                         _ = stop => {}
                     }
                 });
@@ -193,6 +193,7 @@ impl MockServer {
             &c.queue_full,
             &c.output_tokens_sent,
             &c.connections,
+            &c.connections_refused,
         ]) {
             counter.store(0, Ordering::Relaxed);
         }
@@ -210,6 +211,7 @@ impl MockServer {
             token_lateness_us: self.state.lateness_quantiles(),
             output_tokens_sent: c.output_tokens_sent.load(Ordering::Relaxed),
             connections: c.connections.load(Ordering::Relaxed),
+            connections_refused: c.connections_refused.load(Ordering::Relaxed),
         }
     }
 }
@@ -356,8 +358,9 @@ impl MockState {
     }
 }
 
+/// The routes. Request bodies are read by the pipeline (`body`), not by axum's
+/// extractors, whose size limit reads a body before refusing it.
 fn router(state: Arc<MockState>) -> Router {
-    let body_limit = state.config.max_body_bytes.get();
     Router::new()
         .merge(openai::routes())
         .merge(completions::routes())
@@ -365,7 +368,6 @@ fn router(state: Arc<MockState>) -> Router {
         .route("/v1/models", axum::routing::get(models))
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/health", axum::routing::get(|| async { "ok" }))
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 

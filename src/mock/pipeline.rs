@@ -1,12 +1,14 @@
-//! The one request pipeline of every API the mock serves: arrive (stall window, request
-//! numbered, body read), parse, rate limits, fault, pacing, then a streamed or whole
-//! completion. What differs between APIs is a [`ServedApi`], implemented once per API
-//! in its own file; a new API is that file and one route to [`serve`].
+//! The one request pipeline of every API the mock serves: arrive (body read within its
+//! bounds, stall window, request numbered), parse, rate limits, fault, pacing, then a
+//! streamed or whole completion. What differs between APIs is a [`ServedApi`],
+//! implemented once per API in its own file; a new API is that file and one route to
+//! [`serve`].
 //!
 //! Owns the order of the steps and what they share (counters, the output settlement).
 //! Must not touch any API's wire format (bodies, frames, header names): the
 //! [`ServedApi`] implementations own those.
 
+use super::body::{self, BodyError};
 use super::faults::Fault;
 use super::generator::CompletionPlan;
 use super::limits::{Admission, Charge, Dimension, RateLimited, Reading, api_key};
@@ -80,8 +82,8 @@ pub(super) struct ResponseMeta {
 
 /// Why a request is refused; each API renders it in its own envelope.
 pub(super) enum Refusal {
-    /// A body that could not be read (413 when over the size limit) or is no valid
-    /// request (400).
+    /// A body that could not be read (413 when over the size limit, 408 when too slow)
+    /// or is no valid request (400).
     Invalid {
         status: StatusCode,
         message: String,
@@ -121,13 +123,19 @@ struct AdmittedRequest {
 pub(super) async fn serve<A: ServedApi>(
     State(state): State<Arc<MockState>>,
     request_headers: HeaderMap,
-    body: RequestBody,
+    body: axum::body::Body,
 ) -> Response {
     let arrival = arrive(&state, body).await;
     let provider = &A::PROVIDER;
     let request_id = format!("req_{:01$x}", arrival.serial, provider.request_id_digits);
     let mut headers = HeaderMap::new();
     insert(&mut headers, provider.request_id_header, request_id.clone());
+    if arrival.body.is_err() {
+        // What is left of a body refused unread (too large, too slow) is not waited
+        // for: the connection closes after the answer, as nginx closes it after its 413
+        // and 408.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     match admit::<A>(&state, &request_headers, arrival, &mut headers) {
         Ok(admitted) if admitted.stream => {
             let framer = A::framer(admitted.meta, admitted.include_usage);
@@ -317,21 +325,21 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// A request as it arrives: the stall window waited out, the request counted and
-/// numbered, its arrival time, and its body (or why it was refused).
+/// A request as it arrives: its body read (or why it was refused), the stall window
+/// waited out, the request counted and numbered, and its arrival time.
 struct Arrival {
     received: tokio::time::Instant,
     serial: u64,
     body: Result<Bytes, Refusal>,
 }
 
-async fn arrive(state: &MockState, body: RequestBody) -> Arrival {
+async fn arrive(state: &MockState, body: axum::body::Body) -> Arrival {
+    let body = read_body(state, body).await;
     if let Some(end) = state.stalled_until() {
         tokio::time::sleep_until(end.into()).await;
     }
     let received = tokio::time::Instant::now();
     let serial = state.next_request();
-    let body = read_body(body);
     if body.is_err() {
         state.counters.invalid.fetch_add(1, Ordering::Relaxed);
     }
@@ -342,19 +350,31 @@ async fn arrive(state: &MockState, body: RequestBody) -> Arrival {
     }
 }
 
-/// A request body as axum hands it over: refused when over the size limit.
-pub(super) type RequestBody = Result<Bytes, axum::extract::rejection::BytesRejection>;
-
-fn read_body(body: RequestBody) -> Result<Bytes, Refusal> {
-    body.map_err(|rejection| {
-        let status = rejection.status();
-        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "Request too large: the body exceeds the server's size limit".to_string()
-        } else {
-            format!("Could not read the request body: {rejection}")
-        };
-        Refusal::Invalid { status, message }
-    })
+/// The request body, read within `max_body_bytes` and `body_timeout_s`. A slow body gets
+/// 408 (Request Timeout), as nginx answers a client whose body stops arriving (and the
+/// SDKs retry a 408).
+async fn read_body(state: &MockState, body: axum::body::Body) -> Result<Bytes, Refusal> {
+    let config = &state.config;
+    let timeout = Duration::from_secs_f64(config.body_timeout_s.0);
+    let (status, message) = match body::read(body, config.max_body_bytes.get(), timeout).await {
+        Ok(bytes) => return Ok(bytes),
+        Err(BodyError::TooLarge) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request too large: the body exceeds the server's size limit".to_string(),
+        ),
+        Err(BodyError::TimedOut(after)) => (
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "Request timeout: the request body did not arrive within {} s",
+                after.as_secs_f64()
+            ),
+        ),
+        Err(BodyError::Unreadable(why)) => (
+            StatusCode::BAD_REQUEST,
+            format!("Could not read the request body: {why}"),
+        ),
+    };
+    Err(Refusal::Invalid { status, message })
 }
 
 /// Settles a response's output tokens with the rate limits when it ends, however it

@@ -41,6 +41,17 @@ pub struct MockConfig {
     /// Largest request body accepted; larger ones get the provider's 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: ByteCount,
+    /// Seconds a connection may take to send a request's head (and may sit idle between
+    /// requests) before it is closed.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_s: Seconds,
+    /// Seconds a request's whole body may take to arrive once its head has; a slower one
+    /// gets 408.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_s: Seconds,
+    /// Connections open at once; one more is closed as soon as it is accepted.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: Concurrency,
 }
 
 impl Default for MockConfig {
@@ -57,6 +68,9 @@ impl Default for MockConfig {
             capacity: None,
             models: default_models(),
             max_body_bytes: default_max_body(),
+            header_timeout_s: default_header_timeout(),
+            body_timeout_s: default_body_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -80,6 +94,26 @@ fn default_models() -> Vec<String> {
 /// 32 MiB, Anthropic's limit for Messages requests.
 fn default_max_body() -> ByteCount {
     ByteCount(32 * 1024 * 1024)
+}
+
+/// 30 s: hyper's own default, and half of nginx's `client_header_timeout`. It also
+/// closes keep-alive connections idle that long (hyper times the wait for every head),
+/// which clients' pools expect of servers (Node closes them after 5 s, nginx after 75 s).
+fn default_header_timeout() -> Seconds {
+    Seconds(30.0)
+}
+
+/// 60 s, nginx's `client_body_timeout`: a whole 32 MiB body at half a megabyte a second.
+fn default_body_timeout() -> Seconds {
+    Seconds(60.0)
+}
+
+/// Room for 10,000 concurrent streams and then some. Each connection holds a file
+/// descriptor (llmbench raises its soft open-file limit to the hard one at start): under
+/// a hard limit below the cap, connections past it wait in the kernel's queue while
+/// `accept` fails for want of a descriptor, instead of being refused.
+fn default_max_connections() -> Concurrency {
+    Concurrency(16_384)
 }
 
 /// `[mock.stall]`: requests arriving in `[at_s, at_s + duration_s)` after the strategy's

@@ -1,0 +1,77 @@
+//! The mock's connections: the accept loop, the cap on connections open at once, and
+//! how hyper serves each one (HTTP/1.1, the time a request's head may take).
+//!
+//! Owns accepting and closing connections and their counters (`connections`,
+//! `connections_refused`); what a request on a connection gets is the router's. The
+//! accept loop is written here because neither library has one that fits: hyper and
+//! hyper-util serve a connection once it is accepted and leave accepting to the caller,
+//! and `axum::serve`, which has a loop, sets neither the head timeout nor a cap.
+
+use super::MockState;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// How long the loop pauses after an accept error that is not the client's (no file
+/// descriptor left, say): the listener stays ready, so without a pause the loop would
+/// spin, and connections closing meanwhile free what it lacks. axum::serve pauses 1 s;
+/// a tenth of that keeps a brief shortage from adding a second to the waiting clients'
+/// latency.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Accepts connections on `listener` until dropped, each served by `app` on a task of
+/// its own while it holds one of the `max_connections` slots. A connection accepted
+/// when none is free is closed at once (the client reads end-of-file before any
+/// response) and counted as refused. One that has not sent a request's whole head within
+/// `header_timeout_s` (its first, or the next on a kept-alive connection) is closed by
+/// hyper without an answer: there is no request yet to answer, as nginx's
+/// `client_header_timeout` also only closes.
+pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<MockState>) {
+    let config = &state.config;
+    let slots = Arc::new(Semaphore::new(
+        config.max_connections.get().min(Semaphore::MAX_PERMITS),
+    ));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs_f64(config.header_timeout_s.0));
+    let counters = &state.counters;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(_) => {
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        counters.connections.fetch_add(1, Ordering::Relaxed);
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        tokio::spawn(async move {
+            // A connection's errors (a reset, a head timeout) end only that connection.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+}
+
+/// Errors of one connection that went away before it was accepted, not of the listener.
+fn is_connection_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

@@ -1,0 +1,273 @@
+//! The mock against hostile clients, over raw loopback sockets: heads that never end,
+//! bodies that are too large or too slow, and more connections than it takes. Each is
+//! answered or closed within its `[mock]` bound, and the mock goes on serving.
+
+use llmbench::mock::MockServer;
+use llmbench::scenario::{
+    ByteCount, Concurrency, Distribution, MillisDistribution, MockConfig, Seconds,
+};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+/// Slack on every bound: scheduling on a busy machine, never the mock's own delay.
+const SLACK: Duration = Duration::from_secs(3);
+
+fn mock(config: MockConfig) -> MockServer {
+    MockServer::start_local(config, 1).expect("mock starts")
+}
+
+async fn connect(mock: &MockServer) -> TcpStream {
+    TcpStream::connect(mock.addr()).await.expect("connects")
+}
+
+/// Everything the server sends until it closes the connection (a reset after its
+/// answer counts as closing), or `None` if it is still open after `within`.
+async fn read_to_close(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(out),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// The status, the lower-cased head and the body of an HTTP/1.1 response.
+fn parse(response: &[u8]) -> (u16, String, Value) {
+    let text = String::from_utf8_lossy(response);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a whole head");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let body = serde_json::from_str(body).unwrap_or(Value::Null);
+    (status, head.to_ascii_lowercase(), body)
+}
+
+/// A plain request on a fresh connection gets its 200: the mock still serves.
+async fn still_serves(mock: &MockServer) {
+    let mut stream = connect(mock).await;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: mock\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let response = read_to_close(&mut stream, SLACK).await.expect("answered");
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+}
+
+#[tokio::test]
+async fn heads_that_never_end_are_closed_after_the_header_timeout() {
+    let header_timeout = Duration::from_millis(500);
+    let mock = mock(MockConfig {
+        header_timeout_s: Seconds(header_timeout.as_secs_f64()),
+        ..MockConfig::default()
+    });
+    let started = Instant::now();
+    let mut streams = Vec::new();
+    for _ in 0..50 {
+        let mut stream = connect(&mock).await;
+        stream
+            .write_all(b"POST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\ncontent-type: appl")
+            .await
+            .unwrap();
+        streams.push(stream);
+    }
+    let closed = futures_util::future::join_all(
+        streams
+            .iter_mut()
+            .map(|s| read_to_close(s, header_timeout + SLACK)),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    for response in closed {
+        let response = response.expect("closed within the header timeout and slack");
+        assert!(
+            response.is_empty(),
+            "closed without an answer: {response:?}"
+        );
+    }
+    assert!(
+        elapsed >= header_timeout,
+        "closed by the timeout: {elapsed:?}"
+    );
+    assert_eq!(mock.stats().requests, 0);
+    still_serves(&mock).await;
+}
+
+#[tokio::test]
+async fn a_response_longer_than_the_header_timeout_is_not_cut() {
+    // The head timeout times only the wait for a head, not the answer to one.
+    let mock = mock(MockConfig {
+        header_timeout_s: Seconds(0.3),
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1_000.0 }),
+        ..MockConfig::default()
+    });
+    let body =
+        r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2,"stream":true}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = connect(&mock).await;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let response = read_to_close(&mut stream, Duration::from_secs(1) + SLACK)
+        .await
+        .expect("answered");
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("data: [DONE]"), "{text}");
+}
+
+#[tokio::test]
+async fn an_oversized_content_length_is_answered_413_before_its_body() {
+    let mock = mock(MockConfig {
+        max_body_bytes: ByteCount(1_000),
+        ..MockConfig::default()
+    });
+    for (path, error_type) in [
+        ("/v1/chat/completions", "invalid_request_error"),
+        ("/v1/messages", "request_too_large"),
+    ] {
+        let mut stream = connect(&mock).await;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: mock\r\ncontent-type: application/json\r\n\
+             anthropic-version: 2023-06-01\r\ncontent-length: 99999999999\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        // Well inside the default body timeout (60 s): not a body given up on.
+        let response = read_to_close(&mut stream, SLACK).await.expect("answered");
+        let (status, head, body) = parse(&response);
+        assert_eq!(status, 413, "{path}");
+        assert!(head.contains("connection: close"), "{path}: {head}");
+        assert_eq!(body["error"]["type"], error_type, "{path}: {body}");
+    }
+    assert_eq!(mock.stats().invalid, 2);
+    still_serves(&mock).await;
+}
+
+#[tokio::test]
+async fn a_chunked_body_growing_past_the_limit_is_cut_off_with_413() {
+    let mock = mock(MockConfig {
+        max_body_bytes: ByteCount(1_000),
+        ..MockConfig::default()
+    });
+    let mut stream = connect(&mock).await;
+    stream
+        .write_all(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\ncontent-type: application/json\r\n\
+              transfer-encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let chunk = format!("258\r\n{}\r\n", "x".repeat(600)); // 0x258 = 600 bytes
+    for _ in 0..2 {
+        stream.write_all(chunk.as_bytes()).await.unwrap();
+    }
+    // No last chunk: the body would go on, but 1,200 bytes are past the limit.
+    let response = read_to_close(&mut stream, SLACK).await.expect("answered");
+    let (status, head, body) = parse(&response);
+    assert_eq!(status, 413);
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+    still_serves(&mock).await;
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_answered_408_after_the_body_timeout() {
+    let body_timeout = Duration::from_millis(500);
+    let mock = mock(MockConfig {
+        body_timeout_s: Seconds(body_timeout.as_secs_f64()),
+        ..MockConfig::default()
+    });
+    let mut stream = connect(&mock).await;
+    stream
+        .write_all(
+            b"POST /v1/messages HTTP/1.1\r\nhost: mock\r\ncontent-type: application/json\r\n\
+              anthropic-version: 2023-06-01\r\ncontent-length: 100\r\n\r\n{\"model\":",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let response = read_to_close(&mut stream, body_timeout + SLACK)
+        .await
+        .expect("answered");
+    assert!(started.elapsed() >= body_timeout, "{:?}", started.elapsed());
+    let (status, head, body) = parse(&response);
+    assert_eq!(status, 408);
+    assert!(head.contains("connection: close"), "{head}");
+    assert_eq!(body["type"], "error", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not arrive within 0.5 s"),
+        "{body}"
+    );
+    still_serves(&mock).await;
+}
+
+#[tokio::test]
+async fn a_connection_past_max_connections_is_closed_at_once() {
+    let cap = 8;
+    let mock = mock(MockConfig {
+        max_connections: Concurrency(cap),
+        ..MockConfig::default()
+    });
+    let mut held = Vec::new();
+    for _ in 0..cap {
+        held.push(connect(&mock).await);
+    }
+    // The kernel completes connections before the mock accepts them: wait until it has.
+    let deadline = Instant::now() + SLACK;
+    while mock.stats().connections < cap {
+        assert!(Instant::now() < deadline, "{:?}", mock.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut extra = connect(&mock).await;
+    // Its request is never read: the connection is closed as soon as it is accepted.
+    let _ = extra
+        .write_all(b"GET /health HTTP/1.1\r\nhost: mock\r\n\r\n")
+        .await;
+    let response = read_to_close(&mut extra, SLACK).await.expect("closed");
+    assert!(response.is_empty(), "{response:?}");
+    let stats = mock.stats();
+    assert_eq!((stats.connections, stats.connections_refused), (cap, 1));
+
+    // The connections held are served; one closed frees its slot for a new one.
+    let first = &mut held[0];
+    first
+        .write_all(b"GET /health HTTP/1.1\r\nhost: mock\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let response = read_to_close(first, SLACK).await.expect("answered");
+    assert!(response.starts_with(b"HTTP/1.1 200"), "{response:?}");
+    let deadline = Instant::now() + SLACK;
+    loop {
+        let mut stream = connect(&mock).await;
+        let _ = stream
+            .write_all(b"GET /health HTTP/1.1\r\nhost: mock\r\nconnection: close\r\n\r\n")
+            .await;
+        let response = timeout(SLACK, read_to_close(&mut stream, SLACK))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if response.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no slot freed: {:?}",
+            mock.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
