@@ -346,3 +346,62 @@ pub fn read_results_file(dir: &Path, name: &str) -> anyhow::Result<String> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary as written by a version before `complete` and `missing_strategies`.
+    fn older(interrupted: bool) -> Summary {
+        let json = serde_json::json!({
+            "scenario": "s", "description": "", "scenario_file": "s.toml",
+            "workload_seed": 1, "mock_seed": null, "tool_version": "0.1.0",
+            "machine": {"cpu_model": "x", "cores": 2, "os": "linux", "kernel": "6"},
+            "started_at": "2026-01-01T00:00:00Z", "interrupted": interrupted,
+            "strategies": []
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn an_older_summary_loads_as_complete_unless_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = older(false);
+        assert!(summary.complete && summary.missing_strategies.is_empty());
+        assert_eq!(incompleteness(dir.path(), &summary), None);
+        let why = incompleteness(dir.path(), &older(true)).unwrap();
+        assert_eq!(
+            why.to_string(),
+            "the run was interrupted; no strategy is missing"
+        );
+    }
+
+    #[test]
+    fn the_running_marker_tells_a_live_run_from_a_dead_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut summary = older(false);
+        summary.complete = false;
+        summary.missing_strategies = vec!["serial".into()];
+        // Process 1 is always alive.
+        std::fs::write(dir.path().join(RUNNING), "pid 1\n").unwrap();
+        let why = incompleteness(dir.path(), &summary).unwrap();
+        assert_eq!(
+            why.to_string(),
+            "the run is still in progress (process 1); missing strategies: serial"
+        );
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        std::fs::write(dir.path().join(RUNNING), format!("pid {}\n", gone.id())).unwrap();
+        let why = incompleteness(dir.path(), &summary).unwrap();
+        assert!(
+            why.reason.starts_with("the run was killed or crashed"),
+            "{why}"
+        );
+        assert!(
+            Summary::load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("no strategy has finished yet")
+        );
+    }
+}

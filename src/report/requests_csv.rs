@@ -226,4 +226,17 @@ mod tests {
         assert_eq!(parse_us(""), Ok(None));
         assert_eq!(parse_us("1500"), Ok(Some(Duration::from_micros(1500))));
     }
+
+    #[test]
+    fn a_row_cut_off_by_a_kill_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        create(dir.path()).unwrap();
+        let row = "serial,0,10,5,0,1,1,2,3,200,ok,5,usage,5,1,0,\n";
+        let path = dir.path().join(FILE);
+        let whole = format!("{}{row}", std::fs::read_to_string(&path).unwrap());
+        std::fs::write(&path, format!("{whole}{}", &row[..20])).unwrap();
+        assert_eq!(read(&path).unwrap()["serial"].len(), 1);
+        std::fs::write(&path, &whole).unwrap();
+        assert_eq!(read(&path).unwrap()["serial"].len(), 1);
+    }
 }
