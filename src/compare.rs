@@ -1,19 +1,23 @@
 //! Comparing two results folders: per-strategy deltas of throughput, latency and
 //! failures, with regressions flagged, for CI gates and before/after questions.
 //!
-//! Reads only the saved [`crate::summary`] of each folder and formats with the report's
-//! table; it writes nothing but its own Markdown comparison.
+//! Reads only the saved [`crate::summary`] of each folder (and whether each run is
+//! complete) and formats with the report's table; it writes nothing but its own
+//! Markdown comparison, atomically. An incomplete side is named in a warning, and a
+//! strategy whose figures on a side are partial is marked in the table's header.
 
 use crate::metric::Metric;
+use crate::report::atomic;
 use crate::report::table::{ResultTable, format_ms};
-use crate::summary::{StrategySummary, Summary};
-use anyhow::Context;
+use crate::summary::{Incompleteness, StrategySummary, Summary, incompleteness};
 use std::path::{Path, PathBuf};
 
 pub struct Comparison {
     pub table: ResultTable,
     /// One sentence per regression.
     pub regressions: Vec<String>,
+    /// One sentence per incomplete side: "baseline results/x is incomplete: …".
+    pub warnings: Vec<String>,
     /// The Markdown comparison written into the candidate's folder.
     pub written: PathBuf,
 }
@@ -60,6 +64,26 @@ pub fn compare(
         "--threshold must be a percentage ≥ 0, got {threshold_pct}"
     );
     let (old, new) = (Summary::load(baseline)?, Summary::load(candidate)?);
+    let sides = [
+        ("baseline", baseline, incompleteness(baseline, &old)),
+        ("candidate", candidate, incompleteness(candidate, &new)),
+    ];
+    let warnings: Vec<String> = sides
+        .iter()
+        .filter_map(|(side, dir, incomplete)| {
+            let incomplete = incomplete.as_ref()?;
+            Some(format!(
+                "{side} {} is incomplete: {incomplete}",
+                dir.display()
+            ))
+        })
+        .collect();
+    // A strategy present on a side but missing from its run did not finish there.
+    let partial = |incomplete: &Option<Incompleteness>, label: &str| {
+        incomplete
+            .as_ref()
+            .is_some_and(|i| i.missing.iter().any(|m| m == label))
+    };
     let pairs: Vec<(&StrategySummary, &StrategySummary)> = new
         .strategies
         .iter()
@@ -117,14 +141,33 @@ pub fn compare(
         })
         .collect();
     rows.push(("failed requests".into(), failures));
-    let table = ResultTable {
-        header: pairs.iter().map(|(_, n)| n.label.clone()).collect(),
-        rows,
-    };
-    let written = write_markdown(baseline, candidate, &table, &regressions, threshold_pct)?;
+    let header = pairs
+        .iter()
+        .map(|(_, n)| {
+            let sides: Vec<&str> = sides
+                .iter()
+                .filter(|(_, _, incomplete)| partial(incomplete, &n.label))
+                .map(|(side, _, _)| *side)
+                .collect();
+            match sides.as_slice() {
+                [] => n.label.clone(),
+                sides => format!("{} (partial in {})", n.label, sides.join(" and ")),
+            }
+        })
+        .collect();
+    let table = ResultTable { header, rows };
+    let written = write_markdown(
+        baseline,
+        candidate,
+        &table,
+        &regressions,
+        &warnings,
+        threshold_pct,
+    )?;
     Ok(Comparison {
         table,
         regressions,
+        warnings,
         written,
     })
 }
@@ -134,6 +177,7 @@ fn write_markdown(
     candidate: &Path,
     table: &ResultTable,
     regressions: &[String],
+    warnings: &[String],
     threshold_pct: f64,
 ) -> anyhow::Result<PathBuf> {
     let stem = baseline
@@ -141,11 +185,15 @@ fn write_markdown(
         .map_or_else(|| "baseline".into(), |n| n.to_string_lossy().into_owned());
     let path = candidate.join(format!("compare-{stem}.md"));
     let mut md = format!(
-        "# Comparison\n\nBaseline `{}`, candidate `{}`; regressions beyond {threshold_pct} % are flagged ⚠.\n\n{}\n\n",
+        "# Comparison\n\nBaseline `{}`, candidate `{}`; regressions beyond {threshold_pct} % are flagged ⚠.\n\n",
         baseline.display(),
         candidate.display(),
-        table.to_markdown()
     );
+    for warning in warnings {
+        md.push_str(&format!("> **Incomplete run**: {warning}.\n\n"));
+    }
+    md.push_str(&table.to_markdown());
+    md.push_str("\n\n");
     if regressions.is_empty() {
         md.push_str("No regression.\n");
     } else {
@@ -154,6 +202,6 @@ fn write_markdown(
             md.push_str(&format!("- {r}\n"));
         }
     }
-    std::fs::write(&path, md).with_context(|| format!("cannot write {}", path.display()))?;
+    atomic::write(&path, md.as_bytes())?;
     Ok(path)
 }

@@ -145,6 +145,12 @@ fn ctrlc_handler(stop: std::sync::mpsc::Sender<()>) -> std::io::Result<()> {
 fn report(dir: &Path) -> ExitCode {
     match llmbench::report::render_reports(dir) {
         Ok(rendered) => {
+            if let Some(incomplete) = &rendered.incomplete {
+                err!(
+                    "warning: {} is an incomplete run: {incomplete}; the report covers what was saved",
+                    dir.display()
+                );
+            }
             out!(
                 "{} charts, report.md and report.html written to {}",
                 rendered.charts,
@@ -404,6 +410,9 @@ fn signal_name(number: u8) -> &'static str {
 fn compare(baseline: &Path, candidate: &Path, threshold: f64) -> ExitCode {
     match llmbench::compare::compare(baseline, candidate, threshold) {
         Ok(comparison) => {
+            for warning in &comparison.warnings {
+                err!("warning: {warning}; compared what was saved");
+            }
             out!("{}", comparison.table.to_console());
             out!("written: {}", comparison.written.display());
             if comparison.regressions.is_empty() {

@@ -33,9 +33,40 @@ pub struct RunResult {
     pub strategies: Vec<StrategyResult>,
     /// Strategies whose runtime could not start here, in run order.
     pub skipped: Vec<SkippedStrategy>,
+    /// The labels of every strategy the run set out to run, in order (after any
+    /// selection on the command line): what [`RunResult::missing_strategies`] and
+    /// [`RunResult::complete`] are measured against.
+    pub planned: Vec<String>,
+    /// True once the run has saved its last strategy and stopped on its own (not
+    /// interrupted, no error): until then the results are partial.
+    pub finished: bool,
 }
 
 impl RunResult {
+    /// The planned strategies that never ran or did not finish (an interrupted
+    /// strategy's partial results are kept, and it is still missing), in plan order. A
+    /// strategy skipped because its runtime is unavailable is reported under `skipped`
+    /// instead: it was not going to run here.
+    pub fn missing_strategies(&self) -> Vec<String> {
+        let done = |label: &str| {
+            self.strategies
+                .iter()
+                .any(|s| s.label == label && !s.interrupted)
+                || self.skipped.iter().any(|s| s.label == label)
+        };
+        self.planned
+            .iter()
+            .filter(|label| !done(label))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the results cover the whole run: it finished, was not interrupted, and
+    /// no planned strategy is missing.
+    pub fn complete(&self) -> bool {
+        self.finished && !self.interrupted && self.missing_strategies().is_empty()
+    }
+
     /// Why the run measured nothing, when not one request of any strategy succeeded
     /// although some were sent: failures by class and the first error's message. Such
     /// a run has no latency to report; its exit status must say so (a dead endpoint is

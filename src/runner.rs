@@ -105,6 +105,10 @@ fn mock_report(stats: MockStats) -> MockReport {
 /// Runs every strategy of `scenario` and writes the results under `options.output`.
 /// `cancel` interrupts the run (Ctrl-C): in-flight requests are recorded as cancelled,
 /// remaining strategies are skipped, and what was measured is saved.
+///
+/// However the run ends (finished, interrupted, stopped by its budget or by an error),
+/// its last summary says whether it is complete and which strategies are missing, and
+/// the folder's `.running` marker is removed; only a kill leaves the marker behind.
 pub async fn run(
     scenario: &Scenario,
     items: Arc<[WorkItem]>,
@@ -113,13 +117,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<RunOutcome> {
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    let dir = ResultsDir::create(
+    let mut dir = ResultsDir::create(
         &options.output,
         &scenario.name.0,
         &started_at,
         scenario_file,
     )?;
-    let target = TargetHandle::start(scenario)?;
     let mut result = RunResult {
         scenario_name: scenario.name.0.clone(),
         description: scenario.description.clone(),
@@ -133,18 +136,49 @@ pub async fn run(
         stopped: None,
         strategies: Vec::new(),
         skipped: Vec::new(),
+        planned: scenario.strategies().map(StrategyConfig::label).collect(),
+        finished: false,
     };
+    let measured = measure(scenario, &items, options, &cancel, &mut dir, &mut result).await;
+    result.interrupted = cancel.is_cancelled();
+    result.finished = measured.is_ok();
+    let saved = dir.write(&result);
+    let ended = dir.end();
+    measured?;
+    saved?;
+    ended?;
+    let report = match options.report {
+        true => Some(crate::report::render_reports(dir.path())?),
+        false => None,
+    };
+    Ok(RunOutcome {
+        result,
+        dir: dir.path().to_path_buf(),
+        report,
+    })
+}
+
+/// Starts the target and runs the strategies in order into `result`, saving after each.
+async fn measure(
+    scenario: &Scenario,
+    items: &Arc<[WorkItem]>,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+    dir: &mut ResultsDir,
+    result: &mut RunResult,
+) -> anyhow::Result<()> {
+    let target = TargetHandle::start(scenario)?;
     let budget = Arc::new(Budget::new(
         scenario.budget.clone(),
         scenario.target.price(),
     ));
     let run = StrategyRun {
         scenario,
-        items: &items,
+        items,
         target: &target,
         options,
         budget: &budget,
-        cancel: &cancel,
+        cancel,
     };
     for config in scenario.strategies() {
         if cancel.is_cancelled() || budget.exhausted().is_some() {
@@ -156,19 +190,9 @@ pub async fn run(
         }
         result.interrupted = cancel.is_cancelled();
         result.stopped = budget.exhausted().map(str::to_string);
-        dir.write(&result)?;
+        dir.write(result)?;
     }
-    result.interrupted = cancel.is_cancelled();
-    dir.write(&result)?;
-    let report = match options.report {
-        true => Some(crate::report::render_reports(dir.path())?),
-        false => None,
-    };
-    Ok(RunOutcome {
-        result,
-        dir: dir.path().to_path_buf(),
-        report,
-    })
+    Ok(())
 }
 
 /// What became of one strategy.

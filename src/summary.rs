@@ -2,7 +2,11 @@
 //! strategy, counts, throughput and latency percentiles), how it is built from a
 //! [`RunResult`], and how it is read back from a results folder.
 //!
-//! What the report side (`report`, `compare`, `slo`) reads of a finished run, so it
+//! Also what says whether a saved run is complete: the `complete` and
+//! `missing_strategies` fields, and the [`RUNNING`] marker a run leaves in its folder
+//! until it ends ([`incompleteness`] reads both).
+//!
+//! What the report side (`report`, `compare`, `slo`) reads of a saved run, so it
 //! sits below them and imports none of them. Field names and layout are the file
 //! format: renaming one breaks every saved run (a newer field gets `#[serde(default)]`
 //! so that older files still load).
@@ -19,6 +23,20 @@ use std::path::Path;
 /// The file name of the summary inside a results folder.
 pub const FILE: &str = "summary.json";
 
+/// The file that marks a results folder while its run is in progress: created with the
+/// folder, removed when the run ends by any path but a kill. It holds the process id
+/// ([`running_marker`]), so a reader can tell a run in progress from one that died.
+pub const RUNNING: &str = ".running";
+
+/// Whether a summary that predates the `complete` field was complete. Such a file has
+/// no `.running` marker to go by (older versions wrote none) and its writer is long
+/// gone; older versions rewrote the summary after every strategy, so it is complete
+/// unless it says `interrupted`, which [`incompleteness`] checks separately. Calling
+/// every old run incomplete would bury the one warning that matters under noise.
+fn older_files_were_complete() -> bool {
+    true
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Summary {
     pub scenario: String,
@@ -30,6 +48,17 @@ pub struct Summary {
     pub machine: Machine,
     pub started_at: String,
     pub interrupted: bool,
+    /// True once the run saved its last strategy and ended on its own: not
+    /// interrupted, not stopped by an error, and no planned strategy missing. False
+    /// in every summary written while the run is going (one is written after each
+    /// strategy), so a run that dies leaves `false` behind.
+    #[serde(default = "older_files_were_complete")]
+    pub complete: bool,
+    /// Labels of the planned strategies that never ran or did not finish (an
+    /// interrupted strategy's partial results are under `strategies` and its label
+    /// here), in plan order; `[]` for a complete run.
+    #[serde(default)]
+    pub missing_strategies: Vec<String>,
     /// Why the run stopped sending early (a `[budget]` cap), if it did.
     #[serde(default)]
     pub stopped: Option<String>,
@@ -184,6 +213,8 @@ impl Summary {
             machine: run.machine.clone(),
             started_at: run.started_at.clone(),
             interrupted: run.interrupted,
+            complete: run.complete(),
+            missing_strategies: run.missing_strategies(),
             stopped: run.stopped.clone(),
             strategies: run
                 .strategies
@@ -196,9 +227,111 @@ impl Summary {
 
     /// Reads `summary.json` from a results folder.
     pub fn load(dir: &Path) -> anyhow::Result<Summary> {
+        if !dir.join(FILE).exists()
+            && let Some(pid) = running_pid(dir)
+        {
+            anyhow::bail!(
+                "{}: no strategy has finished yet, nothing to read: {}",
+                dir.display(),
+                marker_state(pid)
+            );
+        }
         serde_json::from_str(&read_results_file(dir, FILE)?)
             .with_context(|| format!("{}: not an llmbench summary", dir.join(FILE).display()))
     }
+}
+
+/// The text of the [`RUNNING`] marker for this process.
+pub fn running_marker() -> String {
+    format!("pid {}\n", std::process::id())
+}
+
+/// The process id in the [`RUNNING`] marker of `dir`, if the marker is there (`0` when
+/// it cannot be read).
+fn running_pid(dir: &Path) -> Option<u32> {
+    let path = dir.join(RUNNING);
+    if !path.exists() {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    Some(
+        text.lines()
+            .find_map(|l| l.strip_prefix("pid ")?.trim().parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+/// Whether the process `pid` is alive on this machine (a zombie counts as alive until
+/// reaped; an unreadable marker, `0`, as gone).
+fn process_alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = libc::pid_t::try_from(pid) else {
+            return false;
+        };
+        if pid <= 0 {
+            return false;
+        }
+        // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+        let status = unsafe { libc::kill(pid, 0) };
+        status == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        false
+    }
+}
+
+/// What a [`RUNNING`] marker left by process `pid` says about its run.
+fn marker_state(pid: u32) -> String {
+    if process_alive(pid) && pid != std::process::id() {
+        format!("the run is still in progress (process {pid})")
+    } else {
+        format!(
+            "the run was killed or crashed before it ended (it left {RUNNING}, and process {pid} is gone)"
+        )
+    }
+}
+
+/// Why a saved run does not cover everything it set out to measure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incompleteness {
+    /// What happened to the run, as a clause: "the run was interrupted".
+    pub reason: String,
+    /// The labels of the strategies that never ran or did not finish.
+    pub missing: Vec<String>,
+}
+
+impl std::fmt::Display for Incompleteness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}; ", self.reason)?;
+        match self.missing.as_slice() {
+            [] => write!(f, "no strategy is missing"),
+            missing => write!(f, "missing strategies: {}", missing.join(", ")),
+        }
+    }
+}
+
+/// Whether the results folder `dir`, whose summary is `summary`, is incomplete, and
+/// why: its run is still going or died (a [`RUNNING`] marker), or its summary says
+/// it is not `complete`. `None` for a complete run.
+pub fn incompleteness(dir: &Path, summary: &Summary) -> Option<Incompleteness> {
+    let reason = if let Some(pid) = running_pid(dir) {
+        marker_state(pid)
+    } else if summary.complete && !summary.interrupted {
+        return None;
+    } else if summary.interrupted {
+        "the run was interrupted".to_string()
+    } else if let Some(why) = &summary.stopped {
+        format!("the run stopped early: {why}")
+    } else {
+        "the run stopped before every strategy finished".to_string()
+    };
+    Some(Incompleteness {
+        reason,
+        missing: summary.missing_strategies.clone(),
+    })
 }
 
 /// Reads the file `name` of the results folder `dir`, saying so when `dir` does not look
@@ -212,4 +345,63 @@ pub fn read_results_file(dir: &Path, name: &str) -> anyhow::Result<String> {
             dir.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A summary as written by a version before `complete` and `missing_strategies`.
+    fn older(interrupted: bool) -> Summary {
+        let json = serde_json::json!({
+            "scenario": "s", "description": "", "scenario_file": "s.toml",
+            "workload_seed": 1, "mock_seed": null, "tool_version": "0.1.0",
+            "machine": {"cpu_model": "x", "cores": 2, "os": "linux", "kernel": "6"},
+            "started_at": "2026-01-01T00:00:00Z", "interrupted": interrupted,
+            "strategies": []
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn an_older_summary_loads_as_complete_unless_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = older(false);
+        assert!(summary.complete && summary.missing_strategies.is_empty());
+        assert_eq!(incompleteness(dir.path(), &summary), None);
+        let why = incompleteness(dir.path(), &older(true)).unwrap();
+        assert_eq!(
+            why.to_string(),
+            "the run was interrupted; no strategy is missing"
+        );
+    }
+
+    #[test]
+    fn the_running_marker_tells_a_live_run_from_a_dead_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut summary = older(false);
+        summary.complete = false;
+        summary.missing_strategies = vec!["serial".into()];
+        // Process 1 is always alive.
+        std::fs::write(dir.path().join(RUNNING), "pid 1\n").unwrap();
+        let why = incompleteness(dir.path(), &summary).unwrap();
+        assert_eq!(
+            why.to_string(),
+            "the run is still in progress (process 1); missing strategies: serial"
+        );
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        std::fs::write(dir.path().join(RUNNING), format!("pid {}\n", gone.id())).unwrap();
+        let why = incompleteness(dir.path(), &summary).unwrap();
+        assert!(
+            why.reason.starts_with("the run was killed or crashed"),
+            "{why}"
+        );
+        assert!(
+            Summary::load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("no strategy has finished yet")
+        );
+    }
 }

@@ -162,6 +162,15 @@ fn run_writes_a_complete_results_folder_and_never_overwrites() {
         std::fs::read(run.join("scenario.toml")).unwrap(),
         std::fs::read(&smoke).unwrap()
     );
+    // A finished run says so, and leaves neither its marker nor a temporary file.
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["missing_strategies"], serde_json::json!([]));
+    let hidden: Vec<String> = std::fs::read_dir(run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
 
     // A second run in the same second gets its own folder.
     let out = llmbench(&[
@@ -176,8 +185,8 @@ fn run_writes_a_complete_results_folder_and_never_overwrites() {
 }
 
 /// Starts a slow two-strategy run, sends `signal` to it half a second into the first
-/// strategy, and returns its exit code and summary.
-fn interrupted_with(signal: &str) -> (Option<i32>, serde_json::Value, String) {
+/// strategy, and returns its exit code, summary, stderr and whether `.running` is left.
+fn interrupted_with(signal: &str) -> (Option<i32>, serde_json::Value, String, bool) {
     let dir = tempfile::tempdir().unwrap();
     // Serial needs 40 × 100 ms = 4 s; the interrupt comes long before.
     let src = "name = \"slow\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 100\n[workload]\nrequests = 40\nmax_tokens = 1\n[[strategy]]\nkind = \"serial\"\n[[strategy]]\nkind = \"join_all\"\n";
@@ -211,7 +220,8 @@ fn interrupted_with(signal: &str) -> (Option<i32>, serde_json::Value, String) {
     let run = &only_subdir(&out_dir)[0];
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
-    (out.status.code(), summary, stderr(&out))
+    let running = run.join(".running").exists();
+    (out.status.code(), summary, stderr(&out), running)
 }
 
 #[test]
@@ -221,8 +231,16 @@ fn ctrl_c_sigterm_and_sighup_stop_the_run_and_keep_the_results() {
         ("-TERM", 143, "SIGTERM"),
         ("-HUP", 129, "SIGHUP"),
     ] {
-        let (status, summary, stderr) = interrupted_with(signal);
+        let (status, summary, stderr, running) = interrupted_with(signal);
         assert_eq!(status, Some(code), "{signal}: {stderr}");
+        assert!(!running, "{signal}: an interrupted run ends: no .running");
+        assert_eq!(summary["complete"], false, "{signal}");
+        // serial was cut short (its partial results are kept), join_all never ran.
+        assert_eq!(
+            summary["missing_strategies"],
+            serde_json::json!(["serial", "join_all"]),
+            "{signal}"
+        );
         assert!(
             stderr.contains(&format!("interrupting on {name}")),
             "{stderr}"
@@ -240,6 +258,101 @@ fn ctrl_c_sigterm_and_sighup_stop_the_run_and_keep_the_results() {
             "{signal}"
         );
     }
+}
+
+#[test]
+fn a_killed_run_keeps_its_finished_strategies_and_says_it_is_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    // join_all takes ~0.2 s; serial then needs 20 × 200 ms = 4 s: the kill comes first.
+    let src = "name = \"killed\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 200\n\
+               [workload]\nrequests = 20\nmax_tokens = 1\n[[strategy]]\nkind = \"join_all\"\n\
+               [[strategy]]\nkind = \"serial\"\n[[strategy]]\nkind = \"joinset\"\nlimit = 2\n";
+    let file = dir.path().join("killed.toml");
+    std::fs::write(&file, src).unwrap();
+    let out_dir = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "-o",
+            out_dir.to_str().unwrap(),
+            "-q",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first strategy's summary (20 s at most), then kill.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run = loop {
+        let run = out_dir
+            .exists()
+            .then(|| only_subdir(&out_dir).pop())
+            .flatten();
+        if let Some(run) = run
+            && run.join("summary.json").exists()
+        {
+            break run;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no summary appeared");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let killed = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "killed by a signal");
+
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["complete"], false);
+    assert_eq!(summary["interrupted"], false, "nobody got to say so");
+    assert_eq!(
+        summary["missing_strategies"],
+        serde_json::json!(["serial", "joinset-2"])
+    );
+    let labels: Vec<&str> = summary["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["join_all"]);
+    assert!(run.join(".running").exists(), "a kill leaves the marker");
+    let csv = std::fs::read_to_string(run.join("requests.csv")).unwrap();
+    assert!(
+        csv.lines().skip(1).all(|l| l.starts_with("join_all,")) && csv.lines().count() == 1 + 20,
+        "the finished strategy's rows, and only them: {csv}"
+    );
+
+    let out = llmbench(&["report", run.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("is an incomplete run: the run was killed or crashed before it ended")
+            && err.contains("missing strategies: serial, joinset-2"),
+        "{err}"
+    );
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(
+        md.contains("**Incomplete run**") && md.contains("missing strategies: serial, joinset-2"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("<strong>Incomplete run</strong>"), "{html}");
+
+    let out = llmbench(&["compare", run.to_str().unwrap(), run.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: baseline ") && err.contains("warning: candidate "),
+        "{err}"
+    );
 }
 
 #[test]

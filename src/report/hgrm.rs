@@ -43,7 +43,10 @@ fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
                 continue;
             }
             let name = file_name(&strategy.label, metric);
-            std::fs::write(dir.join(name), percentile_distribution(&histogram))?;
+            super::atomic::write(
+                &dir.join(name),
+                percentile_distribution(&histogram).as_bytes(),
+            )?;
         }
     }
     Ok(())

@@ -24,7 +24,7 @@ pub const HTML: Document = Document {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1500px;\
 margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}\
 h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}\
-.meta{color:#666}table{border-collapse:collapse;margin:1rem 0}\
+.meta{color:#666}.incomplete{border-left:4px solid #d55e00;padding:.3rem .6rem;background:#fdf3ec}table{border-collapse:collapse;margin:1rem 0}\
 th,td{border:1px solid #ccc;padding:.3rem .6rem}td{text-align:right;font-variant-numeric:tabular-nums}\
 tbody th{text-align:left;font-weight:normal}thead th{background:#f3f3f3}\
 figure{margin:1.5rem 0}figure svg{max-width:100%;height:auto}figcaption{color:#555}";
@@ -69,6 +69,13 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow::Re
             ""
         }
     );
+    if let Some(incomplete) = &run.incomplete {
+        let _ = writeln!(
+            html,
+            "<p class=\"incomplete\"><strong>Incomplete run</strong>: {}. The figures below cover only the strategies that were saved.</p>",
+            escape(&incomplete.to_string())
+        );
+    }
     html.push_str("<h2>Verdict</h2>\n<ul>\n");
     for finding in &verdict.findings {
         let _ = writeln!(html, "<li>{}</li>", inline(finding));

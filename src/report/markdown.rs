@@ -38,6 +38,12 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String {
             ""
         }
     );
+    if let Some(incomplete) = &run.incomplete {
+        let _ = writeln!(
+            md,
+            "> **Incomplete run**: {incomplete}. The figures below cover only the strategies that were saved.\n"
+        );
+    }
     md.push_str("## Verdict\n\n");
     for finding in &verdict.findings {
         let _ = writeln!(md, "- {finding}");

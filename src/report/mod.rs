@@ -3,12 +3,16 @@
 //! are rendered from the saved files alone.
 //!
 //! A run gets its own folder `<output>/<scenario>-<UTC timestamp>/`, created before the
-//! first request, and the files are rewritten after every strategy, so an interrupted
-//! or failing run still leaves everything measured so far on disk.
+//! first request with a `.running` marker in it (removed when the run ends, by any path
+//! but a kill). After every strategy its rows are appended to `requests.csv` and the
+//! whole files are rewritten, each atomically ([`atomic`]), so an interrupted, failing
+//! or killed run still leaves everything measured so far on disk, and its summary says
+//! whether it is complete.
 //!
 //! The saved schema is [`crate::summary`]'s, not this module's; nothing below `report`
 //! imports this file (the formats import their siblings, never their parent).
 
+pub mod atomic;
 pub mod charts;
 mod definitions;
 mod document;
@@ -24,31 +28,33 @@ pub mod table;
 mod verdict;
 
 use crate::result::RunResult;
+use crate::summary::{self, Incompleteness};
 use anyhow::Context;
 use document::Document;
 use exporter::Exporter;
 use std::path::{Path, PathBuf};
 
-/// The files written from a run's results after every strategy, in this order.
-/// Adding a format: its file, and a line here.
-const EXPORTERS: &[&dyn Exporter] = &[
-    &summary_json::SummaryJson,
-    &requests_csv::RequestsCsv,
-    &hgrm::HgrmFiles,
-];
+/// The files rewritten whole from a run's results after every strategy, in this order
+/// (after `requests.csv`'s rows are appended): the summary last, so that a strategy it
+/// lists has its other files on disk. Adding a format: its file, and a line here.
+const EXPORTERS: &[&dyn Exporter] = &[&hgrm::HgrmFiles, &summary_json::SummaryJson];
 
 /// The reports rendered from a saved run, after its charts, in this order.
 /// Adding one: its file, and a line here.
 const DOCUMENTS: &[Document] = &[markdown::MARKDOWN, html::HTML];
 
-/// A run's results folder.
+/// A run's results folder, marked [`summary::RUNNING`] from its creation until
+/// [`ResultsDir::end`] (or until it is dropped: an error or a panic ends the run too).
 pub struct ResultsDir {
     path: PathBuf,
+    /// How many of the run's strategies have their rows in `requests.csv`.
+    appended: usize,
+    ended: bool,
 }
 
 impl ResultsDir {
-    /// Creates a new folder for the run, never reusing an existing one, and copies the
-    /// scenario file into it.
+    /// Creates a new folder for the run, never reusing an existing one, marks it
+    /// running, starts `requests.csv` and copies the scenario file into it.
     pub fn create(
         base: &Path,
         scenario_name: &str,
@@ -62,18 +68,35 @@ impl ResultsDir {
             .filter(|c| !matches!(c, '-' | ':'))
             .collect();
         let path = create_unique_dir(base, &format!("{scenario_name}-{stamp}"))?;
-        std::fs::copy(scenario_file, path.join(saved::SCENARIO_COPY))
-            .with_context(|| format!("cannot copy the scenario into {}", path.display()))?;
-        Ok(ResultsDir { path })
+        atomic::write(
+            &path.join(summary::RUNNING),
+            summary::running_marker().as_bytes(),
+        )?;
+        // From here on, dropping the value removes the marker.
+        let dir = ResultsDir {
+            path,
+            appended: 0,
+            ended: false,
+        };
+        requests_csv::create(&dir.path)?;
+        let scenario = std::fs::read(scenario_file).with_context(|| {
+            format!("cannot read the scenario file {}", scenario_file.display())
+        })?;
+        atomic::write(&dir.path.join(saved::SCENARIO_COPY), &scenario)?;
+        Ok(dir)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Writes every output format for the results so far.
-    pub fn write(&self, run: &RunResult) -> anyhow::Result<()> {
+    /// Saves the results so far: appends the rows of the strategies not yet in
+    /// `requests.csv`, then rewrites every other output format.
+    pub fn write(&mut self, run: &RunResult) -> anyhow::Result<()> {
         let dir = &self.path;
+        let new = run.strategies.get(self.appended..).unwrap_or_default();
+        requests_csv::append(dir, new)?;
+        self.appended = run.strategies.len();
         for exporter in EXPORTERS {
             exporter
                 .write(dir, run)
@@ -81,11 +104,33 @@ impl ResultsDir {
         }
         Ok(())
     }
+
+    /// Ends the run: removes the [`summary::RUNNING`] marker.
+    pub fn end(&mut self) -> anyhow::Result<()> {
+        self.ended = true;
+        let marker = self.path.join(summary::RUNNING);
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot remove {}", marker.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for ResultsDir {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = std::fs::remove_file(self.path.join(summary::RUNNING));
+        }
+    }
 }
 
 /// What rendering the reports of a results folder found.
 pub struct Rendered {
     pub charts: usize,
+    /// Why the run is incomplete, if it is (the reports say so too).
+    pub incomplete: Option<Incompleteness>,
     pub slo_failed: bool,
     pub recommendation: String,
 }
@@ -99,10 +144,11 @@ pub fn render_reports(dir: &Path) -> anyhow::Result<Rendered> {
     for document in DOCUMENTS {
         let path = dir.join(document.file_name);
         let text = (document.render)(&run, &verdict, &charts)?;
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        atomic::write(&path, text.as_bytes())?;
     }
     Ok(Rendered {
         charts: charts.len(),
+        incomplete: run.incomplete,
         slo_failed: verdict.slo_failed(),
         recommendation: verdict.recommendation,
     })

@@ -1,14 +1,19 @@
 //! `requests.csv`: one row per request and strategy, timestamps in microseconds since
 //! the strategy's start. Empty cells mean "did not happen" (never sent, no token).
 //!
-//! Owns the file both ways: the exporter that writes it and the reader that turns it
-//! back into records. It imports no other format.
+//! The file is started (header only) with the results folder and each strategy's rows
+//! are appended and flushed to disk as the strategy is saved, so after a kill it holds
+//! every saved strategy's rows. (Rows are appended per strategy, not per request: the
+//! records are gathered by the recorder and handed over when the strategy ends.)
+//!
+//! Owns the file both ways: the writer that creates and appends to it and the reader
+//! that turns it back into records. It imports no other format.
 
-use super::exporter::Exporter;
 use crate::recorder::{ErrorClass, Outcome, RequestRecord};
-use crate::result::RunResult;
+use crate::result::StrategyResult;
 use anyhow::Context;
 use std::collections::BTreeMap;
+use std::io::{Seek as _, Write as _};
 use std::path::Path;
 use std::time::Duration;
 
@@ -34,23 +39,49 @@ const HEADER: [&str; 17] = [
     "error",
 ];
 
-/// Writes `requests.csv`.
-pub struct RequestsCsv;
-
-impl Exporter for RequestsCsv {
-    fn write(&self, dir: &Path, run: &RunResult) -> std::io::Result<()> {
-        write(dir, run)
-    }
+/// Creates `requests.csv` in `dir` with its header row and nothing else.
+pub fn create(dir: &Path) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(HEADER)?;
+    super::atomic::write(&dir.join(FILE), &into_bytes(out)?)
 }
 
-fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
-    let mut out = csv::Writer::from_path(dir.join(FILE))?;
-    out.write_record(HEADER)?;
+/// Appends the rows of `strategies` to `dir`'s `requests.csv` and flushes them to disk.
+/// A failed append (a full disk) cuts the file back to where it was, so it never ends
+/// in half a strategy, and is an error naming the file.
+pub fn append(dir: &Path, strategies: &[StrategyResult]) -> std::io::Result<()> {
+    if strategies.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join(FILE);
+    let named = |e: std::io::Error| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot append to {}: {e}", path.display()),
+        )
+    };
+    let rows = rows(strategies).map_err(named)?;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(named)?;
+    let before = file.seek(std::io::SeekFrom::End(0)).map_err(named)?;
+    let written = file.write_all(&rows).and_then(|()| file.sync_data());
+    if let Err(e) = written {
+        let _ = file.set_len(before);
+        return Err(named(e));
+    }
+    Ok(())
+}
+
+/// The CSV rows (no header) of `strategies`' records.
+fn rows(strategies: &[StrategyResult]) -> std::io::Result<Vec<u8>> {
+    let mut out = csv::Writer::from_writer(Vec::new());
     let us = |d: Option<Duration>| {
         d.map(|d| crate::recorder::micros(d).to_string())
             .unwrap_or_default()
     };
-    for strategy in &run.strategies {
+    for strategy in strategies {
         for r in &strategy.records {
             out.write_record([
                 strategy.label.as_str(),
@@ -73,7 +104,11 @@ fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
             ])?;
         }
     }
-    out.flush()
+    into_bytes(out)
+}
+
+fn into_bytes(out: csv::Writer<Vec<u8>>) -> std::io::Result<Vec<u8>> {
+    out.into_inner().map_err(|e| e.into_error())
 }
 
 /// `usage` (the server's count), `counted` (from the stream), or empty (no answer).
@@ -85,10 +120,12 @@ fn tokens_from(r: &RequestRecord) -> &'static str {
     }
 }
 
-/// Reads the records back, by strategy label.
+/// Reads the records back, by strategy label. A last row cut off by a kill in the
+/// middle of an append (the file does not end its line) is left out.
 pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cut = !text.is_empty() && !text.ends_with(b"\n");
+    let mut reader = csv::Reader::from_reader(text.as_slice());
     // Columns by the file's own header, so a file from an older version (fewer
     // columns) still reads: a missing column reads as empty.
     let columns = reader
@@ -96,7 +133,11 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
         .with_context(|| format!("{}: no header row", path.display()))?
         .clone();
     let mut by_strategy: BTreeMap<String, Vec<RequestRecord>> = BTreeMap::new();
-    for (i, row) in reader.records().enumerate() {
+    let mut rows: Vec<_> = reader.records().collect();
+    if cut {
+        rows.pop();
+    }
+    for (i, row) in rows.into_iter().enumerate() {
         let at = || format!("{}:{}", path.display(), i + 2);
         let row = row.with_context(at)?;
         let cell = |name: &str| {
@@ -184,5 +225,18 @@ mod tests {
         assert_eq!(parse_outcome("no such outcome"), None);
         assert_eq!(parse_us(""), Ok(None));
         assert_eq!(parse_us("1500"), Ok(Some(Duration::from_micros(1500))));
+    }
+
+    #[test]
+    fn a_row_cut_off_by_a_kill_is_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        create(dir.path()).unwrap();
+        let row = "serial,0,10,5,0,1,1,2,3,200,ok,5,usage,5,1,0,\n";
+        let path = dir.path().join(FILE);
+        let whole = format!("{}{row}", std::fs::read_to_string(&path).unwrap());
+        std::fs::write(&path, format!("{whole}{}", &row[..20])).unwrap();
+        assert_eq!(read(&path).unwrap()["serial"].len(), 1);
+        std::fs::write(&path, &whole).unwrap();
+        assert_eq!(read(&path).unwrap()["serial"].len(), 1);
     }
 }

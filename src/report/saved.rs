@@ -12,7 +12,7 @@ use crate::metric::Metric;
 use crate::recorder::RequestRecord;
 use crate::recorder::timeline::{TimelineBucket, timeline};
 use crate::scenario::SloConfig;
-use crate::summary::{self, StrategySummary, Summary};
+use crate::summary::{self, Incompleteness, StrategySummary, Summary};
 use anyhow::Context;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -25,6 +25,8 @@ pub const SCENARIO_COPY: &str = "scenario.toml";
 pub struct SavedRun {
     pub dir: PathBuf,
     pub summary: Summary,
+    /// Why the run is incomplete, if it is: still running, killed, interrupted.
+    pub incomplete: Option<Incompleteness>,
     pub slo: SloConfig,
     pub strategies: Vec<SavedStrategy>,
 }
@@ -81,6 +83,7 @@ impl SavedRun {
             .collect::<anyhow::Result<_>>()?;
         Ok(SavedRun {
             dir: dir.to_path_buf(),
+            incomplete: summary::incompleteness(dir, &summary),
             summary,
             slo,
             strategies,

@@ -1,5 +1,6 @@
 //! The `summary.json` exporter: writes the saved-results schema of [`crate::summary`]
-//! built from a run. The schema itself, and reading it back, are not this module's.
+//! built from a run, atomically. The schema itself, and reading it back, are not this
+//! module's.
 
 use super::exporter::Exporter;
 use crate::result::RunResult;
@@ -13,6 +14,6 @@ impl Exporter for SummaryJson {
     fn write(&self, dir: &Path, run: &RunResult) -> std::io::Result<()> {
         let json =
             serde_json::to_vec_pretty(&Summary::from_run(run)).map_err(std::io::Error::other)?;
-        std::fs::write(dir.join(FILE), json)
+        super::atomic::write(&dir.join(FILE), &json)
     }
 }

@@ -3,7 +3,7 @@
 //! [`Chart`]; [`CHARTS`] lists them in report order, so adding a chart is its file plus
 //! one line there.
 //!
-//! Owns the registry and writing the files; the charts themselves import only
+//! Owns the registry and writing the files (atomically, through [`super::atomic`]); the charts themselves import only
 //! [`chart`] and [`plotting`], never this file.
 
 mod cdf;
@@ -57,16 +57,25 @@ pub fn render_all(run: &SavedRun) -> anyhow::Result<Vec<ChartFile>> {
             };
             let failed = |e: Box<dyn std::error::Error>| anyhow::anyhow!("cannot draw {stem}: {e}");
             let size = chart.size(run);
+            let mut svg = String::new();
             on_white(
-                SVGBackend::new(&file.svg, size).into_drawing_area(),
+                SVGBackend::with_string(&mut svg, size).into_drawing_area(),
                 |area| chart.draw_svg(run, area),
             )
             .map_err(failed)?;
-            on_white(
-                BitMapBackend::new(&file.png, size).into_drawing_area(),
-                |area| chart.draw_png(run, area),
-            )
-            .map_err(failed)?;
+            super::atomic::write(&file.svg, svg.as_bytes())?;
+            // The bitmap backend encodes into a file it opens itself: a temporary one.
+            let mut drawn = Ok(());
+            super::atomic::write_at(&file.png, |temp| {
+                drawn = on_white(BitMapBackend::new(temp, size).into_drawing_area(), |area| {
+                    chart.draw_png(run, area)
+                });
+                match &drawn {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(std::io::Error::other(e.to_string())),
+                }
+            })
+            .or_else(|e| drawn.map_err(failed).and(Err(e.into())))?;
             Ok(file)
         })
         .collect()
