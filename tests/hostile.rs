@@ -272,3 +272,23 @@ fn a_url_with_a_password_is_refused_without_repeating_it() {
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_is_not_http_is_a_protocol_error() {
+    let ssh = endless("SSH-2.0-OpenSSH_9.2\r\n").await;
+    for library in ["reqwest", "hyper"] {
+        let src = scenario(&ssh, 2, "").replace(
+            "kind = \"serial\"",
+            &format!("kind = \"serial\"\nclient = \"{library}\""),
+        );
+        let run = common::run(&src).await;
+        for record in &run.strategies[0].records {
+            assert_eq!(
+                record.outcome,
+                Outcome::Failed(ErrorClass::Protocol),
+                "{library}: {:?}",
+                record.error
+            );
+        }
+    }
+}

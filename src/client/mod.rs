@@ -400,12 +400,17 @@ fn header_value(name: &HeaderName, source: &HeaderSource) -> Result<HeaderValue,
 
 /// Reads a secret from the environment; the error names the variable, never a value.
 fn read_env(env: &EnvName, named_by: &str, what: &str) -> Result<String, String> {
-    std::env::var(&env.0).map_err(|_| {
-        format!(
+    match std::env::var(&env.0) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        Ok(_) => Err(format!(
+            "the environment variable {} (named by {named_by}) is set but empty: export it with {what}",
+            env.0
+        )),
+        Err(_) => Err(format!(
             "the environment variable {} (named by {named_by}) is not set: export it with {what}",
             env.0
-        )
-    })
+        )),
+    }
 }
 
 /// A header value hidden from debug output (hyper and reqwest print sensitive values as

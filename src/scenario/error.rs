@@ -66,6 +66,35 @@ impl fmt::Display for Invalid {
     }
 }
 
+/// A message from the TOML reader or serde in the user's terms: no Rust type names.
+pub(super) fn plain(message: &str) -> String {
+    if message.starts_with("invalid boolean") || message.starts_with("invalid string") {
+        return "not a value TOML knows: write a number (2), true or false, or text in quotes (\"two\")".into();
+    }
+    let mut out = message.replace(" as i128", "");
+    for (rust, words) in [
+        ("expected i64", "expected a whole number"),
+        ("expected u64", "expected a whole number of 0 or more"),
+        ("expected u32", "expected a whole number of 0 or more"),
+        ("expected u16", "expected a whole number of 0 or more"),
+        ("expected usize", "expected a whole number of 0 or more"),
+        ("expected f64", "expected a number"),
+    ] {
+        out = out.replace(rust, words);
+    }
+    out
+}
+
+/// The largest char boundary of `s` at or below `at` (spans from a reader may not fall
+/// on one).
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut at = at.min(s.len());
+    while !s.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
 struct Located {
     line: usize,
     column: usize,
@@ -73,14 +102,14 @@ struct Located {
 }
 
 fn locate(src: &str, span: Range<usize>) -> Located {
-    let start = span.start.min(src.len());
+    let start = floor_char_boundary(src, span.start);
     let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
     // The excerpt quotes the file: a password in a URL there is not repeated.
     let line_text = super::values::hide_password(src[line_start..line_end].trim_end_matches('\r'));
     let line = src[..start].matches('\n').count() + 1;
     let column = src[line_start..start].chars().count() + 1;
-    let width = src[start..span.end.clamp(start, line_end)]
+    let width = src[start..floor_char_boundary(src, span.end.clamp(start, line_end))]
         .chars()
         .count()
         .max(1);

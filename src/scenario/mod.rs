@@ -80,10 +80,7 @@ pub struct Scenario {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let src = read_text(path)?;
         let folder = path.parent().unwrap_or(Path::new("."));
         Scenario::parse_in(&src, &path.display().to_string(), folder)
     }
@@ -213,7 +210,7 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     origin: &str,
 ) -> Result<T, ScenarioError> {
     let invalid = |e: toml::de::Error, key: String| {
-        ScenarioError::invalid(origin, src, e.span(), key, e.message())
+        ScenarioError::invalid(origin, src, e.span(), key, &error::plain(e.message()))
     };
     let de = toml::Deserializer::parse(src).map_err(|e| invalid(e, String::new()))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -223,6 +220,29 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
             .to_string()
             .replace(".$__serde_spanned_private_value", "");
         invalid(e.into_inner(), key)
+    })
+}
+
+/// A scenario file's text; bytes that are not UTF-8 are an error with their position.
+fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    let read = |source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(read)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let text = String::from_utf8_lossy(bytes);
+        let byte = bytes[at];
+        let valid = String::from_utf8_lossy(&bytes[..at]).into_owned();
+        ScenarioError::invalid(
+            &path.display().to_string(),
+            &text,
+            Some(valid.len()..valid.len() + char::REPLACEMENT_CHARACTER.len_utf8()),
+            String::new(),
+            &format!("byte 0x{byte:02x} is not UTF-8: save the file as UTF-8"),
+        )
     })
 }
 
@@ -239,10 +259,7 @@ pub fn load_mock_config(path: &Path) -> Result<(MockConfig, u64), ScenarioError>
     struct SeedOnly {
         seed: Option<u64>,
     }
-    let src = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let src = read_text(path)?;
     let parsed: MockOnly = parse_toml(&src, &path.display().to_string())?;
     let seed = parsed
         .mock

@@ -43,7 +43,7 @@ pub enum Target {
         #[serde(default = "anthropic_url")]
         base_url: BaseUrl,
         model: String,
-        #[serde(default = "anthropic_version")]
+        #[serde(default = "anthropic_version", deserialize_with = "header_text")]
         anthropic_version: String,
         api_key_env: Option<EnvName>,
         #[serde(default)]
@@ -82,6 +82,18 @@ fn anthropic_url() -> BaseUrl {
 
 fn anthropic_version() -> String {
     "2023-06-01".into()
+}
+
+/// Text sent as a header value: no line breaks or other control characters, which
+/// would fail the request (or split it into two headers).
+fn header_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    match text.chars().any(|c| c.is_control() && c != '\t') {
+        true => Err(serde::de::Error::custom(
+            "must be plain text without line breaks or control characters (it is sent as a header)",
+        )),
+        false => Ok(text),
+    }
 }
 
 impl Target {

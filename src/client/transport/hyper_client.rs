@@ -5,7 +5,7 @@
 //! needs `Send` connections, and tokio-uring's sockets are not: the same code has to run
 //! on both, so that a hyper-on-tokio strategy is the control for hyper-on-io_uring.
 
-use super::{Body, Failure, Response, Sockets, Timeouts, error_chain};
+use super::{Body, Failure, Response, Sockets, Timeouts, before_response, error_chain};
 use crate::client::ErrorClass;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
@@ -74,7 +74,7 @@ impl HyperTransport {
         let mut sender = self.connection(deadline).await?;
         let response = match timeout_at(deadline, sender.send_request(self.request(body))).await {
             Err(_) => return Err(attempt_timed_out(self.timeouts)),
-            Ok(Err(e)) => return Err((ErrorClass::Connect, error_chain(&e))),
+            Ok(Err(e)) => return Err(before_response(&e)),
             Ok(Ok(response)) => response,
         };
         let (parts, incoming) = response.into_parts();

@@ -113,6 +113,21 @@ fn error_chain<'a>(e: &'a (dyn std::error::Error + 'static)) -> String {
     message
 }
 
+/// The class of a failure before any response: `protocol` when the server answered
+/// with something that is not HTTP (a parse error anywhere in the chain), else `connect`.
+fn before_response(e: &(dyn std::error::Error + 'static)) -> Failure {
+    let chain = std::iter::successors(Some(e), |e| e.source());
+    let unparsable = chain
+        .filter_map(|e| e.downcast_ref::<hyper::Error>())
+        .any(|e| e.is_parse() || e.is_parse_status() || e.is_parse_too_large());
+    let class = if unparsable {
+        ErrorClass::Protocol
+    } else {
+        ErrorClass::Connect
+    };
+    (class, error_chain(e))
+}
+
 /// An open-loop arrival against a server that falls behind keeps opening connections;
 /// the bare OS error does not say what to change.
 const OUT_OF_FILES_HINT: &str = " (every request in flight holds a socket: cap them with a \

@@ -1,6 +1,6 @@
 //! The reqwest transport: reqwest's pooled client on the strategy's tokio runtime.
 
-use super::{Body, Failure, Response, Timeouts, error_chain};
+use super::{Body, Failure, Response, Timeouts, before_response, error_chain};
 use crate::client::ErrorClass;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
@@ -28,10 +28,8 @@ pub async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<
             body: Body::Reqwest(response),
         }),
         // No response at all: the connection failed (or timed out) before one came.
-        Err(e) => Err(match classify(&e) {
-            (ErrorClass::Timeout, m) => (ErrorClass::Timeout, m),
-            (_, m) => (ErrorClass::Connect, m),
-        }),
+        Err(e) if e.is_timeout() => Err(classify(&e)),
+        Err(e) => Err(before_response(&e)),
     }
 }
 
