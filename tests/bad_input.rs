@@ -407,22 +407,10 @@ fn a_file_that_is_not_utf8_is_refused_with_its_line_and_column() {
 
 #[test]
 fn an_empty_key_variable_is_not_a_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("key.toml");
-    std::fs::write(
-        &file,
-        "name = \"k\"\n[target]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\n\
-         api_key_env = \"LLMBENCH_EMPTY_KEY\"\n[workload]\nrequests = 1\n[[strategy]]\nkind = \"serial\"\n",
-    )
-    .unwrap();
+    let src = "name = \"k\"\n[target]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\n\
+         api_key_env = \"LLMBENCH_EMPTY_KEY\"\n[workload]\nrequests = 1\n[[strategy]]\nkind = \"serial\"\n";
+    let (out, dir) = common::run_binary(src, &[("LLMBENCH_EMPTY_KEY", " ")]);
     let out_dir = dir.path().join("out");
-    let args = [
-        "run",
-        file.to_str().unwrap(),
-        "-o",
-        out_dir.to_str().unwrap(),
-    ];
-    let out = common::llmbench(&args, &[("LLMBENCH_EMPTY_KEY", " ")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

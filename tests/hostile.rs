@@ -146,30 +146,17 @@ async fn credentials_a_server_echoes_back_are_stored_and_printed_nowhere() {
             .respond_with(echo)
             .mount(&server)
             .await;
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("echo.toml");
-        std::fs::write(
-            &file,
-            format!(
-                "name = \"echo\"\n[target]\nkind = \"{target}\nbase_url = \"{}\"\nmodel = \"m\"\n\
-                 [workload]\nrequests = 2\nmax_tokens = 3\n[[strategy]]\nkind = \"serial\"\n",
-                server.uri()
-            ),
-        )
-        .unwrap();
-        let out_dir = dir.path().join("out");
-        let args = [
-            "run".to_string(),
-            file.display().to_string(),
-            "-o".into(),
-            out_dir.display().to_string(),
-        ];
-        let out = tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            common::llmbench(&args, &[("LLMBENCH_ECHO_KEY", key)])
+        let src = format!(
+            "name = \"echo\"\n[target]\nkind = \"{target}\nbase_url = \"{}\"\nmodel = \"m\"\n\
+             [workload]\nrequests = 2\nmax_tokens = 3\n[[strategy]]\nkind = \"serial\"\n",
+            server.uri()
+        );
+        let (out, dir) = tokio::task::spawn_blocking(move || {
+            common::run_binary(&src, &[("LLMBENCH_ECHO_KEY", key)])
         })
         .await
         .unwrap();
+        let out_dir = dir.path().join("out");
         let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),

@@ -40,6 +40,22 @@ pub fn llmbench(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         .unwrap()
 }
 
+/// A scenario run by the binary (`llmbench run FILE -o DIR`) in a temporary folder, with
+/// extra environment variables: its output, and the folder (results under `out/`).
+pub fn run_binary(src: &str, env: &[(&str, &str)]) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, src).unwrap();
+    let out_dir = dir.path().join("out");
+    let args = [
+        "run",
+        file.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ];
+    (llmbench(&args, env), dir)
+}
+
 /// An HTTP client for tests (the TLS provider installed first, as reqwest requires).
 pub fn http() -> reqwest::Client {
     llmbench::client::install_tls_provider();
