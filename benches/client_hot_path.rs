@@ -55,7 +55,11 @@ fn parse_stream(c: &mut Criterion) {
         prompt_tokens: 1,
         max_tokens: 1,
     };
-    let recorder = Recorder::new(64, Instant::now());
+    let recorder = Recorder::new(
+        64,
+        Instant::now(),
+        std::sync::Arc::new(llmbench::recorder::NoSink),
+    );
     group.bench_function("record inter-token gap", |b| {
         b.iter(|| {
             let mut sink = recorder.gap_sink(&item);

@@ -10,7 +10,7 @@ use crate::client::{Client, Endpoint};
 use crate::machine::Machine;
 use crate::mock::{MockServer, MockStats};
 use crate::monitor::Monitor;
-use crate::report::ResultsDir;
+use crate::report::{ResultsDir, RowWriter};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
 use crate::scenario::{Scenario, StrategyConfig, Target};
@@ -184,7 +184,10 @@ async fn measure(
         if cancel.is_cancelled() || budget.exhausted().is_some() {
             break;
         }
-        match run.strategy(config).await? {
+        let rows = dir.rows(&config.label())?;
+        let ran = run.strategy(config, rows.clone()).await;
+        rows.finish()?;
+        match ran? {
             Ran::Measured(strategy) => result.strategies.push(*strategy),
             Ran::Skipped(skipped) => result.skipped.push(skipped),
         }
@@ -214,7 +217,8 @@ struct StrategyRun<'a> {
 
 impl StrategyRun<'_> {
     /// Runs one strategy from a reset target and returns what it measured.
-    async fn strategy(&self, config: &StrategyConfig) -> anyhow::Result<Ran> {
+    /// Each record goes to `rows` as it is made.
+    async fn strategy(&self, config: &StrategyConfig, rows: Arc<RowWriter>) -> anyhow::Result<Ran> {
         let StrategyRun {
             scenario,
             items,
@@ -253,7 +257,7 @@ impl StrategyRun<'_> {
             client,
             policy,
             cancel.clone(),
-            Instant::now(),
+            (Instant::now(), rows),
         );
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
         let strategy = config.kind.build(config.limit().map(|l| l.get()));

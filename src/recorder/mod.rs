@@ -12,6 +12,21 @@
 mod record;
 pub mod timeline;
 
+/// Where each record goes the moment it is made, besides the recorder's own slot: the
+/// results folder's `requests.csv`, written by a layer above through this trait, so that
+/// a crash leaves every finished request on disk. Called once per request on the
+/// request's own task: an implementation must not block.
+pub trait RecordSink: Send + Sync {
+    fn record(&self, record: &RequestRecord);
+}
+
+/// A sink that keeps nothing (benchmarks, tests of the recorder alone).
+pub struct NoSink;
+
+impl RecordSink for NoSink {
+    fn record(&self, _: &RequestRecord) {}
+}
+
 pub use crate::client::ErrorClass;
 pub use record::{Outcome, RequestRecord};
 
@@ -19,7 +34,7 @@ use crate::client::Exchange;
 use crate::workload::WorkItem;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Largest latency recorded exactly: one hour, in microseconds.
@@ -58,6 +73,7 @@ impl LiveCounters {
 
 pub struct Recorder {
     epoch: Instant,
+    sink: Arc<dyn RecordSink>,
     slots: Box<[OnceLock<RequestRecord>]>,
     gap_shards: Box<[Mutex<Histogram<u64>>]>,
     live: LiveCounters,
@@ -79,11 +95,12 @@ pub struct Recording {
 }
 
 impl Recorder {
-    pub fn new(items: usize, epoch: Instant) -> Recorder {
+    pub fn new(items: usize, epoch: Instant, sink: Arc<dyn RecordSink>) -> Recorder {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shards = (workers * 4).min(items.max(1));
         Recorder {
             epoch,
+            sink,
             slots: (0..items).map(|_| OnceLock::new()).collect(),
             gap_shards: (0..shards).map(|_| Mutex::new(new_histogram())).collect(),
             live: LiveCounters::default(),
@@ -141,7 +158,17 @@ impl Recorder {
             error,
             ..RequestRecord::unsent(item)
         };
-        let _ = self.slots[slot].set(record);
+        self.keep(slot, record);
+    }
+
+    /// Hands `record` to the sink and keeps it in its slot (once: a slot already set
+    /// keeps its first record, and the sink sees each slot once).
+    fn keep(&self, slot: usize, record: RequestRecord) {
+        if self.slots[slot].set(record).is_ok()
+            && let Some(kept) = self.slots[slot].get()
+        {
+            self.sink.record(kept);
+        }
     }
 
     /// Records an item never sent, for `outcome` (`Dropped` or `OverBudget`).
@@ -151,7 +178,7 @@ impl Recorder {
             outcome,
             ..RequestRecord::unsent(item)
         };
-        let _ = self.slots[slot].set(record);
+        self.keep(slot, record);
     }
 
     /// Records a request cut off by an interrupt after it was sent.
@@ -163,21 +190,19 @@ impl Recorder {
             attempts: 1,
             ..RequestRecord::unsent(item)
         };
-        let _ = self.slots[slot].set(record);
+        self.keep(slot, record);
     }
 
-    /// The records so far (items not yet recorded appear as never sent) and the merged
-    /// ITL histogram. Reads a snapshot, so a task still running cannot block it.
+    /// Every record (items never recorded are recorded now, as never sent, and handed
+    /// to the sink) and the merged ITL histogram. Called once the strategy has ended.
     pub fn recording(&self, items: &[WorkItem]) -> Recording {
+        for (slot, item) in items.iter().enumerate() {
+            self.keep(slot, RequestRecord::unsent(item));
+        }
         let records = self
             .slots
             .iter()
-            .zip(items)
-            .map(|(slot, item)| {
-                slot.get()
-                    .cloned()
-                    .unwrap_or_else(|| RequestRecord::unsent(item))
-            })
+            .filter_map(|slot| slot.get().cloned())
             .collect();
         let mut itl = new_histogram();
         for shard in &self.gap_shards {

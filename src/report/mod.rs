@@ -32,7 +32,9 @@ use crate::summary::{self, Incompleteness};
 use anyhow::Context;
 use document::Document;
 use exporter::Exporter;
+pub use requests_csv::RowWriter;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The files rewritten whole from a run's results after every strategy, in this order
 /// (after `requests.csv`'s rows are appended): the summary last, so that a strategy it
@@ -47,8 +49,6 @@ const DOCUMENTS: &[Document] = &[markdown::MARKDOWN, html::HTML];
 /// [`ResultsDir::end`] (or until it is dropped: an error or a panic ends the run too).
 pub struct ResultsDir {
     path: PathBuf,
-    /// How many of the run's strategies have their rows in `requests.csv`.
-    appended: usize,
     ended: bool,
 }
 
@@ -73,11 +73,7 @@ impl ResultsDir {
             summary::running_marker().as_bytes(),
         )?;
         // From here on, dropping the value removes the marker.
-        let dir = ResultsDir {
-            path,
-            appended: 0,
-            ended: false,
-        };
+        let dir = ResultsDir { path, ended: false };
         requests_csv::create(&dir.path)?;
         let scenario = std::fs::read(scenario_file).with_context(|| {
             format!("cannot read the scenario file {}", scenario_file.display())
@@ -90,13 +86,21 @@ impl ResultsDir {
         &self.path
     }
 
-    /// Saves the results so far: appends the rows of the strategies not yet in
-    /// `requests.csv`, then rewrites every other output format.
+    /// Starts streaming strategy `label`'s rows into `requests.csv` as its requests
+    /// finish; [`RowWriter::finish`] waits until they are on disk.
+    pub fn rows(&self, label: &str) -> anyhow::Result<Arc<RowWriter>> {
+        RowWriter::start(&self.path, label).with_context(|| {
+            format!(
+                "cannot append to {}",
+                self.path.join(requests_csv::FILE).display()
+            )
+        })
+    }
+
+    /// Saves the results so far (rows are already in `requests.csv`): rewrites every
+    /// other output format.
     pub fn write(&mut self, run: &RunResult) -> anyhow::Result<()> {
         let dir = &self.path;
-        let new = run.strategies.get(self.appended..).unwrap_or_default();
-        requests_csv::append(dir, new)?;
-        self.appended = run.strategies.len();
         for exporter in EXPORTERS {
             exporter
                 .write(dir, run)

@@ -1,20 +1,18 @@
 //! `requests.csv`: one row per request and strategy, timestamps in microseconds since
 //! the strategy's start. Empty cells mean "did not happen" (never sent, no token).
 //!
-//! The file is started (header only) with the results folder and each strategy's rows
-//! are appended and flushed to disk as the strategy is saved, so after a kill it holds
-//! every saved strategy's rows. (Rows are appended per strategy, not per request: the
-//! records are gathered by the recorder and handed over when the strategy ends.)
+//! The file is started (header only) with the results folder, and each request's row is
+//! appended as the request finishes ([`RowWriter`]), so after a kill it holds every
+//! finished request. Rows are in the order requests finished; readers order them.
 //!
 //! Owns the file both ways: the writer that creates and appends to it and the reader
 //! that turns it back into records. It imports no other format.
 
-use crate::recorder::{ErrorClass, Outcome, RequestRecord};
-use crate::result::StrategyResult;
+use crate::recorder::{ErrorClass, Outcome, RecordSink, RequestRecord};
 use anyhow::Context;
 use std::collections::BTreeMap;
-use std::io::{Seek as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 pub const FILE: &str = "requests.csv";
@@ -46,65 +44,122 @@ pub fn create(dir: &Path) -> std::io::Result<()> {
     super::atomic::write(&dir.join(FILE), &into_bytes(out)?)
 }
 
-/// Appends the rows of `strategies` to `dir`'s `requests.csv` and flushes them to disk.
-/// A failed append (a full disk) cuts the file back to where it was, so it never ends
-/// in half a strategy, and is an error naming the file.
-pub fn append(dir: &Path, strategies: &[StrategyResult]) -> std::io::Result<()> {
-    if strategies.is_empty() {
-        return Ok(());
-    }
-    let path = dir.join(FILE);
-    let named = |e: std::io::Error| {
-        std::io::Error::new(
-            e.kind(),
-            format!("cannot append to {}: {e}", path.display()),
-        )
-    };
-    let rows = rows(strategies).map_err(named)?;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(named)?;
-    let before = file.seek(std::io::SeekFrom::End(0)).map_err(named)?;
-    let written = file.write_all(&rows).and_then(|()| file.sync_data());
-    if let Err(e) = written {
-        let _ = file.set_len(before);
-        return Err(named(e));
-    }
-    Ok(())
+/// Streams one strategy's rows into `requests.csv` as its requests finish: the
+/// recorder hands each record over on the request's task (a channel send, no I/O), and a
+/// thread of its own formats and appends them, flushing whenever it has caught up. After
+/// a kill the file holds every row written before it; [`read`] drops a row cut in half.
+pub struct RowWriter {
+    sender: mpsc::Sender<RowMessage>,
+    thread: Mutex<Option<std::thread::JoinHandle<std::io::Result<()>>>>,
+    path: PathBuf,
 }
 
-/// The CSV rows (no header) of `strategies`' records.
-fn rows(strategies: &[StrategyResult]) -> std::io::Result<Vec<u8>> {
-    let mut out = csv::Writer::from_writer(Vec::new());
+enum RowMessage {
+    Row(RequestRecord),
+    End,
+}
+
+impl RowWriter {
+    /// Starts appending the rows of strategy `label` to `dir`'s `requests.csv`.
+    pub fn start(dir: &Path, label: &str) -> std::io::Result<Arc<RowWriter>> {
+        let path = dir.join(FILE);
+        let file = std::fs::OpenOptions::new().append(true).open(&path)?;
+        let (sender, receiver) = mpsc::channel();
+        let label = label.to_string();
+        let thread = std::thread::Builder::new()
+            .name("llmbench-rows".into())
+            .spawn(move || write_rows(file, &label, &receiver))?;
+        Ok(Arc::new(RowWriter {
+            sender,
+            thread: Mutex::new(Some(thread)),
+            path,
+        }))
+    }
+
+    /// Waits until every row handed over is on disk; an error (a full disk) names the
+    /// file. Rows handed over later are not written.
+    pub fn finish(&self) -> std::io::Result<()> {
+        let _ = self.sender.send(RowMessage::End);
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let written = match thread.map(std::thread::JoinHandle::join) {
+            Some(Ok(written)) => written,
+            Some(Err(_)) => Err(std::io::Error::other("the row writer stopped")),
+            None => Ok(()),
+        };
+        written.map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot append to {}: {e}", self.path.display()),
+            )
+        })
+    }
+}
+
+impl RecordSink for RowWriter {
+    fn record(&self, record: &RequestRecord) {
+        let _ = self.sender.send(RowMessage::Row(record.clone()));
+    }
+}
+
+/// The writer thread: rows until [`RowMessage::End`] (or every sender is gone), flushed
+/// whenever no more are waiting, then synced to disk.
+fn write_rows(
+    file: std::fs::File,
+    label: &str,
+    receiver: &mpsc::Receiver<RowMessage>,
+) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let mut next = receiver.recv().ok();
+    while let Some(RowMessage::Row(record)) = next {
+        write_row(&mut out, label, &record)?;
+        next = match receiver.try_recv() {
+            Ok(message) => Some(message),
+            Err(mpsc::TryRecvError::Empty) => {
+                out.flush()?;
+                receiver.recv().ok()
+            }
+            Err(mpsc::TryRecvError::Disconnected) => None,
+        };
+    }
+    out.flush()?;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.into_inner().map_err(|e| e.into_error())?.sync_data()
+}
+
+/// One record as a row of `requests.csv`.
+fn write_row<W: std::io::Write>(
+    out: &mut csv::Writer<W>,
+    label: &str,
+    r: &RequestRecord,
+) -> std::io::Result<()> {
     let us = |d: Option<Duration>| {
         d.map(|d| crate::recorder::micros(d).to_string())
             .unwrap_or_default()
     };
-    for strategy in strategies {
-        for r in &strategy.records {
-            out.write_record([
-                strategy.label.as_str(),
-                &r.index.to_string(),
-                &r.prompt_tokens.to_string(),
-                &r.max_tokens.to_string(),
-                &us(Some(r.intended)),
-                &us(r.sent),
-                &us(r.attempt_sent),
-                &us(r.first_token),
-                &us(r.end),
-                &r.status.map(|s| s.to_string()).unwrap_or_default(),
-                r.outcome.as_str(),
-                &r.output_tokens.to_string(),
-                tokens_from(r),
-                &r.content_chunks.to_string(),
-                &r.attempts.to_string(),
-                &us(Some(r.backoff)),
-                r.error.as_deref().unwrap_or(""),
-            ])?;
-        }
-    }
-    into_bytes(out)
+    out.write_record([
+        label,
+        &r.index.to_string(),
+        &r.prompt_tokens.to_string(),
+        &r.max_tokens.to_string(),
+        &us(Some(r.intended)),
+        &us(r.sent),
+        &us(r.attempt_sent),
+        &us(r.first_token),
+        &us(r.end),
+        &r.status.map(|s| s.to_string()).unwrap_or_default(),
+        r.outcome.as_str(),
+        &r.output_tokens.to_string(),
+        tokens_from(r),
+        &r.content_chunks.to_string(),
+        &r.attempts.to_string(),
+        &us(Some(r.backoff)),
+        r.error.as_deref().unwrap_or(""),
+    ])?;
+    Ok(())
 }
 
 fn into_bytes(out: csv::Writer<Vec<u8>>) -> std::io::Result<Vec<u8>> {
@@ -179,6 +234,9 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
             .entry(cell("strategy").to_string())
             .or_default()
             .push(record);
+    }
+    for records in by_strategy.values_mut() {
+        records.sort_by_key(|r| r.index);
     }
     Ok(by_strategy)
 }

@@ -22,7 +22,7 @@ pub use serial::SerialStrategy;
 
 use crate::budget::Budget;
 use crate::client::Client;
-use crate::recorder::{Attempts, Recorder};
+use crate::recorder::{Attempts, RecordSink, Recorder};
 use crate::retry::Decision;
 use crate::scenario::{RetryConfig, StrategyKind};
 use crate::workload::WorkItem;
@@ -106,9 +106,9 @@ impl Dispatcher {
         client: Client,
         policy: DispatchPolicy,
         cancel: CancellationToken,
-        epoch: Instant,
+        (epoch, sink): (Instant, Arc<dyn RecordSink>),
     ) -> Dispatcher {
-        let recorder = Recorder::new(items.len(), epoch);
+        let recorder = Recorder::new(items.len(), epoch, sink);
         Dispatcher {
             inner: Arc::new(DispatchState {
                 items,
