@@ -205,8 +205,19 @@ async fn endless(head: &'static str) -> String {
     url
 }
 
+/// The most memory this process has held, in KiB (Linux's VmHWM); 0 elsewhere.
+fn peak_memory_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_line_or_body_fails_as_protocol_at_the_limit() {
+    let peak_before = peak_memory_kib();
     let stream = endless("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n").await;
     let whole = endless("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n").await;
     for (url, extra, says) in [
@@ -238,6 +249,10 @@ async fn an_endless_line_or_body_fails_as_protocol_at_the_limit() {
             }
         }
     }
+    // Each request was offered up to 256 MiB; held whole, four of them would raise the
+    // peak by at least that. 64 MiB leaves room for whatever else the test runs.
+    let grown_mib = peak_memory_kib().saturating_sub(peak_before) / 1024;
+    assert!(grown_mib < 64, "peak memory grew by {grown_mib} MiB");
 }
 
 #[test]
