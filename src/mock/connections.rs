@@ -41,10 +41,15 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs_f64(config.header_timeout_s.0));
     let counters = &state.counters;
+    let mut spare = SpareDescriptor::reserve();
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) if is_connection_error(&e) => continue,
+            Err(e) if is_out_of_descriptors(&e) && spare.refuse_one(&listener).await => {
+                counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             Err(_) => {
                 tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
                 continue;
@@ -64,6 +69,40 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
             drop(slot);
         });
     }
+}
+
+/// A file descriptor held in reserve, as nginx and libev do: when the process has none
+/// left, a connection waiting to be accepted would wait until its client's timeout (five
+/// minutes by default) while the listener looks idle. Giving the reserve back lets the
+/// loop accept that connection and close it at once, so the client fails now, as a
+/// connection error, instead of hanging.
+struct SpareDescriptor(Option<std::fs::File>);
+
+impl SpareDescriptor {
+    fn reserve() -> SpareDescriptor {
+        SpareDescriptor(std::fs::File::open(NULL_DEVICE).ok())
+    }
+
+    /// Accepts one waiting connection with the reserve and closes it; false if there is
+    /// no reserve (or no connection) to do it with.
+    async fn refuse_one(&mut self, listener: &TcpListener) -> bool {
+        if self.0.take().is_none() {
+            return false;
+        }
+        let refused = listener.accept().await.is_ok();
+        *self = SpareDescriptor::reserve();
+        refused
+    }
+}
+
+#[cfg(unix)]
+const NULL_DEVICE: &str = "/dev/null";
+#[cfg(not(unix))]
+const NULL_DEVICE: &str = "NUL";
+
+/// The process (or the system) has no file descriptor left.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// Errors of one connection that went away before it was accepted, not of the listener.
