@@ -202,11 +202,20 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
                     llmbench::plan::count_strategies(strategies.len()),
                     strategies.join(", ")
                 );
+                warn_of_socket_shortage(&scenario, &items);
             }
             Err(code) => status = code,
         }
     }
     status
+}
+
+/// Says before any traffic when the run may need more sockets than the process may open.
+fn warn_of_socket_shortage(scenario: &Scenario, items: &[WorkItem]) {
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(soft, _)| soft);
+    if let Some(why) = llmbench::plan::socket_shortage(scenario, items, limit) {
+        err!("warning: {why}");
+    }
 }
 
 /// The run's guard-rail flags.
@@ -265,6 +274,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
     if let Some(code) = guard(&scenario, &items, &consent) {
         return code;
     }
+    warn_of_socket_shortage(&scenario, &items);
     if !matches!(scenario.target, llmbench::scenario::Target::Mock { .. })
         && let Err(e) = llmbench::client::Endpoint::live(&scenario.target)
     {

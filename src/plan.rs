@@ -2,7 +2,7 @@
 //!
 //! Reads the scenario and its work items; sends nothing.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, StrategyConfig, StrategyKind, Target};
 use crate::workload::WorkItem;
 use std::fmt;
 
@@ -75,7 +75,81 @@ impl fmt::Display for Plan {
     }
 }
 
+/// Descriptors a process needs besides its sockets: the runtimes, the results files,
+/// the terminal, the listener.
+const OTHER_DESCRIPTORS: u64 = 64;
+
+/// Why the run may run out of sockets, if it may: the strategy that could hold the most
+/// requests in flight, against this process's open-file limit (`limit`). With the
+/// embedded mock each connection takes two descriptors, the client's and the mock's.
+pub fn socket_shortage(scenario: &Scenario, items: &[WorkItem], limit: u64) -> Option<String> {
+    let (label, in_flight) = scenario
+        .strategies()
+        .map(|s| (s.label(), peak_in_flight(s, items.len() as u64)))
+        .max_by_key(|(_, n)| *n)?;
+    let embedded = matches!(scenario.target, Target::Mock { .. });
+    let sockets = in_flight * if embedded { 2 } else { 1 };
+    if sockets + OTHER_DESCRIPTORS <= limit {
+        return None;
+    }
+    let (sockets, standalone) = match embedded {
+        true => (
+            format!(", {sockets} sockets with the embedded mock holding the other end of each,"),
+            ", or run `llmbench mock` apart and target it (kind = \"openai\")",
+        ),
+        false => (String::new(), ""),
+    };
+    Some(format!(
+        "{label} may hold {in_flight} requests in flight{sockets} above this process's open-file limit of {limit}: cap the requests in flight (`limit`), raise the hard limit (`ulimit -Hn`){standalone}; requests past the limit fail at once as connect errors"
+    ))
+}
+
+/// The most requests `strategy` may have in flight with `items` work items.
+fn peak_in_flight(strategy: &StrategyConfig, items: u64) -> u64 {
+    match (strategy.kind, strategy.limit()) {
+        (StrategyKind::Serial, _) => 1.min(items),
+        (_, Some(limit)) => limit.0.min(items),
+        (_, None) => items,
+    }
+}
+
 /// "1 strategy", "4 strategies".
 pub fn count_strategies(n: usize) -> String {
     format!("{n} strateg{}", if n == 1 { "y" } else { "ies" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shortage(target: &str, strategy: &str, limit: u64) -> Option<String> {
+        let src = format!(
+            "name = \"s\"\n[target]\n{target}\n[workload]\nrequests = 1000\n[[strategy]]\nkind = \"serial\"\n[[strategy]]\n{strategy}\n"
+        );
+        let scenario = Scenario::parse(&src, "s.toml").unwrap();
+        let items = crate::workload::load(&scenario).unwrap();
+        socket_shortage(&scenario, &items, limit)
+    }
+
+    #[test]
+    fn sockets_are_counted_per_connection_end_against_the_limit() {
+        let mock = "kind = \"mock\"";
+        let live = "kind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"";
+        // join_all: every item at once; with the embedded mock, both ends count.
+        let why = shortage(mock, "kind = \"join_all\"", 2000).unwrap();
+        assert!(
+            why.starts_with("join_all may hold 1000 requests in flight, 2000 sockets"),
+            "{why}"
+        );
+        assert!(why.contains("llmbench mock"), "{why}");
+        assert_eq!(shortage(live, "kind = \"join_all\"", 2000), None);
+        let why = shortage(live, "kind = \"join_all\"", 1000).unwrap();
+        assert!(!why.contains("llmbench mock"), "{why}");
+        // A cap bounds it, and the cap beyond the items is the items.
+        assert_eq!(
+            shortage(mock, "kind = \"joinset\"\nlimit = 400", 2000),
+            None
+        );
+        assert!(shortage(mock, "kind = \"joinset\"\nlimit = 5000", 2000).is_some());
+    }
 }
