@@ -1,6 +1,10 @@
 //! CPU time spent by the load generator: the whole process except the threads of an
 //! embedded server, named by the caller. When the client is not the bottleneck, latency hides what a runtime or an
 //! HTTP library costs; CPU time per request shows it.
+//!
+//! Also the CPU clocks of single threads (a runtime's own, found by id) and what share
+//! of a set of threads' capacity their CPU time used: how close the client's runtime
+//! came to saturation.
 
 use std::time::Duration;
 
@@ -9,6 +13,42 @@ use std::time::Duration;
 /// it cannot be measured (outside Linux).
 pub fn client_cpu(excluded_threads: &str) -> Option<Duration> {
     Some(process_cpu()?.saturating_sub(threads_cpu(excluded_threads)?))
+}
+
+/// The kernel's id of the calling thread, by which [`thread_cpu_time`] reads its CPU
+/// clock from any thread. `None` outside Linux.
+#[cfg(target_os = "linux")]
+pub fn current_thread_id() -> Option<i32> {
+    // SAFETY: gettid has no preconditions.
+    Some(unsafe { libc::gettid() })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn current_thread_id() -> Option<i32> {
+    None
+}
+
+/// The CPU time (user and system) thread `tid` of this process has used since it
+/// started; `None` once it has exited, or outside Linux.
+#[cfg(target_os = "linux")]
+pub fn thread_cpu_time(tid: i32) -> Option<Duration> {
+    thread_cpu(tid)
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn thread_cpu_time(_tid: i32) -> Option<Duration> {
+    None
+}
+
+/// The share of `threads` threads' capacity over `wall` that `cpu` seconds used: 1.0
+/// when every one of them was on a core the whole time. 0 for an empty span.
+pub fn utilisation(cpu: Duration, wall: Duration, threads: usize) -> f64 {
+    let capacity = wall.as_secs_f64() * threads.max(1) as f64;
+    if capacity > 0.0 {
+        cpu.as_secs_f64() / capacity
+    } else {
+        0.0
+    }
 }
 
 /// Keeps the calling thread busy until it has used `work` of CPU time: simulated
@@ -125,5 +165,14 @@ mod tests {
         stop_tx.send(()).unwrap();
         worker.join().unwrap();
         assert!(process_cpu().unwrap() - before >= WORK);
+    }
+
+    #[test]
+    fn utilisation_is_cpu_over_the_threads_capacity() {
+        let second = Duration::from_secs(1);
+        assert_eq!(utilisation(second, second, 1), 1.0);
+        assert_eq!(utilisation(second, 2 * second, 2), 0.25);
+        assert_eq!(utilisation(second, Duration::ZERO, 1), 0.0);
+        assert!(current_thread_id().and_then(thread_cpu_time).is_some());
     }
 }

@@ -308,6 +308,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
 fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
     let summary = llmbench::summary::Summary::from_run(&outcome.result);
     out!("{}", ResultTable::new(&summary.strategies).to_console());
+    warn_client_bound(&summary.strategies);
     for skipped in &summary.skipped {
         out!("skipped: {} ({})", skipped.label, skipped.reason);
     }
@@ -341,6 +342,19 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
     match &outcome.report {
         Some(report) => slo_exit(report, ExitCode::SUCCESS),
         None => ExitCode::SUCCESS,
+    }
+}
+
+/// A warning for every strategy whose client, not the server, was the bottleneck.
+fn warn_client_bound(strategies: &[llmbench::summary::StrategySummary]) {
+    for s in strategies {
+        let health = s.client_health.as_ref();
+        if let Some(reason) = health.and_then(llmbench::summary::ClientHealth::bottleneck) {
+            err!(
+                "warning: {}: the client, not the server, was the bottleneck ({reason}): its latencies are the client's, not the server's",
+                s.label
+            );
+        }
     }
 }
 

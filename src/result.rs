@@ -10,6 +10,7 @@ use crate::machine::Machine;
 use crate::metric::Metric;
 use crate::recorder::timeline::{TimelineBucket, timeline};
 use crate::recorder::{ErrorClass, Outcome, Recording, RequestRecord, micros, new_histogram};
+use crate::runtime::RuntimeHealth;
 use crate::scenario::StrategyKind;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -147,6 +148,29 @@ pub struct StrategyResult {
     pub client: &'static str,
     /// CPU time the load generator used while the strategy ran (the mock's excluded).
     pub client_cpu: Option<Duration>,
+    /// What the probe on the strategy's runtime measured: its lag and its threads' CPU.
+    pub runtime_health: Option<RuntimeHealth>,
+    /// The most connections the client's own pool held at once, where the HTTP library
+    /// says (hyper; reqwest does not).
+    pub pool_peak_connections: Option<u64>,
+}
+
+/// Where a strategy's count of connections comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionSource {
+    /// The most the client's own pool held at once.
+    ClientPeak,
+    /// TCP connections the embedded mock accepted during the strategy.
+    MockAccepted,
+}
+
+impl ConnectionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionSource::ClientPeak => "client_peak",
+            ConnectionSource::MockAccepted => "mock_accepted",
+        }
+    }
 }
 
 /// Request counts by outcome.
@@ -185,6 +209,18 @@ impl StrategyResult {
             runtime: String::new(),
             client: "",
             client_cpu: None,
+            runtime_health: None,
+            pool_peak_connections: None,
+        }
+    }
+
+    /// The connections the client used: its pool's peak where the library says, else
+    /// what the embedded mock accepted; `None` for a live target that reqwest served.
+    pub fn connections(&self) -> Option<(u64, ConnectionSource)> {
+        match (self.pool_peak_connections, self.mock) {
+            (Some(peak), _) => Some((peak, ConnectionSource::ClientPeak)),
+            (None, Some(mock)) => Some((mock.connections, ConnectionSource::MockAccepted)),
+            (None, None) => None,
         }
     }
 

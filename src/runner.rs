@@ -264,7 +264,7 @@ impl StrategyRun<'_> {
         let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
         let on_runtime = dispatcher.clone();
         let cpu_before = crate::cpu::client_cpu(crate::mock::THREAD_NAME);
-        runtime::run_on(config.runtime, workers, move || async move {
+        let ((), health) = runtime::run_on(config.runtime, workers, move || async move {
             strategy.run(on_runtime, arrivals).await;
         })
         .await?;
@@ -281,6 +281,8 @@ impl StrategyRun<'_> {
         result.client_cpu = crate::cpu::client_cpu(crate::mock::THREAD_NAME)
             .zip(cpu_before)
             .map(|(after, before)| after.saturating_sub(before));
+        result.runtime_health = Some(health);
+        result.pool_peak_connections = dispatcher.peak_connections();
         let counts = result.counts();
         monitor.finish(format!(
             "{:.2} s ok {} 429 {} other {}",

@@ -2,15 +2,29 @@
 //! kind on threads of its own, so no strategy inherits another's warm state, and the
 //! thread counts are pinned and reported.
 //!
-//! Builds runtimes only; the strategies and the client run on them unaware of which.
+//! Builds runtimes, and measures their health while a strategy runs on them (`health`:
+//! a lag probe on every runtime, and the CPU of the threads that poll its tasks); the
+//! strategies and the client run on them unaware of which.
+
+mod health;
+
+pub use health::{PROBE_PERIOD, RuntimeHealth};
 
 use crate::client::Sockets;
 use crate::scenario::RuntimeKind;
+use health::{RuntimeThreads, probed};
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Setting this environment variable makes llmbench treat io_uring as unavailable, to
 /// show (and test) how a run without it reports its tokio-uring strategies.
 pub const DISABLE_IO_URING_ENV: &str = "LLMBENCH_DISABLE_IO_URING";
+
+/// The names of a strategy runtime's threads: the one that starts it (and polls the
+/// strategy's root task), a tokio-multi runtime's workers, and the blocking pool's.
+const STARTER_THREAD: &str = "llmbench-strategy";
+const WORKER_THREAD: &str = "llmbench-worker";
+const BLOCKING_THREAD: &str = "llmbench-blocking";
 
 /// Submission queue entries of a tokio-uring runtime: enough for every in-flight read
 /// and write of a few hundred streams between two submissions.
@@ -72,15 +86,20 @@ fn io_uring_unavailable() -> Option<String> {
 }
 
 /// Runs the future `make` builds to completion on a fresh runtime of `kind` with
-/// `workers` threads, on a thread of its own, and returns its output.
-pub async fn run_on<F, Fut, T>(kind: RuntimeKind, workers: usize, make: F) -> std::io::Result<T>
+/// `workers` threads, on a thread of its own, with the lag probe beside it, and returns
+/// its output and the runtime's health.
+pub async fn run_on<F, Fut, T>(
+    kind: RuntimeKind,
+    workers: usize,
+    make: F,
+) -> std::io::Result<(T, RuntimeHealth)>
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T>,
     T: Send + 'static,
 {
     let (done, output) = tokio::sync::oneshot::channel();
-    let thread = std::thread::Builder::new().name("llmbench-strategy".into());
+    let thread = std::thread::Builder::new().name(STARTER_THREAD.into());
     thread.spawn(move || {
         let _ = done.send(block_on(kind, workers, make));
     })?;
@@ -90,31 +109,61 @@ where
 }
 
 /// Builds the runtime on the calling thread (a tokio-uring runtime cannot move between
-/// threads) and runs the future on it.
-fn block_on<F, Fut, T>(kind: RuntimeKind, workers: usize, make: F) -> std::io::Result<T>
+/// threads) and runs the future on it, probed.
+fn block_on<F, Fut, T>(
+    kind: RuntimeKind,
+    workers: usize,
+    make: F,
+) -> std::io::Result<(T, RuntimeHealth)>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = T>,
 {
+    let threads = RuntimeThreads::default();
     let tokio = match kind {
-        RuntimeKind::TokioMulti => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers.max(1))
-            .thread_name("llmbench-strategy")
-            .enable_all()
-            .build()?,
+        RuntimeKind::TokioMulti => multi_thread(workers.max(1), threads.clone())?,
         RuntimeKind::TokioCurrent => tokio::runtime::Builder::new_current_thread()
+            .thread_name(BLOCKING_THREAD)
             .enable_all()
             .build()?,
-        RuntimeKind::TokioUring => return uring_block_on(make),
+        RuntimeKind::TokioUring => return uring_block_on(make, threads),
     };
-    let output = tokio.block_on(make());
+    let output = tokio.block_on(probed(make(), threads, workers.max(1)));
     // Connections left in the strategy's pool are dropped, not drained.
     tokio.shutdown_background();
     Ok(output)
 }
 
+/// A multi-threaded runtime whose workers register in `threads` as they start. tokio
+/// starts its workers while building the runtime, before any blocking-pool thread, so
+/// the first `workers` threads it names are the workers.
+fn multi_thread(
+    workers: usize,
+    threads: RuntimeThreads,
+) -> std::io::Result<tokio::runtime::Runtime> {
+    let named = AtomicUsize::new(0);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name_fn(
+            move || match named.fetch_add(1, Ordering::Relaxed) < workers {
+                true => WORKER_THREAD.into(),
+                false => BLOCKING_THREAD.into(),
+            },
+        )
+        .on_thread_start(move || {
+            if std::thread::current().name() == Some(WORKER_THREAD) {
+                threads.register_current();
+            }
+        })
+        .enable_all()
+        .build()
+}
+
 #[cfg(target_os = "linux")]
-fn uring_block_on<F, Fut, T>(make: F) -> std::io::Result<T>
+fn uring_block_on<F, Fut, T>(
+    make: F,
+    threads: RuntimeThreads,
+) -> std::io::Result<(T, RuntimeHealth)>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = T>,
@@ -122,12 +171,15 @@ where
     let runtime = tokio_uring::Runtime::new(tokio_uring::builder().entries(URING_ENTRIES))?;
     Ok(runtime.block_on(async {
         crate::client::transport::uring::serve_dials();
-        make().await
+        probed(make(), threads, 1).await
     }))
 }
 
 #[cfg(not(target_os = "linux"))]
-fn uring_block_on<F, Fut, T>(_make: F) -> std::io::Result<T>
+fn uring_block_on<F, Fut, T>(
+    _make: F,
+    _threads: RuntimeThreads,
+) -> std::io::Result<(T, RuntimeHealth)>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = T>,

@@ -2,6 +2,10 @@
 //! strategy, counts, throughput and latency percentiles), how it is built from a
 //! [`RunResult`], and how it is read back from a results folder.
 //!
+//! Also the judgement of the client's own health ([`ClientHealth`]): whether the
+//! client, not the server, was the bottleneck of a strategy, decided from the saved
+//! figures alone so that every reader of the file reaches the same verdict.
+//!
 //! Also what says whether a saved run is complete: the `complete` and
 //! `missing_strategies` fields, and the [`RUNNING`] marker a run leaves in its folder
 //! until it ends ([`incompleteness`] reads both).
@@ -83,6 +87,10 @@ pub struct StrategySummary {
     /// excluded); absent where it cannot be measured.
     #[serde(default)]
     pub client_cpu_s: Option<f64>,
+    /// The client's own health while the strategy ran, and whether it was the
+    /// bottleneck; absent in summaries written before it was measured.
+    #[serde(default)]
+    pub client_health: Option<ClientHealth>,
     pub interrupted: bool,
     pub requests: RequestCounts,
     pub makespan_s: f64,
@@ -174,6 +182,7 @@ impl StrategySummary {
             runtime: s.runtime.clone(),
             client: s.client.to_string(),
             client_cpu_s: s.client_cpu.map(|c| c.as_secs_f64()),
+            client_health: ClientHealth::from_result(s),
             interrupted: s.interrupted,
             requests: RequestCounts {
                 total: counts.total,
@@ -198,6 +207,87 @@ impl StrategySummary {
             latency_ms,
             mock: s.mock,
         }
+    }
+}
+
+/// A runtime whose 1 ms probe wakes more than this late at p99 (in ms) is the
+/// bottleneck. It is five ticks of tokio's 1 ms timer: a runtime that keeps up wakes
+/// the probe about 1 ms late at the median (the timer fires on millisecond ticks) and
+/// stays under it at p99 even with the mock and the client sharing two cores. And a
+/// stall this long is already a third of the 15 to 30 ms that real servers leave
+/// between tokens, so every token timestamp taken on that runtime may be late by as
+/// much.
+pub const LAG_P99_LIMIT_MS: f64 = 5.0;
+
+/// Client threads busy this share of their capacity (CPU time over wall time times
+/// threads) are saturated: tasks that become ready queue for a thread, and their
+/// timestamps wait with them.
+pub const SATURATED_UTILISATION: f64 = 0.9;
+
+/// The client's own health while a strategy ran: how late its runtime woke a timer
+/// asked for every millisecond, how busy the runtime's threads were, the connections it
+/// held, and whether any of it made the client, not the server, the bottleneck.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct ClientHealth {
+    /// How late the probe woke, in ms: one sample per millisecond of the strategy.
+    pub lag_ms: Option<Percentiles>,
+    /// CPU time of the threads that polled the strategy's tasks over its wall time
+    /// times `threads`: 1.0 is every thread busy throughout.
+    pub cpu_utilisation: Option<f64>,
+    /// Threads the runtime had for its tasks.
+    pub threads: usize,
+    /// Connections the client used, counted as `connections_from` says.
+    pub connections: Option<u64>,
+    /// `client_peak` (the most the client's pool held at once) or `mock_accepted`
+    /// (connections the embedded mock accepted, for clients that do not say).
+    pub connections_from: Option<String>,
+    /// True when the lag or the CPU says the client was the bottleneck.
+    pub client_bound: bool,
+    /// Which figures said so.
+    pub reason: Option<String>,
+}
+
+impl ClientHealth {
+    fn from_result(s: &StrategyResult) -> Option<ClientHealth> {
+        let runtime = s.runtime_health.as_ref()?;
+        let connections = s.connections();
+        let mut health = ClientHealth {
+            lag_ms: Percentiles::from_histogram(&runtime.lag),
+            cpu_utilisation: runtime.utilisation(),
+            threads: runtime.threads,
+            connections: connections.map(|(n, _)| n),
+            connections_from: connections.map(|(_, from)| from.as_str().to_string()),
+            client_bound: false,
+            reason: None,
+        };
+        health.reason = health.bottleneck();
+        health.client_bound = health.reason.is_some();
+        Some(health)
+    }
+
+    /// Why the client, not the server, was the bottleneck, if it was: its runtime's lag
+    /// p99 over [`LAG_P99_LIMIT_MS`], or its threads at [`SATURATED_UTILISATION`].
+    pub fn bottleneck(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if let Some(lag) = self.lag_ms.as_ref().filter(|l| l.p99 > LAG_P99_LIMIT_MS) {
+            why.push(format!(
+                "runtime lag p99 {:.1} ms, over the {LAG_P99_LIMIT_MS} ms limit",
+                lag.p99
+            ));
+        }
+        if let Some(busy) = self.cpu_utilisation.filter(|u| *u >= SATURATED_UTILISATION) {
+            let threads = match self.threads {
+                1 => "1 thread".to_string(),
+                n => format!("{n} threads"),
+            };
+            why.push(format!(
+                "client CPU {:.0} % of {threads}, saturated from {:.0} %",
+                busy * 100.0,
+                SATURATED_UTILISATION * 100.0
+            ));
+        }
+        (!why.is_empty()).then(|| why.join("; "))
     }
 }
 
@@ -361,6 +451,38 @@ mod tests {
             "strategies": []
         });
         serde_json::from_value(json).unwrap()
+    }
+
+    fn health(lag_p99_ms: f64, utilisation: f64) -> ClientHealth {
+        let lag = serde_json::json!({"count": 1000, "min": 0.1, "mean": 1.0, "p50": 1.0,
+            "p90": 1.5, "p95": 2.0, "p99": lag_p99_ms, "p999": lag_p99_ms, "max": lag_p99_ms});
+        ClientHealth {
+            lag_ms: Some(serde_json::from_value(lag).unwrap()),
+            cpu_utilisation: Some(utilisation),
+            threads: 1,
+            ..ClientHealth::default()
+        }
+    }
+
+    #[test]
+    fn the_client_is_the_bottleneck_past_either_threshold_and_says_which() {
+        assert_eq!(health(LAG_P99_LIMIT_MS, 0.89).bottleneck(), None);
+        assert_eq!(
+            health(5.04, 0.2).bottleneck().unwrap(),
+            "runtime lag p99 5.0 ms, over the 5 ms limit"
+        );
+        assert_eq!(
+            health(1.0, SATURATED_UTILISATION).bottleneck().unwrap(),
+            "client CPU 90 % of 1 thread, saturated from 90 %"
+        );
+        let both = health(26.0, 0.97).bottleneck().unwrap();
+        assert!(
+            both.contains("26.0 ms") && both.contains("97 % of 1 thread"),
+            "{both}"
+        );
+        // Summaries written before the client's health was measured still load.
+        let older: ClientHealth = serde_json::from_str("{}").unwrap();
+        assert_eq!((older.bottleneck(), older.lag_ms), (None, None));
     }
 
     #[test]

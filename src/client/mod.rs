@@ -253,6 +253,11 @@ impl Client {
         })
     }
 
+    /// The most connections the client held at once, where its HTTP library says.
+    pub fn peak_connections(&self) -> Option<u64> {
+        self.transport.peak_connections()
+    }
+
     /// Sends `item` and reads the whole response, calling `on_gap` with every gap between
     /// consecutive content chunks (the inter-token latency samples).
     pub async fn send(&self, item: &WorkItem, mut on_gap: impl FnMut(Duration)) -> Exchange {

@@ -4,7 +4,7 @@
 
 use super::escape;
 use crate::metric::Metric;
-use crate::summary::{Percentiles, StrategySummary};
+use crate::summary::{ClientHealth, Percentiles, StrategySummary};
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 
 pub struct ResultTable {
@@ -62,6 +62,18 @@ impl ResultTable {
                     |cpu| format!("{:.3}", cpu * 1e3 / s.requests.total.max(1) as f64),
                 )
             }),
+        ]);
+        if any(|s| s.client_health.is_some()) {
+            rows.push(("runtime lag p99 (ms)", |s| {
+                health(s, |h| h.lag_ms.as_ref().map(|lag| format_ms(lag.p99)))
+            }));
+            rows.push(("client CPU utilisation", |s| {
+                health(s, |h| {
+                    h.cpu_utilisation.map(|u| format!("{:.0} %", u * 100.0))
+                })
+            }));
+        }
+        rows.extend_from_slice(&[
             ("E2E p50 (ms)", |s| ms(s, Metric::E2e, |p| p.p50)),
             ("E2E p90 (ms)", |s| ms(s, Metric::E2e, |p| p.p90)),
             ("E2E p99 (ms)", |s| ms(s, Metric::E2e, |p| p.p99)),
@@ -152,6 +164,14 @@ fn rate(r: Option<f64>) -> String {
 fn ms(s: &StrategySummary, metric: Metric, pick: fn(&Percentiles) -> f64) -> String {
     s.latency(metric)
         .map_or_else(|| "-".into(), |p| format_ms(pick(p)))
+}
+
+/// A figure of the client's health, or "-" when it was not measured.
+fn health(s: &StrategySummary, pick: fn(&ClientHealth) -> Option<String>) -> String {
+    s.client_health
+        .as_ref()
+        .and_then(pick)
+        .unwrap_or_else(|| "-".into())
 }
 
 pub fn format_ms(ms: f64) -> String {

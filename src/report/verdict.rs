@@ -1,5 +1,5 @@
-//! The few sentences a report opens with: who finished first, who met the SLOs, who
-//! caused 429s, and what to use; with the SLO checks as a table. Judged from the saved
+//! The few sentences a report opens with: whose latencies were the client's own, who
+//! finished first, who met the SLOs, who caused 429s, and what to use; with the SLO checks as a table. Judged from the saved
 //! run alone; it writes no file.
 
 use super::saved::SavedRun;
@@ -123,11 +123,24 @@ pub fn verdict(run: &SavedRun) -> Verdict {
             skipped.label, skipped.runtime, skipped.reason
         ));
     }
+    verdict
+        .findings
+        .extend(strategies.iter().filter_map(|s| client_bound(s)));
     verdict.findings.push(finished_first(&strategies));
     verdict.findings.push(rate_limited(&strategies));
     verdict.findings.push(slo_summary(&verdict, &strategies));
     verdict.recommendation = recommend(&verdict, &strategies);
     verdict
+}
+
+/// A sentence for a strategy whose client, not the server, was the bottleneck,
+/// judged again from the saved figures.
+fn client_bound(s: &StrategySummary) -> Option<String> {
+    let reason = s.client_health.as_ref()?.bottleneck()?;
+    Some(format!(
+        "**{}** was bound by the client, not the server ({reason}): its latencies are the client's, not the server's.",
+        s.label
+    ))
 }
 
 fn finished_first(strategies: &[&StrategySummary]) -> String {

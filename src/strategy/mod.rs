@@ -236,6 +236,11 @@ impl Dispatcher {
         }
     }
 
+    /// The most connections the client held at once, where its HTTP library says.
+    pub fn peak_connections(&self) -> Option<u64> {
+        self.inner.client.peak_connections()
+    }
+
     /// What has been recorded so far.
     pub fn recording(&self) -> crate::recorder::Recording {
         self.inner.recorder.recording(&self.inner.items)

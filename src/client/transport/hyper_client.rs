@@ -1,6 +1,9 @@
 //! hyper's HTTP/1.1 client connections with a small pool of our own, over tokio or
 //! io_uring sockets.
 //!
+//! Counts the connections it holds (made and not yet dropped) and the most it held at
+//! once, where a connection is made and where it is dropped: nothing scans the pool.
+//!
 //! Written here rather than taken from `hyper_util::client::legacy` because that pool
 //! needs `Send` connections, and tokio-uring's sockets are not: the same code has to run
 //! on both, so that a hyper-on-tokio strategy is the control for hyper-on-io_uring.
@@ -13,13 +16,44 @@ use http::uri::PathAndQuery;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::time::{Instant, timeout_at};
 
 pub type Sender = SendRequest<Full<Bytes>>;
 
 /// Idle connections, each ready for its next request once its last response is read.
-type Pool = Arc<Mutex<Vec<Sender>>>;
+type Pool = Arc<Mutex<Vec<CountedSender>>>;
+
+/// The connections the client holds, and the most it has held at once.
+#[derive(Debug, Default)]
+struct HeldConnections {
+    open: AtomicU64,
+    peak: AtomicU64,
+}
+
+impl HeldConnections {
+    fn count(self: &Arc<Self>, sender: Sender) -> CountedSender {
+        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(open, Ordering::Relaxed);
+        CountedSender {
+            sender,
+            held: self.clone(),
+        }
+    }
+}
+
+/// A connection, counted in [`HeldConnections`] until it is dropped.
+struct CountedSender {
+    sender: Sender,
+    held: Arc<HeldConnections>,
+}
+
+impl Drop for CountedSender {
+    fn drop(&mut self) {
+        self.held.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 pub struct HyperTransport {
     /// Resolved once, when the strategy's client is built.
@@ -30,6 +64,7 @@ pub struct HyperTransport {
     timeouts: Timeouts,
     sockets: Sockets,
     pool: Pool,
+    held: Arc<HeldConnections>,
 }
 
 impl HyperTransport {
@@ -66,13 +101,20 @@ impl HyperTransport {
             timeouts,
             sockets,
             pool: Pool::default(),
+            held: Arc::default(),
         })
+    }
+
+    /// The most connections this client has held at once.
+    pub fn peak_connections(&self) -> u64 {
+        self.held.peak.load(Ordering::Relaxed)
     }
 
     pub async fn post(&self, body: Vec<u8>) -> Result<Response, Failure> {
         let deadline = Instant::now() + self.timeouts.total;
         let mut sender = self.connection(deadline).await?;
-        let response = match timeout_at(deadline, sender.send_request(self.request(body))).await {
+        let sent = sender.sender.send_request(self.request(body));
+        let response = match timeout_at(deadline, sent).await {
             Err(_) => return Err(attempt_timed_out(self.timeouts)),
             Ok(Err(e)) => return Err(before_response(&e)),
             Ok(Ok(response)) => response,
@@ -103,13 +145,13 @@ impl HyperTransport {
     }
 
     /// An idle pooled connection once it is ready, else a new one.
-    async fn connection(&self, deadline: Instant) -> Result<Sender, Failure> {
+    async fn connection(&self, deadline: Instant) -> Result<CountedSender, Failure> {
         loop {
             let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            let Some(mut sender) = pooled else { break };
+            let Some(mut pooled) = pooled else { break };
             // A connection the server closed while idle fails here and is dropped.
-            if sender.ready().await.is_ok() {
-                return Ok(sender);
+            if pooled.sender.ready().await.is_ok() {
+                return Ok(pooled);
             }
         }
         let until = deadline.min(Instant::now() + self.timeouts.connect);
@@ -123,7 +165,7 @@ impl HyperTransport {
             )),
             Err(_) => Err(attempt_timed_out(self.timeouts)),
             Ok(Err(e)) => Err((ErrorClass::Connect, error_chain(&e))),
-            Ok(Ok(sender)) => Ok(sender),
+            Ok(Ok(sender)) => Ok(self.held.count(sender)),
         }
     }
 
@@ -163,7 +205,7 @@ async fn dial(sockets: Sockets, addr: SocketAddr) -> std::io::Result<Sender> {
 /// been read to its end, and is closed if it is dropped before.
 pub struct HyperBody {
     incoming: hyper::body::Incoming,
-    lease: Option<(Sender, Pool)>,
+    lease: Option<(CountedSender, Pool)>,
     deadline: Instant,
     timeouts: Timeouts,
 }

@@ -58,6 +58,15 @@ impl Transport {
         })
     }
 
+    /// The most connections the transport held at once, where the library says
+    /// (hyper's pool is ours; reqwest's does not tell).
+    pub fn peak_connections(&self) -> Option<u64> {
+        match self {
+            Transport::Reqwest(_) => None,
+            Transport::Hyper(hyper) => Some(hyper.peak_connections()),
+        }
+    }
+
     /// POSTs a JSON `body` to `url`. An `Err` means no response came: the connection
     /// failed or timed out first.
     pub async fn post(&self, url: &str, body: Vec<u8>) -> Result<Response, Failure> {

@@ -1,0 +1,190 @@
+//! A strategy runtime's own health, measured on it while the strategy runs: how late a
+//! timer asked for every millisecond fires there (the runtime's lag), and how much CPU
+//! the threads that poll its tasks used. Every timestamp the client takes waits for
+//! its task to be polled, so a runtime that wakes tasks late makes the server look
+//! slow; these figures say when the client, not the server, set the pace.
+//!
+//! Measures only; judging the figures is the summary's.
+
+use crate::recorder::{micros, new_histogram};
+use hdrhistogram::Histogram;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often the probe asks to wake: tokio's timer resolution, the finest a runtime
+/// can wake anything. One timer a millisecond costs a few microseconds of CPU a
+/// second, nothing beside the streams being measured.
+pub const PROBE_PERIOD: Duration = Duration::from_millis(1);
+
+/// What the probe measured of the runtime a strategy ran on.
+#[derive(Clone)]
+pub struct RuntimeHealth {
+    /// How late each wake-up of the probe came, in microseconds: one sample per
+    /// [`PROBE_PERIOD`] of the strategy's wall time.
+    pub lag: Histogram<u64>,
+    /// The strategy's wall time on the runtime, from the probe's start to its end.
+    pub wall: Duration,
+    /// CPU time of the threads that polled the strategy's tasks (the runtime's workers
+    /// and the thread that started it); `None` where thread clocks cannot be read.
+    pub cpu: Option<Duration>,
+    /// Threads the runtime has for its tasks: its workers, 1 on the single-threaded
+    /// runtimes.
+    pub threads: usize,
+}
+
+impl std::fmt::Debug for RuntimeHealth {
+    /// The lag's summary, not the histogram's every bucket.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lag = &self.lag;
+        let [p50, p99] = [0.5, 0.99].map(|q| lag.value_at_quantile(q));
+        f.debug_struct("RuntimeHealth")
+            .field("lag_samples", &lag.len())
+            .field("lag_us_p50_p99_max", &[p50, p99, lag.max()])
+            .field("wall", &self.wall)
+            .field("cpu", &self.cpu)
+            .field("threads", &self.threads)
+            .finish()
+    }
+}
+
+impl RuntimeHealth {
+    /// The share of the runtime's threads' capacity its CPU time used (1.0: every
+    /// thread busy the whole time).
+    pub fn utilisation(&self) -> Option<f64> {
+        let cpu = self.cpu?;
+        Some(crate::cpu::utilisation(cpu, self.wall, self.threads))
+    }
+}
+
+/// The kernel ids of the threads that poll a runtime's tasks, registered by each
+/// thread as it starts, so their CPU clocks can be read while they still run.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeThreads(Arc<Mutex<Vec<i32>>>);
+
+impl RuntimeThreads {
+    /// Registers the calling thread.
+    pub fn register_current(&self) {
+        if let Some(tid) = crate::cpu::current_thread_id() {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(tid);
+        }
+    }
+
+    /// CPU time the registered threads have used since they started; `None` when none
+    /// could be read.
+    fn cpu(&self) -> Option<Duration> {
+        let tids = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        tids.into_iter()
+            .filter_map(crate::cpu::thread_cpu_time)
+            .reduce(|a, b| a + b)
+    }
+}
+
+/// Runs `future` on the current runtime with the lag probe beside it, as a task of its
+/// own, and returns the future's output and the runtime's health once it is done. The
+/// calling thread counts as one of the runtime's `threads` (it polls `future`).
+pub async fn probed<Fut: Future>(
+    future: Fut,
+    threads: RuntimeThreads,
+    count: usize,
+) -> (Fut::Output, RuntimeHealth) {
+    threads.register_current();
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let start = Instant::now();
+    let probe = tokio::spawn(probe(stopped));
+    let output = future.await;
+    let wall = start.elapsed();
+    let _ = stop.send(tokio::time::Instant::now());
+    let lag = probe.await.unwrap_or_else(|_| new_histogram());
+    let health = RuntimeHealth {
+        lag,
+        wall,
+        cpu: threads.cpu(),
+        threads: count,
+    };
+    (output, health)
+}
+
+/// Asks to wake every [`PROBE_PERIOD`], on a fixed schedule, and records how late each
+/// wake-up came, until the instant `stop` sends. Wake-ups a stall made it miss all come
+/// due when the stall ends, each late by its own amount (a 20 ms stall gives 20
+/// samples, 20 ms down to 1 ms): the lag a timer falling due at any moment would have
+/// seen, corrected for coordinated omission as wrk2 corrects latencies, and one sample
+/// per millisecond of the strategy, those still owed at its end included.
+async fn probe(mut stop: tokio::sync::oneshot::Receiver<tokio::time::Instant>) -> Histogram<u64> {
+    let mut lag = new_histogram();
+    let mut due = tokio::time::Instant::now();
+    let sleep = tokio::time::sleep_until(due);
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            biased;
+            end = &mut stop => {
+                let end = end.unwrap_or_else(|_| tokio::time::Instant::now());
+                while due <= end {
+                    lag.saturating_record(micros(due.elapsed()));
+                    due += PROBE_PERIOD;
+                }
+                return lag;
+            }
+            () = sleep.as_mut() => {}
+        }
+        lag.saturating_record(micros(due.elapsed()));
+        due += PROBE_PERIOD;
+        sleep.as_mut().reset(due);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tolerance for the probe's count against the span in whole milliseconds: one
+    /// sample is due at its start, and the start and end of the span are read a few
+    /// microseconds from the probe's own.
+    const EDGE_TICKS: u64 = 3;
+
+    #[test]
+    fn an_idle_runtime_wakes_the_probe_on_time_once_a_millisecond() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sleep = async { tokio::time::sleep(Duration::from_millis(200)).await };
+        let ((), health) = runtime.block_on(probed(sleep, RuntimeThreads::default(), 1));
+        let ms = health.wall.as_millis() as u64;
+        let samples = health.lag.len();
+        assert!(
+            samples.abs_diff(ms) <= EDGE_TICKS,
+            "{samples} samples in {ms} ms"
+        );
+        assert_eq!(health.threads, 1);
+        #[cfg(target_os = "linux")]
+        assert!(health.utilisation().unwrap() < 0.9, "{health:?}");
+    }
+
+    #[test]
+    fn a_stall_on_the_runtime_shows_as_lag_with_a_sample_for_every_millisecond() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let stall = async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            crate::cpu::spin(Duration::from_millis(150));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let ((), health) = runtime.block_on(probed(stall, RuntimeThreads::default(), 1));
+        let ms = health.wall.as_millis() as u64;
+        assert!(health.lag.len().abs_diff(ms) <= EDGE_TICKS, "{health:?}");
+        assert!(health.lag.max() >= 150_000, "{health:?}");
+        // The stall is most of the span: the median wake-up is late.
+        assert!(health.lag.value_at_quantile(0.5) > 5_000, "{health:?}");
+        // The spin is counted on the thread's CPU clock.
+        #[cfg(target_os = "linux")]
+        assert!(
+            health.cpu.unwrap() >= Duration::from_millis(150),
+            "{health:?}"
+        );
+    }
+}
