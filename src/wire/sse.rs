@@ -9,8 +9,8 @@
 //!
 //! Supported: `data` (multi-line, joined with `\n`), `event`, comments (`:` lines),
 //! LF / CRLF / CR line ends, a leading BOM. `id` and `retry` are parsed and ignored:
-//! an LLM stream is never resumed. An event (or a line) longer than the parser's limit
-//! is an error, so a server that never sends a line end cannot grow memory without end.
+//! an LLM stream is never resumed. An event (its name, data and the line being read)
+//! longer than the parser's limit is an error, so a server that never sends a line end cannot grow memory without end.
 
 /// One dispatched event. `event` is `"message"` when the frame named none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct EventTooLarge {
 
 #[derive(Debug)]
 pub struct SseParser {
-    /// The most bytes one event (its data and the line being read) may hold.
+    /// The most bytes one event (its name, its data and the line being read) may hold.
     limit: usize,
     /// The current, not yet terminated line.
     line: Vec<u8>,
@@ -96,16 +96,32 @@ impl SseParser {
             self.check_size()?;
             self.process_line(&mut on_event);
             self.line.clear();
+            // Again once the line is read: its text can be longer than its bytes, as
+            // each invalid UTF-8 byte becomes a three-byte U+FFFD.
+            self.check_size()?;
         }
         self.line.extend_from_slice(input);
         self.check_size()
     }
 
-    fn check_size(&self) -> Result<(), EventTooLarge> {
-        match self.line.len() + self.data.len() > self.limit {
-            true => Err(EventTooLarge { limit: self.limit }),
-            false => Ok(()),
+    /// Fails when the event being read is past the limit, and then lets go of it: the
+    /// stream is unusable, and a failed parser holds nothing.
+    fn check_size(&mut self) -> Result<(), EventTooLarge> {
+        if self.buffered() <= self.limit {
+            return Ok(());
         }
+        self.line = Vec::new();
+        self.data = String::new();
+        self.event = String::new();
+        self.has_data = false;
+        Err(EventTooLarge { limit: self.limit })
+    }
+
+    /// The bytes held for the event being read: its data, its name and the line not
+    /// yet ended. At most the limit once a read has been processed without error, and
+    /// the limit plus that read when it fails.
+    pub fn buffered(&self) -> usize {
+        self.line.len() + self.data.len() + self.event.len()
     }
 
     /// True when the stream so far ends inside an event (data received but no blank
@@ -296,6 +312,27 @@ mod tests {
             result = result.and(parser.feed(b"data: abcdef\n", |_| {}));
         }
         assert_eq!(result, Err(EventTooLarge { limit: 64 }));
+        // The event's name counts too: a long name and data each within the limit
+        // (found by the fuzz tests: the parser held twice its limit).
+        let mut parser = SseParser::with_limit(20);
+        assert_eq!(parser.feed(b"event: 0123456789\n", |_| {}), Ok(()));
+        assert_eq!(
+            parser.feed(b"data: 1234567\n", |_| {}),
+            Err(EventTooLarge { limit: 20 })
+        );
+        assert_eq!(parser.buffered(), 0, "a failed parser lets go of the event");
+        // Invalid UTF-8 triples in size as it is replaced (U+FFFD is three bytes): the
+        // limit holds for the text kept, not only for the bytes read.
+        let mut parser = SseParser::with_limit(20);
+        assert_eq!(
+            parser.feed(b"data: \xff\xff\xff\xff\xff\xff\xff\xff\n", |_| {}),
+            Err(EventTooLarge { limit: 20 })
+        );
+        let mut parser = SseParser::with_limit(20);
+        parser
+            .feed(b"data: \xff\xff\xff\xff\xff\n", |_| {})
+            .unwrap();
+        assert!(parser.buffered() <= 20);
         // Events each below the limit pass, however many.
         let mut parser = SseParser::with_limit(64);
         for _ in 0..1000 {
