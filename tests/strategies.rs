@@ -455,3 +455,30 @@ kind = "serial"
         "the mock answers each row's completion length"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mock_sends_each_token_at_once() {
+    // 2 ms to the first token and 1 ms a token after: a response of 5 tokens takes about
+    // 6 ms. Were small writes held back (Nagle's algorithm against a delayed ACK), each
+    // response would take 40 ms or more. 25 ms leaves room for a loaded machine.
+    let run = run(r#"
+name = "nodelay"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 2
+itl_ms = 1
+[workload]
+requests = 20
+max_tokens = 5
+[[strategy]]
+kind = "serial"
+"#)
+    .await;
+    let e2e = run.strategies[0].histogram(Metric::E2e);
+    assert!(
+        e2e.value_at_quantile(0.5) < 25_000,
+        "E2E p50 {} µs",
+        e2e.value_at_quantile(0.5)
+    );
+}

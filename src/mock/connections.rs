@@ -55,6 +55,9 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
                 continue;
             }
         };
+        // Tokens are small writes: without this, Nagle's algorithm holds each one until
+        // the client's delayed ACK (tens of milliseconds) and every gap measures that.
+        let _ = stream.set_nodelay(true);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             counters.connections_refused.fetch_add(1, Ordering::Relaxed);
             drop(stream);

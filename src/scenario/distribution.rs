@@ -4,7 +4,7 @@
 //! Validation happens while deserializing so that a bad value is reported with the
 //! file, line, column and key it came from (see [`super::ScenarioError`]).
 
-use super::values::limits;
+use super::values::{limits, shown};
 use rand::Rng;
 use rand_distr::{Distribution as _, LogNormal, Normal};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -88,7 +88,8 @@ impl Distribution {
                 Ok(())
             } else {
                 Err(format!(
-                    "`{name}` must be a number from 0 to {max}, got {v}"
+                    "`{name}` must be a number from 0 to {max}, got {}",
+                    shown(v)
                 ))
             }
         };
@@ -126,11 +127,15 @@ impl Distribution {
 impl fmt::Display for Distribution {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Distribution::Constant { value } => write!(f, "{value}"),
-            Distribution::Uniform { min, max } => write!(f, "uniform({min}..{max})"),
-            Distribution::Normal { mean, stddev } => write!(f, "normal(mean {mean}, sd {stddev})"),
+            Distribution::Constant { value } => write!(f, "{}", shown(value)),
+            Distribution::Uniform { min, max } => {
+                write!(f, "uniform({}..{})", shown(min), shown(max))
+            }
+            Distribution::Normal { mean, stddev } => {
+                write!(f, "normal(mean {}, sd {})", shown(mean), shown(stddev))
+            }
             Distribution::Lognormal { median, p99 } => {
-                write!(f, "lognormal(median {median}, p99 {p99})")
+                write!(f, "lognormal(median {}, p99 {})", shown(median), shown(p99))
             }
         }
     }
@@ -205,7 +210,8 @@ impl<'de> Deserialize<'de> for TokenDistribution {
         };
         if least < 1.0 {
             return Err(de::Error::custom(format!(
-                "a token count must be at least 1, but {dist} allows {least}"
+                "a token count must be at least 1, but {dist} allows {}",
+                shown(least)
             )));
         }
         Ok(TokenDistribution(dist))

@@ -54,7 +54,7 @@ macro_rules! checked_number {
                 match v.is_finite() && low_ok && v <= $max {
                     true => Ok($name(v)),
                     false => Err(de::Error::custom(range_message(
-                        $what, $min, $min_allowed, $max, v,
+                        $what, $min, $min_allowed, $max, &shown(v),
                     ))),
                 }
             }
@@ -82,7 +82,7 @@ macro_rules! checked_count {
                 match u64::try_from(v) {
                     Ok(n) if ($min..=$max).contains(&n) => Ok($name(n)),
                     _ => Err(de::Error::custom(range_message(
-                        $what, $min as f64, true, $max as f64, v as f64,
+                        $what, $min as f64, true, $max as f64, &v.to_string(),
                     ))),
                 }
             }
@@ -91,13 +91,23 @@ macro_rules! checked_count {
 }
 
 /// "must be a number of seconds greater than 0 and at most 10,000,000, got 1e300".
-fn range_message(what: &str, min: f64, min_allowed: bool, max: f64, got: f64) -> String {
+fn range_message(what: &str, min: f64, min_allowed: bool, max: f64, got: &str) -> String {
     let low = match (min_allowed, min) {
         (true, m) => format!("from {}", plain(m)),
         (false, m) => format!("greater than {}", plain(m)),
     };
     let high = if min_allowed { "to" } else { "and at most" };
     format!("must be {what} {low} {high} {}, got {got}", plain(max))
+}
+
+/// A number from the user as they would write it back: `1e300`, not 301 digits.
+pub fn shown(v: f64) -> String {
+    let magnitude = v.abs();
+    if v.is_finite() && (magnitude >= 1e15 || (magnitude > 0.0 && magnitude < 1e-6)) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// A bound as people write it: `10,000,000`, `0.0000001`, `1e15` only when huge.
