@@ -276,7 +276,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
     }
     warn_of_socket_shortage(&scenario, &items);
     if !matches!(scenario.target, llmbench::scenario::Target::Mock { .. })
-        && let Err(e) = llmbench::client::Endpoint::live(&scenario.target)
+        && let Err(e) = llmbench::client::Endpoint::live(&scenario.target, scenario.folder())
     {
         err!("error: {}: {e}", path.display());
         return ExitCode::from(EXIT_INVALID);

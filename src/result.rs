@@ -153,6 +153,9 @@ pub struct StrategyResult {
     /// The most connections the client's own pool held at once, where the HTTP library
     /// says (hyper; reqwest does not).
     pub pool_peak_connections: Option<u64>,
+    /// The HTTP versions the responses came in (`HTTP/1.1`, `HTTP/2`, or both joined
+    /// by ` + `); empty when no response came.
+    pub http_version: String,
 }
 
 /// Where a strategy's count of connections comes from.
@@ -211,6 +214,7 @@ impl StrategyResult {
             client_cpu: None,
             runtime_health: None,
             pool_peak_connections: None,
+            http_version: String::new(),
         }
     }
 

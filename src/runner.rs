@@ -6,7 +6,7 @@
 //! results' own type.
 
 use crate::budget::Budget;
-use crate::client::{Client, Endpoint};
+use crate::client::{Carrier, Client, Endpoint};
 use crate::machine::Machine;
 use crate::mock::{MockServer, MockStats};
 use crate::monitor::Monitor;
@@ -55,7 +55,8 @@ impl TargetHandle {
                 endpoint,
             });
         }
-        let endpoint = Endpoint::live(&scenario.target).map_err(anyhow::Error::msg)?;
+        let endpoint =
+            Endpoint::live(&scenario.target, scenario.folder()).map_err(anyhow::Error::msg)?;
         Ok(TargetHandle {
             mock: None,
             endpoint,
@@ -244,7 +245,11 @@ impl StrategyRun<'_> {
             &target.endpoint,
             &scenario.client,
             workload.stream,
-            (library, config.runtime.sockets()),
+            Carrier {
+                library,
+                sockets: config.runtime.sockets(),
+                http2: config.http2,
+            },
         )?;
         let policy = DispatchPolicy {
             retry: scenario.retry.clone(),
@@ -283,6 +288,7 @@ impl StrategyRun<'_> {
             .map(|(after, before)| after.saturating_sub(before));
         result.runtime_health = Some(health);
         result.pool_peak_connections = dispatcher.peak_connections();
+        result.http_version = dispatcher.http_versions();
         let counts = result.counts();
         monitor.finish(format!(
             "{:.2} s ok {} 429 {} other {}",

@@ -83,6 +83,10 @@ pub struct StrategySummary {
     /// The HTTP library that sent the requests (`reqwest`, `hyper`).
     #[serde(default)]
     pub client: String,
+    /// The HTTP versions the responses came in (`HTTP/1.1`, `HTTP/2`, or both joined by
+    /// ` + `); empty when no response came, and in summaries written before it was kept.
+    #[serde(default)]
+    pub http_version: String,
     /// CPU seconds the load generator used for this strategy (the embedded mock's
     /// excluded); absent where it cannot be measured.
     #[serde(default)]
@@ -181,6 +185,7 @@ impl StrategySummary {
             limit: s.limit,
             runtime: s.runtime.clone(),
             client: s.client.to_string(),
+            http_version: s.http_version.clone(),
             client_cpu_s: s.client_cpu.map(|c| c.as_secs_f64()),
             client_health: ClientHealth::from_result(s),
             interrupted: s.interrupted,

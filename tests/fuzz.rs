@@ -565,7 +565,7 @@ fn exercise(scenario: &Scenario) {
         Target::Mock { model, api } => {
             Some(Endpoint::mock("http://127.0.0.1:9".into(), model, *api))
         }
-        live => Endpoint::live(live).ok(),
+        live => Endpoint::live(live, scenario.folder()).ok(),
     };
     if let Some(endpoint) = endpoint {
         for strategy in scenario.strategies() {
@@ -574,12 +574,12 @@ fn exercise(scenario: &Scenario) {
                 _ => Sockets::Tokio,
             };
             let stream = scenario.workload().stream;
-            let _ = Client::new(
-                &endpoint,
-                &scenario.client,
-                stream,
-                (strategy.library(), sockets),
-            );
+            let carrier = llmbench::client::Carrier {
+                library: strategy.library(),
+                sockets,
+                http2: strategy.http2,
+            };
+            let _ = Client::new(&endpoint, &scenario.client, stream, carrier);
         }
     }
     // The mock itself, started and dropped: a few times only, it spawns threads.

@@ -195,16 +195,6 @@ fn combinations_that_make_no_sense_are_refused_with_the_reason() {
             mock,
             "reqwest does its I/O through tokio's epoll sockets",
         ),
-        (
-            "runtime = \"tokio-uring\"",
-            https,
-            "strategy[0].client: the hyper client (used on runtime \"tokio-uring\") speaks plain http:// only",
-        ),
-        (
-            "client = \"hyper\"",
-            https,
-            "speaks plain http:// only, and target.base_url is https://api.example.com;",
-        ),
         ("client = \"curl\"", mock, "unknown variant `curl`"),
     ];
     for (strategy, target, expected) in cases {
@@ -219,7 +209,17 @@ fn combinations_that_make_no_sense_are_refused_with_the_reason() {
     ] {
         Scenario::parse(&base(fine, mock), "r.toml").unwrap();
     }
-    Scenario::parse(&base("client = \"reqwest\"", https), "r.toml").unwrap();
+    // Both clients speak TLS and HTTP/2 on every runtime that may use them.
+    for fine in [
+        "client = \"reqwest\"",
+        "client = \"reqwest\"\nhttp2 = true",
+        "client = \"hyper\"",
+        "runtime = \"tokio-uring\"",
+        "runtime = \"tokio-uring\"\nhttp2 = true",
+    ] {
+        Scenario::parse(&base(fine, https), "r.toml").unwrap();
+        Scenario::parse(&base(fine, mock), "r.toml").unwrap();
+    }
 }
 
 #[test]

@@ -24,9 +24,11 @@ use crate::scenario::{ClientConfig, EnvName, HeaderSource, HttpLibrary, OpenAiAp
 use crate::wire::sse::{SseEvent, SseParser};
 use crate::workload::WorkItem;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
+use rustls::pki_types::CertificateDer;
+use std::path::Path;
 use std::time::{Duration, Instant};
 pub use transport::Sockets;
-use transport::{Failure, Response, Timeouts, Transport};
+use transport::{Failure, HttpSettings, Response, Timeouts, Transport, VersionsSeen};
 
 /// How much of an error body is kept as the error's message.
 const ERROR_EXCERPT: usize = 200;
@@ -123,6 +125,8 @@ pub struct Endpoint {
     format: WireFormat,
     model: String,
     exact_length: bool,
+    /// Certificate authorities trusted on top of the system's (`target.ca_file`).
+    roots: Vec<CertificateDer<'static>>,
 }
 
 impl Endpoint {
@@ -135,13 +139,15 @@ impl Endpoint {
             format: api.into(),
             model: model.to_string(),
             exact_length: false,
+            roots: Vec::new(),
         }
     }
 
     /// A live target. Reads the API key from its environment variable now, so that a
     /// missing key fails before any traffic. The key is kept only in a header value
-    /// marked sensitive, and no message ever includes it.
-    pub fn live(target: &Target) -> Result<Endpoint, String> {
+    /// marked sensitive, and no message ever includes it. A `ca_file` is read from
+    /// `folder` (the scenario's) when relative.
+    pub fn live(target: &Target, folder: &Path) -> Result<Endpoint, String> {
         let (base_url, format, extra) = match target {
             Target::Mock { .. } => return Err("the mock target has no live endpoint".into()),
             Target::Openai {
@@ -191,6 +197,12 @@ impl Endpoint {
             format,
             model: target.model().to_string(),
             exact_length: target.ignore_eos(),
+            roots: match target.ca_file() {
+                Some(file) => file
+                    .read(folder)
+                    .map_err(|e| format!("target.ca_file: {e}"))?,
+                None => Vec::new(),
+            },
         })
     }
 
@@ -210,8 +222,19 @@ impl Endpoint {
     }
 }
 
+/// How a strategy's client carries its requests: the HTTP library, whose sockets, and
+/// whether it speaks HTTP/2 only (`[[strategy]]`'s `client`, `runtime` and `http2`).
+#[derive(Debug, Clone, Copy)]
+pub struct Carrier {
+    pub library: HttpLibrary,
+    pub sockets: Sockets,
+    pub http2: bool,
+}
+
 pub struct Client {
     transport: Transport,
+    /// The HTTP versions the responses came in.
+    versions: VersionsSeen,
     url: String,
     stream: bool,
     adapter: Box<dyn WireAdapter>,
@@ -228,7 +251,7 @@ impl Client {
         endpoint: &Endpoint,
         config: &ClientConfig,
         stream: bool,
-        (library, sockets): (HttpLibrary, Sockets),
+        carrier: Carrier,
     ) -> anyhow::Result<Client> {
         let adapter = endpoint.adapter();
         let url = format!(
@@ -242,8 +265,16 @@ impl Client {
             idle: Duration::from_secs_f64(config.idle_timeout_s.0),
         };
         let headers = endpoint.headers.clone();
+        let settings = HttpSettings {
+            http2: carrier.http2,
+            roots: endpoint.roots.clone(),
+        };
+        let Carrier {
+            library, sockets, ..
+        } = carrier;
         Ok(Client {
-            transport: Transport::new(library, sockets, &url, headers, timeouts)?,
+            transport: Transport::new(library, sockets, &url, headers, timeouts, &settings)?,
+            versions: VersionsSeen::default(),
             url,
             stream,
             adapter,
@@ -258,13 +289,22 @@ impl Client {
         self.transport.peak_connections()
     }
 
+    /// The HTTP versions responses came in (`HTTP/1.1`, `HTTP/2`, both joined by ` + `),
+    /// empty before the first response.
+    pub fn http_versions(&self) -> String {
+        self.versions.describe()
+    }
+
     /// Sends `item` and reads the whole response, calling `on_gap` with every gap between
     /// consecutive content chunks (the inter-token latency samples).
     pub async fn send(&self, item: &WorkItem, mut on_gap: impl FnMut(Duration)) -> Exchange {
         let body = self.adapter.request_body(item, self.stream);
         let mut exchange = Exchange::new(Instant::now());
         let outcome = match self.transport.post(&self.url, body).await {
-            Ok(response) => self.read(response, &mut exchange, &mut on_gap).await,
+            Ok(response) => {
+                self.versions.note(response.version);
+                self.read(response, &mut exchange, &mut on_gap).await
+            }
             Err(failure) => Err(failure),
         };
         exchange.end = Instant::now();

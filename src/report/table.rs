@@ -28,6 +28,12 @@ impl ResultTable {
         if differ(|s| &s.client) {
             rows.push(("HTTP client", |s| s.client.clone()));
         }
+        // Shown when it tells something: a difference, or anything but plain HTTP/1.1.
+        if differ(|s| &s.http_version)
+            || any(|s| !matches!(s.http_version.as_str(), "" | "HTTP/1.1"))
+        {
+            rows.push(("HTTP version", |s| s.http_version.clone()));
+        }
         if differ(|s| &s.runtime) || differ(|s| &s.client) {
             rows.push(("connections opened", |s| {
                 s.mock

@@ -39,7 +39,7 @@ pub use mock::{
 pub use retry::RetryConfig;
 pub use slo::SloConfig;
 pub use strategy::{HttpLibrary, Limit, RuntimeKind, StrategyConfig, StrategyKind};
-pub use target::{OpenAiApi, Price, Target};
+pub use target::{CaFile, OpenAiApi, Price, Target};
 pub use values::{
     BaseUrl, ByteCount, Concurrency, Count, CpuMicros, EnvName, Millis, Name, NonNegative, Offset,
     Positive, QueueLength, Rate, RequestCount, Scale, Seconds, Share, ThreadCount, limits,
@@ -119,6 +119,9 @@ impl Scenario {
                 "needs prices to count cost: set [target.price] (input_per_million, output_per_million)",
             ));
         }
+        scenario.target.check_ca_file(folder).map_err(|message| {
+            ScenarioError::invalid(origin, src, None, "target.ca_file".into(), &message)
+        })?;
         scenario.folder = folder.to_path_buf();
         Ok(scenario)
     }
@@ -151,9 +154,6 @@ impl Scenario {
             };
             let config = entry.get_ref();
             config.check().map_err(|message| at("", &message))?;
-            config
-                .check_target(&self.target)
-                .map_err(|message| at(".client", &message))?;
             let label = config.label();
             if !seen.insert(label.clone()) {
                 return Err(at(

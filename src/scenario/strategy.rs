@@ -1,8 +1,7 @@
 //! `[[strategy]]`: one entry per strategy compared: its kind, in-flight limit (or a
-//! sweep of them), queue bound, runtime and HTTP library. The strategies themselves are
-//! built by the strategy stage.
+//! sweep of them), queue bound, runtime, HTTP library and HTTP version. The strategies
+//! themselves are built by the strategy stage.
 
-use super::target::Target;
 use super::values::{Concurrency, Name, RequestCount, ThreadCount};
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer};
@@ -30,6 +29,11 @@ pub struct StrategyConfig {
     /// The HTTP library (default: reqwest, or hyper on tokio-uring).
     #[serde(rename = "client")]
     pub http_library: Option<HttpLibrary>,
+    /// HTTP/2 only: with prior knowledge (h2c) on an `http://` target, and as the one
+    /// protocol offered by ALPN on an `https://` one. Off, `http://` is HTTP/1.1 and
+    /// `https://` is whatever the server picks of `h2` and `http/1.1`.
+    #[serde(default)]
+    pub http2: bool,
     /// Name in tables and file names.
     #[serde(rename = "label")]
     pub custom_label: Option<Name>,
@@ -103,20 +107,6 @@ impl StrategyConfig {
     pub fn library(&self) -> HttpLibrary {
         self.http_library
             .unwrap_or_else(|| self.runtime.default_library())
-    }
-
-    /// Why this strategy cannot reach `target`, if it cannot.
-    pub(super) fn check_target(&self, target: &Target) -> Result<(), String> {
-        let Some(url) = target.base_url().map(|url| &url.0) else {
-            return Ok(());
-        };
-        if self.library() == HttpLibrary::Hyper && !url.starts_with("http://") {
-            return Err(format!(
-                "the hyper client (used on runtime \"{}\") speaks plain http:// only, and target.base_url is {url}; use a tokio runtime with client = \"reqwest\" for https",
-                self.runtime.as_str()
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -202,9 +192,9 @@ impl RuntimeKind {
 pub enum HttpLibrary {
     /// reqwest on tokio: what most Rust applications use.
     Reqwest,
-    /// hyper's HTTP/1.1 connection API with a small pool, plain `http://` only: the same
-    /// code on tokio sockets and on io_uring sockets, so the two runtimes can be
-    /// compared without a change of library.
+    /// hyper's connection API (HTTP/1.1 and HTTP/2, plain or over rustls) with a small
+    /// pool of our own: the same code on tokio sockets and on io_uring sockets, so the
+    /// two runtimes can be compared without a change of library.
     Hyper,
 }
 

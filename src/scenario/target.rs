@@ -1,9 +1,13 @@
 //! `[target]`: where requests go (the embedded mock, or a live endpoint speaking one of
-//! the wire formats), with its key, extra headers and prices.
+//! the wire formats), with its key, extra headers, prices and the extra certificate
+//! authorities a private https endpoint needs (`ca_file`, read and checked here).
 
 use super::headers::RequestHeaders;
 use super::values::{BaseUrl, EnvName, NonNegative};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// Where requests go: the embedded mock, or a live endpoint speaking one of the wire
 /// formats.
@@ -37,6 +41,8 @@ pub enum Target {
         /// `min_tokens = max_tokens`, so every completion is exactly `max_tokens` long.
         #[serde(default)]
         ignore_eos: bool,
+        /// PEM certificates of extra authorities to trust (see [`CaFile`]).
+        ca_file: Option<CaFile>,
     },
     /// The Anthropic Messages API: `POST <base_url>/v1/messages`.
     Anthropic {
@@ -49,7 +55,38 @@ pub enum Target {
         #[serde(default)]
         headers: RequestHeaders,
         price: Option<Price>,
+        ca_file: Option<CaFile>,
     },
+}
+
+/// `ca_file`: a PEM file of certificate authorities trusted on top of the operating
+/// system's roots, for https endpoints behind a private CA (a company gateway, a
+/// self-signed test server). A relative path is taken from the scenario's folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaFile(pub PathBuf);
+
+impl CaFile {
+    /// The file's path, relative ones taken from `folder`.
+    pub fn resolve(&self, folder: &Path) -> PathBuf {
+        folder.join(&self.0)
+    }
+
+    /// Reads the certificates of the file (relative to `folder`): at least one, each a
+    /// `-----BEGIN CERTIFICATE-----` block.
+    pub fn read(&self, folder: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+        let path = self.resolve(folder);
+        let shown = path.display();
+        let pem = std::fs::read(&path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{shown} is not a PEM file of certificates: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "{shown} holds no certificate: expected PEM blocks starting with -----BEGIN CERTIFICATE-----"
+            ));
+        }
+        Ok(certs)
+    }
 }
 
 /// Which OpenAI endpoint an OpenAI-compatible target is driven through.
@@ -158,6 +195,29 @@ impl Target {
             } => format!("{place} (legacy /v1/completions)"),
             _ => place,
         }
+    }
+
+    /// The extra certificate authorities of a live target.
+    pub fn ca_file(&self) -> Option<&CaFile> {
+        match self {
+            Target::Mock { .. } => None,
+            Target::Openai { ca_file, .. } | Target::Anthropic { ca_file, .. } => ca_file.as_ref(),
+        }
+    }
+
+    /// Why `ca_file` cannot be used, if it cannot: it must hold certificates, and the
+    /// target must be an https one (a plain http:// endpoint has no certificate).
+    pub(super) fn check_ca_file(&self, folder: &Path) -> Result<(), String> {
+        let (Some(file), Some(url)) = (self.ca_file(), self.base_url()) else {
+            return Ok(());
+        };
+        if !url.0.starts_with("https://") {
+            return Err(format!(
+                "applies to https:// targets only, and target.base_url is {}: remove ca_file or use https",
+                url.0
+            ));
+        }
+        file.read(folder).map(drop)
     }
 
     /// True when requests stay on this machine (the mock, or a loopback address).

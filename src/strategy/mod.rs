@@ -241,6 +241,11 @@ impl Dispatcher {
         self.inner.client.peak_connections()
     }
 
+    /// The HTTP versions the client's responses came in.
+    pub fn http_versions(&self) -> String {
+        self.inner.client.http_versions()
+    }
+
     /// What has been recorded so far.
     pub fn recording(&self) -> crate::recorder::Recording {
         self.inner.recorder.recording(&self.inner.items)

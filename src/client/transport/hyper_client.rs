@@ -1,29 +1,92 @@
-//! hyper's HTTP/1.1 client connections with a small pool of our own, over tokio or
-//! io_uring sockets.
+//! hyper's client connections, HTTP/1.1 and HTTP/2, plain or over TLS, with a small
+//! pool of our own, over tokio or io_uring sockets.
+//!
+//! HTTP/1.1 carries one request at a time per connection: idle connections wait in a
+//! stack, one popped per request and pushed back once its response is read. HTTP/2
+//! multiplexes: the pool holds one connection per target, opened by the first request
+//! (the others wait for it rather than each opening their own), and every request sends
+//! on a clone of its `SendRequest`. On `http://` the protocol is the strategy's choice
+//! (`http2`: prior knowledge, h2c); on `https://` the first connection's ALPN tells,
+//! and the pool keeps to that protocol from then on.
 //!
 //! Counts the connections it holds (made and not yet dropped) and the most it held at
-//! once, where a connection is made and where it is dropped: nothing scans the pool.
+//! once, where a connection is made and where it is dropped: nothing scans the pool,
+//! and every request does a constant amount of pool work.
 //!
 //! Written here rather than taken from `hyper_util::client::legacy` because that pool
 //! needs `Send` connections, and tokio-uring's sockets are not: the same code has to run
 //! on both, so that a hyper-on-tokio strategy is the control for hyper-on-io_uring.
 
+use super::tls::TlsSession;
 use super::{Body, Failure, Response, Sockets, Timeouts, before_response, error_chain};
 use crate::client::ErrorClass;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST, HeaderMap, HeaderValue};
-use http::uri::PathAndQuery;
+use http::uri::{PathAndQuery, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, timeout_at};
 
-pub type Sender = SendRequest<Full<Bytes>>;
+/// A request's sending half of one connection.
+pub enum Sender {
+    Http1(http1::SendRequest<Full<Bytes>>),
+    Http2(http2::SendRequest<Full<Bytes>>),
+}
 
-/// Idle connections, each ready for its next request once its last response is read.
-type Pool = Arc<Mutex<Vec<CountedSender>>>;
+impl Sender {
+    /// Starts HTTP/1.1 or HTTP/2 over a connected (and, for https, TLS) stream of the
+    /// tokio runtime, its connection driven by a task of its own.
+    pub async fn start_on_tokio<IO>(io: IO, http2: bool) -> std::io::Result<Sender>
+    where
+        IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let io = hyper_util::rt::TokioIo::new(io);
+        if http2 {
+            let (sender, connection) = http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+                .await
+                .map_err(std::io::Error::other)?;
+            tokio::spawn(connection);
+            Ok(Sender::Http2(sender))
+        } else {
+            let (sender, connection) = http1::handshake(io).await.map_err(std::io::Error::other)?;
+            tokio::spawn(connection);
+            Ok(Sender::Http1(sender))
+        }
+    }
+
+    /// Whether the connection can take a request now (an HTTP/1.1 connection the
+    /// server closed while idle fails here).
+    async fn ready(&mut self) -> bool {
+        match self {
+            Sender::Http1(sender) => sender.ready().await.is_ok(),
+            Sender::Http2(sender) => sender.ready().await.is_ok(),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        match self {
+            Sender::Http1(sender) => sender.is_closed(),
+            Sender::Http2(sender) => sender.is_closed(),
+        }
+    }
+}
+
+/// How connections are set up once their socket is connected: TLS for https, and which
+/// HTTP on a plain one.
+pub struct Handshake {
+    pub tls: Option<TlsSession>,
+    /// HTTP/2 with prior knowledge on a plain connection.
+    pub http2: bool,
+}
+
+/// Idle HTTP/1.1 connections, each ready for its next request once its last response
+/// is read.
+type Pool = Arc<Mutex<Vec<Lease>>>;
 
 /// The connections the client holds, and the most it has held at once.
 #[derive(Debug, Default)]
@@ -33,37 +96,69 @@ struct HeldConnections {
 }
 
 impl HeldConnections {
-    fn count(self: &Arc<Self>, sender: Sender) -> CountedSender {
+    fn count(self: &Arc<Self>, sender: Sender) -> Lease {
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak.fetch_max(open, Ordering::Relaxed);
-        CountedSender {
+        Lease {
             sender,
-            held: self.clone(),
+            counted: Arc::new(Counted(self.clone())),
         }
     }
 }
 
-/// A connection, counted in [`HeldConnections`] until it is dropped.
-struct CountedSender {
-    sender: Sender,
-    held: Arc<HeldConnections>,
-}
+/// One connection, counted in [`HeldConnections`] until every lease of it is dropped.
+struct Counted(Arc<HeldConnections>);
 
-impl Drop for CountedSender {
+impl Drop for Counted {
     fn drop(&mut self) {
-        self.held.open.fetch_sub(1, Ordering::Relaxed);
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+/// A connection lent to one request: HTTP/1.1's whole, HTTP/2's shared with the other
+/// requests on it.
+struct Lease {
+    sender: Sender,
+    counted: Arc<Counted>,
+}
+
+impl Lease {
+    /// Another lease of an HTTP/2 connection (`None` for HTTP/1.1, which is not shared).
+    fn share(&self) -> Option<Lease> {
+        match &self.sender {
+            Sender::Http1(_) => None,
+            Sender::Http2(sender) => Some(Lease {
+                sender: Sender::Http2(sender.clone()),
+                counted: self.counted.clone(),
+            }),
+        }
+    }
+}
+
+/// [`HyperTransport::protocol`]: not known until the first https connection's ALPN.
+const UNKNOWN: u8 = 0;
+const HTTP1: u8 = 1;
+const HTTP2: u8 = 2;
 
 pub struct HyperTransport {
     /// Resolved once, when the strategy's client is built.
     addrs: Vec<SocketAddr>,
     host: HeaderValue,
+    /// The request's target as HTTP/1.1 sends it (the path) and as HTTP/2 does (the
+    /// whole URI, for its `:scheme` and `:authority`).
     path: PathAndQuery,
+    uri: Uri,
     headers: HeaderMap,
     timeouts: Timeouts,
     sockets: Sockets,
-    pool: Pool,
+    handshake: Arc<Handshake>,
+    /// The protocol connections speak: [`UNKNOWN`], [`HTTP1`] or [`HTTP2`].
+    protocol: AtomicU8,
+    idle: Pool,
+    /// The HTTP/2 connection every request shares, once open.
+    shared: Mutex<Option<Lease>>,
+    /// Held while an HTTP/2 connection (or, on https, the first connection) is opened.
+    opening: tokio::sync::Mutex<()>,
     held: Arc<HeldConnections>,
 }
 
@@ -73,12 +168,14 @@ impl HyperTransport {
         sockets: Sockets,
         headers: HeaderMap,
         timeouts: Timeouts,
+        (http2, roots): (bool, &[rustls::pki_types::CertificateDer<'static>]),
     ) -> anyhow::Result<HyperTransport> {
         let url = url::Url::parse(url)?;
-        anyhow::ensure!(
-            url.scheme() == "http",
-            "the hyper client speaks plain http:// only, and {url} is not; use client = \"reqwest\" for https"
-        );
+        let https = match url.scheme() {
+            "http" => false,
+            "https" => true,
+            other => anyhow::bail!("the hyper client speaks http:// and https://, not {other}://"),
+        };
         let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or(80);
         let addrs: Vec<SocketAddr> = (host, port)
@@ -93,14 +190,27 @@ impl HyperTransport {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_string(),
         };
+        let tls = https
+            .then(|| TlsSession::new(host, http2, roots))
+            .transpose()?;
+        let protocol = match (https, http2) {
+            (true, _) => UNKNOWN,
+            (false, true) => HTTP2,
+            (false, false) => HTTP1,
+        };
         Ok(HyperTransport {
             addrs,
+            uri: Uri::try_from(format!("{}://{authority}{path}", url.scheme()))?,
             host: HeaderValue::try_from(authority)?,
             path: PathAndQuery::try_from(path)?,
             headers,
             timeouts,
             sockets,
-            pool: Pool::default(),
+            handshake: Arc::new(Handshake { tls, http2 }),
+            protocol: AtomicU8::new(protocol),
+            idle: Pool::default(),
+            shared: Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
             held: Arc::default(),
         })
     }
@@ -112,8 +222,13 @@ impl HyperTransport {
 
     pub async fn post(&self, body: Vec<u8>) -> Result<Response, Failure> {
         let deadline = Instant::now() + self.timeouts.total;
-        let mut sender = self.connection(deadline).await?;
-        let sent = sender.sender.send_request(self.request(body));
+        let mut lease = self.connection(deadline).await?;
+        let sent = async {
+            match &mut lease.sender {
+                Sender::Http1(sender) => sender.send_request(self.request(body, false)).await,
+                Sender::Http2(sender) => sender.send_request(self.request(body, true)).await,
+            }
+        };
         let response = match timeout_at(deadline, sent).await {
             Err(_) => return Err(attempt_timed_out(self.timeouts)),
             Ok(Err(e)) => return Err(before_response(&e)),
@@ -122,58 +237,121 @@ impl HyperTransport {
         let (parts, incoming) = response.into_parts();
         let body = HyperBody {
             incoming,
-            lease: Some((sender, self.pool.clone())),
+            lease: Some((lease, self.idle.clone())),
             deadline,
             timeouts: self.timeouts,
         };
         Ok(Response {
             status: parts.status.as_u16(),
+            version: parts.version,
             headers: parts.headers,
             body: Body::Hyper(body),
         })
     }
 
-    fn request(&self, body: Vec<u8>) -> http::Request<Full<Bytes>> {
+    fn request(&self, body: Vec<u8>, http2: bool) -> http::Request<Full<Bytes>> {
         let mut request = http::Request::new(Full::new(Bytes::from(body)));
         *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = http::Uri::from(self.path.clone());
+        if http2 {
+            *request.uri_mut() = self.uri.clone();
+            *request.version_mut() = http::Version::HTTP_2;
+        } else {
+            *request.uri_mut() = Uri::from(self.path.clone());
+        }
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
-        headers.insert(HOST, self.host.clone());
+        if !http2 {
+            headers.insert(HOST, self.host.clone());
+        }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         request
     }
 
-    /// An idle pooled connection once it is ready, else a new one.
-    async fn connection(&self, deadline: Instant) -> Result<CountedSender, Failure> {
+    /// A connection for one request: an idle HTTP/1.1 one, the shared HTTP/2 one, or a
+    /// new one.
+    async fn connection(&self, deadline: Instant) -> Result<Lease, Failure> {
+        if self.protocol.load(Ordering::Relaxed) == HTTP1 {
+            return self.http1_connection(deadline).await;
+        }
+        if let Some(lease) = self.live_shared() {
+            return Ok(lease);
+        }
+        // One connection is opened at a time: the requests that wait share it.
+        let until = self.connect_deadline(deadline);
+        let Ok(_opening) = timeout_at(until, self.opening.lock()).await else {
+            return Err(self.connect_timed_out(until, deadline));
+        };
+        if let Some(lease) = self.live_shared() {
+            return Ok(lease);
+        }
+        if self.protocol.load(Ordering::Relaxed) == HTTP1 {
+            return self.http1_connection(deadline).await;
+        }
+        let lease = self.open(deadline).await?;
+        let protocol = match lease.share() {
+            Some(shared) => {
+                *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Some(shared);
+                HTTP2
+            }
+            None => HTTP1,
+        };
+        self.protocol.store(protocol, Ordering::Relaxed);
+        Ok(lease)
+    }
+
+    /// Another lease of the shared HTTP/2 connection, unless there is none or it closed.
+    fn live_shared(&self) -> Option<Lease> {
+        let shared = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        shared
+            .as_ref()
+            .filter(|lease| !lease.sender.is_closed())
+            .and_then(Lease::share)
+    }
+
+    /// An idle HTTP/1.1 connection once it is ready, else a new one.
+    async fn http1_connection(&self, deadline: Instant) -> Result<Lease, Failure> {
         loop {
-            let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some(mut pooled) = pooled else { break };
             // A connection the server closed while idle fails here and is dropped.
-            if pooled.sender.ready().await.is_ok() {
+            if pooled.sender.ready().await {
                 return Ok(pooled);
             }
         }
-        let until = deadline.min(Instant::now() + self.timeouts.connect);
+        self.open(deadline).await
+    }
+
+    /// A new connection, within the connect timeout.
+    async fn open(&self, deadline: Instant) -> Result<Lease, Failure> {
+        let until = self.connect_deadline(deadline);
         match timeout_at(until, self.dial()).await {
-            Err(_) if until < deadline => Err((
-                ErrorClass::Timeout,
-                format!(
-                    "timed out connecting after {:?} (client.connect_timeout_s)",
-                    self.timeouts.connect
-                ),
-            )),
-            Err(_) => Err(attempt_timed_out(self.timeouts)),
+            Err(_) => Err(self.connect_timed_out(until, deadline)),
             Ok(Err(e)) => Err((ErrorClass::Connect, error_chain(&e))),
             Ok(Ok(sender)) => Ok(self.held.count(sender)),
         }
     }
 
-    /// Connects to the first address that answers and starts the HTTP/1.1 connection.
+    fn connect_deadline(&self, deadline: Instant) -> Instant {
+        deadline.min(Instant::now() + self.timeouts.connect)
+    }
+
+    fn connect_timed_out(&self, until: Instant, deadline: Instant) -> Failure {
+        if until < deadline {
+            let message = format!(
+                "timed out connecting after {:?} (client.connect_timeout_s)",
+                self.timeouts.connect
+            );
+            (ErrorClass::Timeout, message)
+        } else {
+            attempt_timed_out(self.timeouts)
+        }
+    }
+
+    /// Connects to the first address that answers and starts its HTTP connection.
     async fn dial(&self) -> std::io::Result<Sender> {
         let mut last = std::io::Error::other("the host resolved to no address");
         for &addr in &self.addrs {
-            match dial(self.sockets, addr).await {
+            match dial(self.sockets, addr, &self.handshake).await {
                 Ok(sender) => return Ok(sender),
                 Err(e) => last = e,
             }
@@ -182,30 +360,36 @@ impl HyperTransport {
     }
 }
 
-async fn dial(sockets: Sockets, addr: SocketAddr) -> std::io::Result<Sender> {
+async fn dial(
+    sockets: Sockets,
+    addr: SocketAddr,
+    handshake: &Arc<Handshake>,
+) -> std::io::Result<Sender> {
     match sockets {
         Sockets::Tokio => {
             let stream = tokio::net::TcpStream::connect(addr).await?;
             stream.set_nodelay(true)?;
-            let io = hyper_util::rt::TokioIo::new(stream);
-            let (sender, connection) = hyper::client::conn::http1::handshake(io)
-                .await
-                .map_err(std::io::Error::other)?;
-            tokio::spawn(connection);
-            Ok(sender)
+            match &handshake.tls {
+                None => Sender::start_on_tokio(stream, handshake.http2).await,
+                Some(tls) => {
+                    let (stream, http2) = tls.connect(stream).await?;
+                    Sender::start_on_tokio(stream, http2).await
+                }
+            }
         }
         #[cfg(target_os = "linux")]
-        Sockets::IoUring => super::uring::dial(addr).await,
+        Sockets::IoUring => super::uring::dial(addr, handshake.clone()).await,
         #[cfg(not(target_os = "linux"))]
         Sockets::IoUring => Err(std::io::Error::other("io_uring needs Linux")),
     }
 }
 
-/// A response body being read; its connection returns to the pool once the body has
-/// been read to its end, and is closed if it is dropped before.
+/// A response body being read; an HTTP/1.1 connection returns to the pool once the body
+/// has been read to its end, and is closed if it is dropped before (an HTTP/2 stream
+/// dropped early is reset, and its connection stays).
 pub struct HyperBody {
-    incoming: hyper::body::Incoming,
-    lease: Option<(CountedSender, Pool)>,
+    incoming: Incoming,
+    lease: Option<(Lease, Pool)>,
     deadline: Instant,
     timeouts: Timeouts,
 }
@@ -233,8 +417,10 @@ impl HyperBody {
     }
 
     fn release(&mut self) {
-        if let Some((sender, pool)) = self.lease.take() {
-            pool.lock().unwrap_or_else(|e| e.into_inner()).push(sender);
+        if let Some((lease, pool)) = self.lease.take()
+            && matches!(lease.sender, Sender::Http1(_))
+        {
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(lease);
         }
     }
 

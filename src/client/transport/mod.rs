@@ -1,10 +1,12 @@
-//! The HTTP library under the client: reqwest, or hyper's own HTTP/1.1 client over
-//! tokio or io_uring sockets. The client above reads every one of them the same way
-//! (status, headers, body chunks), so the SSE parsing and the recording are the same
-//! code whichever library and runtime carry the bytes.
+//! The HTTP library under the client: reqwest, or hyper's client connections (HTTP/1.1
+//! and HTTP/2, plain or TLS) over tokio or io_uring sockets. The client above reads
+//! every one of them the same way (status, version, headers, body chunks), so the SSE
+//! parsing and the recording are the same code whichever library and runtime carry the
+//! bytes. Also keeps the HTTP versions responses came in.
 
 mod hyper_client;
 mod reqwest_client;
+mod tls;
 #[cfg(target_os = "linux")]
 pub mod uring;
 
@@ -13,6 +15,8 @@ use crate::scenario::HttpLibrary;
 use bytes::Bytes;
 use http::HeaderMap;
 use hyper_client::{HyperBody, HyperTransport};
+use rustls::pki_types::CertificateDer;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 /// A failed exchange: its class and a message for the user.
@@ -35,6 +39,15 @@ pub struct Timeouts {
     pub idle: Duration,
 }
 
+/// Which HTTP a transport speaks, and whom it trusts over TLS.
+#[derive(Debug, Clone, Default)]
+pub struct HttpSettings {
+    /// HTTP/2 only: prior knowledge (h2c) on `http://`, the one ALPN offer on `https://`.
+    pub http2: bool,
+    /// Certificate authorities trusted on top of the system's (a target's `ca_file`).
+    pub roots: Vec<CertificateDer<'static>>,
+}
+
 /// Sends requests over one HTTP library, with a connection pool of its own.
 pub enum Transport {
     Reqwest(reqwest::Client),
@@ -49,11 +62,18 @@ impl Transport {
         url: &str,
         headers: HeaderMap,
         timeouts: Timeouts,
+        settings: &HttpSettings,
     ) -> anyhow::Result<Transport> {
         Ok(match library {
-            HttpLibrary::Reqwest => Transport::Reqwest(reqwest_client::build(headers, timeouts)?),
+            HttpLibrary::Reqwest => {
+                Transport::Reqwest(reqwest_client::build(headers, timeouts, settings)?)
+            }
             HttpLibrary::Hyper => Transport::Hyper(Box::new(HyperTransport::new(
-                url, sockets, headers, timeouts,
+                url,
+                sockets,
+                headers,
+                timeouts,
+                (settings.http2, &settings.roots),
             )?)),
         })
     }
@@ -80,6 +100,7 @@ impl Transport {
 /// A response whose status line and headers have arrived; the body is read by chunks.
 pub struct Response {
     pub status: u16,
+    pub version: http::Version,
     pub headers: HeaderMap,
     body: Body,
 }
@@ -101,6 +122,43 @@ impl Response {
     /// The value of header `name` as trimmed text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)?.to_str().ok().map(str::trim)
+    }
+}
+
+/// The HTTP versions responses came in, as a set: one relaxed load per response (a
+/// read-modify-write only the first time a version is seen).
+#[derive(Debug, Default)]
+pub struct VersionsSeen(AtomicU8);
+
+impl VersionsSeen {
+    const HTTP1: u8 = 1;
+    const HTTP2: u8 = 2;
+    const OTHER: u8 = 4;
+
+    pub fn note(&self, version: http::Version) {
+        let bit = match version {
+            http::Version::HTTP_2 => Self::HTTP2,
+            http::Version::HTTP_11 | http::Version::HTTP_10 => Self::HTTP1,
+            _ => Self::OTHER,
+        };
+        if self.0.load(Ordering::Relaxed) & bit == 0 {
+            self.0.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    /// `HTTP/1.1`, `HTTP/2`, both (`HTTP/1.1 + HTTP/2`), or empty before any response.
+    pub fn describe(&self) -> String {
+        let seen = self.0.load(Ordering::Relaxed);
+        [
+            (Self::HTTP1, "HTTP/1.1"),
+            (Self::HTTP2, "HTTP/2"),
+            (Self::OTHER, "other"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| seen & bit != 0)
+        .map(|(_, name)| name)
+        .collect::<Vec<_>>()
+        .join(" + ")
     }
 }
 
@@ -149,6 +207,17 @@ mod tests {
     #[derive(Debug, thiserror::Error)]
     #[error("client error (Connect)")]
     struct Wrapper(#[source] std::io::Error);
+
+    #[test]
+    fn versions_seen_describe_each_version_once() {
+        let seen = VersionsSeen::default();
+        assert_eq!(seen.describe(), "");
+        seen.note(http::Version::HTTP_2);
+        seen.note(http::Version::HTTP_2);
+        assert_eq!(seen.describe(), "HTTP/2");
+        seen.note(http::Version::HTTP_11);
+        assert_eq!(seen.describe(), "HTTP/1.1 + HTTP/2");
+    }
 
     #[test]
     fn error_chain_joins_sources_and_explains_running_out_of_files() {

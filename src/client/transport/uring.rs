@@ -1,20 +1,27 @@
 //! hyper over tokio-uring sockets: an adapter from io_uring's completion model (hand a
-//! buffer to the kernel, get it back filled) to hyper's readiness-style `Read`/`Write`,
-//! and a dial service that opens connections on the runtime's own thread.
+//! buffer to the kernel, get it back filled) to tokio's readiness-style `AsyncRead` /
+//! `AsyncWrite` (which rustls and, through `TokioIo`, hyper read and write), and a dial
+//! service that opens connections (TCP, TLS, HTTP/1.1 or HTTP/2) on the runtime's own
+//! thread.
 //!
 //! tokio-uring sockets are `!Send` and their connections must be driven by local tasks,
 //! while the strategies spawn `Send` tasks with `tokio::spawn`. A request task therefore
 //! asks the dial service (a local task) for a connection and gets back hyper's
-//! `SendRequest`, which is `Send`; the connection itself stays on the local task set.
+//! `SendRequest`, which is `Send`; the connection itself stays on the local task set,
+//! and so do the tasks HTTP/2 spawns for it (see [`LocalTasks`]).
 
-use super::hyper_client::Sender;
+use super::hyper_client::{Handshake, Sender};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::TokioIo;
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 use tokio_uring::net::TcpStream;
 
@@ -23,6 +30,7 @@ const READ_BUFFER: usize = 16 * 1024;
 
 struct DialJob {
     addr: SocketAddr,
+    handshake: Arc<Handshake>,
     reply: oneshot::Sender<io::Result<Sender>>,
 }
 
@@ -40,34 +48,75 @@ pub fn serve_dials() {
     tokio_uring::spawn(async move {
         while let Some(job) = queue.recv().await {
             tokio_uring::spawn(async move {
-                let _ = job.reply.send(connect(job.addr).await);
+                let _ = job.reply.send(connect(job.addr, &job.handshake).await);
             });
         }
     });
 }
 
 /// Opens a connection to `addr` over io_uring; only on a tokio-uring runtime's thread.
-pub async fn dial(addr: SocketAddr) -> io::Result<Sender> {
+pub async fn dial(addr: SocketAddr, handshake: Arc<Handshake>) -> io::Result<Sender> {
     let service = DIAL_SERVICE.with(|service| service.borrow().clone());
     let service =
         service.ok_or_else(|| io::Error::other("io_uring sockets need the tokio-uring runtime"))?;
     let (reply, answer) = oneshot::channel();
     let stopped = || io::Error::other("the io_uring dial service stopped");
     service
-        .send(DialJob { addr, reply })
+        .send(DialJob {
+            addr,
+            handshake,
+            reply,
+        })
         .map_err(|_| stopped())?;
     answer.await.map_err(|_| stopped())?
 }
 
-async fn connect(addr: SocketAddr) -> io::Result<Sender> {
+async fn connect(addr: SocketAddr, handshake: &Handshake) -> io::Result<Sender> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let io = UringIo::new(stream);
-    let (sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(io::Error::other)?;
-    tokio_uring::spawn(connection);
-    Ok(sender)
+    match &handshake.tls {
+        None => start(io, handshake.http2).await,
+        Some(tls) => {
+            let (io, http2) = tls.connect(io).await?;
+            start(io, http2).await
+        }
+    }
+}
+
+/// Starts HTTP/1.1 or HTTP/2 over a connected stream, its tasks on this thread.
+async fn start<IO>(io: IO, http2: bool) -> io::Result<Sender>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let io = TokioIo::new(io);
+    if http2 {
+        let (sender, connection) = http2::handshake(LocalTasks, io)
+            .await
+            .map_err(io::Error::other)?;
+        tokio_uring::spawn(connection);
+        Ok(Sender::Http2(sender))
+    } else {
+        let (sender, connection) = http1::handshake(io).await.map_err(io::Error::other)?;
+        tokio_uring::spawn(connection);
+        Ok(Sender::Http1(sender))
+    }
+}
+
+/// Runs the tasks hyper's HTTP/2 connection spawns (the connection's driver, one per
+/// request body) as local tasks: they own the `!Send` socket, so tokio's `spawn` (and
+/// hyper-util's `TokioExecutor`) would not take them. hyper spawns them from the dial
+/// service's task and from the connection's, both on the local task set.
+#[derive(Clone, Copy)]
+struct LocalTasks;
+
+impl<F> hyper::rt::Executor<F> for LocalTasks
+where
+    F: Future + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio_uring::spawn(future);
+    }
 }
 
 type Op<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -80,7 +129,7 @@ enum ReadState {
     Filled(Vec<u8>, usize),
 }
 
-/// A tokio-uring `TcpStream` as hyper's `Read` + `Write`. A write copies hyper's bytes
+/// A tokio-uring `TcpStream` as tokio's `AsyncRead` + `AsyncWrite`. A write copies hyper's bytes
 /// into an owned buffer and reports them written at once; the next write, flush or
 /// shutdown waits for the kernel to finish it, and reports its error if it failed.
 pub struct UringIo {
@@ -112,11 +161,11 @@ impl UringIo {
     }
 }
 
-impl hyper::rt::Read for UringIo {
+impl AsyncRead for UringIo {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut out: hyper::rt::ReadBufCursor<'_>,
+        out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
@@ -156,7 +205,7 @@ impl hyper::rt::Read for UringIo {
     }
 }
 
-impl hyper::rt::Write for UringIo {
+impl AsyncWrite for UringIo {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
