@@ -8,7 +8,7 @@
 
 use crate::machine::Machine;
 use crate::metric::Metric;
-use crate::recorder::timeline::{TimelineBucket, timeline};
+use crate::recorder::timeline::{LimitSeries, TimelineBucket, timeline};
 use crate::recorder::{ErrorClass, Outcome, Recording, RequestRecord, micros, new_histogram};
 use crate::scenario::StrategyKind;
 use hdrhistogram::Histogram;
@@ -147,6 +147,8 @@ pub struct StrategyResult {
     pub client: &'static str,
     /// CPU time the load generator used while the strategy ran (the mock's excluded).
     pub client_cpu: Option<Duration>,
+    /// The strategy's limit over time (an adaptive limit, a limiter's rate).
+    pub limit_series: Option<LimitSeries>,
 }
 
 /// Request counts by outcome.
@@ -180,6 +182,7 @@ impl StrategyResult {
             limit,
             records: recording.records,
             itl: recording.itl,
+            limit_series: recording.limit,
             mock,
             interrupted,
             runtime: String::new(),
