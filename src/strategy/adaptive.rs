@@ -6,13 +6,15 @@ use crate::recorder::timeline::LimitUnit;
 use crate::scenario::AdaptiveSignal;
 use crate::workload::WorkItem;
 use futures_util::future::BoxFuture;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-/// A pool whose size adapts: each arrived item waits until fewer than the current
-/// limit are in flight (and no pause asked by the server is running), then is sent.
+/// A pool whose size adapts: each attempt, first or retry, waits until fewer than the
+/// current limit are in flight (and no pause asked by the server is running), then is
+/// sent; a request waiting to retry holds no slot, so retries respect a lowered limit.
 /// The limit starts at `initial`, never passes `ceiling`, and moves with what the
 /// responses say: [`Aimd`] on 429s (`signal = "rate_limit"`), [`Vegas`] on latency
 /// (`signal = "latency"`). A 429's `retry-after` pauses every send, retries included,
@@ -37,6 +39,7 @@ impl Strategy for AdaptiveStrategy {
         let control = Arc::new(Control {
             state: Mutex::new(State {
                 law,
+                holding: HashSet::new(),
                 in_flight: 0,
                 paused_until: None,
             }),
@@ -46,13 +49,15 @@ impl Strategy for AdaptiveStrategy {
         Box::pin(async move {
             let mut tasks = JoinSet::new();
             while let Some(slot) = arrivals.next().await {
-                if !control.take_slot().await {
+                if !control.take_slot(dispatcher.item(slot)).await {
                     break;
                 }
                 let (dispatcher, control) = (dispatcher.clone(), control.clone());
                 tasks.spawn(async move {
                     dispatcher.execute_gated(slot, &*control).await;
-                    control.release();
+                    // An attempt that never went (an interrupt, a spent budget) still
+                    // holds its slot.
+                    control.release(dispatcher.item(slot));
                 });
                 while tasks.try_join_next().is_some() {}
             }
@@ -85,6 +90,8 @@ impl Law {
 
 struct State {
     law: Law,
+    /// Attempts in flight: the work items (by index) holding a slot.
+    holding: HashSet<u32>,
     in_flight: usize,
     /// No attempt goes before this (a server's `retry-after`).
     paused_until: Option<Instant>,
@@ -102,15 +109,9 @@ impl Control {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The pause still running, if any.
-    fn pause(&self) -> Option<Instant> {
-        self.state()
-            .paused_until
-            .filter(|until| *until > Instant::now())
-    }
-
-    /// Waits for room under the limit and takes it; false if the run is interrupted.
-    async fn take_slot(&self) -> bool {
+    /// Waits for room under the limit and takes it for an attempt of `item`; false if
+    /// the run is interrupted.
+    async fn take_slot(&self, item: &WorkItem) -> bool {
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -121,6 +122,7 @@ impl Control {
                     Some(until) if until > Instant::now() => Some(until),
                     _ if state.in_flight < state.law.limit() => {
                         state.in_flight += 1;
+                        state.holding.insert(item.index);
                         return true;
                     }
                     _ => None,
@@ -139,27 +141,34 @@ impl Control {
         }
     }
 
-    fn release(&self) {
-        self.state().in_flight -= 1;
-        self.room.notify_one();
+    /// Frees the slot an attempt of `item` holds, if it holds one.
+    fn release(&self, item: &WorkItem) {
+        let mut state = self.state();
+        if state.holding.remove(&item.index) {
+            state.in_flight -= 1;
+            drop(state);
+            self.room.notify_waiters();
+        }
     }
 }
 
 impl Gate for Control {
-    fn before_retry<'a>(&'a self, _: &'a WorkItem) -> BoxFuture<'a, ()> {
+    fn before_retry<'a>(&'a self, item: &'a WorkItem) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            while let Some(until) = self.pause() {
-                tokio::time::sleep_until(until.into()).await;
-            }
+            // Interrupted: the dispatcher sees it too and sends nothing.
+            self.take_slot(item).await;
         })
     }
 
-    fn after_attempt(&self, _: &WorkItem, feedback: &Feedback) {
+    fn after_attempt(&self, item: &WorkItem, feedback: &Feedback) {
         let changed = {
             let mut state = self.state();
             let before = state.law.limit();
             let in_flight = state.in_flight;
             state.law.hear(feedback, in_flight);
+            if state.holding.remove(&item.index) {
+                state.in_flight -= 1;
+            }
             if let Some(wait) = feedback.retry_after.filter(|_| feedback.rate_limited) {
                 let until = feedback.end + wait;
                 state.paused_until = state.paused_until.max(Some(until));
@@ -170,8 +179,8 @@ impl Gate for Control {
         if let Some(limit) = changed {
             self.dispatcher
                 .record_limit(LimitUnit::InFlight, limit as f64);
-            self.room.notify_one();
         }
+        self.room.notify_waiters();
     }
 }
 
