@@ -40,6 +40,7 @@ impl Strategy for AdaptiveStrategy {
             state: Mutex::new(State {
                 law,
                 holding: HashSet::new(),
+                retries_waiting: 0,
                 in_flight: 0,
                 paused_until: None,
             }),
@@ -49,7 +50,7 @@ impl Strategy for AdaptiveStrategy {
         Box::pin(async move {
             let mut tasks = JoinSet::new();
             while let Some(slot) = arrivals.next().await {
-                if !control.take_slot(dispatcher.item(slot)).await {
+                if !control.take_slot(dispatcher.item(slot), false).await {
                     break;
                 }
                 let (dispatcher, control) = (dispatcher.clone(), control.clone());
@@ -92,6 +93,9 @@ struct State {
     law: Law,
     /// Attempts in flight: the work items (by index) holding a slot.
     holding: HashSet<u32>,
+    /// Retries waiting for a slot: they go before any first attempt, so the requests
+    /// already refused get the quota that refills during a pause.
+    retries_waiting: usize,
     in_flight: usize,
     /// No attempt goes before this (a server's `retry-after`).
     paused_until: Option<Instant>,
@@ -109,9 +113,10 @@ impl Control {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits for room under the limit and takes it for an attempt of `item`; false if
-    /// the run is interrupted.
-    async fn take_slot(&self, item: &WorkItem) -> bool {
+    /// Waits for room under the limit and takes it for an attempt of `item` (a
+    /// `retry`, or a first attempt, which waits while retries do); false if the run is
+    /// interrupted.
+    async fn take_slot(&self, item: &WorkItem, retry: bool) -> bool {
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
@@ -120,7 +125,9 @@ impl Control {
                 let mut state = self.state();
                 match state.paused_until {
                     Some(until) if until > Instant::now() => Some(until),
-                    _ if state.in_flight < state.law.limit() => {
+                    _ if state.in_flight < state.law.limit()
+                        && (retry || state.retries_waiting == 0) =>
+                    {
                         state.in_flight += 1;
                         state.holding.insert(item.index);
                         return true;
@@ -155,8 +162,10 @@ impl Control {
 impl Gate for Control {
     fn before_retry<'a>(&'a self, item: &'a WorkItem) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            self.state().retries_waiting += 1;
             // Interrupted: the dispatcher sees it too and sends nothing.
-            self.take_slot(item).await;
+            self.take_slot(item, true).await;
+            self.state().retries_waiting -= 1;
         })
     }
 
@@ -192,13 +201,19 @@ pub const AIMD_BACKOFF: f64 = 0.5;
 /// decrease, after which the limit grows by one (doubling while in slow start, before
 /// the first 429). A 429 multiplies the limit by [`AIMD_BACKOFF`] (at least 1), once
 /// per window: a 429 to a request sent before the last decrease reports the old limit
-/// and is not counted again. No growth while fewer than half the limit are in flight
-/// (the limit is not being tested). Other failures count neither way.
+/// and is not counted again. A 429 that asks for a pause (`retry-after`) is TCP's
+/// timeout: the halved limit becomes a threshold, and the limit restarts from 1 in slow
+/// start up to it, so the requests waiting out the pause do not all go at its end into
+/// a quota that has only refilled for the pause. No growth while fewer than half the
+/// limit are in flight (the limit is not being tested). Other failures count neither
+/// way.
 #[derive(Debug, Clone)]
 pub struct Aimd {
     limit: usize,
     ceiling: usize,
     slow_start: bool,
+    /// Where slow start ends after a pause.
+    threshold: Option<usize>,
     clean: usize,
     last_decrease: Option<Instant>,
 }
@@ -209,6 +224,7 @@ impl Aimd {
             limit: initial.clamp(1, ceiling.max(1)),
             ceiling: ceiling.max(1),
             slow_start: true,
+            threshold: None,
             clean: 0,
             last_decrease: None,
         }
@@ -224,8 +240,12 @@ impl Aimd {
             return;
         }
         if feedback.rate_limited {
-            self.limit = ((self.limit as f64 * AIMD_BACKOFF) as usize).max(1);
-            self.slow_start = false;
+            let halved = ((self.limit as f64 * AIMD_BACKOFF) as usize).max(1);
+            if feedback.retry_after.is_some() {
+                (self.limit, self.threshold, self.slow_start) = (1, Some(halved), true);
+            } else {
+                (self.limit, self.threshold, self.slow_start) = (halved, None, false);
+            }
             self.clean = 0;
             self.last_decrease = Some(feedback.end);
             return;
@@ -236,9 +256,13 @@ impl Aimd {
         self.clean += 1;
         if self.clean >= self.limit {
             self.clean = 0;
-            let grown = match self.slow_start {
-                true => self.limit * 2,
-                false => self.limit + 1,
+            let grown = match (self.slow_start, self.threshold) {
+                (true, Some(threshold)) if self.limit * 2 >= threshold => {
+                    self.slow_start = false;
+                    threshold.max(self.limit + 1)
+                }
+                (true, _) => self.limit * 2,
+                (false, _) => self.limit + 1,
             };
             self.limit = grown.min(self.ceiling);
         }
@@ -389,6 +413,23 @@ mod tests {
             aimd.hear(&attempt(t0, 2_000 + 100 * sent, 1, 429), 4);
         }
         assert_eq!(aimd.limit(), 1);
+        // A 429 with a pause: from 16, the threshold is 8 and the limit restarts at 1,
+        // doubling per window to 8, then growing by one.
+        let mut aimd = Aimd::new(16, 64);
+        let paused = Feedback {
+            retry_after: Some(Duration::from_secs(1)),
+            ..attempt(t0, 0, 5, 429)
+        };
+        aimd.hear(&paused, 16);
+        let mut limits = vec![aimd.limit()];
+        for sent in 1..=23 {
+            let limit = aimd.limit();
+            aimd.hear(&attempt(t0, sent, 100, 200), limit);
+            if aimd.limit() != limit {
+                limits.push(aimd.limit());
+            }
+        }
+        assert_eq!(limits, [1, 2, 4, 8, 9]);
         let mut aimd = Aimd::new(40, 48);
         for sent in 0..40 {
             aimd.hear(&attempt(t0, sent, 100, 200), 40);
