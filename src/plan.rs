@@ -2,7 +2,7 @@
 //!
 //! Reads the scenario and its work items; sends nothing.
 
-use crate::scenario::{Scenario, StrategyConfig, StrategyKind, Target};
+use crate::scenario::{Scenario, StrategyConfig, Target};
 use crate::workload::WorkItem;
 use std::fmt;
 
@@ -106,11 +106,7 @@ pub fn socket_shortage(scenario: &Scenario, items: &[WorkItem], limit: u64) -> O
 
 /// The most requests `strategy` may have in flight with `items` work items.
 fn peak_in_flight(strategy: &StrategyConfig, items: u64) -> u64 {
-    match (strategy.kind, strategy.limit()) {
-        (StrategyKind::Serial, _) => 1.min(items),
-        (_, Some(limit)) => limit.0.min(items),
-        (_, None) => items,
-    }
+    strategy.in_flight_cap().map_or(items, |cap| cap.min(items))
 }
 
 /// "1 strategy", "4 strategies".

@@ -21,12 +21,22 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket for a per-minute limit.
     pub fn per_minute(limit: u64, now: Instant) -> TokenBucket {
+        TokenBucket::per_minute_of(limit as f64, now)
+    }
+
+    /// A full bucket for a per-minute limit that need not be whole (a share of a quota).
+    pub fn per_minute_of(limit: f64, now: Instant) -> TokenBucket {
         TokenBucket {
-            capacity: limit as f64,
-            per_second: limit as f64 / 60.0,
-            level: limit as f64,
+            capacity: limit,
+            per_second: limit / 60.0,
+            level: limit,
             updated: now,
         }
+    }
+
+    /// Units refilled per second.
+    pub fn per_second(&self) -> f64 {
+        self.per_second
     }
 
     fn refill(&mut self, now: Instant) {
@@ -67,6 +77,91 @@ impl TokenBucket {
     }
 }
 
+/// A metered dimension of a provider's per-minute quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    Requests,
+    /// OpenAI's TPM.
+    Tokens,
+    InputTokens,
+    OutputTokens,
+}
+
+impl Dimension {
+    /// What a request of `prompt` tokens asking for at most `max_output` costs this
+    /// dimension when it is admitted, as providers meter it: one request; OpenAI's
+    /// tokens max(`max_tokens`, prompt tokens); the prompt for input tokens; output
+    /// tokens reserved from `max_tokens` (the unused part refunded when it ends).
+    pub fn admission_cost(self, prompt: u32, max_output: u32) -> f64 {
+        match self {
+            Dimension::Requests => 1.0,
+            Dimension::Tokens => f64::from(max_output.max(prompt)),
+            Dimension::InputTokens => f64::from(prompt),
+            Dimension::OutputTokens => f64::from(max_output),
+        }
+    }
+}
+
+/// Several buckets of one quota charged together, all or nothing: a request goes only
+/// when every bucket covers its cost, as a provider admits one. A client-side limiter
+/// built from the provider's own numbers (scaled by a headroom) and charged before each
+/// request is sent, so the provider's buckets, refilling at least as fast and holding at
+/// least as much, always cover what it sends.
+#[derive(Debug, Clone)]
+pub struct Quota {
+    buckets: Vec<(Dimension, TokenBucket)>,
+}
+
+impl Quota {
+    /// Full buckets of `share` (0 to 1) of each per-minute limit.
+    pub fn new(limits: &[(Dimension, u64)], share: f64, now: Instant) -> Quota {
+        Quota {
+            buckets: limits
+                .iter()
+                .map(|&(d, limit)| (d, TokenBucket::per_minute_of(limit as f64 * share, now)))
+                .collect(),
+        }
+    }
+
+    /// How long until every bucket covers a request of `prompt` and `max_output`
+    /// tokens; `None` if they do now. A cost above a bucket's capacity is capped at the
+    /// capacity, so an oversized request waits for a full bucket instead of forever.
+    pub fn wait(&mut self, prompt: u32, max_output: u32, now: Instant) -> Option<Duration> {
+        self.buckets
+            .iter_mut()
+            .filter_map(|(d, bucket)| {
+                let cost = d.admission_cost(prompt, max_output).min(bucket.capacity);
+                bucket.shortfall(cost, now)
+            })
+            .max()
+    }
+
+    /// Charges a request to every bucket (after [`Quota::wait`] said it may go).
+    pub fn take(&mut self, prompt: u32, max_output: u32, now: Instant) {
+        for (d, bucket) in &mut self.buckets {
+            bucket.force_take(d.admission_cost(prompt, max_output), now);
+        }
+    }
+
+    /// Gives back the output tokens reserved but not generated.
+    pub fn refund_output(&mut self, unused: u32, now: Instant) {
+        for (d, bucket) in &mut self.buckets {
+            if *d == Dimension::OutputTokens {
+                bucket.refund(f64::from(unused), now);
+            }
+        }
+    }
+
+    /// Requests per second the slowest bucket sustains for requests of this size: the
+    /// limiter's rate.
+    pub fn rate(&self, prompt: u32, max_output: u32) -> f64 {
+        self.buckets
+            .iter()
+            .map(|(d, bucket)| bucket.per_second / d.admission_cost(prompt, max_output).max(1.0))
+            .fold(f64::INFINITY, f64::min)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +198,66 @@ mod tests {
         bucket.force_take(1.0, t0);
         assert!((bucket.time_to_full(t0).as_secs_f64() - 0.012).abs() < 1e-9);
         assert_eq!(bucket.remaining(t0), 4999);
+    }
+
+    #[test]
+    fn a_quota_charges_every_bucket_and_waits_for_the_slowest() {
+        let t0 = Instant::now();
+        // 600 RPM and 60,000 TPM at 98 %: 588 requests, 58,800 tokens, refilled at
+        // 9.8 requests and 980 tokens a second.
+        let limits = [(Dimension::Requests, 600), (Dimension::Tokens, 60_000)];
+        let mut quota = Quota::new(&limits, 0.98, t0);
+        // A request of 300 prompt tokens and 500 max_tokens costs 500 tokens: the token
+        // bucket is the tighter one, 117 requests (58,500 tokens) then a wait.
+        for _ in 0..117 {
+            assert_eq!(quota.wait(300, 500, t0), None);
+            quota.take(300, 500, t0);
+        }
+        let wait = quota.wait(300, 500, t0).unwrap();
+        // 300 tokens left, 200 missing at 980 a second.
+        assert!(
+            (wait.as_secs_f64() - 200.0 / 980.0).abs() < 1e-9,
+            "{wait:?}"
+        );
+        assert!((quota.rate(300, 500) - 980.0 / 500.0).abs() < 1e-9);
+        // Small requests: the request bucket (9.8 a second) is the tighter one.
+        assert!((quota.rate(10, 10) - 9.8).abs() < 1e-9);
+        assert_eq!(quota.wait(10, 10, t0), None);
+    }
+
+    #[test]
+    fn a_quota_at_a_providers_limit_never_asks_more_than_its_buckets_hold() {
+        // The client's buckets (98 % of the quota) and the provider's (100 %), both full
+        // at the start; the client sends whenever its own buckets allow, every 1 ms of a
+        // simulated minute and a half: the provider's bucket always covers it.
+        let t0 = Instant::now();
+        let mut client = Quota::new(&[(Dimension::Requests, 600)], 0.98, t0);
+        let mut provider = TokenBucket::per_minute(600, t0);
+        let mut sent = 0;
+        for ms in 0..90_000 {
+            let now = t0 + Duration::from_millis(ms);
+            while client.wait(1, 1, now).is_none() {
+                client.take(1, 1, now);
+                assert_eq!(provider.shortfall(1.0, now), None, "refused at {ms} ms");
+                provider.force_take(1.0, now);
+                sent += 1;
+            }
+        }
+        // 588 at once, then 9.8 a second for 90 s (882), give or take the last one.
+        assert!((1469..=1470).contains(&sent), "{sent}");
+    }
+
+    #[test]
+    fn output_reservations_are_refunded_and_oversized_requests_wait_for_a_full_bucket() {
+        let t0 = Instant::now();
+        let mut quota = Quota::new(&[(Dimension::OutputTokens, 1000)], 1.0, t0);
+        quota.take(10, 800, t0);
+        assert!(quota.wait(10, 800, t0).is_some());
+        // 700 of the 800 reserved were not generated.
+        quota.refund_output(700, t0);
+        assert_eq!(quota.wait(10, 800, t0), None);
+        // 5,000 tokens cannot fit a bucket of 1,000: it goes when the bucket is full.
+        let mut quota = Quota::new(&[(Dimension::OutputTokens, 1000)], 1.0, t0);
+        assert_eq!(quota.wait(10, 5000, t0), None);
     }
 }

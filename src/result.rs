@@ -8,7 +8,7 @@
 
 use crate::machine::Machine;
 use crate::metric::Metric;
-use crate::recorder::timeline::{TimelineBucket, timeline};
+use crate::recorder::timeline::{LimitSeries, TimelineBucket, timeline};
 use crate::recorder::{ErrorClass, Outcome, Recording, RequestRecord, micros, new_histogram};
 use crate::runtime::RuntimeHealth;
 use crate::scenario::StrategyKind;
@@ -156,6 +156,8 @@ pub struct StrategyResult {
     /// The HTTP versions the responses came in (`HTTP/1.1`, `HTTP/2`, or both joined
     /// by ` + `); empty when no response came.
     pub http_version: String,
+    /// The strategy's limit over time (an adaptive limit, a limiter's rate).
+    pub limit_series: Option<LimitSeries>,
 }
 
 /// Where a strategy's count of connections comes from.
@@ -207,6 +209,7 @@ impl StrategyResult {
             limit,
             records: recording.records,
             itl: recording.itl,
+            limit_series: recording.limit,
             mock,
             interrupted,
             runtime: String::new(),

@@ -265,7 +265,7 @@ impl StrategyRun<'_> {
             (Instant::now(), rows),
         );
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
-        let strategy = config.kind.build(config.limit().map(|l| l.get()));
+        let strategy = config.build();
         let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
         let on_runtime = dispatcher.clone();
         let cpu_before = crate::cpu::client_cpu(crate::mock::THREAD_NAME);

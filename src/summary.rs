@@ -17,6 +17,7 @@
 
 use crate::machine::Machine;
 use crate::metric::Metric;
+use crate::recorder::timeline::LimitSeries;
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -111,6 +112,10 @@ pub struct StrategySummary {
     /// a file naming a metric this version lacks still loads.
     pub latency_ms: BTreeMap<String, Percentiles>,
     pub mock: Option<MockReport>,
+    /// The limit the strategy had in effect over time, for the kinds that keep one
+    /// (`adaptive`: requests in flight; `rate`: the limiter's requests per second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_series: Option<LimitSeries>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +216,7 @@ impl StrategySummary {
             output_tokens_per_s: s.output_tokens_per_second(),
             latency_ms,
             mock: s.mock,
+            limit_series: s.limit_series.clone(),
         }
     }
 }

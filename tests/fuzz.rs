@@ -541,8 +541,7 @@ fn exercise(scenario: &Scenario) {
     }
     for strategy in scenario.strategies() {
         let _ = strategy.label();
-        let limit = strategy.limit().map(|l| l.get());
-        let _ = strategy.kind.build(limit);
+        let _ = strategy.build();
     }
     // The mock's distributions, and the workload's.
     let mock = &scenario.mock;

@@ -15,15 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// A rate-limited dimension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dimension {
-    Requests,
-    /// OpenAI's TPM.
-    Tokens,
-    InputTokens,
-    OutputTokens,
-}
+pub use crate::quota::Dimension;
 
 /// What one request asks of each dimension.
 #[derive(Debug, Clone, Copy, Default)]
@@ -108,15 +100,10 @@ impl Limits {
 
     /// What a request costs in `dimension` at admission.
     fn cost(&self, dimension: Dimension, charge: Charge) -> f64 {
-        match dimension {
-            Dimension::Requests => 1.0,
-            Dimension::Tokens => f64::from(charge.max_output.max(charge.input)),
-            Dimension::InputTokens => f64::from(charge.input),
-            Dimension::OutputTokens => match self.config.otpm_mode {
-                OtpmMode::Reserve => f64::from(charge.max_output),
-                // Admitted while the bucket is not in debt; charged as generated.
-                OtpmMode::Generated => 0.0,
-            },
+        match (dimension, self.config.otpm_mode) {
+            // Admitted while the bucket is not in debt; charged as generated.
+            (Dimension::OutputTokens, OtpmMode::Generated) => 0.0,
+            _ => dimension.admission_cost(charge.input, charge.max_output),
         }
     }
 

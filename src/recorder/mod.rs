@@ -77,6 +77,8 @@ pub struct Recorder {
     slots: Box<[OnceLock<RequestRecord>]>,
     gap_shards: Box<[Mutex<Histogram<u64>>]>,
     live: LiveCounters,
+    /// The limit a strategy keeps, if it keeps one (changes rarely: a lock is fine).
+    limit: Mutex<Option<timeline::LimitSeries>>,
 }
 
 /// How a request's attempts went, for its record.
@@ -92,6 +94,8 @@ pub struct Attempts {
 pub struct Recording {
     pub records: Vec<RequestRecord>,
     pub itl: Histogram<u64>,
+    /// The strategy's limit over time, for strategies that keep one.
+    pub limit: Option<timeline::LimitSeries>,
 }
 
 impl Recorder {
@@ -104,7 +108,20 @@ impl Recorder {
             slots: (0..items).map(|_| OnceLock::new()).collect(),
             gap_shards: (0..shards).map(|_| Mutex::new(new_histogram())).collect(),
             live: LiveCounters::default(),
+            limit: Mutex::new(None),
         }
+    }
+
+    /// Records the strategy's limit now in effect (kept only when it changes).
+    pub fn limit(&self, unit: timeline::LimitUnit, value: f64) {
+        let at = self.since_epoch(Instant::now());
+        let mut series = self.limit.lock().unwrap_or_else(PoisonError::into_inner);
+        series
+            .get_or_insert_with(|| timeline::LimitSeries {
+                unit,
+                points: Vec::new(),
+            })
+            .push(at, value);
     }
 
     pub fn live(&self) -> &LiveCounters {
@@ -210,6 +227,15 @@ impl Recorder {
             itl.add(&*shard)
                 .expect("shards share the histogram's bounds");
         }
-        Recording { records, itl }
+        let limit = self
+            .limit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Recording {
+            records,
+            itl,
+            limit,
+        }
     }
 }

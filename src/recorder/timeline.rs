@@ -2,10 +2,47 @@
 //! its records.
 
 use super::{ErrorClass, Outcome, RequestRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What a strategy's limit series counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitUnit {
+    /// Requests in flight (an adaptive limit).
+    InFlight,
+    /// Requests per second (a limiter's rate).
+    PerSecond,
+}
+
+/// The limit a strategy had in effect over its run, as it changed: `(seconds since the
+/// start, value)` at each change, in time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitSeries {
+    pub unit: LimitUnit,
+    pub points: Vec<(f64, f64)>,
+}
+
+impl LimitSeries {
+    /// Most changes kept: a change a second for five hours. Later ones are not kept.
+    pub const MAX_POINTS: usize = 20_000;
+
+    /// Appends a change at `at`; a value equal to the last one is not a change.
+    pub fn push(&mut self, at: Duration, value: f64) {
+        let changed = self.points.last().is_none_or(|&(_, last)| last != value);
+        if changed && self.points.len() < Self::MAX_POINTS {
+            self.points.push((at.as_secs_f64(), value));
+        }
+    }
+
+    /// The value in effect at `at` (seconds since the start); `None` before the first.
+    pub fn at(&self, at: f64) -> Option<f64> {
+        let after = self.points.partition_point(|&(t, _)| t <= at);
+        after.checked_sub(1).map(|i| self.points[i].1)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TimelineBucket {
     /// Start of the bucket since the strategy started; it covers `[start, start + width)`.
     pub start: Duration,
@@ -16,6 +53,16 @@ pub struct TimelineBucket {
     pub failed: u64,
     /// The most requests in flight at any moment of this bucket.
     pub peak_in_flight: u64,
+    /// The strategy's limit in effect at the end of this bucket, for those that keep a
+    /// [`LimitSeries`].
+    pub limit: Option<f64>,
+}
+
+/// Fills each bucket's `limit` from `series`: the value in effect at the bucket's end.
+pub fn fill_limit(rows: &mut [TimelineBucket], series: &LimitSeries, width: Duration) {
+    for row in rows {
+        row.limit = series.at((row.start + width).as_secs_f64());
+    }
 }
 
 /// One bucket per `width` from the start to the last response.
@@ -119,6 +166,36 @@ mod tests {
         let rows = timeline(&[record(0, 3_500, Outcome::Ok)], Duration::from_secs(1));
         let peaks: Vec<_> = rows.iter().map(|r| r.peak_in_flight).collect();
         assert_eq!(peaks, vec![1, 1, 1, 1]);
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_series_keeps_changes_and_answers_the_value_in_effect() {
+        let mut series = LimitSeries {
+            unit: LimitUnit::InFlight,
+            points: Vec::new(),
+        };
+        for (ms, value) in [(0, 4.0), (100, 4.0), (250, 8.0), (1_500, 4.0)] {
+            series.push(Duration::from_millis(ms), value);
+        }
+        assert_eq!(series.points, vec![(0.0, 4.0), (0.25, 8.0), (1.5, 4.0)]);
+        assert_eq!(series.at(0.2), Some(4.0));
+        assert_eq!(series.at(1.0), Some(8.0));
+        assert_eq!(series.at(9.0), Some(4.0));
+        let mut rows = vec![
+            TimelineBucket::default(),
+            TimelineBucket {
+                start: Duration::from_secs(1),
+                ..TimelineBucket::default()
+            },
+        ];
+        fill_limit(&mut rows, &series, Duration::from_secs(1));
+        let limits: Vec<_> = rows.iter().map(|r| r.limit).collect();
+        assert_eq!(limits, vec![Some(8.0), Some(4.0)]);
     }
 }
 

@@ -10,7 +10,7 @@
 use super::{hgrm, requests_csv};
 use crate::metric::Metric;
 use crate::recorder::RequestRecord;
-use crate::recorder::timeline::{TimelineBucket, timeline};
+use crate::recorder::timeline::{TimelineBucket, fill_limit, timeline};
 use crate::scenario::SloConfig;
 use crate::summary::{self, Incompleteness, StrategySummary, Summary};
 use anyhow::Context;
@@ -43,8 +43,14 @@ impl SavedStrategy {
         &self.summary.label
     }
 
+    /// The timeline in buckets of `width`, with the limit in effect in each when the
+    /// strategy kept one.
     pub fn timeline(&self, width: Duration) -> Vec<TimelineBucket> {
-        timeline(&self.records, width)
+        let mut rows = timeline(&self.records, width);
+        if let Some(series) = &self.summary.limit_series {
+            fill_limit(&mut rows, series, width);
+        }
+        rows
     }
 }
 

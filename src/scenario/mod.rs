@@ -38,11 +38,15 @@ pub use mock::{
 };
 pub use retry::RetryConfig;
 pub use slo::SloConfig;
-pub use strategy::{HttpLibrary, Limit, RuntimeKind, StrategyConfig, StrategyKind};
+pub use strategy::{
+    ADAPTIVE_CEILING, ADAPTIVE_INITIAL_LIMIT, AdaptiveSignal, HttpLibrary, Limit, RATE_HEADROOM,
+    RuntimeKind, StrategyConfig, StrategyKind,
+};
 pub use target::{CaFile, OpenAiApi, Price, Target};
 pub use values::{
-    BaseUrl, ByteCount, Concurrency, Count, CpuMicros, EnvName, Millis, Name, NonNegative, Offset,
-    Positive, QueueLength, Rate, RequestCount, Scale, Seconds, Share, ThreadCount, limits,
+    BaseUrl, ByteCount, Concurrency, Count, CpuMicros, EnvName, Fraction, Millis, Name,
+    NonNegative, Offset, Positive, QueueLength, Rate, RequestCount, Scale, Seconds, Share,
+    ThreadCount, limits,
 };
 pub use workload::WorkloadConfig;
 
@@ -153,7 +157,9 @@ impl Scenario {
                 )
             };
             let config = entry.get_ref();
-            config.check().map_err(|message| at("", &message))?;
+            config
+                .check()
+                .map_err(|(key, message)| at(&key, &message))?;
             let label = config.label();
             if !seen.insert(label.clone()) {
                 return Err(at(

@@ -1,8 +1,9 @@
 //! `[[strategy]]`: one entry per strategy compared: its kind, in-flight limit (or a
-//! sweep of them), queue bound, runtime, HTTP library and HTTP version. The strategies
-//! themselves are built by the strategy stage.
+//! sweep of them), queue bound, runtime, HTTP library and HTTP version, and the keys of
+//! the kinds that respect a quota (`rate`'s quota and headroom, `adaptive`'s start and
+//! signal). The strategies themselves are built by the strategy stage.
 
-use super::values::{Concurrency, Name, RequestCount, ThreadCount};
+use super::values::{Concurrency, Count, Fraction, Name, RequestCount, ThreadCount};
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer};
 use std::fmt;
@@ -37,6 +38,58 @@ pub struct StrategyConfig {
     /// Name in tables and file names.
     #[serde(rename = "label")]
     pub custom_label: Option<Name>,
+    /// `rate`: the provider's requests per minute it paces itself to.
+    pub rpm: Option<Count>,
+    /// `rate`: OpenAI tokens per minute (a request charged max(`max_tokens`, prompt)).
+    pub tpm: Option<Count>,
+    /// `rate`: Anthropic input tokens per minute (a request charged its prompt).
+    pub itpm: Option<Count>,
+    /// `rate`: Anthropic output tokens per minute (a request charged its `max_tokens`,
+    /// the unused part given back when it ends).
+    pub otpm: Option<Count>,
+    /// `rate`: the share of the quota used (default [`RATE_HEADROOM`]).
+    pub headroom: Option<Fraction>,
+    /// `adaptive`: the limit it starts from (default [`ADAPTIVE_INITIAL_LIMIT`], or the
+    /// ceiling if lower).
+    pub initial_limit: Option<Concurrency>,
+    /// `adaptive`: what it adapts to.
+    pub signal: Option<AdaptiveSignal>,
+}
+
+/// The share of its quota a `rate` strategy uses unless told: a little under the quota,
+/// so that clock differences and requests in flight at a provider never tip it over.
+pub const RATE_HEADROOM: f64 = 0.98;
+/// An `adaptive` strategy's ceiling when it has no `limit`.
+pub const ADAPTIVE_CEILING: u64 = 256;
+/// An `adaptive` strategy's starting limit when it has no `initial_limit`.
+pub const ADAPTIVE_INITIAL_LIMIT: u64 = 4;
+
+/// What an `adaptive` strategy reads to adapt its limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdaptiveSignal {
+    /// The provider's refusals: AIMD on 429s, pausing for `retry-after`.
+    #[default]
+    RateLimit,
+    /// Latency: Vegas-style, for servers that queue instead of refusing.
+    Latency,
+}
+
+impl AdaptiveSignal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdaptiveSignal::RateLimit => "rate_limit",
+            AdaptiveSignal::Latency => "latency",
+        }
+    }
+}
+
+/// Whether a kind needs, accepts or refuses `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitRule {
+    Required,
+    Optional,
+    Refused,
 }
 
 impl StrategyConfig {
@@ -49,13 +102,99 @@ impl StrategyConfig {
         }
     }
 
-    /// The label: `label` if given, else the kind and its limit (`semaphore-8`).
+    /// The label: `label` if given, else the kind and its limit (`semaphore-8`), with
+    /// the signal of a latency-driven `adaptive` (`adaptive-latency-32`).
     pub fn label(&self) -> String {
+        let kind = match self.signal {
+            Some(AdaptiveSignal::Latency) => format!("{}-latency", self.kind),
+            _ => self.kind.to_string(),
+        };
         match (&self.custom_label, self.limit()) {
             (Some(label), _) => label.0.clone(),
-            (None, Some(limit)) => format!("{}-{}", self.kind, limit.0),
-            (None, None) => self.kind.to_string(),
+            (None, Some(limit)) => format!("{kind}-{}", limit.0),
+            (None, None) => kind,
         }
+    }
+
+    /// The share of the quota a `rate` strategy uses.
+    pub fn headroom(&self) -> f64 {
+        self.headroom.map_or(RATE_HEADROOM, |h| h.0)
+    }
+
+    /// The most requests it may ever hold in flight, if it caps them: `limit`, or an
+    /// `adaptive` strategy's default ceiling.
+    pub fn in_flight_cap(&self) -> Option<u64> {
+        match (self.kind, self.limit()) {
+            (_, Some(limit)) => Some(limit.0),
+            (StrategyKind::Serial, None) => Some(1),
+            (StrategyKind::Adaptive, None) => Some(ADAPTIVE_CEILING),
+            _ => None,
+        }
+    }
+
+    /// An `adaptive` strategy's starting limit, never above its ceiling.
+    pub fn start_limit(&self) -> u64 {
+        let ceiling = self.in_flight_cap().unwrap_or(ADAPTIVE_CEILING);
+        self.initial_limit
+            .map_or(ADAPTIVE_INITIAL_LIMIT, |l| l.0)
+            .min(ceiling)
+    }
+
+    /// The keys present that only a kind other than this one takes, with that kind.
+    fn foreign_keys(&self) -> Vec<(&'static str, StrategyKind)> {
+        let rate = [
+            ("rpm", self.rpm.is_some()),
+            ("tpm", self.tpm.is_some()),
+            ("itpm", self.itpm.is_some()),
+            ("otpm", self.otpm.is_some()),
+            ("headroom", self.headroom.is_some()),
+        ]
+        .map(|(key, set)| (key, set, StrategyKind::Rate));
+        let adaptive = [
+            ("initial_limit", self.initial_limit.is_some()),
+            ("signal", self.signal.is_some()),
+        ]
+        .map(|(key, set)| (key, set, StrategyKind::Adaptive));
+        rate.into_iter()
+            .chain(adaptive)
+            .filter(|&(_, set, owner)| set && owner != self.kind)
+            .map(|(key, _, owner)| (key, owner))
+            .collect()
+    }
+
+    /// The checks of the keys only some kinds take: each refused with its name where it
+    /// does not apply, and `rate`'s quota and `adaptive`'s start checked.
+    fn check_kind_keys(&self) -> Result<(), (String, String)> {
+        let kind = self.kind;
+        if let Some((key, owner)) = self.foreign_keys().first() {
+            return Err((
+                format!(".{key}"),
+                format!(
+                    "`{key}` applies to strategy kind \"{owner}\" only, not \"{kind}\"; remove it"
+                ),
+            ));
+        }
+        let no_quota = [self.rpm, self.tpm, self.itpm, self.otpm]
+            .iter()
+            .all(Option::is_none);
+        if kind == StrategyKind::Rate && no_quota {
+            return Err((
+                String::new(),
+                "strategy kind \"rate\" needs a quota to pace itself to: at least one of `rpm`, `tpm`, `itpm`, `otpm` (per minute, as the provider states them)".into(),
+            ));
+        }
+        if let (Some(start), Some(ceiling)) = (self.initial_limit, self.limit())
+            && start.0 > ceiling.0
+        {
+            return Err((
+                ".initial_limit".into(),
+                format!(
+                    "{} is above `limit` ({}), the most the adaptive limit may reach; lower it or raise `limit`",
+                    start.0, ceiling.0
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The entries a `limit` sweep stands for, one per value, labelled `kind-limit` (or
@@ -82,17 +221,24 @@ impl StrategyConfig {
             .collect()
     }
 
-    pub(super) fn check(&self) -> Result<(), String> {
+    /// Checks the keys together; an error names the key it is about (`.rpm`), or none
+    /// (`""`) when it is about the entry.
+    pub(super) fn check(&self) -> Result<(), (String, String)> {
         // A sweep's labels are built (`label-limit`): check them as a written one is.
         if let Some(label) = &self.custom_label {
-            Name::check(&label.0)?;
+            Name::check(&label.0).map_err(|e| (String::new(), e))?;
         }
+        self.check_kind_keys()?;
+        self.check_common().map_err(|e| (String::new(), e))
+    }
+
+    fn check_common(&self) -> Result<(), String> {
         let kind = self.kind;
-        match (kind.takes_limit(), self.limit()) {
-            (true, None) => Err(format!(
+        match (kind.limit_rule(), self.limit()) {
+            (LimitRule::Required, None) => Err(format!(
                 "strategy kind \"{kind}\" needs `limit`: the most requests in flight at once (at least 1)"
             )),
-            (false, Some(_)) => Err(format!(
+            (LimitRule::Refused, Some(_)) => Err(format!(
                 "strategy kind \"{kind}\" takes no `limit`; remove it"
             )),
             _ if self.workers.is_some() && self.runtime != RuntimeKind::TokioMulti => Err(format!(
@@ -119,14 +265,20 @@ pub enum StrategyKind {
     Semaphore,
     #[serde(rename = "joinset")]
     JoinSet,
+    /// Paced to a per-minute quota (requests and tokens), optionally capped in flight.
+    Rate,
+    /// Concurrency that adapts: AIMD on 429s, or Vegas-style on latency.
+    Adaptive,
 }
 
 impl StrategyKind {
-    /// Whether the kind is parameterised by an in-flight `limit`.
-    pub fn takes_limit(self) -> bool {
+    /// Whether the kind needs, accepts or refuses an in-flight `limit`: `rate` may be
+    /// capped too, `adaptive` takes it as its ceiling.
+    pub fn limit_rule(self) -> LimitRule {
         match self {
-            StrategyKind::Serial | StrategyKind::JoinAll => false,
-            StrategyKind::Semaphore | StrategyKind::JoinSet => true,
+            StrategyKind::Serial | StrategyKind::JoinAll => LimitRule::Refused,
+            StrategyKind::Semaphore | StrategyKind::JoinSet => LimitRule::Required,
+            StrategyKind::Rate | StrategyKind::Adaptive => LimitRule::Optional,
         }
     }
 
@@ -136,6 +288,8 @@ impl StrategyKind {
             StrategyKind::JoinAll => "join_all",
             StrategyKind::Semaphore => "semaphore",
             StrategyKind::JoinSet => "joinset",
+            StrategyKind::Rate => "rate",
+            StrategyKind::Adaptive => "adaptive",
         }
     }
 }

@@ -277,3 +277,84 @@ fn bad_sweeps_are_located_and_explained() {
         "{err}"
     );
 }
+
+#[test]
+fn quota_strategies_take_their_own_keys_and_get_defaults() {
+    let src = format!(
+        "{VALID}[[strategy]]\nkind = \"rate\"\nrpm = 600\ntpm = 90000\n[[strategy]]\nkind = \"rate\"\nitpm = 1000\nheadroom = 0.5\nlimit = 8\n[[strategy]]\nkind = \"adaptive\"\n[[strategy]]\nkind = \"adaptive\"\nsignal = \"latency\"\nlimit = 64\ninitial_limit = 2\n"
+    );
+    let s = Scenario::parse(&src, "s.toml").unwrap();
+    let strategies: Vec<_> = s.strategies().collect();
+    let labels: Vec<_> = strategies.iter().map(|c| c.label()).collect();
+    assert_eq!(
+        labels,
+        [
+            "serial",
+            "semaphore-2",
+            "rate",
+            "rate-8",
+            "adaptive",
+            "adaptive-latency-64"
+        ]
+    );
+    assert_eq!(strategies[2].headroom(), RATE_HEADROOM);
+    assert_eq!(strategies[2].rpm.map(|r| r.0), Some(600));
+    assert_eq!(strategies[3].headroom(), 0.5);
+    assert_eq!(strategies[2].in_flight_cap(), None);
+    assert_eq!(strategies[3].in_flight_cap(), Some(8));
+    assert_eq!(strategies[4].in_flight_cap(), Some(ADAPTIVE_CEILING));
+    assert_eq!(strategies[4].start_limit(), ADAPTIVE_INITIAL_LIMIT);
+    assert_eq!(strategies[4].signal, None);
+    assert_eq!(strategies[5].start_limit(), 2);
+    assert_eq!(strategies[5].signal, Some(AdaptiveSignal::Latency));
+}
+
+#[test]
+fn quota_keys_are_refused_by_name_where_they_do_not_apply() {
+    let with = |strategy: &str| format!("{VALID}[[strategy]]\n{strategy}\n");
+    for (strategy, expected) in [
+        (
+            "kind = \"semaphore\"\nlimit = 4\nrpm = 60",
+            "strategy[2].rpm: `rpm` applies to strategy kind \"rate\" only, not \"semaphore\"",
+        ),
+        (
+            "kind = \"adaptive\"\nheadroom = 0.9",
+            "strategy[2].headroom: `headroom` applies to strategy kind \"rate\" only, not \"adaptive\"",
+        ),
+        (
+            "kind = \"rate\"\nrpm = 60\nsignal = \"latency\"",
+            "strategy[2].signal: `signal` applies to strategy kind \"adaptive\" only, not \"rate\"",
+        ),
+        (
+            "kind = \"join_all\"\ninitial_limit = 3",
+            "strategy[2].initial_limit: `initial_limit` applies to strategy kind \"adaptive\" only",
+        ),
+        (
+            "kind = \"rate\"",
+            "strategy[2]: strategy kind \"rate\" needs a quota to pace itself to: at least one of `rpm`, `tpm`, `itpm`, `otpm`",
+        ),
+        (
+            "kind = \"adaptive\"\nlimit = 8\ninitial_limit = 16",
+            "strategy[2].initial_limit: 16 is above `limit` (8)",
+        ),
+        (
+            "kind = \"rate\"\nrpm = 60\nheadroom = 0",
+            "strategy[2].headroom: must be a share of the quota greater than 0 and at most 1, got 0",
+        ),
+        (
+            "kind = \"rate\"\nrpm = 60\nheadroom = 1.5",
+            "strategy[2].headroom: must be a share of the quota greater than 0 and at most 1, got 1.5",
+        ),
+        (
+            "kind = \"rate\"\nrpm = 0",
+            "strategy[2].rpm: must be a whole number from 1 to",
+        ),
+        (
+            "kind = \"adaptive\"\nsignal = \"vibes\"",
+            "strategy[2].signal: unknown variant `vibes`, expected `rate_limit` or `latency`",
+        ),
+    ] {
+        let err = error_of(&with(strategy));
+        assert!(err.contains(expected), "{strategy}:\n{err}");
+    }
+}

@@ -161,6 +161,10 @@ checked_number!(
     /// A share from 0 to 1: an error rate, a fault's probability (0.01 = 1 %).
     Share, 0.0, true, 1.0, "a share"
 );
+checked_number!(
+    /// A share above 0 and at most 1: the part of a quota a client may use.
+    Fraction, 0.0, false, 1.0, "a share of the quota"
+);
 
 checked_count!(
     /// A whole number of at least 1 (per-minute quotas, budgets, attempts).

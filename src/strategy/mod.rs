@@ -4,27 +4,36 @@
 //! arrived item is sent, and [`Dispatcher::execute`] does the sending, timing and
 //! recording, identically for all. Adding a strategy means one file implementing
 //! [`Strategy`] plus a variant of the scenario's `StrategyKind` and its arm in
-//! [`StrategyKind::build`].
+//! [`StrategyConfig::build`]. A strategy that reacts to what the server says (a quota
+//! limiter, an adaptive limit) passes a [`Gate`] to [`Dispatcher::execute_gated`]: it
+//! hears every attempt's [`Feedback`] and may hold back retries.
 //!
 //! Above the client, recorder, retry and budget, which it drives; below the runner.
 
+mod adaptive;
 mod arrivals;
 mod join_all;
 mod joinset;
+mod rate;
 mod semaphore;
 mod serial;
 
+pub use adaptive::{AdaptiveStrategy, Aimd, Vegas};
 pub use arrivals::Arrivals;
 pub use join_all::JoinAllStrategy;
 pub use joinset::JoinSetStrategy;
+pub use rate::RateStrategy;
 pub use semaphore::SemaphoreStrategy;
 pub use serial::SerialStrategy;
 
 use crate::budget::Budget;
 use crate::client::Client;
+use crate::client::{ErrorClass, Exchange};
+use crate::quota::Dimension;
+use crate::recorder::timeline::LimitUnit;
 use crate::recorder::{Attempts, RecordSink, Recorder};
 use crate::retry::Decision;
-use crate::scenario::{RetryConfig, StrategyKind};
+use crate::scenario::{RetryConfig, StrategyConfig, StrategyKind};
 use crate::workload::WorkItem;
 use futures_util::future::BoxFuture;
 use rand::SeedableRng;
@@ -41,17 +50,88 @@ pub trait Strategy: Send + Sync {
     fn run(&self, dispatcher: Dispatcher, arrivals: Arrivals) -> BoxFuture<'static, ()>;
 }
 
-impl StrategyKind {
-    /// Builds the strategy; `limit` is present exactly when [`Self::takes_limit`].
-    pub fn build(self, limit: Option<usize>) -> Box<dyn Strategy> {
-        let limit = limit.unwrap_or(1);
-        match self {
+impl StrategyConfig {
+    /// Builds the strategy of this (checked) entry.
+    pub fn build(&self) -> Box<dyn Strategy> {
+        let limit = self.limit().map(|l| l.get());
+        match self.kind {
             StrategyKind::Serial => Box::new(SerialStrategy),
             StrategyKind::JoinAll => Box::new(JoinAllStrategy),
-            StrategyKind::Semaphore => Box::new(SemaphoreStrategy { limit }),
-            StrategyKind::JoinSet => Box::new(JoinSetStrategy { limit }),
+            StrategyKind::Semaphore => Box::new(SemaphoreStrategy {
+                limit: limit.unwrap_or(1),
+            }),
+            StrategyKind::JoinSet => Box::new(JoinSetStrategy {
+                limit: limit.unwrap_or(1),
+            }),
+            StrategyKind::Rate => {
+                let quota = [
+                    (Dimension::Requests, self.rpm),
+                    (Dimension::Tokens, self.tpm),
+                    (Dimension::InputTokens, self.itpm),
+                    (Dimension::OutputTokens, self.otpm),
+                ];
+                Box::new(RateStrategy {
+                    quota: quota
+                        .into_iter()
+                        .filter_map(|(d, n)| Some((d, n?.0)))
+                        .collect(),
+                    headroom: self.headroom(),
+                    limit,
+                })
+            }
+            StrategyKind::Adaptive => Box::new(AdaptiveStrategy {
+                ceiling: usize::try_from(self.in_flight_cap().unwrap_or(1)).unwrap_or(usize::MAX),
+                initial: usize::try_from(self.start_limit()).unwrap_or(usize::MAX),
+                signal: self.signal.unwrap_or_default(),
+            }),
         }
     }
+}
+
+/// What a strategy hears of one attempt, before the retry policy decides on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Feedback {
+    /// When the attempt was handed to the HTTP client, and when it ended.
+    pub sent: Instant,
+    pub end: Instant,
+    pub status: Option<u16>,
+    /// Answered in full (no error of any kind).
+    pub answered: bool,
+    /// Refused by a rate limit (429).
+    pub rate_limited: bool,
+    /// The server's `retry-after-ms` / `retry-after`, on a refusal.
+    pub retry_after: Option<Duration>,
+    pub output_tokens: u32,
+}
+
+impl Feedback {
+    fn of(exchange: &Exchange) -> Feedback {
+        let class = exchange.error.as_ref().map(|(class, _)| *class);
+        Feedback {
+            sent: exchange.sent,
+            end: exchange.end,
+            status: exchange.status,
+            answered: class.is_none(),
+            rate_limited: class == Some(ErrorClass::RateLimited) || exchange.status == Some(429),
+            retry_after: exchange.retry_after,
+            output_tokens: exchange.output_tokens,
+        }
+    }
+
+    /// The attempt's latency, sent to its end.
+    pub fn latency(&self) -> Duration {
+        self.end.saturating_duration_since(self.sent)
+    }
+}
+
+/// A strategy's say in the attempts the dispatcher makes for it: the strategy decides
+/// when an item's first attempt goes; through its gate it also hears every attempt's
+/// outcome and decides when a retry may go.
+pub trait Gate: Send + Sync {
+    /// Waits until a retry of `item` may be sent (a quota charged, a pause waited out).
+    fn before_retry<'a>(&'a self, item: &'a WorkItem) -> BoxFuture<'a, ()>;
+    /// Hears how an attempt of `item` went, before the retry decision.
+    fn after_attempt(&self, item: &WorkItem, feedback: &Feedback);
 }
 
 /// How the dispatcher treats each request, besides sending it.
@@ -169,10 +249,30 @@ impl Dispatcher {
         self.inner.cancel.is_cancelled()
     }
 
+    /// Completes when the run is being interrupted.
+    pub async fn cancelled(&self) {
+        self.inner.cancel.cancelled().await
+    }
+
+    /// Records the limit the strategy now has in effect (kept only when it changes).
+    pub fn record_limit(&self, unit: LimitUnit, value: f64) {
+        self.inner.recorder.limit(unit, value);
+    }
+
     /// Sends work item `slot` (retrying as the retry policy says), times it and records
     /// it. An interrupt ends it early and records it as cancelled; an item never
     /// executed is recorded as never sent.
     pub async fn execute(&self, slot: usize) {
+        self.send(slot, None).await
+    }
+
+    /// [`Dispatcher::execute`], telling `gate` of every attempt and letting it hold
+    /// back each retry.
+    pub async fn execute_gated(&self, slot: usize, gate: &dyn Gate) {
+        self.send(slot, Some(gate)).await
+    }
+
+    async fn send(&self, slot: usize, gate: Option<&dyn Gate>) {
         let state = &*self.inner;
         state.started.fetch_add(1, Ordering::AcqRel);
         let item = &state.items[slot];
@@ -199,6 +299,9 @@ impl Dispatcher {
                     return recorder.cancel_in_flight(slot, item, attempts.first_sent);
                 }
             };
+            if let Some(gate) = gate {
+                gate.after_attempt(item, &Feedback::of(&exchange));
+            }
             let decision = state
                 .policy
                 .retry
@@ -227,8 +330,19 @@ impl Dispatcher {
                     return;
                 }
             };
+            let waited = Instant::now();
+            let allowed = async {
+                tokio::time::sleep(wait).await;
+                if let Some(gate) = gate {
+                    gate.before_retry(item).await;
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(wait) => attempts.backoff += wait,
+                // A gate's hold counts as backing off too; without one, the wait is exact.
+                _ = allowed => attempts.backoff += match gate {
+                    Some(_) => waited.elapsed(),
+                    None => wait,
+                },
                 _ = state.cancel.cancelled() => {
                     return recorder.cancel_in_flight(slot, item, attempts.first_sent);
                 }

@@ -1,5 +1,6 @@
 //! Per strategy, over time: successful completions, 429s and other failures per second
-//! (left) and the most requests in flight (right). Shows when a rate limit starts to
+//! (left, with a `rate` strategy's limiter rate) and the most requests in flight
+//! (right, with an `adaptive` strategy's limit). Shows when a rate limit starts to
 //! bite and how concurrency rises and drains. Buckets are sized to the run (about 60
 //! of them, at a round width), so a two-second run is as readable as an hour.
 //!
@@ -8,7 +9,7 @@
 
 use super::chart::{Chart, DrawResult};
 use super::plotting::{Axes, axis_number, color, draw_legend, legend_line, linear_panel};
-use crate::recorder::timeline::TimelineBucket;
+use crate::recorder::timeline::{LimitSeries, LimitUnit, TimelineBucket};
 use crate::report::saved::SavedRun;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -55,6 +56,24 @@ fn bucket_width(span_s: f64) -> Duration {
 const OK: RGBColor = RGBColor(0, 158, 115);
 const LIMITED: RGBColor = RGBColor(230, 159, 0);
 const FAILED: RGBColor = RGBColor(213, 94, 0);
+const LIMIT: RGBColor = RGBColor(0, 0, 0);
+
+/// The series as a step line from its first change to `until` seconds.
+fn steps(series: &LimitSeries, until: f64) -> Vec<(f64, f64)> {
+    let mut points = Vec::with_capacity(series.points.len() * 2 + 1);
+    for &(at, value) in &series.points {
+        if let Some(&(_, last)) = points.last() {
+            points.push((at, last));
+        }
+        points.push((at, value));
+    }
+    if let Some(&(at, last)) = points.last()
+        && at < until
+    {
+        points.push((until, last));
+    }
+    points
+}
 
 fn draw<DB: DrawingBackend>(
     run: &SavedRun,
@@ -76,10 +95,18 @@ where
                 .map(|t| (t.start.as_secs_f64(), f(t) as f64 * scale))
                 .collect()
         };
+        let series = strategy.summary.limit_series.as_ref();
+        let limit_of = |unit: LimitUnit| {
+            series
+                .filter(|s| s.unit == unit)
+                .map(|s| steps(s, seconds))
+                .unwrap_or_default()
+        };
         let lines = [
             ("completed/s", OK, at(|t| t.completed, per_second)),
             ("429/s", LIMITED, at(|t| t.rate_limited, per_second)),
             ("other failures/s", FAILED, at(|t| t.failed, per_second)),
+            ("limiter rate/s", LIMIT, limit_of(LimitUnit::PerSecond)),
         ];
         let y_max = lines
             .iter()
@@ -101,6 +128,9 @@ where
         };
         let mut chart = linear_panel(&rows[2 * i], &title, axes(y_max))?;
         for (label, line_color, points) in lines {
+            if points.is_empty() {
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(points, line_color.stroke_width(2)))?
                 .label(label)
@@ -109,10 +139,27 @@ where
         draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
 
         let in_flight = at(|t| t.peak_in_flight, 1.0);
-        let y_max = in_flight.iter().map(|p| p.1).fold(1.0f64, f64::max) * 1.15;
+        let limit = limit_of(LimitUnit::InFlight);
+        let y_max = in_flight
+            .iter()
+            .chain(&limit)
+            .map(|p| p.1)
+            .fold(1.0f64, f64::max)
+            * 1.15;
         let title = format!("{}: requests in flight (peak per bucket)", strategy.label());
         let mut chart = linear_panel(&rows[2 * i + 1], &title, axes(y_max))?;
-        chart.draw_series(LineSeries::new(in_flight, color(i).stroke_width(2)))?;
+        let in_flight_color = color(i);
+        chart
+            .draw_series(LineSeries::new(in_flight, in_flight_color.stroke_width(2)))?
+            .label("in flight")
+            .legend(legend_line(in_flight_color));
+        if !limit.is_empty() {
+            chart
+                .draw_series(LineSeries::new(limit, LIMIT.stroke_width(1)))?
+                .label("adaptive limit")
+                .legend(legend_line(LIMIT));
+            draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        }
     }
     Ok(())
 }
@@ -121,6 +168,19 @@ where
 mod tests {
     use super::bucket_width;
     use std::time::Duration;
+
+    #[test]
+    fn a_limit_series_is_drawn_as_steps_to_the_end() {
+        use super::{LimitSeries, LimitUnit, steps};
+        let series = LimitSeries {
+            unit: LimitUnit::InFlight,
+            points: vec![(0.0, 4.0), (1.0, 8.0)],
+        };
+        assert_eq!(
+            steps(&series, 3.0),
+            vec![(0.0, 4.0), (1.0, 4.0), (1.0, 8.0), (3.0, 8.0)]
+        );
+    }
 
     #[test]
     fn buckets_fit_the_run() {
