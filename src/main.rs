@@ -161,9 +161,25 @@ fn report(dir: &Path) -> ExitCode {
         }
         Err(e) => {
             err!("error: {e:#}");
-            ExitCode::from(EXIT_INVALID)
+            exit_for(&e)
         }
     }
+}
+
+/// The exit code for a failed `report` or `compare`: 1 when a file could not be
+/// written (a full disk, no permission), 2 for a folder that is not a readable run.
+fn exit_for(e: &anyhow::Error) -> ExitCode {
+    let failed_io = e.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            !matches!(
+                io.kind(),
+                std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::InvalidData
+                    | std::io::ErrorKind::InvalidInput
+            )
+        })
+    });
+    ExitCode::from(if failed_io { EXIT_FAILED } else { EXIT_INVALID })
 }
 
 /// `ok` unless an SLO was missed.
@@ -293,7 +309,11 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
     };
     runtime.block_on(async {
         let cancel = CancellationToken::new();
-        tokio::spawn(interrupt_on_signal(cancel.clone()));
+        // Listening before the run starts: a signal in its first moments (while the
+        // results folder is made) stops it cleanly too.
+        if let Ok(signals) = Signals::listen() {
+            tokio::spawn(interrupt_on_signal(signals, cancel.clone()));
+        }
         match runner::run(&scenario, items.into(), path, &options, cancel).await {
             Ok(outcome) => finish_run(&outcome),
             Err(e) => {
@@ -361,10 +381,7 @@ fn warn_client_bound(strategies: &[llmbench::summary::StrategySummary]) {
 /// First SIGINT (Ctrl-C), SIGTERM (`timeout`, `docker stop`, Kubernetes, CI
 /// cancellation) or SIGHUP (a dropped ssh session): stop dispatching, record in-flight
 /// requests as cancelled and save. A second one: quit at once.
-async fn interrupt_on_signal(cancel: CancellationToken) {
-    let Ok(mut signals) = Signals::listen() else {
-        return;
-    };
+async fn interrupt_on_signal(mut signals: Signals, cancel: CancellationToken) {
     let first = signals.next().await;
     INTERRUPTED_BY.store(first, std::sync::atomic::Ordering::Release);
     err!(
@@ -451,7 +468,7 @@ fn compare(baseline: &Path, candidate: &Path, threshold: f64) -> ExitCode {
         }
         Err(e) => {
             err!("error: {e:#}");
-            ExitCode::from(EXIT_INVALID)
+            exit_for(&e)
         }
     }
 }

@@ -43,19 +43,13 @@ impl RetryConfig {
         if attempt >= max_attempts || !is_retryable(exchange) {
             return Decision::Stop;
         }
-        let (max_hint, long_hint) = match self {
-            RetryConfig::None => return Decision::Stop,
-            RetryConfig::Exponential {
-                max_retry_after_s, ..
-            } => (max_retry_after_s, LongHint::Backoff),
-            RetryConfig::OpenaiPython {
-                max_retry_after_s, ..
+        let long_hint = match self {
+            RetryConfig::OpenaiPython { .. } | RetryConfig::AnthropicPython { .. } => {
+                LongHint::GiveUp
             }
-            | RetryConfig::AnthropicPython {
-                max_retry_after_s, ..
-            } => (max_retry_after_s, LongHint::GiveUp),
+            RetryConfig::None | RetryConfig::Exponential { .. } => LongHint::Backoff,
         };
-        let max_hint = Duration::from_secs_f64(max_hint.0);
+        let max_hint = self.max_retry_after();
         match exchange.retry_after.filter(|h| !h.is_zero()) {
             Some(hint) if hint <= max_hint => Decision::RetryAfter(hint),
             Some(hint) if matches!(long_hint, LongHint::GiveUp) => Decision::GiveUp(format!(
@@ -65,6 +59,24 @@ impl RetryConfig {
             )),
             _ => Decision::RetryAfter(self.backoff(attempt, rng)),
         }
+    }
+
+    /// The longest server hint the policy obeys: its `max_retry_after_s`, or one minute
+    /// without a policy (a strategy that pauses on hints still needs a bound).
+    pub fn max_retry_after(&self) -> Duration {
+        let seconds = match self {
+            RetryConfig::None => 60.0,
+            RetryConfig::Exponential {
+                max_retry_after_s, ..
+            }
+            | RetryConfig::OpenaiPython {
+                max_retry_after_s, ..
+            }
+            | RetryConfig::AnthropicPython {
+                max_retry_after_s, ..
+            } => max_retry_after_s.0,
+        };
+        Duration::from_secs_f64(seconds)
     }
 
     fn max_attempts(&self) -> Option<u32> {

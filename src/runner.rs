@@ -187,11 +187,13 @@ async fn measure(
         }
         let rows = dir.rows(&config.label())?;
         let ran = run.strategy(config, rows.clone()).await;
-        rows.finish()?;
+        // What was measured is kept even if its rows could not all be written.
+        let written = rows.finish();
         match ran? {
             Ran::Measured(strategy) => result.strategies.push(*strategy),
             Ran::Skipped(skipped) => result.skipped.push(skipped),
         }
+        written?;
         result.interrupted = cancel.is_cancelled();
         result.stopped = budget.exhausted().map(str::to_string);
         dir.write(result)?;

@@ -128,7 +128,13 @@ where
             .build()?,
         RuntimeKind::TokioUring => return uring_block_on(make, threads),
     };
-    let output = tokio.block_on(probed(make(), threads, workers.max(1)));
+    // The calling thread polls the strategy's own future (`block_on`) beside the
+    // workers, so a multi-threaded runtime has one thread more than its workers.
+    let capacity = match kind {
+        RuntimeKind::TokioMulti => workers.max(1) + 1,
+        RuntimeKind::TokioCurrent | RuntimeKind::TokioUring => 1,
+    };
+    let output = tokio.block_on(probed(make(), threads, capacity));
     // Connections left in the strategy's pool are dropped, not drained.
     tokio.shutdown_background();
     Ok(output)

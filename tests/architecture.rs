@@ -54,9 +54,16 @@ fn top_module(path: &Path) -> Option<String> {
     (!matches!(name, "lib" | "main" | "cli")).then(|| name.to_string())
 }
 
+/// Whether `file` is a top-level module's own file (`src/x.rs`, `src/x/mod.rs`).
+fn is_module_root(file: &Path) -> bool {
+    let depth = file.strip_prefix(src()).unwrap().components().count();
+    depth == 1 || (depth == 2 && file.ends_with("mod.rs"))
+}
+
 /// The production code of a file: without line comments, and cut at its test module.
 fn production_code(text: &str) -> String {
-    let code = match text.find("#[cfg(test)]") {
+    // The test module, not any test-only item before it.
+    let code = match text.find("#[cfg(test)]\nmod tests") {
         Some(at) => &text[..at],
         None => text,
     };
@@ -124,7 +131,11 @@ fn import_graph() -> Graph {
         let Some(module) = top_module(file) else {
             continue;
         };
-        let code = production_code(&std::fs::read_to_string(file).unwrap());
+        let mut code = production_code(&std::fs::read_to_string(file).unwrap());
+        // In a top-level module's own file, `super::` is the crate.
+        if is_module_root(file) {
+            code = code.replace("super::", "crate::");
+        }
         let imports = graph.entry(module.clone()).or_default();
         for import in crate_imports(&code) {
             if import != module && modules.contains(&import) {
@@ -173,11 +184,14 @@ fn the_parser_reads_grouped_and_inline_paths() {
     let found: Vec<String> = crate_imports(code).into_iter().collect();
     assert_eq!(found, ["a", "b", "c", "g"]);
     assert!(
-        production_code("use crate::a; // crate::b\n#[cfg(test)]\nuse crate::c;")
+        production_code("use crate::a; // crate::b\n#[cfg(test)]\nmod tests {\nuse crate::c;")
             .contains("crate::a")
     );
     assert_eq!(
-        crate_imports(&production_code("// crate::b\n#[cfg(test)]\ncrate::c")).len(),
+        crate_imports(&production_code(
+            "// crate::b\n#[cfg(test)]\nmod tests { crate::c }"
+        ))
+        .len(),
         0
     );
     let cyclic: Graph = [("a", "b"), ("b", "c"), ("c", "a")]

@@ -310,8 +310,20 @@ impl Client {
         exchange.end = Instant::now();
         exchange.error = outcome
             .err()
-            .map(|(class, message)| (class, self.secrets.redact(&message)));
+            .map(|(class, message)| (class, self.kept_message(&message)));
         exchange
+    }
+
+    /// An error message as the record keeps it: on one line, at most
+    /// [`MAX_MESSAGE_CHARS`] long, without the secrets the client sent (cut first, so a
+    /// key cut in half at the end is still caught).
+    fn kept_message(&self, message: &str) -> String {
+        let (line, cut) = one_line(message);
+        let mut kept = self.secrets.redact(&line);
+        if cut {
+            kept.push('…');
+        }
+        kept
     }
 
     async fn read(
@@ -487,6 +499,27 @@ pub fn install_tls_provider() {
     });
 }
 
+/// The longest error message kept with a record, in characters: every record keeps
+/// its message, so a server's error event of a megabyte must not be kept whole.
+const MAX_MESSAGE_CHARS: usize = 400;
+
+/// `message` on one line (line breaks and tabs of a pretty-printed error body become
+/// spaces) and at most [`MAX_MESSAGE_CHARS`] long, and whether it was cut.
+fn one_line(message: &str) -> (String, bool) {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS + 3));
+    for (n, word) in message.split_whitespace().enumerate() {
+        if n > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if let Some((end, _)) = out.char_indices().nth(MAX_MESSAGE_CHARS) {
+            out.truncate(end);
+            return (out, true);
+        }
+    }
+    (out, false)
+}
+
 /// The start of a long text, for error messages.
 fn excerpt(s: &str) -> &str {
     let end = s.char_indices().nth(120).map_or(s.len(), |(i, _)| i);
@@ -504,4 +537,23 @@ async fn read_excerpt(response: &mut Response) -> String {
     }
     bytes.truncate(ERROR_EXCERPT);
     String::from_utf8_lossy(&bytes).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_messages_are_one_bounded_line() {
+        assert_eq!(
+            one_line("HTTP 400: {\n  \"error\": 1\n}\t"),
+            ("HTTP 400: { \"error\": 1 }".into(), false)
+        );
+        let (long, cut) = one_line(&"word ".repeat(500));
+        assert!(
+            cut && long.chars().count() == MAX_MESSAGE_CHARS,
+            "{}",
+            long.len()
+        );
+    }
 }

@@ -198,13 +198,15 @@ impl Recorder {
         self.keep(slot, record);
     }
 
-    /// Records a request cut off by an interrupt after it was sent.
-    pub fn cancel_in_flight(&self, slot: usize, item: &WorkItem, sent: Instant) {
+    /// Records a request cut off by an interrupt after it was sent, with the attempts
+    /// it had made (the one cut off included) and the time it spent backing off.
+    pub fn cancel_in_flight(&self, slot: usize, item: &WorkItem, attempts: &Attempts) {
         self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
         let record = RequestRecord {
-            sent: Some(self.since_epoch(sent)),
+            sent: Some(self.since_epoch(attempts.first_sent)),
             end: Some(self.since_epoch(Instant::now())),
-            attempts: 1,
+            attempts: attempts.count.max(1),
+            backoff: attempts.backoff,
             ..RequestRecord::unsent(item)
         };
         self.keep(slot, record);

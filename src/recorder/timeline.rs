@@ -24,15 +24,20 @@ pub struct LimitSeries {
 }
 
 impl LimitSeries {
-    /// Most changes kept: a change a second for five hours. Later ones are not kept.
+    /// Most changes kept: a change a second for five hours. Past it, the last point
+    /// takes each new change, so the series ends at the value in effect.
     pub const MAX_POINTS: usize = 20_000;
 
     /// Appends a change at `at`; a value equal to the last one is not a change.
     pub fn push(&mut self, at: Duration, value: f64) {
         let changed = self.points.last().is_none_or(|&(_, last)| last != value);
-        if changed && self.points.len() < Self::MAX_POINTS {
-            self.points.push((at.as_secs_f64(), value));
+        if !changed {
+            return;
         }
+        if self.points.len() >= Self::MAX_POINTS {
+            self.points.pop();
+        }
+        self.points.push((at.as_secs_f64(), value));
     }
 
     /// The value in effect at `at` (seconds since the start); `None` before the first.

@@ -105,29 +105,36 @@ impl RecordSink for RowWriter {
     }
 }
 
-/// The writer thread: rows until [`RowMessage::End`] (or every sender is gone), flushed
-/// whenever no more are waiting, then synced to disk.
+/// The writer thread: rows until [`RowMessage::End`] (or every sender is gone), written
+/// to the file in whole rows whenever no more are waiting, then synced to disk.
 fn write_rows(
-    file: std::fs::File,
+    mut file: std::fs::File,
     label: &str,
     receiver: &mpsc::Receiver<RowMessage>,
 ) -> std::io::Result<()> {
-    let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let mut batch = csv::Writer::from_writer(Vec::new());
     let mut next = receiver.recv().ok();
     while let Some(RowMessage::Row(record)) = next {
-        write_row(&mut out, label, &record)?;
+        write_row(&mut batch, label, &record)?;
         next = match receiver.try_recv() {
             Ok(message) => Some(message),
             Err(mpsc::TryRecvError::Empty) => {
-                out.flush()?;
+                append_batch(&mut batch, &mut file)?;
                 receiver.recv().ok()
             }
             Err(mpsc::TryRecvError::Disconnected) => None,
         };
     }
-    out.flush()?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.into_inner().map_err(|e| e.into_error())?.sync_data()
+    append_batch(&mut batch, &mut file)?;
+    file.sync_data()
+}
+
+/// Appends the rows gathered in `batch` to `file` in one write, so that a row is never
+/// split between two writes.
+fn append_batch(batch: &mut csv::Writer<Vec<u8>>, file: &mut std::fs::File) -> std::io::Result<()> {
+    let full = std::mem::replace(batch, csv::Writer::from_writer(Vec::new()));
+    let rows = full.into_inner().map_err(|e| e.into_error())?;
+    std::io::Write::write_all(file, &rows)
 }
 
 /// One record as a row of `requests.csv`.
@@ -189,7 +196,12 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
         .clone();
     let mut by_strategy: BTreeMap<String, Vec<RequestRecord>> = BTreeMap::new();
     let mut rows: Vec<_> = reader.records().collect();
-    if cut {
+    // A last row a kill cut off: the file does not end its line, or (cut right after a
+    // line break inside a quoted field) the row is short or does not parse.
+    let whole = |row: &Result<csv::StringRecord, csv::Error>| {
+        row.as_ref().is_ok_and(|r| r.len() == columns.len())
+    };
+    if cut || rows.last().is_some_and(|row| !whole(row)) {
         rows.pop();
     }
     for (i, row) in rows.into_iter().enumerate() {

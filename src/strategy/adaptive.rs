@@ -179,8 +179,8 @@ impl Gate for Control {
                 state.in_flight -= 1;
             }
             if let Some(wait) = feedback.retry_after.filter(|_| feedback.rate_limited) {
-                let until = feedback.end + wait;
-                state.paused_until = state.paused_until.max(Some(until));
+                let until = feedback.end.checked_add(wait);
+                state.paused_until = state.paused_until.max(until);
             }
             let after = state.law.limit();
             (after != before).then_some(after)

@@ -105,7 +105,9 @@ pub struct Feedback {
 }
 
 impl Feedback {
-    fn of(exchange: &Exchange) -> Feedback {
+    /// The feedback of `exchange`; a server hint longer than `max_hint` (the retry
+    /// policy's `max_retry_after_s`) is not passed on, so no strategy waits on it.
+    fn of(exchange: &Exchange, max_hint: Duration) -> Feedback {
         let class = exchange.error.as_ref().map(|(class, _)| *class);
         Feedback {
             sent: exchange.sent,
@@ -113,7 +115,7 @@ impl Feedback {
             status: exchange.status,
             answered: class.is_none(),
             rate_limited: class == Some(ErrorClass::RateLimited) || exchange.status == Some(429),
-            retry_after: exchange.retry_after,
+            retry_after: exchange.retry_after.filter(|hint| *hint <= max_hint),
             output_tokens: exchange.output_tokens,
         }
     }
@@ -296,11 +298,14 @@ impl Dispatcher {
             let exchange = tokio::select! {
                 exchange = state.client.send(item, recorder.gap_sink(item)) => exchange,
                 _ = state.cancel.cancelled() => {
-                    return recorder.cancel_in_flight(slot, item, attempts.first_sent);
+                    return recorder.cancel_in_flight(slot, item, &attempts);
                 }
             };
             if let Some(gate) = gate {
-                gate.after_attempt(item, &Feedback::of(&exchange));
+                gate.after_attempt(
+                    item,
+                    &Feedback::of(&exchange, state.policy.retry.max_retry_after()),
+                );
             }
             let decision = state
                 .policy
@@ -344,7 +349,7 @@ impl Dispatcher {
                     None => wait,
                 },
                 _ = state.cancel.cancelled() => {
-                    return recorder.cancel_in_flight(slot, item, attempts.first_sent);
+                    return recorder.cancel_in_flight(slot, item, &attempts);
                 }
             }
         }

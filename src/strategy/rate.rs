@@ -39,6 +39,11 @@ impl Strategy for RateStrategy {
             dispatcher: dispatcher.clone(),
         });
         let permits = self.limit.map(|limit| Arc::new(Semaphore::new(limit)));
+        // The series holds the requests per second the quota admits for the workload's
+        // mean request: a rate of the limiter, not of each request's size.
+        let (prompt, max_output) = mean_request(&dispatcher);
+        let rate = pacer.quota().rate(prompt, max_output);
+        dispatcher.record_limit(LimitUnit::PerSecond, rate);
         Box::pin(async move {
             let mut tasks = JoinSet::new();
             while let Some(slot) = arrivals.next().await {
@@ -61,6 +66,22 @@ impl Strategy for RateStrategy {
             tasks.join_all().await;
         })
     }
+}
+
+/// The mean prompt and completion cap of the strategy's work items.
+fn mean_request(dispatcher: &Dispatcher) -> (u32, u32) {
+    let n = dispatcher.len().max(1) as u64;
+    let (prompt, output) =
+        (0..dispatcher.len())
+            .map(|i| dispatcher.item(i))
+            .fold((0u64, 0u64), |(p, o), item| {
+                (
+                    p + u64::from(item.prompt_tokens),
+                    o + u64::from(item.max_tokens),
+                )
+            });
+    let mean = |sum: u64| u32::try_from(sum / n).unwrap_or(u32::MAX);
+    (mean(prompt), mean(output))
 }
 
 /// The limiter: one FIFO queue (an async mutex is fair) in front of the buckets, so
@@ -91,8 +112,6 @@ impl Pacer {
                 wait
             };
             let Some(wait) = wait else {
-                let rate = self.quota().rate(prompt, max_output);
-                self.dispatcher.record_limit(LimitUnit::PerSecond, rate);
                 return;
             };
             tokio::select! {

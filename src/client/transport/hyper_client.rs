@@ -26,7 +26,7 @@ use http::uri::{PathAndQuery, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -177,11 +177,11 @@ impl HyperTransport {
             other => anyhow::bail!("the hyper client speaks http:// and https://, not {other}://"),
         };
         let host = url.host_str().unwrap_or_default();
-        let port = url.port_or_known_default().unwrap_or(80);
-        let addrs: Vec<SocketAddr> = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| anyhow::anyhow!("cannot resolve {host}: {e}"))?
-            .collect();
+        // `socket_addrs` takes IP literals as they are (`[::1]` included) and resolves
+        // names once, here.
+        let addrs: Vec<SocketAddr> = url
+            .socket_addrs(|| None)
+            .map_err(|e| anyhow::anyhow!("cannot resolve {host}: {e}"))?;
         let authority = match url.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),

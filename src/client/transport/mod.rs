@@ -198,7 +198,7 @@ fn before_response(e: &(dyn std::error::Error + 'static)) -> Failure {
 /// An open-loop arrival against a server that falls behind keeps opening connections;
 /// the bare OS error does not say what to change.
 const OUT_OF_FILES_HINT: &str = " (every request in flight holds a socket: cap them with a \
-    semaphore or joinset strategy, or raise the hard open-file limit, `ulimit -Hn`)";
+    strategy's `limit`, or raise the hard open-file limit, `ulimit -Hn`)";
 
 #[cfg(test)]
 mod tests {
