@@ -250,13 +250,6 @@ const CASES: &[Case] = &[
     ),
     case(
         MOCK,
-        BATCH,
-        "kind = \"serial\"\nhttp2 = true",
-        "",
-        &["strategy[0].http2", "HTTP/1.1 only"],
-    ),
-    case(
-        MOCK,
         "requests = 4\nprompt_tokens = 1e12",
         SERIAL,
         "",

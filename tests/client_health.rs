@@ -50,6 +50,16 @@ limit = 4
 
 const WARNING: &str = "the client, not the server, was the bottleneck";
 
+/// The two runs through the binary take turns: the blocked runtime's CPU work would
+/// otherwise load the cores under the normal run, which then rightly reports lag.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn summary_of(dir: &tempfile::TempDir) -> (std::path::PathBuf, serde_json::Value) {
     let run = std::fs::read_dir(dir.path().join("out"))
         .unwrap()
@@ -63,6 +73,7 @@ fn summary_of(dir: &tempfile::TempDir) -> (std::path::PathBuf, serde_json::Value
 
 #[test]
 fn a_runtime_blocked_by_inline_cpu_work_is_flagged_as_the_bottleneck() {
+    let _alone = one_at_a_time();
     let (out, dir) = common::run_binary(BLOCKED, &[]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -94,6 +105,7 @@ fn a_runtime_blocked_by_inline_cpu_work_is_flagged_as_the_bottleneck() {
 /// fails only if three in a row are flagged.
 #[test]
 fn a_normal_run_raises_no_warning() {
+    let _alone = one_at_a_time();
     let mut flagged = Vec::new();
     for _ in 0..3 {
         let (out, dir) = common::run_binary(NORMAL, &[]);

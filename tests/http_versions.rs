@@ -223,6 +223,34 @@ async fn http2_and_http1_give_identical_counts_on_every_runtime_and_client() {
     assert!(connections <= h2 + 2 * 8, "{connections}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_mock_serves_http2_and_http1_alike() {
+    // The same seeded work and mock draws over HTTP/1.1 and h2c: identical counts, and
+    // every HTTP/2 strategy's requests on one connection the mock accepted.
+    let src = format!(
+        "name = \"mock-h2\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 5\nitl_ms = 1\n\
+         output_tokens = {{ dist = \"uniform\", min = 1, max = 12 }}\n[workload]\nrequests = 16\n\
+         seed = 3\nmax_tokens = 12\n{PLAIN}"
+    );
+    let run = common::run(&src).await;
+    let strategies = ran(&run);
+    assert!(strategies.len() >= 5, "{}", strategies.len());
+    let expected = counts(strategies[0]);
+    for s in &strategies {
+        assert_eq!(counts(s), expected, "{}", s.label);
+        let h2 = s.label.ends_with("-h2");
+        assert_eq!(
+            s.http_version,
+            if h2 { "HTTP/2" } else { "HTTP/1.1" },
+            "{}",
+            s.label
+        );
+        if h2 {
+            assert_eq!(s.mock.unwrap().connections, 1, "{}", s.label);
+        }
+    }
+}
+
 /// A self-signed certificate for localhost and 127.0.0.1, written as `ca.pem` into
 /// `folder`, and a TLS acceptor offering `alpn`.
 fn tls_server_config(folder: &std::path::Path, alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {

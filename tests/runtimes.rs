@@ -218,9 +218,7 @@ fn combinations_that_make_no_sense_are_refused_with_the_reason() {
         "runtime = \"tokio-uring\"\nhttp2 = true",
     ] {
         Scenario::parse(&base(fine, https), "r.toml").unwrap();
-        // The embedded mock serves HTTP/1.1 only.
-        let on_mock = Scenario::parse(&base(fine, mock), "r.toml");
-        assert_eq!(on_mock.is_err(), fine.contains("http2"), "{fine}");
+        Scenario::parse(&base(fine, mock), "r.toml").unwrap();
     }
 }
 

@@ -1,5 +1,6 @@
 //! The mock's connections: the accept loop, the cap on connections open at once, and
-//! how hyper serves each one (HTTP/1.1, the time a request's head may take).
+//! how hyper serves each one: HTTP/1.1, or HTTP/2 with prior knowledge (h2c) on the same
+//! port, told apart by the connection's first bytes; the time a request's head may take.
 //!
 //! Owns accepting and closing connections and their counters (`connections`,
 //! `connections_refused`); what a request on a connection gets is the router's. The
@@ -8,8 +9,8 @@
 //! and `axum::serve`, which has a loop, sets neither the head timeout nor a cap.
 
 use super::MockState;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use std::io;
 use std::sync::Arc;
@@ -17,6 +18,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+
+/// Streams one HTTP/2 connection may carry at once: far above hyper's default of 200,
+/// so that a client can put thousands of streams on one connection (as providers allow)
+/// and the mock's writes carry many streams' tokens each.
+const MAX_STREAMS_PER_CONNECTION: u32 = 1_000_000;
 
 /// How long the loop pauses after an accept error that is not the client's (no file
 /// descriptor left, say): the listener stays ready, so without a pause the loop would
@@ -37,9 +43,13 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
     let slots = Arc::new(Semaphore::new(
         config.max_connections.get().min(Semaphore::MAX_PERMITS),
     ));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    http.http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs_f64(config.header_timeout_s.0));
+    http.http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
     let counters = &state.counters;
     let mut spare = SpareDescriptor::reserve();
     loop {
@@ -64,11 +74,10 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
             continue;
         };
         counters.connections.fetch_add(1, Ordering::Relaxed);
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let (http, service) = (http.clone(), TowerToHyperService::new(app.clone()));
         tokio::spawn(async move {
             // A connection's errors (a reset, a head timeout) end only that connection.
-            let _ = connection.await;
+            let _ = http.serve_connection(TokioIo::new(stream), service).await;
             drop(slot);
         });
     }

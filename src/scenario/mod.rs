@@ -160,12 +160,6 @@ impl Scenario {
             config
                 .check()
                 .map_err(|(key, message)| at(&key, &message))?;
-            if config.http2 && matches!(self.target, Target::Mock { .. }) {
-                return Err(at(
-                    ".http2",
-                    "the embedded mock serves HTTP/1.1 only: remove `http2`, or point a live target at an HTTP/2 server",
-                ));
-            }
             let label = config.label();
             if !seen.insert(label.clone()) {
                 return Err(at(
