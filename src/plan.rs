@@ -106,7 +106,10 @@ pub fn socket_shortage(scenario: &Scenario, items: &[WorkItem], limit: u64) -> O
 
 /// The most requests `strategy` may have in flight with `items` work items.
 fn peak_in_flight(strategy: &StrategyConfig, items: u64) -> u64 {
-    strategy.in_flight_cap().map_or(items, |cap| cap.min(items))
+    let copies = strategy.copies() as u64;
+    strategy
+        .in_flight_cap()
+        .map_or(items, |cap| cap.saturating_mul(copies).min(items))
 }
 
 /// "1 strategy", "4 strategies".

@@ -156,7 +156,11 @@ pub struct StrategyResult {
     /// The HTTP versions the responses came in (`HTTP/1.1`, `HTTP/2`, or both joined
     /// by ` + `); empty when no response came.
     pub http_version: String,
-    /// The strategy's limit over time (an adaptive limit, a limiter's rate).
+    /// Copies of the strategy that ran side by side, item `i` sent by copy `i mod
+    /// copies` (1 without `copies`).
+    pub copies: usize,
+    /// The strategy's limit over time (an adaptive limit, a limiter's rate; with
+    /// copies, the sum of theirs).
     pub limit_series: Option<LimitSeries>,
 }
 
@@ -218,6 +222,7 @@ impl StrategyResult {
             runtime_health: None,
             pool_peak_connections: None,
             http_version: String::new(),
+            copies: 1,
         }
     }
 

@@ -267,12 +267,26 @@ impl StrategyRun<'_> {
             (Instant::now(), rows),
         );
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
-        let strategy = config.build();
-        let arrivals = Arrivals::start(dispatcher.clone(), config.max_queue.map(|q| q.0))?;
+        // One instance per copy, each with its share of the arrivals and its own view
+        // of the dispatcher; without `copies`, one.
+        let copies: Vec<_> = (0..config.copies()).map(|_| config.build()).collect();
+        let arrivals = Arrivals::start_split(
+            dispatcher.clone(),
+            config.max_queue.map(|q| q.0),
+            copies.len(),
+        )?;
         let on_runtime = dispatcher.clone();
         let cpu_before = crate::cpu::client_cpu(crate::mock::THREAD_NAME);
         let ((), health) = runtime::run_on(config.runtime, workers, move || async move {
-            strategy.run(on_runtime, arrivals).await;
+            let runs =
+                copies
+                    .iter()
+                    .zip(arrivals)
+                    .enumerate()
+                    .map(|(copy, (strategy, arrivals))| {
+                        strategy.run(on_runtime.for_copy(copy), arrivals)
+                    });
+            futures_util::future::join_all(runs).await;
         })
         .await?;
         let mut result = StrategyResult::new(
@@ -284,6 +298,7 @@ impl StrategyRun<'_> {
             cancel.is_cancelled(),
         );
         result.runtime = config.runtime.describe(workers);
+        result.copies = config.copies();
         result.client = library.as_str();
         result.client_cpu = crate::cpu::client_cpu(crate::mock::THREAD_NAME)
             .zip(cpu_before)

@@ -18,6 +18,7 @@
 use crate::machine::Machine;
 use crate::metric::Metric;
 use crate::recorder::timeline::LimitSeries;
+use crate::recorder::{ErrorClass, Outcome};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -116,6 +117,59 @@ pub struct StrategySummary {
     /// (`adaptive`: requests in flight; `rate`: the limiter's requests per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_series: Option<LimitSeries>,
+    /// With `copies`, each copy's share of the work (item `i` was copy `i mod copies`'s):
+    /// whether clients sharing one key were served alike.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<CopyShare>,
+}
+
+/// One copy's share of a strategy's requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CopyShare {
+    pub requests: u64,
+    pub ok: u64,
+    pub rate_limited: u64,
+    pub failed: u64,
+    /// Its answered requests per second over the strategy's makespan.
+    pub requests_per_s: f64,
+}
+
+/// Each copy's share, from the records; empty without copies.
+fn copy_shares(s: &StrategyResult) -> Vec<CopyShare> {
+    if s.copies < 2 {
+        return Vec::new();
+    }
+    let mut shares = vec![
+        CopyShare {
+            requests: 0,
+            ok: 0,
+            rate_limited: 0,
+            failed: 0,
+            requests_per_s: 0.0,
+        };
+        s.copies
+    ];
+    for record in &s.records {
+        let share = &mut shares[record.index as usize % s.copies];
+        share.requests += 1;
+        match record.outcome {
+            Outcome::Ok => share.ok += 1,
+            Outcome::Failed(class) => {
+                share.failed += 1;
+                share.rate_limited += u64::from(class == ErrorClass::RateLimited);
+            }
+            _ => {}
+        }
+    }
+    let makespan = s.makespan().as_secs_f64();
+    for share in &mut shares {
+        share.requests_per_s = if makespan > 0.0 {
+            share.ok as f64 / makespan
+        } else {
+            0.0
+        };
+    }
+    shares
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +271,7 @@ impl StrategySummary {
             latency_ms,
             mock: s.mock,
             limit_series: s.limit_series.clone(),
+            copies: copy_shares(s),
         }
     }
 }

@@ -211,3 +211,69 @@ signal = "latency"
         "limit left 12 to 20 after 1.5 s: {series:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_share_one_key_each_with_its_own_limit_and_its_own_share_of_the_work() {
+    // Three adaptive clients of one 600 RPM key (600 at once, then 10 a second), each
+    // with its own AIMD state, the 660 items dealt round robin: every request answered
+    // on a retry if need be, each copy exactly its third, and the strategy's recorded
+    // limit the sum of the three.
+    let src = r#"
+name = "copies"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 100
+itl_ms = 1
+rate_limit = { rpm = 600, retry_after_ms = true }
+[workload]
+requests = 660
+stream = false
+prompt_tokens = 8
+max_tokens = 2
+[retry]
+policy = "exponential"
+max_attempts = 10
+[[strategy]]
+kind = "adaptive"
+copies = 3
+"#;
+    let run = run(src).await;
+    let s = &run.strategies[0];
+    assert_eq!(s.label, "adaptive-x3");
+    assert_eq!(s.copies, 3);
+    let counts = s.counts();
+    assert_eq!((counts.ok, counts.failed), (660, 0), "{counts:?}");
+    let summary = llmbench::summary::Summary::from_run(&run);
+    let shares = &summary.strategies[0].copies;
+    assert_eq!(shares.len(), 3);
+    for share in shares {
+        assert_eq!((share.requests, share.ok), (220, 220), "{shares:?}");
+    }
+    // Each copy starts at the default initial limit of 4: the first point is their sum.
+    let series = s.limit_series.as_ref().expect("a limit series");
+    assert_eq!(series.points.last().map(|p| p.1 >= 3.0), Some(true));
+    assert!(
+        series.points.iter().any(|&(_, v)| v == 12.0),
+        "{:?}",
+        &series.points[..5]
+    );
+}
+
+#[test]
+fn copies_are_checked_where_they_are_written() {
+    let src = |copies: &str| {
+        format!(
+            "name = \"c\"\n[target]\nkind = \"mock\"\n[workload]\nrequests = 4\n[[strategy]]\nkind = \"serial\"\ncopies = {copies}\n"
+        )
+    };
+    let err = llmbench::scenario::Scenario::parse(&src("0"), "c.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("strategy[0].copies: must be a number of copies from 1 to 1,024, got 0"),
+        "{err}"
+    );
+    let scenario = llmbench::scenario::Scenario::parse(&src("2"), "c.toml").unwrap();
+    assert_eq!(scenario.strategies().next().unwrap().label(), "serial-x2");
+}

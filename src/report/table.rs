@@ -40,6 +40,16 @@ impl ResultTable {
                     .map_or_else(|| "-".into(), |m| m.connections.to_string())
             }));
         }
+        if any(|s| !s.copies.is_empty()) {
+            rows.push(("ok by copy", |s| {
+                let shares: Vec<String> = s.copies.iter().map(|c| c.ok.to_string()).collect();
+                if shares.is_empty() {
+                    "-".into()
+                } else {
+                    shares.join(" / ")
+                }
+            }));
+        }
         rows.extend_from_slice(&[
             ("requests ok", |s| s.requests.ok.to_string()),
             ("failed", |s| s.requests.failed.to_string()),

@@ -44,7 +44,7 @@ pub use strategy::{
 };
 pub use target::{CaFile, OpenAiApi, Price, Target};
 pub use values::{
-    BaseUrl, ByteCount, Concurrency, Count, CpuMicros, EnvName, Fraction, Millis, Name,
+    BaseUrl, ByteCount, Concurrency, CopyCount, Count, CpuMicros, EnvName, Fraction, Millis, Name,
     NonNegative, Offset, Positive, QueueLength, Rate, RequestCount, Scale, Seconds, Share,
     ThreadCount, limits,
 };

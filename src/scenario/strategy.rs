@@ -3,7 +3,7 @@
 //! the kinds that respect a quota (`rate`'s quota and headroom, `adaptive`'s start and
 //! signal). The strategies themselves are built by the strategy stage.
 
-use super::values::{Concurrency, Count, Fraction, Name, RequestCount, ThreadCount};
+use super::values::{Concurrency, CopyCount, Count, Fraction, Name, RequestCount, ThreadCount};
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer};
 use std::fmt;
@@ -35,6 +35,10 @@ pub struct StrategyConfig {
     /// `https://` is whatever the server picks of `h2` and `http/1.1`.
     #[serde(default)]
     pub http2: bool,
+    /// Independent copies of the strategy run side by side on one target (clients of
+    /// one API key): each with its own state (a limiter, an adaptive limit), the work
+    /// items dealt round robin (item `i` to copy `i mod copies`).
+    pub copies: Option<CopyCount>,
     /// Name in tables and file names.
     #[serde(rename = "label")]
     pub custom_label: Option<Name>,
@@ -109,11 +113,20 @@ impl StrategyConfig {
             Some(AdaptiveSignal::Latency) => format!("{}-latency", self.kind),
             _ => self.kind.to_string(),
         };
+        let copies = match self.copies() {
+            1 => String::new(),
+            n => format!("-x{n}"),
+        };
         match (&self.custom_label, self.limit()) {
             (Some(label), _) => label.0.clone(),
-            (None, Some(limit)) => format!("{kind}-{}", limit.0),
-            (None, None) => kind,
+            (None, Some(limit)) => format!("{kind}-{}{copies}", limit.0),
+            (None, None) => format!("{kind}{copies}"),
         }
+    }
+
+    /// How many copies of the strategy run side by side (1 without `copies`).
+    pub fn copies(&self) -> usize {
+        self.copies.map_or(1, CopyCount::get)
     }
 
     /// The share of the quota a `rate` strategy uses.

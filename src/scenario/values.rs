@@ -191,6 +191,10 @@ checked_count!(
     CpuMicros, 1, MAX_CPU_WORK_US, "a number of microseconds"
 );
 checked_count!(
+    /// Copies of a strategy run side by side.
+    CopyCount, 1, 1024, "a number of copies"
+);
+checked_count!(
     /// A queue length, which may be 0 (no waiting).
     QueueLength, 0, MAX_QUEUE, "a queue length"
 );

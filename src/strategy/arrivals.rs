@@ -26,14 +26,32 @@ impl Arrivals {
     /// Starts releasing the dispatcher's items. With `max_queue`, an item arriving while
     /// that many arrived items still wait to be sent is dropped (and recorded as such).
     pub fn start(dispatcher: Dispatcher, max_queue: Option<u64>) -> std::io::Result<Arrivals> {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let mut streams = Arrivals::start_split(dispatcher, max_queue, 1)?;
+        Ok(streams.remove(0))
+    }
+
+    /// As [`Arrivals::start`], the items dealt round robin to `copies` streams (item
+    /// `i` to stream `i mod copies`), one for each copy of a strategy; one pacer keeps
+    /// the schedule for all.
+    pub fn start_split(
+        dispatcher: Dispatcher,
+        max_queue: Option<u64>,
+        copies: usize,
+    ) -> std::io::Result<Vec<Arrivals>> {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..copies.max(1))
+            .map(|_| mpsc::unbounded_channel())
+            .unzip();
         let pacer = std::thread::Builder::new()
             .name("llmbench-pacer".into())
-            .spawn(move || release(&dispatcher, max_queue, &tx))?;
-        Ok(Arrivals {
-            rx,
-            pacer: Some(pacer),
-        })
+            .spawn(move || release(&dispatcher, max_queue, &txs))?;
+        let mut pacer = Some(pacer);
+        Ok(rxs
+            .into_iter()
+            .map(|rx| Arrivals {
+                rx,
+                pacer: pacer.take(),
+            })
+            .collect())
     }
 
     /// The next arrived item, waiting for it if it is not due yet; `None` once every
@@ -50,7 +68,7 @@ impl Arrivals {
     }
 }
 
-fn release(dispatcher: &Dispatcher, max_queue: Option<u64>, tx: &mpsc::UnboundedSender<usize>) {
+fn release(dispatcher: &Dispatcher, max_queue: Option<u64>, txs: &[mpsc::UnboundedSender<usize>]) {
     let epoch = dispatcher.epoch();
     for slot in 0..dispatcher.len() {
         if !pace_until(epoch + dispatcher.item(slot).at, dispatcher) {
@@ -61,7 +79,7 @@ fn release(dispatcher: &Dispatcher, max_queue: Option<u64>, tx: &mpsc::Unbounded
             continue;
         }
         dispatcher.arrived();
-        if tx.send(slot).is_err() {
+        if txs[slot % txs.len()].send(slot).is_err() {
             return;
         }
     }

@@ -38,8 +38,8 @@ use crate::workload::WorkItem;
 use futures_util::future::BoxFuture;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -162,10 +162,14 @@ impl DispatchPolicy {
     }
 }
 
-/// Executes work items for a strategy: cheap to clone into tasks.
+/// Executes work items for a strategy: cheap to clone into tasks. With `copies`, each
+/// copy of the strategy holds its own view ([`Dispatcher::for_copy`]) of one shared
+/// dispatcher: one client, one recorder, the items split between them.
 #[derive(Clone)]
 pub struct Dispatcher {
     inner: Arc<DispatchState>,
+    /// Which copy of the strategy this view serves (0 without copies).
+    copy: usize,
 }
 
 struct DispatchState {
@@ -180,6 +184,8 @@ struct DispatchState {
     /// is the client-side queue.
     arrived: AtomicU64,
     started: AtomicU64,
+    /// The limit each copy has in effect; the strategy's is their sum.
+    copy_limits: Mutex<Vec<f64>>,
 }
 
 impl Dispatcher {
@@ -201,7 +207,17 @@ impl Dispatcher {
                 epoch,
                 arrived: AtomicU64::new(0),
                 started: AtomicU64::new(0),
+                copy_limits: Mutex::new(Vec::new()),
             }),
+            copy: 0,
+        }
+    }
+
+    /// The view of copy `copy` of the strategy: the same items, client and recorder.
+    pub fn for_copy(&self, copy: usize) -> Dispatcher {
+        Dispatcher {
+            inner: self.inner.clone(),
+            copy,
         }
     }
 
@@ -256,9 +272,22 @@ impl Dispatcher {
         self.inner.cancel.cancelled().await
     }
 
-    /// Records the limit the strategy now has in effect (kept only when it changes).
+    /// Records the limit this copy of the strategy now has in effect; the strategy's is
+    /// the sum over its copies (kept only when it changes).
     pub fn record_limit(&self, unit: LimitUnit, value: f64) {
-        self.inner.recorder.limit(unit, value);
+        let total = {
+            let mut limits = self
+                .inner
+                .copy_limits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if limits.len() <= self.copy {
+                limits.resize(self.copy + 1, 0.0);
+            }
+            limits[self.copy] = value;
+            limits.iter().sum()
+        };
+        self.inner.recorder.limit(unit, total);
     }
 
     /// Sends work item `slot` (retrying as the retry policy says), times it and records
