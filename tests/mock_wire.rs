@@ -211,6 +211,25 @@ async fn whole_completion_body() {
     );
 }
 
+#[tokio::test]
+async fn chat_content_as_a_list_of_parts_is_read_like_a_string() {
+    // As the SDKs' typed messages and frameworks such as GuideLLM send it: the same
+    // words as `request`'s, as parts, give the same answer and the same prompt count.
+    let mock = fast_mock(None);
+    let mut parts = request(false, false);
+    parts["messages"] = json!([
+        {"role": "system", "content": [{"type": "text", "text": "be brief"}]},
+        {"role": "user", "content": [{"type": "text", "text": "one two"}, {"type": "text", "text": "three"}]},
+    ]);
+    let (status, _, text) = post(&mock, parts).await;
+    assert_eq!(status, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        body["usage"],
+        json!({"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9})
+    );
+}
+
 fn legacy_request(stream: bool, include_usage: bool) -> Value {
     let mut body =
         json!({"model": "gpt-3.5-turbo-instruct", "prompt": "one two three", "stream": stream});

@@ -1,6 +1,7 @@
 //! The client side of OpenAI Chat Completions.
 
 use super::{EventSummary, WireAdapter};
+use crate::wire::content::Content;
 use crate::wire::openai::{
     CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatMessage, ChatRequest, DONE,
     ErrorEnvelope, StreamOptions, Usage,
@@ -26,7 +27,7 @@ impl WireAdapter for OpenAiChat {
             model: Cow::Borrowed(&self.model),
             messages: vec![ChatMessage {
                 role: "user".into(),
-                content: item.prompt_text().into(),
+                content: Content::Text(item.prompt_text().into()),
             }],
             max_completion_tokens: Some(item.max_tokens),
             max_tokens: None,

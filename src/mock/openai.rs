@@ -52,12 +52,14 @@ impl ServedApi for Chat {
         let request: ChatRequest =
             serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
         Ok(ParsedRequest {
-            prompt_tokens: count_prompt_tokens(request.messages.iter().map(|m| m.content.as_ref())),
+            prompt_tokens: count_prompt_tokens(
+                request.messages.iter().flat_map(|m| m.content.texts()),
+            ),
             prompt: request
                 .messages
                 .last()
-                .map_or("", |m| &m.content)
-                .to_string(),
+                .map(|m| m.content.texts().join(" "))
+                .unwrap_or_default(),
             output_cap: request.output_cap(),
             stream: request.stream,
             include_usage: request.include_usage(),

@@ -1,6 +1,7 @@
 //! Anthropic Messages (`POST /v1/messages`), as documented and as the official SDKs
 //! parse it: the request, the whole message, the streamed events and the error body.
 
+pub use super::content::{Block, Content};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -30,34 +31,6 @@ pub struct Message<'a> {
     pub role: Cow<'a, str>,
     #[serde(borrow)]
     pub content: Content<'a>,
-}
-
-/// Message content: a plain string, or a list of content blocks.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Content<'a> {
-    #[serde(borrow)]
-    Text(Cow<'a, str>),
-    #[serde(borrow)]
-    Blocks(Vec<Block<'a>>),
-}
-
-impl Content<'_> {
-    /// The text of the content (text blocks only).
-    pub fn texts(&self) -> Vec<&str> {
-        match self {
-            Content::Text(t) => vec![t.as_ref()],
-            Content::Blocks(blocks) => blocks.iter().filter_map(|b| b.text.as_deref()).collect(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Block<'a> {
-    #[serde(rename = "type", borrow)]
-    pub kind: Cow<'a, str>,
-    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
-    pub text: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

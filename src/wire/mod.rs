@@ -6,5 +6,6 @@
 
 pub mod anthropic;
 pub mod completions;
+pub mod content;
 pub mod openai;
 pub mod sse;

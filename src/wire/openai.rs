@@ -2,6 +2,7 @@
 //! official SDKs parse it. String fields borrow where they can (`Cow`), so parsing a
 //! streamed chunk allocates only for text that contains JSON escapes.
 
+use super::content::Content;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -45,8 +46,9 @@ impl ChatRequest<'_> {
 pub struct ChatMessage<'a> {
     #[serde(borrow)]
     pub role: Cow<'a, str>,
+    /// A string, or a list of parts (`{"type": "text", "text": …}`), as the API accepts.
     #[serde(borrow)]
-    pub content: Cow<'a, str>,
+    pub content: Content<'a>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
