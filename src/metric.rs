@@ -1,7 +1,7 @@
 //! The latency metrics a run measures, and their names: the one place a metric is
 //! named, for `summary.json` keys, `.hgrm` file names, tables, charts, SLOs and
-//! comparisons alike. Adding a metric is a variant here plus how
-//! [`crate::result::StrategyResult::histogram`] derives it.
+//! comparisons alike. Adding a metric is a variant here plus how the run's result
+//! derives its histogram (`StrategyResult::histogram`, above this module).
 //!
 //! A leaf: it imports nothing from the crate.
 

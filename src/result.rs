@@ -2,7 +2,7 @@
 //! exporters all read `BenchmarkResult`). Aggregates are derived from the records on
 //! demand, never stored beside them.
 //!
-//! Owns the in-memory results; how they are saved is [`crate::summary`]'s. It must not
+//! Owns the in-memory results; how they are saved is the `summary` module's. It must not
 //! import the mock server (its counters arrive as [`MockReport`], converted by the
 //! runner) nor anything of the report side (`summary`, `report`, `compare`, `slo`).
 

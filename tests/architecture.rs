@@ -67,8 +67,11 @@ fn production_code(text: &str) -> String {
         Some(at) => &text[..at],
         None => text,
     };
+    // Plain comments are dropped; doc comments stay, since an intra-doc link
+    // (`[`crate::x`]`) ties a module to `x` as a `use` does.
     code.lines()
         .map(|line| match line.find("//") {
+            Some(at) if line[at..].starts_with("///") || line[at..].starts_with("//!") => line,
             Some(at) if !line[..at].contains('"') => &line[..at],
             _ => line,
         })
@@ -193,6 +196,14 @@ fn the_parser_reads_grouped_and_inline_paths() {
         ))
         .len(),
         0
+    );
+    let documented = crate_imports(&production_code(
+        "//! See [`crate::x::Y`].\n/// [`crate::z`]",
+    ));
+    assert_eq!(
+        documented.into_iter().collect::<Vec<_>>(),
+        ["x", "z"],
+        "doc links count"
     );
     let cyclic: Graph = [("a", "b"), ("b", "c"), ("c", "a")]
         .iter()
