@@ -13,7 +13,8 @@ Examples:
   llmbench compare results/old results/new     per-strategy deltas, regressions flagged
 
 Exit codes: 0 success, 1 run failed, 2 invalid input (scenario or arguments),
-99 an SLO was missed or a regression found, 130 interrupted.";
+99 an SLO was missed or a regression found, 130, 143 or 129 interrupted by Ctrl-C,
+SIGTERM or SIGHUP (results kept).";
 
 /// Load-testing and throughput benchmarks for LLM endpoints: compare how dispatch
 /// strategies (serial, join_all, semaphore, JoinSet) fare against a rate-limited API.

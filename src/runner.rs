@@ -270,7 +270,7 @@ impl StrategyRun<'_> {
         // One instance per copy, each with its share of the arrivals and its own view
         // of the dispatcher; without `copies`, one.
         let copies: Vec<_> = (0..config.copies()).map(|_| config.build()).collect();
-        let arrivals = Arrivals::start_split(
+        let arrivals = Arrivals::start(
             dispatcher.clone(),
             config.max_queue.map(|q| q.0),
             copies.len(),

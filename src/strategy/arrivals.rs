@@ -23,17 +23,11 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    /// Starts releasing the dispatcher's items. With `max_queue`, an item arriving while
-    /// that many arrived items still wait to be sent is dropped (and recorded as such).
-    pub fn start(dispatcher: Dispatcher, max_queue: Option<u64>) -> std::io::Result<Arrivals> {
-        let mut streams = Arrivals::start_split(dispatcher, max_queue, 1)?;
-        Ok(streams.remove(0))
-    }
-
-    /// As [`Arrivals::start`], the items dealt round robin to `copies` streams (item
-    /// `i` to stream `i mod copies`), one for each copy of a strategy; one pacer keeps
-    /// the schedule for all.
-    pub fn start_split(
+    /// Starts releasing the dispatcher's items, dealt round robin to `copies` streams
+    /// (item `i` to stream `i mod copies`), one for each copy of a strategy; one pacer
+    /// keeps the schedule for all. With `max_queue`, an item arriving while that many
+    /// arrived items still wait to be sent is dropped (and recorded as such).
+    pub fn start(
         dispatcher: Dispatcher,
         max_queue: Option<u64>,
         copies: usize,
