@@ -57,6 +57,7 @@ fn parse_stream(c: &mut Criterion) {
     };
     let recorder = Recorder::new(
         64,
+        1,
         Instant::now(),
         std::sync::Arc::new(llmbench::recorder::NoSink),
     );

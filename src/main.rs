@@ -26,7 +26,7 @@ use cli::{Cli, Command};
 use llmbench::report::table::ResultTable;
 use llmbench::runner::{self, RunOptions};
 use llmbench::scenario::Scenario;
-use llmbench::workload::WorkItem;
+use llmbench::workload::WorkItems;
 use std::path::Path;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
@@ -194,7 +194,7 @@ fn slo_exit(rendered: &llmbench::report::Rendered, ok: ExitCode) -> ExitCode {
 
 /// Reads a scenario and the work items it offers (prompt and trace files included), so
 /// every input error is reported before any traffic.
-fn load(path: &Path) -> Result<(Scenario, Vec<WorkItem>), ExitCode> {
+fn load(path: &Path) -> Result<(Scenario, WorkItems), ExitCode> {
     let invalid = |e: &dyn std::fmt::Display| {
         err!("error: {e}");
         ExitCode::from(EXIT_INVALID)
@@ -227,7 +227,7 @@ fn validate(paths: &[std::path::PathBuf]) -> ExitCode {
 }
 
 /// Says before any traffic when the run may need more sockets than the process may open.
-fn warn_of_socket_shortage(scenario: &Scenario, items: &[WorkItem]) {
+fn warn_of_socket_shortage(scenario: &Scenario, items: &WorkItems) {
     let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(soft, _)| soft);
     if let Some(why) = llmbench::plan::socket_shortage(scenario, items, limit) {
         err!("warning: {why}");
@@ -242,7 +242,7 @@ struct Consent {
 
 /// Shows the plan where it matters and decides whether to go on: `Some(code)` stops.
 /// A non-loopback target needs `--yes`, or a "y" typed at the terminal.
-fn guard(scenario: &Scenario, items: &[WorkItem], consent: &Consent) -> Option<ExitCode> {
+fn guard(scenario: &Scenario, items: &WorkItems, consent: &Consent) -> Option<ExitCode> {
     let plan = llmbench::plan::Plan::of(scenario, items);
     if consent.dry_run {
         out!("{plan}");
@@ -314,7 +314,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
         if let Ok(signals) = Signals::listen() {
             tokio::spawn(interrupt_on_signal(signals, cancel.clone()));
         }
-        match runner::run(&scenario, items.into(), path, &options, cancel).await {
+        match runner::run(&scenario, items, path, &options, cancel).await {
             Ok(outcome) => finish_run(&outcome),
             Err(e) => {
                 err!("error: {e:#}");

@@ -3,7 +3,7 @@
 //! Reads the scenario and its work items; sends nothing.
 
 use crate::scenario::{Scenario, StrategyConfig, Target};
-use crate::workload::WorkItem;
+use crate::workload::WorkItems;
 use std::fmt;
 
 pub struct Plan {
@@ -22,7 +22,7 @@ pub struct Plan {
 
 impl Plan {
     /// What running every strategy of `scenario` on `items` will send.
-    pub fn of(scenario: &Scenario, items: &[WorkItem]) -> Plan {
+    pub fn of(scenario: &Scenario, items: &WorkItems) -> Plan {
         let strategies = scenario.strategies().count();
         let times = strategies as u64;
         let input_tokens = items
@@ -82,7 +82,7 @@ const OTHER_DESCRIPTORS: u64 = 64;
 /// Why the run may run out of sockets, if it may: the strategy that could hold the most
 /// requests in flight, against this process's open-file limit (`limit`). With the
 /// embedded mock each connection takes two descriptors, the client's and the mock's.
-pub fn socket_shortage(scenario: &Scenario, items: &[WorkItem], limit: u64) -> Option<String> {
+pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Option<String> {
     let (label, in_flight) = scenario
         .strategies()
         .map(|s| (s.label(), peak_in_flight(s, items.len() as u64)))

@@ -1,6 +1,6 @@
 //! The measured outcome of a run: the one type every exporter reads (the way hyperfine's
-//! exporters all read `BenchmarkResult`). Aggregates are derived from the records on
-//! demand, never stored beside them.
+//! exporters all read `BenchmarkResult`). Every figure is derived from the recorder's
+//! tally of histograms and counts: no per-request record is held.
 //!
 //! Owns the in-memory results; how they are saved is the `summary` module's. It must not
 //! import the mock server (its counters arrive as [`MockReport`], converted by the
@@ -8,8 +8,8 @@
 
 use crate::machine::Machine;
 use crate::metric::Metric;
-use crate::recorder::timeline::{LimitSeries, TimelineBucket, timeline};
-use crate::recorder::{ErrorClass, Outcome, Recording, RequestRecord, micros, new_histogram};
+use crate::recorder::timeline::{LimitSeries, Ticks, TimelineBucket};
+use crate::recorder::{ErrorClass, Outcome, Recording, Tally};
 use crate::runtime::RuntimeHealth;
 use crate::scenario::StrategyKind;
 use hdrhistogram::Histogram;
@@ -86,8 +86,8 @@ impl RunResult {
         let first = self
             .strategies
             .iter()
-            .flat_map(|s| &s.records)
-            .find_map(|r| r.error.as_deref())?;
+            .find_map(|s| s.tally.first_error.as_ref())
+            .map(|(_, message)| message)?;
         let classes: Vec<String> = by_class
             .iter()
             .map(|(class, n)| format!("{} {n}", class.as_str()))
@@ -135,9 +135,10 @@ pub struct StrategyResult {
     pub label: String,
     pub kind: StrategyKind,
     pub limit: Option<u64>,
-    pub records: Vec<RequestRecord>,
-    /// Every inter-token gap of every successful stream, in microseconds.
-    pub itl: Histogram<u64>,
+    /// What its records add up to (histograms, counts, extremes).
+    pub tally: Tally,
+    /// Its timeline, in fine ticks.
+    pub ticks: Ticks,
     /// The mock's own counts for this strategy, when the target is the mock.
     pub mock: Option<MockReport>,
     /// True when an interrupt cut this strategy short.
@@ -211,8 +212,8 @@ impl StrategyResult {
             label,
             kind,
             limit,
-            records: recording.records,
-            itl: recording.itl,
+            tally: recording.tally,
+            ticks: recording.ticks,
             limit_series: recording.limit,
             mock,
             interrupted,
@@ -238,18 +239,18 @@ impl StrategyResult {
 
     pub fn counts(&self) -> Counts {
         let mut counts = Counts {
-            total: self.records.len() as u64,
+            total: self.tally.records(),
             ..Counts::default()
         };
-        for record in &self.records {
-            match record.outcome {
-                Outcome::Ok => counts.ok += 1,
-                Outcome::Cancelled => counts.cancelled += 1,
-                Outcome::Dropped => counts.dropped += 1,
-                Outcome::OverBudget => counts.over_budget += 1,
+        for (&outcome, &n) in &self.tally.outcomes {
+            match outcome {
+                Outcome::Ok => counts.ok += n,
+                Outcome::Cancelled => counts.cancelled += n,
+                Outcome::Dropped => counts.dropped += n,
+                Outcome::OverBudget => counts.over_budget += n,
                 Outcome::Failed(class) => {
-                    counts.failed += 1;
-                    *counts.by_class.entry(class).or_default() += 1;
+                    counts.failed += n;
+                    *counts.by_class.entry(class).or_default() += n;
                 }
             }
         }
@@ -263,16 +264,12 @@ impl StrategyResult {
 
     /// Strategy start → the last response's end.
     pub fn makespan(&self) -> Duration {
-        self.records
-            .iter()
-            .filter_map(|r| r.end)
-            .max()
-            .unwrap_or_default()
+        self.tally.last_end.unwrap_or_default()
     }
 
     /// Output tokens of successful requests.
     pub fn output_tokens(&self) -> u64 {
-        self.ok_records().map(|r| u64::from(r.output_tokens)).sum()
+        self.tally.output_tokens
     }
 
     /// Successful requests per second of makespan.
@@ -284,50 +281,39 @@ impl StrategyResult {
         per_second(self.output_tokens() as f64, self.makespan())
     }
 
-    fn ok_records(&self) -> impl Iterator<Item = &RequestRecord> {
-        self.records.iter().filter(|r| r.is_ok())
-    }
-
     /// The latency histogram of `metric`, over successful requests: a failure's latency
     /// (a fast 429) would make a refusing server look fast.
     pub fn histogram(&self, metric: Metric) -> Histogram<u64> {
-        let derive = |latency: fn(&RequestRecord) -> Option<Duration>| {
-            let mut h = new_histogram();
-            for value in self.ok_records().filter_map(latency) {
-                h.saturating_record(micros(value));
-            }
-            h
-        };
+        let t = &self.tally;
         match metric {
-            Metric::E2e => derive(RequestRecord::e2e),
-            Metric::E2eCorrected => derive(RequestRecord::e2e_corrected),
-            Metric::Ttft => derive(RequestRecord::ttft),
-            Metric::TtftCorrected => derive(RequestRecord::ttft_corrected),
-            Metric::Tpot => derive(RequestRecord::tpot),
-            Metric::DispatchDelay => derive(RequestRecord::dispatch_delay),
-            Metric::Itl => self.itl.clone(),
+            Metric::E2e => &t.e2e,
+            Metric::E2eCorrected => &t.e2e_corrected,
+            Metric::Ttft => &t.ttft,
+            Metric::TtftCorrected => &t.ttft_corrected,
+            Metric::Tpot => &t.tpot,
+            Metric::DispatchDelay => &t.dispatch_delay,
+            Metric::Itl => &t.itl,
         }
+        .clone()
     }
 
     /// Arrivals offered per second: items / the schedule's span (`None` for a batch,
     /// whose span is zero).
     pub fn scheduled_rate(&self) -> Option<f64> {
-        let span = self.records.iter().map(|r| r.intended).max()?;
-        (!span.is_zero()).then(|| (self.records.len() - 1) as f64 / span.as_secs_f64())
+        let span = self.tally.last_intended?;
+        (!span.is_zero()).then(|| (self.tally.records() - 1) as f64 / span.as_secs_f64())
     }
 
     /// Requests actually sent per second, measured the same way as the scheduled rate
     /// (between the first and last send), so the two compare directly.
     pub fn achieved_send_rate(&self) -> Option<f64> {
-        let sends: Vec<Duration> = self.records.iter().filter_map(|r| r.sent).collect();
-        let first = sends.iter().min()?;
-        let span = sends.iter().max()?.saturating_sub(*first);
-        (!span.is_zero()).then(|| (sends.len() - 1) as f64 / span.as_secs_f64())
+        let span = self.tally.last_sent?.saturating_sub(self.tally.first_sent?);
+        (!span.is_zero()).then(|| (self.tally.sends - 1) as f64 / span.as_secs_f64())
     }
 
     /// Per-second timeline.
     pub fn timeline(&self) -> Vec<TimelineBucket> {
-        timeline(&self.records, Duration::from_secs(1))
+        self.ticks.buckets(Duration::from_secs(1))
     }
 }
 

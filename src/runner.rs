@@ -15,7 +15,7 @@ use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
 use crate::scenario::{Scenario, StrategyConfig, Target};
 use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher};
-use crate::workload::WorkItem;
+use crate::workload::WorkItems;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,7 +112,7 @@ fn mock_report(stats: MockStats) -> MockReport {
 /// the folder's `.running` marker is removed; only a kill leaves the marker behind.
 pub async fn run(
     scenario: &Scenario,
-    items: Arc<[WorkItem]>,
+    items: WorkItems,
     scenario_file: &Path,
     options: &RunOptions,
     cancel: CancellationToken,
@@ -162,7 +162,7 @@ pub async fn run(
 /// Starts the target and runs the strategies in order into `result`, saving after each.
 async fn measure(
     scenario: &Scenario,
-    items: &Arc<[WorkItem]>,
+    items: &WorkItems,
     options: &RunOptions,
     cancel: &CancellationToken,
     dir: &mut ResultsDir,
@@ -211,7 +211,7 @@ enum Ran {
 /// What every strategy of a run shares.
 struct StrategyRun<'a> {
     scenario: &'a Scenario,
-    items: &'a Arc<[WorkItem]>,
+    items: &'a WorkItems,
     target: &'a TargetHandle,
     options: &'a RunOptions,
     budget: &'a Arc<Budget>,
@@ -264,7 +264,7 @@ impl StrategyRun<'_> {
             client,
             policy,
             cancel.clone(),
-            (Instant::now(), rows),
+            (Instant::now(), rows, config.copies()),
         );
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
         // One instance per copy, each with its share of the arrivals and its own view

@@ -18,7 +18,6 @@
 use crate::machine::Machine;
 use crate::metric::Metric;
 use crate::recorder::timeline::LimitSeries;
-use crate::recorder::{ErrorClass, Outcome};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -134,42 +133,27 @@ pub struct CopyShare {
     pub requests_per_s: f64,
 }
 
-/// Each copy's share, from the records; empty without copies.
+/// Each copy's share, from the tally; empty without copies.
 fn copy_shares(s: &StrategyResult) -> Vec<CopyShare> {
     if s.copies < 2 {
         return Vec::new();
     }
-    let mut shares = vec![
-        CopyShare {
-            requests: 0,
-            ok: 0,
-            rate_limited: 0,
-            failed: 0,
-            requests_per_s: 0.0,
-        };
-        s.copies
-    ];
-    for record in &s.records {
-        let share = &mut shares[record.index as usize % s.copies];
-        share.requests += 1;
-        match record.outcome {
-            Outcome::Ok => share.ok += 1,
-            Outcome::Failed(class) => {
-                share.failed += 1;
-                share.rate_limited += u64::from(class == ErrorClass::RateLimited);
-            }
-            _ => {}
-        }
-    }
     let makespan = s.makespan().as_secs_f64();
-    for share in &mut shares {
-        share.requests_per_s = if makespan > 0.0 {
-            share.ok as f64 / makespan
-        } else {
-            0.0
-        };
-    }
-    shares
+    s.tally
+        .by_copy
+        .iter()
+        .map(|copy| CopyShare {
+            requests: copy.requests,
+            ok: copy.ok,
+            rate_limited: copy.rate_limited,
+            failed: copy.failed,
+            requests_per_s: if makespan > 0.0 {
+                copy.ok as f64 / makespan
+            } else {
+                0.0
+            },
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ kind = "join_all"
     let run = run(src).await;
     let s = &run.strategies[0];
     assert_eq!(s.counts().ok, 6);
-    let mut ends: Vec<Duration> = s.records.iter().filter_map(|r| r.end).collect();
+    let mut ends: Vec<Duration> = run.records_of(s).iter().filter_map(|r| r.end).collect();
     ends.sort();
     // All six are sent at once; the server decodes one at a time, 50 ms each. Never
     // sooner than k·L; later by at most 60 ms plus 15 ms per request of overhead on a

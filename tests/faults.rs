@@ -140,8 +140,7 @@ kind = "serial"
 "#
     );
     let run = common::run(&src).await;
-    run.strategies[0]
-        .records
+    run.records_of(&run.strategies[0])
         .iter()
         .map(|r| r.outcome)
         .collect()

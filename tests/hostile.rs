@@ -39,7 +39,7 @@ async fn a_retry_after_of_days_ends_in_bounded_time_under_every_policy() {
         let run = common::run(&scenario(&server.uri(), 2, &format!("[retry]\n{policy}"))).await;
         // Generous: the exponential policy backs off at most 20 ms twice per request.
         assert!(started.elapsed() < Duration::from_secs(20), "{policy}");
-        for record in &run.strategies[0].records {
+        for record in run.records_of(&run.strategies[0]) {
             assert_eq!(
                 record.outcome,
                 Outcome::Failed(ErrorClass::RateLimited),
@@ -227,7 +227,7 @@ async fn an_endless_line_or_body_fails_as_protocol_at_the_limit() {
                 &format!("kind = \"serial\"\nclient = \"{library}\""),
             );
             let run = common::run(&src).await;
-            for record in &run.strategies[0].records {
+            for record in run.records_of(&run.strategies[0]) {
                 assert_eq!(
                     record.outcome,
                     Outcome::Failed(ErrorClass::Protocol),
@@ -304,7 +304,7 @@ async fn a_reply_that_is_not_http_is_a_protocol_error() {
             &format!("kind = \"serial\"\nclient = \"{library}\""),
         );
         let run = common::run(&src).await;
-        for record in &run.strategies[0].records {
+        for record in run.records_of(&run.strategies[0]) {
             assert_eq!(
                 record.outcome,
                 Outcome::Failed(ErrorClass::Protocol),

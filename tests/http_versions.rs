@@ -189,9 +189,13 @@ fn ran(run: &RunResult) -> Vec<&StrategyResult> {
 
 /// (ok, output tokens, ITL samples) of a strategy.
 fn counts(s: &StrategyResult) -> (u64, u64, u64) {
-    let errors: Vec<_> = s.records.iter().filter_map(|r| r.error.as_ref()).collect();
-    assert!(errors.is_empty(), "{}: {errors:?}", s.label);
-    (s.counts().ok, s.output_tokens(), s.itl.len())
+    assert!(
+        s.tally.first_error.is_none(),
+        "{}: {:?}",
+        s.label,
+        s.tally.first_error
+    );
+    (s.counts().ok, s.output_tokens(), s.tally.itl.len())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -329,7 +333,7 @@ async fn an_untrusted_certificate_fails_as_connect_on_both_clients() {
     );
     let run = common::run(&src).await;
     for s in &run.strategies {
-        let record = &s.records[0];
+        let record = &run.records_of(s)[0];
         assert_eq!(
             record.outcome,
             Outcome::Failed(llmbench::recorder::ErrorClass::Connect),

@@ -73,7 +73,7 @@ async fn live_kinds_against_the_mock_count_what_the_embedded_mock_counts() {
     let whole_chat = common::run(&whole("chat")).await;
     assert_eq!(counts(&whole_chat), expected, "non-streamed chat");
     assert_eq!(
-        counts(&common::run(&whole("completions")).await),
+        counts(&common::run(&whole("completions")).await.result),
         expected,
         "non-streamed legacy"
     );
@@ -98,7 +98,7 @@ async fn live_kinds_against_the_mock_count_what_the_embedded_mock_counts() {
                 "name = \"l\"\n[target]\nkind = \"{kind}\"\nbase_url = \"{}\"\nmodel = \"m\"\n{api}{work}[[strategy]]\nkind = \"{strategy}\"\n",
                 mock.base_url()
             );
-            live.extend(counts(&common::run(&src).await));
+            live.extend(counts(&common::run(&src).await.result));
         }
         assert_eq!(live, expected, "{kind} {api}");
     }
@@ -128,8 +128,7 @@ async fn against(
         server.uri()
     );
     let run = common::run(&src).await;
-    run.strategies[0]
-        .records
+    run.records_of(&run.strategies[0])
         .iter()
         .map(|r| (r.outcome, r.error.clone()))
         .collect()
@@ -437,7 +436,7 @@ async fn token_counts_say_where_they_came_from_and_ignore_eos_is_sent() {
         server.uri()
     );
     let run = common::run(&src).await;
-    let record = &run.strategies[0].records[0];
+    let record = &run.records_of(&run.strategies[0])[0];
     assert_eq!(record.outcome, Outcome::Ok, "{:?}", record.error);
     assert!(
         record.tokens_counted,
@@ -451,7 +450,8 @@ async fn token_counts_say_where_they_came_from_and_ignore_eos_is_sent() {
         .mount(&server)
         .await;
     let src = src.replace(&run_uri(&src), &server.uri());
-    let record = common::run(&src).await.strategies[0].records[0].clone();
+    let run = common::run(&src).await;
+    let record = run.records_of(&run.strategies[0])[0].clone();
     assert!(!record.tokens_counted, "the usage chunk's count");
 }
 
@@ -497,7 +497,7 @@ async fn real_prompts_from_a_file_are_sent_and_sized_by_their_words() {
     let src = "name = \"p\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 2\n\
                [workload]\nrequests = 4\nmax_tokens = 2\nprompts = \"prompts.jsonl\"\n[[strategy]]\nkind = \"serial\"\n";
     let outcome = common::run_in(src, dir.path(), tokio_util::sync::CancellationToken::new()).await;
-    let records = &outcome.result.strategies[0].records;
+    let records = common::records(&outcome, 0);
     let sizes: Vec<u32> = records.iter().map(|r| r.prompt_tokens).collect();
     assert_eq!(
         sizes,
@@ -524,7 +524,7 @@ async fn refused_connections_and_tls_failures_are_connect_errors() {
              [client]\nconnect_timeout_s = 5\n[workload]\nrequests = 1\nmax_tokens = 1\n[[strategy]]\nkind = \"serial\"\n"
         );
         let run = common::run(&src).await;
-        let record = &run.strategies[0].records[0];
+        let record = &run.records_of(&run.strategies[0])[0];
         assert_eq!(
             record.outcome,
             Outcome::Failed(ErrorClass::Connect),

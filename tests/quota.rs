@@ -11,9 +11,9 @@ use llmbench::result::StrategyResult;
 use std::time::Duration;
 
 /// The ends of the successful requests, in order.
-fn ends(s: &StrategyResult) -> Vec<Duration> {
-    let mut ends: Vec<Duration> = s
-        .records
+fn ends(run: &common::Measured, s: &StrategyResult) -> Vec<Duration> {
+    let mut ends: Vec<Duration> = run
+        .records_of(s)
         .iter()
         .filter(|r| r.outcome == Outcome::Ok)
         .filter_map(|r| r.end)
@@ -62,7 +62,7 @@ rpm = 600
     // refill while they ran) to the last. Every request takes the same time, so
     // completions follow sends; 2 % of 9.8 a second over ~5 s is 100 ms, far above the
     // millisecond timer error, which the bucket does not accumulate anyway.
-    let ends = ends(s);
+    let ends = ends(&run, s);
     let rate = rate_after(&ends, 600);
     eprintln!("steady rate {rate:.4}/s, makespan {:?}", s.makespan());
     assert!(
@@ -111,7 +111,7 @@ kind = "adaptive"
         .limit_series
         .as_ref()
         .expect("an adaptive strategy records its limit");
-    let ends = ends(s);
+    let ends = ends(&run, s);
     // Past the bucket (1,200) and its refill while the batch drained it (~60).
     let steady = rate_after(&ends, 1_280);
     eprintln!(

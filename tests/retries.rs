@@ -40,7 +40,11 @@ async fn the_retry_after_hint_is_waited_out_and_then_the_request_succeeds() {
     .await;
     let s = &run.strategies[0];
     assert_eq!(s.counts().ok, 62);
-    let retried: Vec<_> = s.records.iter().filter(|r| r.attempts > 1).collect();
+    let retried: Vec<_> = run
+        .records_of(s)
+        .iter()
+        .filter(|r| r.attempts > 1)
+        .collect();
     assert_eq!(retried.len(), 2);
     for r in &retried {
         assert!(
@@ -52,7 +56,11 @@ async fn the_retry_after_hint_is_waited_out_and_then_the_request_succeeds() {
         assert!(r.ttft().unwrap() < Duration::from_millis(500), "{r:?}");
     }
     let mock = s.mock.unwrap();
-    let extra_attempts: u64 = s.records.iter().map(|r| u64::from(r.attempts) - 1).sum();
+    let extra_attempts: u64 = run
+        .records_of(s)
+        .iter()
+        .map(|r| u64::from(r.attempts) - 1)
+        .sum();
     assert_eq!(mock.rate_limited, extra_attempts);
     assert_eq!(mock.requests, 62 + extra_attempts);
 }
@@ -67,7 +75,11 @@ async fn max_attempts_bounds_the_retries() {
     let s = &run.strategies[0];
     let counts = s.counts();
     assert_eq!((counts.ok, counts.rate_limited), (1, 2));
-    for r in s.records.iter().filter(|r| r.outcome != Outcome::Ok) {
+    for r in run
+        .records_of(s)
+        .iter()
+        .filter(|r| r.outcome != Outcome::Ok)
+    {
         assert_eq!(r.attempts, 2);
         assert!(r.backoff <= Duration::from_millis(10));
     }
@@ -91,8 +103,8 @@ async fn with_retries_throughput_settles_at_the_rate_limit() {
     .await;
     let s = &run.strategies[0];
     assert_eq!(s.counts().ok, 66);
-    let mut late_ends: Vec<f64> = s
-        .records
+    let mut late_ends: Vec<f64> = run
+        .records_of(s)
         .iter()
         .filter(|r| r.attempts > 1)
         .map(|r| r.end.unwrap().as_secs_f64())

@@ -76,7 +76,7 @@ async fn every_runtime_and_client_completes_the_same_work_with_identical_counts(
         for s in &run.strategies {
             let itl_samples = if stream { 12 * 3 } else { 0 };
             assert_eq!(
-                (s.counts().ok, s.output_tokens(), s.itl.len()),
+                (s.counts().ok, s.output_tokens(), s.tally.itl.len()),
                 (12, 48, itl_samples),
                 "{} (stream = {stream})",
                 s.label
@@ -132,13 +132,13 @@ async fn every_client_classifies_every_fault_alike() {
         let run = common::run(&src).await;
         check_ran_or_skipped(&run);
         for s in &run.strategies {
-            let outcomes: Vec<Outcome> = s.records.iter().map(|r| r.outcome).collect();
+            let outcomes: Vec<Outcome> = run.records_of(s).iter().map(|r| r.outcome).collect();
             assert_eq!(
                 outcomes,
                 vec![Outcome::Failed(class); 2],
                 "{fault} on {}: {:?}",
                 s.label,
-                s.records[0].error
+                run.records_of(s)[0].error
             );
         }
     }
@@ -157,7 +157,7 @@ async fn the_hyper_clients_report_refused_connections_as_connect_errors() {
     let run = common::run(&src).await;
     check_ran_or_skipped(&run);
     for s in &run.strategies {
-        let record = &s.records[0];
+        let record = &run.records_of(s)[0];
         assert_eq!(
             record.outcome,
             Outcome::Failed(ErrorClass::Connect),

@@ -173,7 +173,7 @@ max_tokens = 3
             s.label
         );
         assert!(
-            s.records
+            run.records_of(s)
                 .iter()
                 .filter(|r| r.outcome != Outcome::Ok)
                 .all(|r| r.status == Some(429)),
@@ -183,8 +183,8 @@ max_tokens = 3
     }
     // Serial sends in order, so exactly the last four are refused.
     let serial = &run.strategies[0];
-    let refused: Vec<u32> = serial
-        .records
+    let refused: Vec<u32> = run
+        .records_of(serial)
         .iter()
         .filter(|r| !r.is_ok())
         .map(|r| r.index)
@@ -212,8 +212,8 @@ max_tokens = {{ dist = "uniform", min = 5, max = 25 }}
     );
     let run = run(&src).await;
     let work = |i: usize| {
-        let mut rows: Vec<_> = run.strategies[i]
-            .records
+        let mut rows: Vec<_> = run
+            .records_of(&run.strategies[i])
             .iter()
             .map(|r| (r.index, r.prompt_tokens, r.max_tokens, r.output_tokens))
             .collect();
@@ -286,8 +286,8 @@ kind = "join_all"
     let run = run(src).await;
     let s = &run.strategies[0];
     assert_eq!(s.counts().ok, 60, "40/s for 1.5 s");
-    let intended: Vec<u64> = s
-        .records
+    let intended: Vec<u64> = run
+        .records_of(s)
         .iter()
         .map(|r| r.intended.as_micros() as u64)
         .collect();
@@ -332,8 +332,7 @@ label = "unbounded"
     assert_eq!(bounded.ok + bounded.dropped, 20, "{bounded:?}");
     assert!(bounded.dropped >= 10, "{bounded:?}");
     assert!(
-        run.strategies[0]
-            .records
+        run.records_of(&run.strategies[0])
             .iter()
             .filter(|r| r.outcome == Outcome::Dropped)
             .all(|r| r.sent.is_none())
@@ -448,7 +447,10 @@ kind = "serial"
     let outcome = common::run_in(src, dir.path(), CancellationToken::new()).await;
     let s = &outcome.result.strategies[0];
     assert_eq!(s.counts().ok, 3);
-    let tokens: Vec<u32> = s.records.iter().map(|r| r.output_tokens).collect();
+    let tokens: Vec<u32> = common::records(&outcome, 0)
+        .iter()
+        .map(|r| r.output_tokens)
+        .collect();
     assert_eq!(
         tokens,
         vec![3, 2, 5],

@@ -1,18 +1,21 @@
-//! Recording while a strategy runs, without a global lock on the hot path.
+//! Recording while a strategy runs, without a global lock on the hot path, in memory
+//! that does not grow with the request count.
 //!
-//! Each request owns a pre-allocated slot for its record (written once), inter-token
-//! gaps go straight into one of several histogram shards chosen by the request's index
-//! (so concurrent streams rarely touch the same lock and memory does not grow per
-//! token), and live progress is a handful of atomics. E2E, TTFT and TPOT histograms and
-//! the timeline are derived from the records afterwards.
+//! Each finished request's record is handed to the sink (`requests.csv`) and added to
+//! one of several tally shards chosen by the request's index, where its inter-token
+//! gaps go too (so concurrent streams rarely touch the same lock); then it is let go.
+//! What stays is histograms and counts ([`Tally`]), the timeline's ticks, one bit per
+//! item (recorded or not: 1.25 MB for ten million) and live progress in a handful of
+//! atomics.
 //!
 //! Reads the client's `Exchange` and the work items; knows nothing of strategies or
 //! output formats.
 
 mod record;
+mod tally;
 pub mod timeline;
 
-/// Where each record goes the moment it is made, besides the recorder's own slot: the
+/// Where each record goes the moment it is made (the recorder keeps only its tally): the
 /// results folder's `requests.csv`, written by a layer above through this trait, so that
 /// a crash leaves every finished request on disk. Called once per request on the
 /// request's own task: an implementation must not block.
@@ -29,12 +32,13 @@ impl RecordSink for NoSink {
 
 pub use crate::client::ErrorClass;
 pub use record::{Outcome, RequestRecord};
+pub use tally::{CopyCounts, Tally};
 
 use crate::client::Exchange;
-use crate::workload::WorkItem;
+use crate::workload::{WorkItem, WorkItems};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Largest latency recorded exactly: one hour, in microseconds.
@@ -74,8 +78,11 @@ impl LiveCounters {
 pub struct Recorder {
     epoch: Instant,
     sink: Arc<dyn RecordSink>,
-    slots: Box<[OnceLock<RequestRecord>]>,
-    gap_shards: Box<[Mutex<Histogram<u64>>]>,
+    /// One bit per work item, set when its record is made: each item is recorded once,
+    /// and those never recorded are found at the end.
+    recorded: Box<[AtomicU64]>,
+    shards: Box<[Mutex<Tally>]>,
+    ticks: Mutex<timeline::Ticks>,
     live: LiveCounters,
     /// The limit a strategy keeps, if it keeps one (changes rarely: a lock is fine).
     limit: Mutex<Option<timeline::LimitSeries>>,
@@ -92,21 +99,25 @@ pub struct Attempts {
 
 /// What a finished (or interrupted) strategy leaves behind.
 pub struct Recording {
-    pub records: Vec<RequestRecord>,
-    pub itl: Histogram<u64>,
+    pub tally: Tally,
+    pub ticks: timeline::Ticks,
     /// The strategy's limit over time, for strategies that keep one.
     pub limit: Option<timeline::LimitSeries>,
 }
 
 impl Recorder {
-    pub fn new(items: usize, epoch: Instant, sink: Arc<dyn RecordSink>) -> Recorder {
+    /// A recorder for `items` work items dealt to `copies` copies of a strategy.
+    pub fn new(items: usize, copies: usize, epoch: Instant, sink: Arc<dyn RecordSink>) -> Recorder {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shards = (workers * 4).min(items.max(1));
         Recorder {
             epoch,
             sink,
-            slots: (0..items).map(|_| OnceLock::new()).collect(),
-            gap_shards: (0..shards).map(|_| Mutex::new(new_histogram())).collect(),
+            recorded: (0..items.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            shards: (0..shards)
+                .map(|_| Mutex::new(Tally::new(copies)))
+                .collect(),
+            ticks: Mutex::new(timeline::Ticks::default()),
             live: LiveCounters::default(),
             limit: Mutex::new(None),
         }
@@ -132,24 +143,40 @@ impl Recorder {
         t.saturating_duration_since(self.epoch)
     }
 
-    /// Marks a request as in flight.
-    pub fn sending(&self) {
-        self.live.in_flight.fetch_add(1, Ordering::Relaxed);
+    fn shard(&self, item: &WorkItem) -> &Mutex<Tally> {
+        &self.shards[item.index as usize % self.shards.len()]
+    }
+
+    fn ticks(&self) -> std::sync::MutexGuard<'_, timeline::Ticks> {
+        self.ticks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Marks a request as in flight from now, its first send; returns now.
+    pub fn sending(&self) -> Instant {
+        let now = Instant::now();
+        let level = self.live.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.ticks().sent(self.since_epoch(now), level);
+        now
+    }
+
+    /// One request fewer in flight, since it ended at `end` with `outcome`.
+    fn ended(&self, end: Duration, outcome: Outcome) {
+        let level = self.live.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.ticks().ended(end, outcome, level);
     }
 
     /// A sink for the inter-token gaps of the request for `item`.
     pub fn gap_sink(&self, item: &WorkItem) -> impl FnMut(Duration) + '_ {
-        let shard = &self.gap_shards[item.index as usize % self.gap_shards.len()];
+        let shard = self.shard(item);
         move |gap| {
-            let mut histogram = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            histogram.saturating_record(micros(gap));
+            let mut tally = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            tally.itl.saturating_record(micros(gap));
         }
     }
 
     /// Records a finished request (after [`Recorder::sending`]); `exchange` is its last
     /// attempt.
-    pub fn finish(&self, slot: usize, item: &WorkItem, attempts: &Attempts, exchange: Exchange) {
-        self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+    pub fn finish(&self, item: &WorkItem, attempts: &Attempts, exchange: Exchange) {
         let (outcome, error) = match exchange.error {
             None => (Outcome::Ok, None),
             Some((class, message)) => (Outcome::Failed(class), Some(message)),
@@ -160,11 +187,13 @@ impl Recorder {
             _ => &self.live.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let end = self.since_epoch(exchange.end);
+        self.ended(end, outcome);
         let record = RequestRecord {
             sent: Some(self.since_epoch(attempts.first_sent)),
             attempt_sent: Some(self.since_epoch(exchange.sent)),
             first_token: exchange.first_token.map(|t| self.since_epoch(t)),
-            end: Some(self.since_epoch(exchange.end)),
+            end: Some(end),
             status: exchange.status,
             output_tokens: exchange.output_tokens,
             content_chunks: exchange.content_chunks,
@@ -175,59 +204,83 @@ impl Recorder {
             error,
             ..RequestRecord::unsent(item)
         };
-        self.keep(slot, record);
+        self.keep(item, &record);
     }
 
-    /// Hands `record` to the sink and keeps it in its slot (once: a slot already set
-    /// keeps its first record, and the sink sees each slot once).
-    fn keep(&self, slot: usize, record: RequestRecord) {
-        if self.slots[slot].set(record).is_ok()
-            && let Some(kept) = self.slots[slot].get()
-        {
-            self.sink.record(kept);
+    /// Adds `record` to the tally and hands it to the sink, once per item: a record for
+    /// an item already recorded is ignored.
+    fn keep(&self, item: &WorkItem, record: &RequestRecord) {
+        let index = item.index as usize;
+        let bit = 1u64 << (index % 64);
+        let Some(word) = self.recorded.get(index / 64) else {
+            return;
+        };
+        if word.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+            return;
         }
+        self.shard(item)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(record);
+        self.sink.record(record);
+    }
+
+    fn is_recorded(&self, index: u32) -> bool {
+        let index = index as usize;
+        self.recorded
+            .get(index / 64)
+            .is_some_and(|word| word.load(Ordering::Acquire) & (1 << (index % 64)) != 0)
     }
 
     /// Records an item never sent, for `outcome` (`Dropped` or `OverBudget`).
-    pub fn not_sent(&self, slot: usize, item: &WorkItem, outcome: Outcome) {
+    pub fn not_sent(&self, item: &WorkItem, outcome: Outcome) {
         self.live.dropped.fetch_add(1, Ordering::Relaxed);
         let record = RequestRecord {
             outcome,
             ..RequestRecord::unsent(item)
         };
-        self.keep(slot, record);
+        self.keep(item, &record);
     }
 
     /// Records a request cut off by an interrupt after it was sent, with the attempts
     /// it had made (the one cut off included) and the time it spent backing off.
-    pub fn cancel_in_flight(&self, slot: usize, item: &WorkItem, attempts: &Attempts) {
-        self.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+    pub fn cancel_in_flight(&self, item: &WorkItem, attempts: &Attempts) {
+        let end = self.since_epoch(Instant::now());
+        self.ended(end, Outcome::Cancelled);
         let record = RequestRecord {
             sent: Some(self.since_epoch(attempts.first_sent)),
-            end: Some(self.since_epoch(Instant::now())),
+            end: Some(end),
             attempts: attempts.count.max(1),
             backoff: attempts.backoff,
             ..RequestRecord::unsent(item)
         };
-        self.keep(slot, record);
+        self.keep(item, &record);
     }
 
-    /// Every record (items never recorded are recorded now, as never sent, and handed
-    /// to the sink) and the merged ITL histogram. Called once the strategy has ended.
-    pub fn recording(&self, items: &[WorkItem]) -> Recording {
-        for (slot, item) in items.iter().enumerate() {
-            self.keep(slot, RequestRecord::unsent(item));
-        }
-        let records = self
-            .slots
+    /// The tally of every record (items never recorded are recorded now, as never sent,
+    /// and handed to the sink), with the timeline and the limit series. Called once the
+    /// strategy has ended.
+    pub fn recording(&self, items: &WorkItems) -> Recording {
+        let all = items.len();
+        let recorded: u64 = self
+            .recorded
             .iter()
-            .filter_map(|slot| slot.get().cloned())
-            .collect();
-        let mut itl = new_histogram();
-        for shard in &self.gap_shards {
-            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            itl.add(&*shard)
-                .expect("shards share the histogram's bounds");
+            .map(|word| u64::from(word.load(Ordering::Acquire).count_ones()))
+            .sum();
+        if recorded < all as u64 {
+            for item in items.iter().filter(|item| !self.is_recorded(item.index)) {
+                self.keep(&item, &RequestRecord::unsent(&item));
+            }
+        }
+        let mut tally = Tally::new(
+            self.shards[0]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .by_copy
+                .len(),
+        );
+        for shard in &self.shards {
+            tally.merge(&shard.lock().unwrap_or_else(PoisonError::into_inner));
         }
         let limit = self
             .limit
@@ -235,8 +288,8 @@ impl Recorder {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         Recording {
-            records,
-            itl,
+            tally,
+            ticks: self.ticks().clone(),
             limit,
         }
     }

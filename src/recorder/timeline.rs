@@ -1,5 +1,5 @@
-//! Timeline of a strategy in fixed-width buckets (one second by default), derived from
-//! its records.
+//! Timeline of a strategy in fixed-width buckets, summed from fine ticks recorded as
+//! requests are sent and end.
 
 use super::{ErrorClass, Outcome, RequestRecord};
 use serde::{Deserialize, Serialize};
@@ -70,60 +70,159 @@ pub fn fill_limit(rows: &mut [TimelineBucket], series: &LimitSeries, width: Dura
     }
 }
 
-/// One bucket per `width` from the start to the last response.
-pub fn timeline(records: &[RequestRecord], width: Duration) -> Vec<TimelineBucket> {
-    let width = width.max(Duration::from_micros(1));
-    let bucket_of = |t: Duration| (t.as_nanos() / width.as_nanos()) as usize;
-    let last_end = records
-        .iter()
-        .filter_map(|r| r.end)
-        .max()
-        .unwrap_or_default();
-    let mut rows: Vec<TimelineBucket> = (0..=bucket_of(last_end))
-        .map(|i| TimelineBucket {
-            start: width * i as u32,
-            ..TimelineBucket::default()
-        })
-        .collect();
-    for record in records {
-        let Some(end) = record.end else { continue };
-        let row = &mut rows[bucket_of(end)];
-        match record.outcome {
-            Outcome::Ok => row.completed += 1,
-            Outcome::Failed(ErrorClass::RateLimited) => row.rate_limited += 1,
-            _ => row.failed += 1,
-        }
-    }
-    fill_peak_in_flight(records, &mut rows, bucket_of);
-    rows
+/// The finest a timeline is kept: every width a chart picks (10 ms, 20 ms, 50 ms, …)
+/// is a multiple of it.
+pub const TICK: Duration = Duration::from_millis(10);
+/// Most ticks kept: past it the tick doubles (neighbours merged), so a run of any
+/// length keeps a timeline of bounded size.
+const MAX_TICKS: usize = 8192;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Tick {
+    completed: u64,
+    rate_limited: u64,
+    failed: u64,
+    peak_in_flight: u64,
+    /// Sends and ends in the tick, for a timeline rebuilt from records.
+    sends: u64,
+    ends: u64,
 }
 
-/// Sweeps send (+1) and end (−1) events in time order; a bucket with no events keeps
-/// the level it started with.
-fn fill_peak_in_flight(
-    records: &[RequestRecord],
-    rows: &mut [TimelineBucket],
-    bucket_of: impl Fn(Duration) -> usize,
-) {
-    let mut events: Vec<(Duration, i64)> = records
-        .iter()
-        .filter_map(|r| Some([(r.sent?, 1), (r.end?, -1)]))
-        .flatten()
-        .collect();
-    // At equal times ends come first: a slot freed and refilled is not two in flight.
-    events.sort_unstable();
-    let mut level: i64 = 0;
-    let mut current = 0usize;
-    for (at, delta) in events {
-        let bucket = bucket_of(at).min(rows.len() - 1);
-        while current < bucket {
-            current += 1;
-            rows[current].peak_in_flight = level as u64;
+/// A strategy's timeline in fine ticks, from which buckets of any width are summed.
+/// Recorded live ([`Ticks::sent`], [`Ticks::ended`]), its peaks in flight are exact:
+/// each send reports the level it leaves. Rebuilt from saved records, in any order
+/// ([`Ticks::replay`], then [`Ticks::settle`]), a tick's peak is the most of its level
+/// at its start and at its end, and at least 1 when it saw a send: exact unless
+/// requests both start and end within one tick while others are in flight.
+#[derive(Debug, Clone)]
+pub struct Ticks {
+    width: Duration,
+    ticks: Vec<Tick>,
+    /// Requests in flight after the last event (live).
+    level: u64,
+}
+
+impl Default for Ticks {
+    fn default() -> Ticks {
+        Ticks {
+            width: TICK,
+            ticks: Vec::new(),
+            level: 0,
         }
-        level += delta;
-        let row = &mut rows[bucket];
-        row.peak_in_flight = row.peak_in_flight.max(level.max(0) as u64);
     }
+}
+
+impl Ticks {
+    /// The tick holding `at`; ticks added on the way start at the level then in flight
+    /// (a quiet tick keeps the level it started with).
+    fn tick(&mut self, at: Duration) -> &mut Tick {
+        let mut i = (at.as_nanos() / self.width.as_nanos()) as usize;
+        while i >= MAX_TICKS {
+            self.coarsen();
+            i = (at.as_nanos() / self.width.as_nanos()) as usize;
+        }
+        while self.ticks.len() <= i {
+            self.ticks.push(Tick {
+                peak_in_flight: self.level,
+                ..Tick::default()
+            });
+        }
+        &mut self.ticks[i]
+    }
+
+    fn coarsen(&mut self) {
+        self.width *= 2;
+        self.ticks = self
+            .ticks
+            .chunks(2)
+            .map(|pair| {
+                pair.iter().fold(Tick::default(), |a, b| Tick {
+                    completed: a.completed + b.completed,
+                    rate_limited: a.rate_limited + b.rate_limited,
+                    failed: a.failed + b.failed,
+                    peak_in_flight: a.peak_in_flight.max(b.peak_in_flight),
+                    sends: a.sends + b.sends,
+                    ends: a.ends + b.ends,
+                })
+            })
+            .collect();
+    }
+
+    /// A request was sent at `at`, leaving `in_flight` requests in flight.
+    pub fn sent(&mut self, at: Duration, in_flight: u64) {
+        let tick = self.tick(at);
+        tick.peak_in_flight = tick.peak_in_flight.max(in_flight);
+        self.level = in_flight;
+    }
+
+    /// A request ended at `at` with `outcome`, leaving `in_flight` requests in flight.
+    pub fn ended(&mut self, at: Duration, outcome: Outcome, in_flight: u64) {
+        let tick = self.tick(at);
+        match outcome {
+            Outcome::Ok => tick.completed += 1,
+            Outcome::Failed(ErrorClass::RateLimited) => tick.rate_limited += 1,
+            _ => tick.failed += 1,
+        }
+        self.level = in_flight;
+    }
+
+    /// Adds a saved record; [`Ticks::settle`] once all are in.
+    pub fn replay(&mut self, record: &RequestRecord) {
+        let (Some(sent), Some(end)) = (record.sent, record.end) else {
+            return;
+        };
+        self.tick(sent).sends += 1;
+        self.ended(end, record.outcome, 0);
+        self.tick(end).ends += 1;
+    }
+
+    /// Derives each tick's peak in flight from the sends and ends replayed.
+    pub fn settle(&mut self) {
+        let mut level = 0u64;
+        for tick in &mut self.ticks {
+            let start = level;
+            level = (level + tick.sends).saturating_sub(tick.ends);
+            tick.peak_in_flight = start.max(level).max(tick.sends.min(1));
+        }
+    }
+
+    /// One bucket per `width` (at least a tick) from the start to the last event.
+    pub fn buckets(&self, width: Duration) -> Vec<TimelineBucket> {
+        let width = width.max(self.width);
+        let bucket_of = |i: usize| (i as u128 * self.width.as_nanos() / width.as_nanos()) as usize;
+        let count = self
+            .ticks
+            .len()
+            .checked_sub(1)
+            .map_or(1, |last| bucket_of(last) + 1);
+        let mut rows: Vec<TimelineBucket> = (0..count)
+            .map(|b| TimelineBucket {
+                start: width * b as u32,
+                ..TimelineBucket::default()
+            })
+            .collect();
+        for (i, tick) in self.ticks.iter().enumerate() {
+            let row = &mut rows[bucket_of(i)];
+            row.completed += tick.completed;
+            row.rate_limited += tick.rate_limited;
+            row.failed += tick.failed;
+            row.peak_in_flight = row.peak_in_flight.max(tick.peak_in_flight);
+        }
+        rows
+    }
+}
+
+/// One bucket per `width` from records in any order (a saved strategy's).
+pub fn timeline<'a>(
+    records: impl IntoIterator<Item = &'a RequestRecord>,
+    width: Duration,
+) -> Vec<TimelineBucket> {
+    let mut ticks = Ticks::default();
+    for record in records {
+        ticks.replay(record);
+    }
+    ticks.settle();
+    ticks.buckets(width)
 }
 
 #[cfg(test)]

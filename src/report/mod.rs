@@ -33,6 +33,14 @@ use anyhow::Context;
 use document::Document;
 use exporter::Exporter;
 pub use requests_csv::RowWriter;
+
+/// Every record of the results folder `dir`'s `requests.csv`, by strategy label and in
+/// index order, all in memory at once (tests and small runs; the report streams them).
+pub fn read_records(
+    dir: &Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, Vec<crate::recorder::RequestRecord>>> {
+    requests_csv::read(&dir.join(requests_csv::FILE))
+}
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -182,75 +182,113 @@ fn tokens_from(r: &RequestRecord) -> &'static str {
     }
 }
 
-/// Reads the records back, by strategy label. A last row cut off by a kill in the
-/// middle of an append (the file does not end its line) is left out.
+/// Reads the records back, by strategy label and in index order: every record in
+/// memory, for small runs and tests; the report streams them with [`read_each`].
 pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let cut = !text.is_empty() && !text.ends_with(b"\n");
-    let mut reader = csv::Reader::from_reader(text.as_slice());
+    let mut by_strategy: BTreeMap<String, Vec<RequestRecord>> = BTreeMap::new();
+    read_each(path, |label, record| {
+        by_strategy
+            .entry(label.to_string())
+            .or_default()
+            .push(record);
+    })?;
+    for records in by_strategy.values_mut() {
+        records.sort_by_key(|r| r.index);
+    }
+    Ok(by_strategy)
+}
+
+/// Hands each record to `each` with its strategy's label, in the file's order, one row
+/// in memory at a time. A last row cut off by a kill in the middle of an append (the
+/// file does not end its line) is left out.
+pub fn read_each(path: &Path, mut each: impl FnMut(&str, RequestRecord)) -> anyhow::Result<()> {
+    let cannot_read = || format!("cannot read {}", path.display());
+    let mut file = std::fs::File::open(path).with_context(cannot_read)?;
+    let cut = ends_unfinished(&mut file).with_context(cannot_read)?;
+    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
     // Columns by the file's own header, so a file from an older version (fewer
     // columns) still reads: a missing column reads as empty.
     let columns = reader
         .headers()
         .with_context(|| format!("{}: no header row", path.display()))?
         .clone();
-    let mut by_strategy: BTreeMap<String, Vec<RequestRecord>> = BTreeMap::new();
-    let mut rows: Vec<_> = reader.records().collect();
     // A last row a kill cut off: the file does not end its line, or (cut right after a
-    // line break inside a quoted field) the row is short or does not parse.
+    // line break inside a quoted field) the row is short or does not parse. So each
+    // row is taken once the next has been read.
     let whole = |row: &Result<csv::StringRecord, csv::Error>| {
         row.as_ref().is_ok_and(|r| r.len() == columns.len())
     };
-    if cut || rows.last().is_some_and(|row| !whole(row)) {
-        rows.pop();
-    }
-    for (i, row) in rows.into_iter().enumerate() {
+    let mut rows = reader.into_records().enumerate().peekable();
+    while let Some((i, row)) = rows.next() {
+        let last = rows.peek().is_none();
+        if last && (cut || !whole(&row)) {
+            break;
+        }
         let at = || format!("{}:{}", path.display(), i + 2);
         let row = row.with_context(at)?;
-        let cell = |name: &str| {
-            columns
-                .iter()
-                .position(|h| h == name)
-                .and_then(|c| row.get(c))
-                .unwrap_or("")
-        };
-        let number = |name: &str| {
-            cell(name)
-                .parse::<u32>()
-                .with_context(|| format!("{}: bad {name}", at()))
-        };
-        let time =
-            |name: &str| parse_us(cell(name)).with_context(|| format!("{}: bad {name}", at()));
-        let record = RequestRecord {
-            index: number("index")?,
-            prompt_tokens: number("prompt_tokens")?,
-            max_tokens: number("max_tokens")?,
-            intended: time("intended_us")?.unwrap_or_default(),
-            sent: time("sent_us")?,
-            attempt_sent: time("attempt_sent_us")?,
-            first_token: time("first_token_us")?,
-            end: time("end_us")?,
-            status: cell("status").parse().ok(),
-            output_tokens: number("output_tokens")?,
-            content_chunks: number("content_chunks")?,
-            tokens_counted: cell("tokens_from") == "counted",
-            outcome: parse_outcome(cell("outcome"))
-                .with_context(|| format!("{}: unknown outcome", at()))?,
-            attempts: number("attempts")?,
-            backoff: time("backoff_us")?.unwrap_or_default(),
-            error: Some(cell("error"))
-                .filter(|e| !e.is_empty())
-                .map(str::to_string),
-        };
-        by_strategy
-            .entry(cell("strategy").to_string())
-            .or_default()
-            .push(record);
+        let (label, record) = parse_row(&columns, &row).with_context(at)?;
+        each(label, record);
     }
-    for records in by_strategy.values_mut() {
-        records.sort_by_key(|r| r.index);
+    Ok(())
+}
+
+/// Whether the file's last byte is not a line end (a row cut off); rewinds it.
+fn ends_unfinished(file: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    let mut last = [0u8];
+    if len > 0 {
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
     }
-    Ok(by_strategy)
+    file.seek(SeekFrom::Start(0))?;
+    Ok(len > 0 && last[0] != b'\n')
+}
+
+/// One row as its strategy's label and record.
+fn parse_row<'r>(
+    columns: &csv::StringRecord,
+    row: &'r csv::StringRecord,
+) -> anyhow::Result<(&'r str, RequestRecord)> {
+    let cell = |name: &str| {
+        columns
+            .iter()
+            .position(|h| h == name)
+            .and_then(|c| row.get(c))
+            .unwrap_or("")
+    };
+    let number = |name: &str| {
+        cell(name)
+            .parse::<u32>()
+            .with_context(|| format!("bad {name}"))
+    };
+    let time = |name: &str| parse_us(cell(name)).with_context(|| format!("bad {name}"));
+    let record = RequestRecord {
+        index: number("index")?,
+        prompt_tokens: number("prompt_tokens")?,
+        max_tokens: number("max_tokens")?,
+        intended: time("intended_us")?.unwrap_or_default(),
+        sent: time("sent_us")?,
+        attempt_sent: time("attempt_sent_us")?,
+        first_token: time("first_token_us")?,
+        end: time("end_us")?,
+        status: cell("status").parse().ok(),
+        output_tokens: number("output_tokens")?,
+        content_chunks: number("content_chunks")?,
+        tokens_counted: cell("tokens_from") == "counted",
+        outcome: parse_outcome(cell("outcome")).context("unknown outcome")?,
+        attempts: number("attempts")?,
+        backoff: time("backoff_us")?.unwrap_or_default(),
+        error: Some(cell("error"))
+            .filter(|e| !e.is_empty())
+            .map(str::to_string),
+    };
+    let label = columns
+        .iter()
+        .position(|h| h == "strategy")
+        .and_then(|c| row.get(c))
+        .unwrap_or("");
+    Ok((label, record))
 }
 
 /// Parses a `requests.csv` outcome cell.

@@ -9,8 +9,7 @@
 
 use super::{hgrm, requests_csv};
 use crate::metric::Metric;
-use crate::recorder::RequestRecord;
-use crate::recorder::timeline::{TimelineBucket, fill_limit, timeline};
+use crate::recorder::timeline::{Ticks, TimelineBucket, fill_limit};
 use crate::scenario::SloConfig;
 use crate::summary::{self, Incompleteness, StrategySummary, Summary};
 use anyhow::Context;
@@ -33,7 +32,8 @@ pub struct SavedRun {
 
 pub struct SavedStrategy {
     pub summary: StrategySummary,
-    pub records: Vec<RequestRecord>,
+    /// Its timeline, rebuilt from its rows of `requests.csv`.
+    pub ticks: Ticks,
     /// Percentile spectra by metric, from the .hgrm files (only metrics with samples).
     pub spectra: BTreeMap<Metric, Vec<hgrm::SpectrumPoint>>,
 }
@@ -46,7 +46,7 @@ impl SavedStrategy {
     /// The timeline in buckets of `width`, with the limit in effect in each when the
     /// strategy kept one.
     pub fn timeline(&self, width: Duration) -> Vec<TimelineBucket> {
-        let mut rows = timeline(&self.records, width);
+        let mut rows = self.ticks.buckets(width);
         if let Some(series) = &self.summary.limit_series {
             fill_limit(&mut rows, series, width);
         }
@@ -75,13 +75,25 @@ impl SavedRun {
         let slo = toml::from_str::<SloOnly>(&summary::read_results_file(dir, SCENARIO_COPY)?)
             .with_context(|| format!("{}: invalid [slo]", dir.join(SCENARIO_COPY).display()))?
             .slo;
-        let mut records = requests_csv::read(&dir.join(requests_csv::FILE))?;
+        // The rows are streamed: a run of any length is read in bounded memory.
+        let mut ticks: BTreeMap<String, Ticks> = BTreeMap::new();
+        requests_csv::read_each(&dir.join(requests_csv::FILE), |label, record| {
+            if let Some(ticks) = ticks.get_mut(label) {
+                ticks.replay(&record);
+            } else {
+                let mut new = Ticks::default();
+                new.replay(&record);
+                ticks.insert(label.to_string(), new);
+            }
+        })?;
         let strategies = summary
             .strategies
             .iter()
             .map(|s| {
+                let mut ticks = ticks.remove(&s.label).unwrap_or_default();
+                ticks.settle();
                 Ok(SavedStrategy {
-                    records: records.remove(&s.label).unwrap_or_default(),
+                    ticks,
                     spectra: hgrm::read_all(dir, &s.label)?,
                     summary: s.clone(),
                 })

@@ -49,16 +49,16 @@ impl Strategy for AdaptiveStrategy {
         });
         Box::pin(async move {
             let mut tasks = JoinSet::new();
-            while let Some(slot) = arrivals.next().await {
-                if !control.take_slot(dispatcher.item(slot), false).await {
+            while let Some(item) = arrivals.next().await {
+                if !control.take_slot(&item, false).await {
                     break;
                 }
                 let (dispatcher, control) = (dispatcher.clone(), control.clone());
                 tasks.spawn(async move {
-                    dispatcher.execute_gated(slot, &*control).await;
+                    dispatcher.execute_gated(&item, &*control).await;
                     // An attempt that never went (an interrupt, a spent budget) still
                     // holds its slot.
-                    control.release(dispatcher.item(slot));
+                    control.release(&item);
                 });
                 while tasks.try_join_next().is_some() {}
             }

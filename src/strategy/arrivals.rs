@@ -4,22 +4,110 @@
 //! granularity, which under-delivers any rate above a few hundred per second. The
 //! thread sleeps until shortly before each due time (the OS timer is good to tens of
 //! microseconds) and spins the rest of the way, then hands the item to the strategy
-//! through a channel. Due times are `start + offset`, so lateness never accumulates.
+//! through a queue. Due times are `start + offset`, so lateness never accumulates.
 
 use super::Dispatcher;
+use crate::workload::{ItemStream, WorkItem};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 /// Below this much time to go, the pacer spins instead of sleeping.
 const SPIN: Duration = Duration::from_micros(100);
 /// Longest single sleep, so an interrupt is noticed promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(20);
 
-/// The stream of arrived work items (their slots), in arrival order.
+/// The stream of arrived work items, in arrival order.
 pub struct Arrivals {
-    rx: mpsc::UnboundedReceiver<usize>,
+    queue: Arc<Queue>,
     pacer: Option<JoinHandle<()>>,
+}
+
+/// Arrived items waiting for a strategy to take them. Held as runs of consecutive items
+/// (each a place in the item sequence and a count), not as items: a batch of ten
+/// million arrives at once and takes a few hundred bytes. Only a dropped arrival starts
+/// a new run, and drops happen only while the queue is at its `max_queue`.
+struct Queue {
+    runs: Mutex<Runs>,
+    ready: Notify,
+    /// Item `i` of the sequence is this queue's when `i mod stride` is its copy.
+    stride: usize,
+}
+
+#[derive(Default)]
+struct Runs {
+    runs: VecDeque<Run>,
+    /// The pacer has released its last item (or stopped).
+    closed: bool,
+}
+
+struct Run {
+    /// Positioned at the run's next item.
+    items: ItemStream,
+    left: u64,
+    /// The index the item after the run's last would have.
+    next_index: u64,
+}
+
+impl Queue {
+    fn push(&self, index: u64, at: ItemStream) {
+        {
+            let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+            match runs.runs.back_mut() {
+                Some(run) if run.next_index == index => {
+                    run.left += 1;
+                    run.next_index += self.stride as u64;
+                }
+                _ => runs.runs.push_back(Run {
+                    items: at,
+                    left: 1,
+                    next_index: index + self.stride as u64,
+                }),
+            }
+        }
+        self.ready.notify_one();
+    }
+
+    /// The next arrived item, `Err(closed)` when there is none.
+    fn pop(&self) -> Result<WorkItem, bool> {
+        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let closed = runs.closed;
+        let Some(run) = runs.runs.front_mut() else {
+            return Err(closed);
+        };
+        let item = run.items.next().expect("a run holds items");
+        run.left -= 1;
+        if run.left == 0 {
+            runs.runs.pop_front();
+        } else {
+            // The items between belong to the other copies.
+            for _ in 1..self.stride {
+                run.items.next();
+            }
+        }
+        Ok(item)
+    }
+
+    fn close(&self) {
+        self.runs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+        self.ready.notify_one();
+    }
+}
+
+/// Closes the queues when the pacer returns, however it returns.
+struct CloseOnDrop<'a>(&'a [Arc<Queue>]);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        for queue in self.0 {
+            queue.close();
+        }
+    }
 }
 
 impl Arrivals {
@@ -32,50 +120,66 @@ impl Arrivals {
         max_queue: Option<u64>,
         copies: usize,
     ) -> std::io::Result<Vec<Arrivals>> {
-        let (txs, rxs): (Vec<_>, Vec<_>) = (0..copies.max(1))
-            .map(|_| mpsc::unbounded_channel())
-            .unzip();
+        let stride = copies.max(1);
+        let queues: Vec<Arc<Queue>> = (0..stride)
+            .map(|_| {
+                Arc::new(Queue {
+                    runs: Mutex::new(Runs::default()),
+                    ready: Notify::new(),
+                    stride,
+                })
+            })
+            .collect();
+        let released = queues.clone();
         let pacer = std::thread::Builder::new()
             .name("llmbench-pacer".into())
-            .spawn(move || release(&dispatcher, max_queue, &txs))?;
+            .spawn(move || release(&dispatcher, max_queue, &released))?;
         let mut pacer = Some(pacer);
-        Ok(rxs
+        Ok(queues
             .into_iter()
-            .map(|rx| Arrivals {
-                rx,
+            .map(|queue| Arrivals {
+                queue,
                 pacer: pacer.take(),
             })
             .collect())
     }
 
     /// The next arrived item, waiting for it if it is not due yet; `None` once every
-    /// item has been released (or the run is interrupted).
-    pub async fn next(&mut self) -> Option<usize> {
-        let next = self.rx.recv().await;
-        if next.is_none() {
-            if let Some(pacer) = self.pacer.take() {
-                // The channel closes when the pacer returns, so this does not block.
-                let _ = pacer.join();
+    /// item has been released (or the run is interrupted). Cancel-safe.
+    pub async fn next(&mut self) -> Option<WorkItem> {
+        loop {
+            match self.queue.pop() {
+                Ok(item) => return Some(item),
+                Err(true) => break,
+                // A release after the pop leaves a permit, so this wait cannot miss it.
+                Err(false) => self.queue.ready.notified().await,
             }
         }
-        next
+        if let Some(pacer) = self.pacer.take() {
+            // The queues close when the pacer returns, so this does not block.
+            let _ = pacer.join();
+        }
+        None
     }
 }
 
-fn release(dispatcher: &Dispatcher, max_queue: Option<u64>, txs: &[mpsc::UnboundedSender<usize>]) {
+fn release(dispatcher: &Dispatcher, max_queue: Option<u64>, queues: &[Arc<Queue>]) {
+    let _close = CloseOnDrop(queues);
     let epoch = dispatcher.epoch();
-    for slot in 0..dispatcher.len() {
-        if !pace_until(epoch + dispatcher.item(slot).at, dispatcher) {
+    let mut items = dispatcher.items().iter();
+    loop {
+        let here = items.clone();
+        let Some(item) = items.next() else { return };
+        if dispatcher.is_cancelled() || !pace_until(epoch + item.at, dispatcher) {
             return;
         }
         if max_queue.is_some_and(|max| dispatcher.waiting() >= max) {
-            dispatcher.drop_arrival(slot);
+            dispatcher.drop_arrival(&item);
             continue;
         }
         dispatcher.arrived();
-        if txs[slot % txs.len()].send(slot).is_err() {
-            return;
-        }
+        let index = u64::from(item.index);
+        queues[(index % queues.len() as u64) as usize].push(index, here);
     }
 }
 

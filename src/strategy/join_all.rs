@@ -23,9 +23,9 @@ impl Strategy for JoinAllStrategy {
             while arriving || !running.is_empty() {
                 tokio::select! {
                     arrival = arrivals.next(), if arriving => match arrival {
-                        Some(slot) => {
+                        Some(item) => {
                             let dispatcher = dispatcher.clone();
-                            running.push(async move { dispatcher.execute(slot).await });
+                            running.push(async move { dispatcher.execute(&item).await });
                         }
                         None => arriving = false,
                     },

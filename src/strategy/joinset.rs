@@ -19,12 +19,12 @@ impl Strategy for JoinSetStrategy {
         let limit = self.limit;
         Box::pin(async move {
             let mut tasks = JoinSet::new();
-            while let Some(slot) = arrivals.next().await {
+            while let Some(item) = arrivals.next().await {
                 while tasks.len() >= limit {
                     tasks.join_next().await;
                 }
                 let dispatcher = dispatcher.clone();
-                tasks.spawn(async move { dispatcher.execute(slot).await });
+                tasks.spawn(async move { dispatcher.execute(&item).await });
             }
             tasks.join_all().await;
         })

@@ -34,7 +34,7 @@ use crate::recorder::timeline::LimitUnit;
 use crate::recorder::{Attempts, RecordSink, Recorder};
 use crate::retry::Decision;
 use crate::scenario::{RetryConfig, StrategyConfig, StrategyKind};
-use crate::workload::WorkItem;
+use crate::workload::{WorkItem, WorkItems};
 use futures_util::future::BoxFuture;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -173,12 +173,12 @@ pub struct Dispatcher {
 }
 
 struct DispatchState {
-    items: Arc<[WorkItem]>,
+    items: WorkItems,
     client: Client,
     policy: DispatchPolicy,
     recorder: Recorder,
     cancel: CancellationToken,
-    /// The strategy's start: item `i` is due at `epoch + items[i].at`.
+    /// The strategy's start: item `i` is due at `epoch` + its `at`.
     epoch: Instant,
     /// Items released by the pacer, and items whose sending has begun: the difference
     /// is the client-side queue.
@@ -189,14 +189,15 @@ struct DispatchState {
 }
 
 impl Dispatcher {
+    /// A dispatcher for `copies` copies of a strategy (1 without `copies`).
     pub fn new(
-        items: Arc<[WorkItem]>,
+        items: WorkItems,
         client: Client,
         policy: DispatchPolicy,
         cancel: CancellationToken,
-        (epoch, sink): (Instant, Arc<dyn RecordSink>),
+        (epoch, sink, copies): (Instant, Arc<dyn RecordSink>, usize),
     ) -> Dispatcher {
-        let recorder = Recorder::new(items.len(), epoch, sink);
+        let recorder = Recorder::new(items.len(), copies, epoch, sink);
         Dispatcher {
             inner: Arc::new(DispatchState {
                 items,
@@ -238,8 +239,9 @@ impl Dispatcher {
         self.inner.epoch
     }
 
-    pub fn item(&self, slot: usize) -> &WorkItem {
-        &self.inner.items[slot]
+    /// The work items, drawn anew from the first each time they are iterated.
+    pub fn items(&self) -> &WorkItems {
+        &self.inner.items
     }
 
     /// Arrived items not yet being sent.
@@ -255,11 +257,10 @@ impl Dispatcher {
         self.inner.arrived.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn drop_arrival(&self, slot: usize) {
-        let item = &self.inner.items[slot];
+    fn drop_arrival(&self, item: &WorkItem) {
         self.inner
             .recorder
-            .not_sent(slot, item, crate::recorder::Outcome::Dropped);
+            .not_sent(item, crate::recorder::Outcome::Dropped);
     }
 
     /// True once the run is being interrupted; strategies stop starting new work.
@@ -290,33 +291,31 @@ impl Dispatcher {
         self.inner.recorder.limit(unit, total);
     }
 
-    /// Sends work item `slot` (retrying as the retry policy says), times it and records
-    /// it. An interrupt ends it early and records it as cancelled; an item never
-    /// executed is recorded as never sent.
-    pub async fn execute(&self, slot: usize) {
-        self.send(slot, None).await
+    /// Sends `item` (retrying as the retry policy says), times it and records it. An
+    /// interrupt ends it early and records it as cancelled; an item never executed is
+    /// recorded as never sent.
+    pub async fn execute(&self, item: &WorkItem) {
+        self.send(item, None).await
     }
 
     /// [`Dispatcher::execute`], telling `gate` of every attempt and letting it hold
     /// back each retry.
-    pub async fn execute_gated(&self, slot: usize, gate: &dyn Gate) {
-        self.send(slot, Some(gate)).await
+    pub async fn execute_gated(&self, item: &WorkItem, gate: &dyn Gate) {
+        self.send(item, Some(gate)).await
     }
 
-    async fn send(&self, slot: usize, gate: Option<&dyn Gate>) {
+    async fn send(&self, item: &WorkItem, gate: Option<&dyn Gate>) {
         let state = &*self.inner;
         state.started.fetch_add(1, Ordering::AcqRel);
-        let item = &state.items[slot];
         if state.cancel.is_cancelled() {
             return;
         }
         let recorder = &state.recorder;
         if !state.policy.budget.admit() {
-            return recorder.not_sent(slot, item, crate::recorder::Outcome::OverBudget);
+            return recorder.not_sent(item, crate::recorder::Outcome::OverBudget);
         }
-        recorder.sending();
         let mut attempts = Attempts {
-            first_sent: Instant::now(),
+            first_sent: recorder.sending(),
             count: 0,
             backoff: Duration::ZERO,
         };
@@ -327,7 +326,7 @@ impl Dispatcher {
             let exchange = tokio::select! {
                 exchange = state.client.send(item, recorder.gap_sink(item)) => exchange,
                 _ = state.cancel.cancelled() => {
-                    return recorder.cancel_in_flight(slot, item, &attempts);
+                    return recorder.cancel_in_flight(item, &attempts);
                 }
             };
             if let Some(gate) = gate {
@@ -347,7 +346,7 @@ impl Dispatcher {
                     if let Some((_, message)) = &mut exchange.error {
                         message.push_str(&format!(" (not retried: {why})"));
                     }
-                    return recorder.finish(slot, item, &attempts, exchange);
+                    return recorder.finish(item, &attempts, exchange);
                 }
                 _ => {
                     let answered = exchange.error.is_none();
@@ -357,7 +356,7 @@ impl Dispatcher {
                             .budget
                             .spend(item.prompt_tokens, exchange.output_tokens);
                     }
-                    recorder.finish(slot, item, &attempts, exchange);
+                    recorder.finish(item, &attempts, exchange);
                     if answered {
                         state.policy.post_process().await;
                     }
@@ -378,7 +377,7 @@ impl Dispatcher {
                     None => wait,
                 },
                 _ = state.cancel.cancelled() => {
-                    return recorder.cancel_in_flight(slot, item, &attempts);
+                    return recorder.cancel_in_flight(item, &attempts);
                 }
             }
         }

@@ -46,7 +46,7 @@ impl Strategy for RateStrategy {
         dispatcher.record_limit(LimitUnit::PerSecond, rate);
         Box::pin(async move {
             let mut tasks = JoinSet::new();
-            while let Some(slot) = arrivals.next().await {
+            while let Some(item) = arrivals.next().await {
                 // A slot first, then the quota: a charge is never spent waiting for one.
                 let permit = match &permits {
                     Some(permits) => match permits.clone().acquire_owned().await {
@@ -55,11 +55,11 @@ impl Strategy for RateStrategy {
                     },
                     None => None,
                 };
-                pacer.admit(dispatcher.item(slot)).await;
+                pacer.admit(&item).await;
                 let (dispatcher, pacer) = (dispatcher.clone(), pacer.clone());
                 tasks.spawn(async move {
                     let _permit = permit;
-                    dispatcher.execute_gated(slot, &*pacer).await;
+                    dispatcher.execute_gated(&item, &*pacer).await;
                 });
                 while tasks.try_join_next().is_some() {}
             }
@@ -71,15 +71,15 @@ impl Strategy for RateStrategy {
 /// The mean prompt and completion cap of the strategy's work items.
 fn mean_request(dispatcher: &Dispatcher) -> (u32, u32) {
     let n = dispatcher.len().max(1) as u64;
-    let (prompt, output) =
-        (0..dispatcher.len())
-            .map(|i| dispatcher.item(i))
-            .fold((0u64, 0u64), |(p, o), item| {
-                (
-                    p + u64::from(item.prompt_tokens),
-                    o + u64::from(item.max_tokens),
-                )
-            });
+    let (prompt, output) = dispatcher
+        .items()
+        .iter()
+        .fold((0u64, 0u64), |(p, o), item| {
+            (
+                p + u64::from(item.prompt_tokens),
+                o + u64::from(item.max_tokens),
+            )
+        });
     let mean = |sum: u64| u32::try_from(sum / n).unwrap_or(u32::MAX);
     (mean(prompt), mean(output))
 }

@@ -20,14 +20,14 @@ impl Strategy for SemaphoreStrategy {
         let permits = Arc::new(Semaphore::new(self.limit));
         Box::pin(async move {
             let mut tasks = JoinSet::new();
-            while let Some(slot) = arrivals.next().await {
+            while let Some(item) = arrivals.next().await {
                 let dispatcher = dispatcher.clone();
                 let permits = permits.clone();
                 tasks.spawn(async move {
                     let Ok(_permit) = permits.acquire_owned().await else {
                         return;
                     };
-                    dispatcher.execute(slot).await;
+                    dispatcher.execute(&item).await;
                 });
                 // Reap finished tasks as we go, so a long run does not hold them all.
                 while tasks.try_join_next().is_some() {}

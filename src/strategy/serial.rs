@@ -14,8 +14,8 @@ pub struct SerialStrategy;
 impl Strategy for SerialStrategy {
     fn run(&self, dispatcher: Dispatcher, mut arrivals: Arrivals) -> BoxFuture<'static, ()> {
         Box::pin(async move {
-            while let Some(slot) = arrivals.next().await {
-                dispatcher.execute(slot).await;
+            while let Some(item) = arrivals.next().await {
+                dispatcher.execute(&item).await;
             }
         })
     }

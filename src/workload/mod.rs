@@ -1,8 +1,9 @@
 //! Turns the `[workload]` section into the list of work items every strategy executes:
 //! reads the files it names (prompts, a trace) and draws the rest from the seed.
 //!
-//! The list is drawn once from the seed and shared, so strategies differ only in how
-//! they dispatch, never in what they are offered or when. Imports only the scenario.
+//! The items are drawn from the seed in order, the same for every strategy, so
+//! strategies differ only in how they dispatch, never in what they are offered or when.
+//! They are drawn as they fall due, never held in a list. Imports only the scenario.
 
 mod arrival;
 pub mod prompts;
@@ -11,7 +12,8 @@ pub mod trace;
 pub use trace::{RowError, TraceRow};
 
 use crate::scenario::limits::MAX_REQUESTS;
-use crate::scenario::{ArrivalConfig, Scenario, WorkloadConfig};
+use crate::scenario::{ArrivalConfig, Scenario, TokenDistribution, WorkloadConfig};
+use arrival::Offsets;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -71,10 +73,10 @@ pub enum WorkloadError {
     TooMany,
 }
 
-/// Reads the files the scenario names (relative to its folder) and draws the work items
-/// every strategy is offered. Called before a run and by `validate`, so a bad prompt or
-/// trace row is reported before any traffic.
-pub fn load(scenario: &Scenario) -> Result<Vec<WorkItem>, WorkloadError> {
+/// Reads the files the scenario names (relative to its folder) and sets up the work
+/// items every strategy is offered. Called before a run and by `validate`, so a bad
+/// prompt or trace row is reported before any traffic.
+pub fn load(scenario: &Scenario) -> Result<WorkItems, WorkloadError> {
     let config = scenario.workload();
     let folder = scenario.folder();
     let prompts = match &config.prompts {
@@ -87,74 +89,163 @@ pub fn load(scenario: &Scenario) -> Result<Vec<WorkItem>, WorkloadError> {
         }
         _ => None,
     };
-    let items = generate(config, trace.as_deref(), &prompts);
+    let items = generate(config, trace.map(Into::into), &prompts);
     if items.len() as u64 > MAX_REQUESTS {
         return Err(WorkloadError::TooMany);
     }
     Ok(items)
 }
 
-/// Draws the work items for a workload, in arrival order; the same seed always gives
-/// the same list. With a trace, its rows give the times and lengths instead; with
-/// prompts, item `i` asks prompt `i` (cycling), whose word count is its prompt length.
+/// The work items of a workload, in arrival order; the same seed always gives the same
+/// items. With a trace, its rows give the times and lengths instead; with prompts, item
+/// `i` asks prompt `i` (cycling), whose word count is its prompt length.
 pub fn generate(
     config: &WorkloadConfig,
-    trace: Option<&[TraceRow]>,
+    trace: Option<Arc<[TraceRow]>>,
     prompts: &[Arc<str>],
-) -> Vec<WorkItem> {
-    let mut items = match trace {
+) -> WorkItems {
+    let source = match trace {
         Some(rows) => replay(config, rows),
         None => draw(config),
     };
-    if !prompts.is_empty() {
-        for item in &mut items {
-            let prompt = prompts[item.index as usize % prompts.len()].clone();
+    let first = ItemStream {
+        source,
+        index: 0,
+        prompts: prompts.into(),
+    };
+    WorkItems {
+        len: first.clone().count(),
+        first,
+    }
+}
+
+/// The work items of a run, drawn from the seed as they are asked for rather than held
+/// in a list, so that a run of any length holds none of them: a stream is a place in
+/// the sequence, and a copy of it resumes there.
+#[derive(Clone)]
+pub struct WorkItems {
+    first: ItemStream,
+    len: usize,
+}
+
+impl WorkItems {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every item from the first, drawn anew.
+    pub fn iter(&self) -> ItemStream {
+        self.first.clone()
+    }
+
+    /// The last item (drawn through the whole sequence).
+    pub fn last(&self) -> Option<WorkItem> {
+        self.iter().last()
+    }
+}
+
+/// Work items in order, drawn one at a time.
+#[derive(Clone)]
+pub struct ItemStream {
+    source: Source,
+    index: u32,
+    prompts: Arc<[Arc<str>]>,
+}
+
+/// Items drawn from the seed: times from the arrival schedule, lengths from the
+/// generator the schedule left.
+#[derive(Clone)]
+struct Drawn {
+    offsets: Offsets,
+    lengths: ChaCha8Rng,
+    prompt_tokens: TokenDistribution,
+    max_tokens: TokenDistribution,
+}
+
+#[derive(Clone)]
+enum Source {
+    /// Times from the arrival schedule, then lengths from the generator the schedule
+    /// left, one item after another.
+    Drawn(Box<Drawn>),
+    Replayed {
+        rows: Arc<[TraceRow]>,
+        end: usize,
+    },
+}
+
+impl Iterator for ItemStream {
+    type Item = WorkItem;
+
+    fn next(&mut self) -> Option<WorkItem> {
+        let index = self.index;
+        let mut item = match &mut self.source {
+            Source::Drawn(drawn) => {
+                let at = drawn.offsets.next()?;
+                WorkItem {
+                    index,
+                    prompt: None,
+                    at: Duration::from_secs_f64(at),
+                    prompt_tokens: drawn.prompt_tokens.sample(&mut drawn.lengths),
+                    max_tokens: drawn.max_tokens.sample(&mut drawn.lengths),
+                }
+            }
+            Source::Replayed { rows, end } => {
+                let row = rows[..*end].get(index as usize)?;
+                WorkItem {
+                    index,
+                    prompt: None,
+                    at: row.at,
+                    prompt_tokens: row.prompt_tokens,
+                    max_tokens: row.output_tokens,
+                }
+            }
+        };
+        self.index = index.saturating_add(1);
+        if !self.prompts.is_empty() {
+            let prompt = self.prompts[index as usize % self.prompts.len()].clone();
             item.prompt_tokens = u32::try_from(prompt.split_whitespace().count())
                 .unwrap_or(u32::MAX)
                 .max(1);
             item.prompt = Some(prompt);
         }
+        Some(item)
     }
-    items
 }
 
-fn draw(config: &WorkloadConfig) -> Vec<WorkItem> {
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+fn draw(config: &WorkloadConfig) -> Source {
     // One past the most a run holds, so that a schedule drawing more is seen, not cut.
     let most = config.requests.map_or(MAX_REQUESTS + 1, |n| n.0);
-    let offsets = config
-        .arrival
-        .offsets(Some(most), config.duration_s.map(|d| d.0), &mut rng);
-    let (prompt_tokens, max_tokens) = (config.prompt_tokens(), config.max_tokens());
-    offsets
-        .into_iter()
-        .enumerate()
-        .map(|(index, at)| WorkItem {
-            index: u32::try_from(index).unwrap_or(u32::MAX),
-            prompt: None,
-            at: Duration::from_secs_f64(at),
-            prompt_tokens: prompt_tokens.sample(&mut rng),
-            max_tokens: max_tokens.sample(&mut rng),
-        })
-        .collect()
+    let offsets = config.arrival.offset_stream(
+        Some(most),
+        config.duration_s.map(|d| d.0),
+        ChaCha8Rng::seed_from_u64(config.seed),
+    );
+    // The lengths come from the same generator after the whole schedule, as they did
+    // when the items were drawn into a list: the same seed gives the same items.
+    let mut schedule = offsets.clone();
+    schedule.by_ref().for_each(drop);
+    Source::Drawn(Box::new(Drawn {
+        offsets,
+        lengths: schedule.into_rng(),
+        prompt_tokens: config.prompt_tokens(),
+        max_tokens: config.max_tokens(),
+    }))
 }
 
 /// One item per trace row, within the workload's `requests` and `duration_s` bounds.
-fn replay(config: &WorkloadConfig, rows: &[TraceRow]) -> Vec<WorkItem> {
+fn replay(config: &WorkloadConfig, rows: Arc<[TraceRow]>) -> Source {
     let limit = config.requests.map_or(usize::MAX, |n| n.get());
     let end = config.duration_s.map(|d| Duration::from_secs_f64(d.0));
-    rows.iter()
+    let end = rows
+        .iter()
         .take_while(|row| end.is_none_or(|end| row.at < end))
         .take(limit)
-        .enumerate()
-        .map(|(index, row)| WorkItem {
-            index: u32::try_from(index).unwrap_or(u32::MAX),
-            prompt: None,
-            at: row.at,
-            prompt_tokens: row.prompt_tokens,
-            max_tokens: row.output_tokens,
-        })
-        .collect()
+        .count();
+    Source::Replayed { rows, end }
 }
 
 #[cfg(test)]
@@ -185,19 +276,18 @@ mod tests {
 
     #[test]
     fn same_seed_same_items_other_seed_other_items() {
-        assert_eq!(
-            generate(&config(1), None, &[]),
-            generate(&config(1), None, &[])
-        );
-        assert_ne!(
-            generate(&config(1), None, &[]),
-            generate(&config(2), None, &[])
-        );
+        let items = |seed| {
+            generate(&config(seed), None, &[])
+                .iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(items(1), items(1));
+        assert_ne!(items(1), items(2));
     }
 
     #[test]
     fn prompt_has_exactly_prompt_tokens_words() {
-        for item in generate(&config(3), None, &[]) {
+        for item in generate(&config(3), None, &[]).iter() {
             let words = item.prompt_text().split_whitespace().count();
             assert_eq!(words, item.prompt_tokens as usize);
             assert!(

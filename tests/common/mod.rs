@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use llmbench::result::RunResult;
+use llmbench::recorder::RequestRecord;
+use llmbench::result::{RunResult, StrategyResult};
 use llmbench::runner::{self, RunOptions, RunOutcome};
 use llmbench::scenario::Scenario;
+use std::collections::BTreeMap;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
@@ -18,17 +20,51 @@ pub async fn run_in(src: &str, folder: &Path, cancel: CancellationToken) -> RunO
         report: false,
     };
     let items = llmbench::workload::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
-    runner::run(&scenario, items.into(), &file, &options, cancel)
+    runner::run(&scenario, items, &file, &options, cancel)
         .await
         .unwrap()
 }
 
+/// What a run measured, with its records read back from its `requests.csv` (the run
+/// itself keeps none in memory).
+pub struct Measured {
+    pub result: RunResult,
+    records: BTreeMap<String, Vec<RequestRecord>>,
+}
+
+impl std::ops::Deref for Measured {
+    type Target = RunResult;
+
+    fn deref(&self) -> &RunResult {
+        &self.result
+    }
+}
+
+impl Measured {
+    fn read(outcome: RunOutcome) -> Measured {
+        Measured {
+            records: llmbench::report::read_records(&outcome.dir).unwrap(),
+            result: outcome.result,
+        }
+    }
+
+    /// The records of strategy `s`, in index order.
+    pub fn records_of(&self, s: &StrategyResult) -> &[RequestRecord] {
+        self.records.get(&s.label).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The records of strategy `strategy` (by position) of a run, in index order.
+pub fn records(outcome: &RunOutcome, strategy: usize) -> Vec<RequestRecord> {
+    let label = &outcome.result.strategies[strategy].label;
+    let mut all = llmbench::report::read_records(&outcome.dir).unwrap();
+    all.remove(label).unwrap_or_default()
+}
+
 /// Runs scenario text in a temporary folder and returns what was measured.
-pub async fn run(src: &str) -> RunResult {
+pub async fn run(src: &str) -> Measured {
     let dir = tempfile::tempdir().unwrap();
-    run_in(src, dir.path(), CancellationToken::new())
-        .await
-        .result
+    Measured::read(run_in(src, dir.path(), CancellationToken::new()).await)
 }
 
 /// Runs the `llmbench` binary with `args` and extra environment variables.
