@@ -166,11 +166,13 @@ label = "uring-hyper-h2"
 [[strategy]]
 kind = "semaphore"
 limit = 8
+client = "reqwest"
 label = "reqwest-http1"
 [[strategy]]
 kind = "semaphore"
 limit = 8
 http2 = true
+client = "reqwest"
 label = "reqwest-h2"
 "#;
 
@@ -293,6 +295,7 @@ label = "uring-hyper"
 [[strategy]]
 kind = "semaphore"
 limit = 4
+client = "reqwest"
 label = "reqwest"
 "#;
 
@@ -329,7 +332,7 @@ async fn an_untrusted_certificate_fails_as_connect_on_both_clients() {
     let src = scenario(
         &format!("https://127.0.0.1:{}", server.addr.port()),
         "",
-        "[[strategy]]\nkind = \"serial\"\nclient = \"hyper\"\n[[strategy]]\nkind = \"serial\"\nlabel = \"reqwest\"",
+        "[[strategy]]\nkind = \"serial\"\nclient = \"hyper\"\n[[strategy]]\nkind = \"serial\"\nclient = \"reqwest\"\nlabel = \"reqwest\"",
     );
     let run = common::run(&src).await;
     for s in &run.strategies {

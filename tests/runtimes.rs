@@ -18,6 +18,7 @@ const COMBINATIONS: &str = r#"
 kind = "semaphore"
 limit = 4
 workers = 2
+client = "reqwest"
 label = "multi-reqwest"
 [[strategy]]
 kind = "semaphore"
@@ -29,6 +30,7 @@ label = "multi-hyper"
 kind = "semaphore"
 limit = 4
 runtime = "tokio-current"
+client = "reqwest"
 label = "current-reqwest"
 [[strategy]]
 kind = "semaphore"

@@ -27,7 +27,7 @@ pub struct StrategyConfig {
     pub runtime: RuntimeKind,
     /// Worker threads of a `tokio-multi` runtime (default: one per core).
     pub workers: Option<ThreadCount>,
-    /// The HTTP library (default: reqwest, or hyper on tokio-uring).
+    /// The HTTP library (default: hyper).
     #[serde(rename = "client")]
     pub http_library: Option<HttpLibrary>,
     /// HTTP/2 only: with prior knowledge (h2c) on an `http://` target, and as the one
@@ -262,10 +262,9 @@ impl StrategyConfig {
         }
     }
 
-    /// The HTTP library the strategy sends with.
+    /// The HTTP library the strategy sends with: hyper unless it names reqwest.
     pub fn library(&self) -> HttpLibrary {
-        self.http_library
-            .unwrap_or_else(|| self.runtime.default_library())
+        self.http_library.unwrap_or(HttpLibrary::Hyper)
     }
 }
 
@@ -336,19 +335,10 @@ impl RuntimeKind {
         }
     }
 
-    /// The HTTP library used when a strategy names none: reqwest on tokio's own
-    /// sockets, hyper on io_uring (reqwest cannot use io_uring sockets).
-    pub fn default_library(self) -> HttpLibrary {
-        match self {
-            RuntimeKind::TokioUring => HttpLibrary::Hyper,
-            RuntimeKind::TokioMulti | RuntimeKind::TokioCurrent => HttpLibrary::Reqwest,
-        }
-    }
-
     /// Why `library` cannot run on this runtime, if it cannot.
     pub fn refuses(self, library: HttpLibrary) -> Option<String> {
         (self == RuntimeKind::TokioUring && library == HttpLibrary::Reqwest).then(|| {
-            "reqwest does its I/O through tokio's epoll sockets, so on runtime \"tokio-uring\" it would not use io_uring at all; use client = \"hyper\" (the default there)".into()
+            "reqwest does its I/O through tokio's epoll sockets, so on runtime \"tokio-uring\" it would not use io_uring at all; use client = \"hyper\" (the default)".into()
         })
     }
 }
