@@ -521,7 +521,7 @@ async fn refused_connections_and_tls_failures_are_connect_errors() {
     for base_url in [format!("http://{closed}"), https] {
         let src = format!(
             "name = \"c\"\n[target]\nkind = \"openai\"\nbase_url = \"{base_url}\"\nmodel = \"m\"\n\
-             [client]\nconnect_timeout_s = 5\n[workload]\nrequests = 1\nmax_tokens = 1\n[[strategy]]\nkind = \"serial\"\n"
+             [client]\nconnect_timeout_s = 5\n[workload]\nrequests = 1\nmax_tokens = 1\n[[strategy]]\nkind = \"serial\"\nclient = \"reqwest\"\n"
         );
         let run = common::run(&src).await;
         let record = &run.records_of(&run.strategies[0])[0];

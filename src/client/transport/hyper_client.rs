@@ -229,8 +229,12 @@ impl HyperTransport {
                 Sender::Http2(sender) => sender.send_request(self.request(body, true)).await,
             }
         };
-        let response = match timeout_at(deadline, sent).await {
-            Err(_) => return Err(attempt_timed_out(self.timeouts)),
+        // Silence while waiting for the response head counts as idle too, as it does
+        // for reqwest's read timeout: a server that stalls before answering fails as
+        // `timeout` after `idle_timeout_s`, not after the whole attempt's.
+        let idle_end = Instant::now() + self.timeouts.idle;
+        let response = match timeout_at(idle_end.min(deadline), sent).await {
+            Err(_) => return Err(timed_out(self.timeouts, idle_end, deadline)),
             Ok(Err(e)) => return Err(before_response(&e)),
             Ok(Ok(response)) => response,
         };
@@ -399,7 +403,7 @@ impl HyperBody {
         loop {
             let idle_end = Instant::now() + self.timeouts.idle;
             let frame = match timeout_at(idle_end.min(self.deadline), self.incoming.frame()).await {
-                Err(_) => return Err(self.timed_out(idle_end)),
+                Err(_) => return Err(timed_out(self.timeouts, idle_end, self.deadline)),
                 Ok(None) => {
                     self.release();
                     return Ok(None);
@@ -423,15 +427,17 @@ impl HyperBody {
             pool.lock().unwrap_or_else(|e| e.into_inner()).push(lease);
         }
     }
+}
 
-    fn timed_out(&self, idle_end: Instant) -> Failure {
-        if idle_end < self.deadline {
-            let idle = self.timeouts.idle;
-            let message = format!("timed out: no bytes for {idle:?} (client.idle_timeout_s)");
-            (ErrorClass::Timeout, message)
-        } else {
-            attempt_timed_out(self.timeouts)
-        }
+/// The timeout that ended a wait which had until `idle_end` or `deadline`, whichever
+/// came first.
+fn timed_out(timeouts: Timeouts, idle_end: Instant, deadline: Instant) -> Failure {
+    if idle_end < deadline {
+        let idle = timeouts.idle;
+        let message = format!("timed out: no bytes for {idle:?} (client.idle_timeout_s)");
+        (ErrorClass::Timeout, message)
+    } else {
+        attempt_timed_out(timeouts)
     }
 }
 
