@@ -225,7 +225,7 @@ EOF
     itl_p99=$(jq '.strategies[0].latency_ms.itl.p99' "$summary")
     cpu=$(jq '.strategies[0].client_cpu_s // 0' "$summary")
     tokens_total=$(jq '.strategies[0].output_tokens' "$summary")
-    lag=$(jq '.strategies[0].runtime_health.lag_ms.p99 // "n/a"' "$summary")
+    lag=$(jq '.strategies[0].client_health.lag_ms.p99 // "n/a"' "$summary")
     echo "  $ok/$requests ok; TTFT p50/p99 $ttft_p50/$ttft_p99 ms (mock: $ttft + lateness p50/p99 $lateness_p50/$lateness_p99 ms); ITL p99 $itl_p99 ms (configured $itl); client CPU $(awk "BEGIN { printf \"%.2f ms per request, %.1f µs per token\", $cpu * 1000 / $requests, $cpu * 1e6 / ($tokens_total > 0 ? $tokens_total : 1) }"); runtime lag p99 $lag ms"
 }
 
