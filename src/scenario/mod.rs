@@ -18,7 +18,9 @@ mod distribution;
 mod error;
 mod headers;
 mod mock;
+mod quota;
 mod retry;
+mod search;
 mod slo;
 mod strategy;
 pub(crate) mod tagged;
@@ -36,7 +38,9 @@ pub use mock::{
     CapacityConfig, FaultConfig, MockConfig, OtpmMode, QueueFullStatus, RateLimitConfig,
     StallConfig,
 };
+pub use quota::QuotaConfig;
 pub use retry::RetryConfig;
+pub use search::{NEAR_BOUNDARY, SearchConfig, SearchDimension};
 pub use slo::SloConfig;
 pub use strategy::{
     ADAPTIVE_CEILING, ADAPTIVE_INITIAL_LIMIT, AdaptiveSignal, HttpLibrary, Limit, RATE_HEADROOM,
@@ -74,6 +78,10 @@ pub struct Scenario {
     pub slo: SloConfig,
     #[serde(default)]
     pub budget: BudgetConfig,
+    /// `[search]`: what `llmbench capacity` searches (absent: it cannot run).
+    pub search: Option<toml::Spanned<SearchConfig>>,
+    /// `[quota]`: what `llmbench quota` plans against.
+    pub quota: Option<toml::Spanned<QuotaConfig>>,
     #[serde(rename = "strategy", default)]
     pub strategies: Vec<toml::Spanned<StrategyConfig>>,
     /// The folder relative paths in the scenario (prompts, traces) are taken from.
@@ -123,6 +131,7 @@ impl Scenario {
                 "needs prices to count cost: set [target.price] (input_per_million, output_per_million)",
             ));
         }
+        scenario.check_planning(src, origin)?;
         scenario.target.check_ca_file(folder).map_err(|message| {
             ScenarioError::invalid(origin, src, None, "target.ca_file".into(), &message)
         })?;
@@ -171,6 +180,36 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// Checks `[search]` and `[quota]`, each where it is written.
+    fn check_planning(&self, src: &str, origin: &str) -> Result<(), ScenarioError> {
+        let at = |section: &str, span, message: String| {
+            ScenarioError::invalid(origin, src, Some(span), section.into(), &message)
+        };
+        if let Some(search) = &self.search {
+            search
+                .get_ref()
+                .check()
+                .map_err(|m| at("search", search.span(), m))?;
+        }
+        if let Some(quota) = &self.quota {
+            quota
+                .get_ref()
+                .check()
+                .map_err(|m| at("quota", quota.span(), m))?;
+        }
+        Ok(())
+    }
+
+    /// The `[search]` section, if any.
+    pub fn search(&self) -> Option<&SearchConfig> {
+        self.search.as_ref().map(|s| s.get_ref())
+    }
+
+    /// The `[quota]` section, if any.
+    pub fn quota(&self) -> Option<&QuotaConfig> {
+        self.quota.as_ref().map(|s| s.get_ref())
     }
 
     /// Keeps only the strategies with these labels (all when `labels` is empty), in the

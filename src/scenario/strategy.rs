@@ -106,6 +106,14 @@ impl StrategyConfig {
         }
     }
 
+    /// The same strategy with one in-flight `limit` (a capacity search's probe).
+    pub fn with_limit(&self, limit: Concurrency) -> StrategyConfig {
+        StrategyConfig {
+            limits: Some(Limit::One(limit)),
+            ..self.clone()
+        }
+    }
+
     /// The label: `label` if given, else the kind and its limit (`semaphore-8`), with
     /// the signal of a latency-driven `adaptive` (`adaptive-latency-32`).
     pub fn label(&self) -> String {
