@@ -105,7 +105,7 @@ pub struct CapacityAnswer {
 
 /// What to do next.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub enum SearchStep {
     Probe(f64),
     Done(SearchStatus),
 }
@@ -206,7 +206,7 @@ impl Search {
     }
 
     /// The next point to probe, or how the search ended.
-    pub fn next(&self) -> Step {
+    pub fn next(&self) -> SearchStep {
         let points = self.points();
         // A point near the boundary is run again before it decides anything.
         if let Some(last) = self.finished().last()
@@ -214,14 +214,14 @@ impl Search {
             && point.margin.abs() < NEAR_BOUNDARY
             && point.runs < self.config.repeats.get()
         {
-            return Step::Probe(point.value);
+            return SearchStep::Probe(point.value);
         }
         let low = self.snap(self.config.low.0);
         let high = self.snap(self.config.high.0);
         let Some(passing) = points.iter().filter(|p| p.passed()).last() else {
             return match points.is_empty() {
-                true => Step::Probe(low),
-                false => Step::Done(SearchStatus::LowestFails),
+                true => SearchStep::Probe(low),
+                false => SearchStep::Done(SearchStatus::LowestFails),
             };
         };
         let failing = points
@@ -229,23 +229,23 @@ impl Search {
             .find(|p| !p.passed() && p.value > passing.value);
         let Some(failing) = failing else {
             if passing.value >= high {
-                return Step::Done(SearchStatus::HighestPasses);
+                return SearchStep::Done(SearchStatus::HighestPasses);
             }
             return self.or_spent(&points, self.snap((passing.value * 2.0).min(high)));
         };
         let (p, f) = (passing.value, failing.value);
         let next = self.snap(self.narrow(&points, p, f));
         if (f - p) / p <= self.config.precision.0 || next <= p || next >= f {
-            return Step::Done(SearchStatus::Found);
+            return SearchStep::Done(SearchStatus::Found);
         }
         self.or_spent(&points, next)
     }
 
     /// `point`, unless the plan's points are spent.
-    fn or_spent(&self, points: &[Point], point: f64) -> Step {
+    fn or_spent(&self, points: &[Point], point: f64) -> SearchStep {
         match points.len() >= Search::max_points(&self.config) {
-            true => Step::Done(SearchStatus::PointsSpent),
-            false => Step::Probe(point),
+            true => SearchStep::Done(SearchStatus::PointsSpent),
+            false => SearchStep::Probe(point),
         }
     }
 
@@ -472,8 +472,8 @@ mod tests {
     fn run(mut search: Search, boundary: f64, noise: impl Fn(usize) -> f64) -> CapacityAnswer {
         for n in 0..100 {
             match search.next() {
-                Step::Probe(x) => search.record(probe(x, boundary, noise(n))),
-                Step::Done(status) => return search.answer(status),
+                SearchStep::Probe(x) => search.record(probe(x, boundary, noise(n))),
+                SearchStep::Done(status) => return search.answer(status),
             }
         }
         panic!("the search did not end");
@@ -503,15 +503,15 @@ mod tests {
         search.record(with_margin(10.0, 0.5));
         // 20 fails, but only just: run again before it decides.
         search.record(with_margin(20.0, -0.05));
-        assert_eq!(search.next(), Step::Probe(20.0));
+        assert_eq!(search.next(), SearchStep::Probe(20.0));
         // The second run passes clearly: the median (+0.05) passes, and the search
         // goes on above it.
         search.record(with_margin(20.0, 0.15));
-        assert_eq!(search.next(), Step::Probe(40.0));
+        assert_eq!(search.next(), SearchStep::Probe(40.0));
         // Far from the boundary, once is enough.
         let mut search = Search::new(config(10.0, 100.0));
         search.record(probe(10.0, 100.0, 0.0));
-        assert_eq!(search.next(), Step::Probe(20.0));
+        assert_eq!(search.next(), SearchStep::Probe(20.0));
     }
 
     #[test]
