@@ -11,6 +11,8 @@ Examples:
   llmbench mock scenarios/burst.toml --port 8000   serve the mock API for other tools
   llmbench report results/burst-20261124T071608Z   redraw charts and reports from saved results
   llmbench compare results/old results/new     per-strategy deltas, regressions flagged
+  llmbench capacity scenarios/capacity.toml    the highest rate that meets [slo], probe by probe
+  llmbench quota scenarios/quota.toml          a batch against a quota: binding limit, ETA, concurrency
 
 Exit codes: 0 success, 1 run failed, 2 invalid input (scenario or arguments),
 99 an SLO was missed or a regression found, 130, 143 or 129 interrupted by Ctrl-C,
@@ -86,6 +88,41 @@ and faults, exactly as for the embedded mock of `llmbench run`."
         /// Port to listen on (0: any free port).
         #[arg(long, default_value_t = 8000)]
         port: u16,
+    },
+    /// Search the highest load (rate or concurrency) at which the scenario's strategy
+    /// meets its [slo], as the [search] section says.
+    #[command(
+        after_help = "Each probe is a strategy run saved in one results folder (summary.json \
+holds the answer under `capacity`). Exit 0 with an answer, 99 when even the lowest point \
+fails; Ctrl-C keeps every finished probe and a partial answer."
+    )]
+    Capacity {
+        /// The scenario file (TOML), with [search] and [slo].
+        scenario: PathBuf,
+        /// Folder to create the search's results folder in.
+        #[arg(short, long, default_value = "results")]
+        output: PathBuf,
+        /// No progress output.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Save the data only, without charts and reports.
+        #[arg(long)]
+        no_report: bool,
+        /// Print the most the search may send (probes, requests, cost) and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send to a non-loopback endpoint without asking (it may cost money).
+        #[arg(long)]
+        yes: bool,
+        /// The strategy to search with, when the scenario has several.
+        #[arg(short, long = "strategy", value_name = "LABEL")]
+        strategy: Option<String>,
+    },
+    /// Plan the scenario's batch against a provider quota ([quota]) without sending
+    /// anything: binding limit, sustainable rate, ETA, concurrency, deadline, cost.
+    Quota {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
     },
     /// Check scenario files and print what each would run, without running anything.
     Validate {

@@ -9,6 +9,7 @@
 //! section draws the whole, and `tests/architecture.rs` holds it.
 
 pub mod budget;
+pub mod capacity;
 pub mod client;
 pub mod compare;
 pub mod cpu;

@@ -67,6 +67,25 @@ fn main() -> ExitCode {
             },
             Consent { dry_run, yes },
         ),
+        Command::Capacity {
+            scenario,
+            output,
+            quiet,
+            no_report,
+            dry_run,
+            yes,
+            strategy,
+        } => capacity(
+            &scenario,
+            strategy.as_deref(),
+            RunOptions {
+                output,
+                quiet,
+                report: !no_report,
+            },
+            Consent { dry_run, yes },
+        ),
+        Command::Quota { scenario } => quota(&scenario),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report { dir } => report(&dir),
         Command::Mock {
@@ -322,6 +341,123 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
             }
         }
     })
+}
+
+/// `llmbench capacity`: checks the search, shows what it may spend, runs it.
+fn capacity(path: &Path, strategy: Option<&str>, options: RunOptions, consent: Consent) -> ExitCode {
+    let (scenario, _) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let probes = match llmbench::capacity::Probes::new(&scenario, strategy) {
+        Ok(probes) => probes,
+        Err(e) => {
+            err!("error: {}: {e}", path.display());
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let plan = probes.plan();
+    if consent.dry_run {
+        out!("{plan}");
+        return ExitCode::SUCCESS;
+    }
+    if !plan.loopback && !consent.yes {
+        err!("{plan}");
+        err!(
+            "error: {} is not on this machine and may charge for these requests: run again with --yes to send them (--dry-run shows the plan only)",
+            plan.target
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
+    if !options.quiet {
+        err!("{plan}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            err!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        if let Ok(signals) = Signals::listen() {
+            tokio::spawn(interrupt_on_signal(signals, cancel.clone()));
+        }
+        match llmbench::capacity::run(&probes, path, &options, cancel).await {
+            Ok(outcome) => finish_capacity(&outcome),
+            Err(e) => {
+                err!("error: {e:#}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+    })
+}
+
+/// Prints the answer and where it went; the exit code says how the search went.
+fn finish_capacity(outcome: &runner::RunOutcome) -> ExitCode {
+    use llmbench::search::SearchStatus;
+    let Some(answer) = &outcome.result.capacity else {
+        return ExitCode::from(EXIT_FAILED);
+    };
+    out!("{}", answer.sentence());
+    if let Some(r) = &answer.replicas {
+        out!(
+            "replicas for {} req/s at {:.0} % of the boundary: {}",
+            r.target_rps,
+            r.headroom * 100.0,
+            r.count
+        );
+    }
+    out!("results: {}", outcome.dir.display());
+    if outcome.report.is_some() {
+        out!(
+            "report:  {}",
+            outcome.dir.join(llmbench::report::html::FILE).display()
+        );
+    }
+    if outcome.result.interrupted {
+        let signal = match INTERRUPTED_BY.load(std::sync::atomic::Ordering::Acquire) {
+            0 => SIGINT,
+            signal => signal,
+        };
+        err!("interrupted: the answer covers the probes run before {}", signal_name(signal));
+        return ExitCode::from(128 + signal);
+    }
+    if let Some(why) = outcome.result.nothing_answered() {
+        err!("error: {why}");
+        return ExitCode::from(EXIT_FAILED);
+    }
+    match answer.status {
+        SearchStatus::LowestFails => ExitCode::from(EXIT_SLO_FAILED),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// `llmbench quota`: the batch against the quota, sending nothing.
+fn quota(path: &Path) -> ExitCode {
+    let (scenario, items) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    use llmbench::planner;
+    let planned = planner::QuotaRules::of(&scenario).and_then(|rules| {
+        let latency = planner::latency(&scenario, &items)?;
+        planner::plan(&scenario, &items, &rules, latency)
+    });
+    match planned {
+        Ok(plan) => {
+            out!("{plan}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            err!("error: {}: {e}", path.display());
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
 }
 
 /// Prints the table and where everything went; the exit code says how the run went.

@@ -41,6 +41,8 @@ pub struct RunResult {
     /// True once the run has saved its last strategy and stopped on its own (not
     /// interrupted, no error): until then the results are partial.
     pub finished: bool,
+    /// A capacity search's answer, when the run was one (its probes are the strategies).
+    pub capacity: Option<crate::search::CapacityAnswer>,
 }
 
 impl RunResult {

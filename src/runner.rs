@@ -124,22 +124,8 @@ pub async fn run(
         &started_at,
         scenario_file,
     )?;
-    let mut result = RunResult {
-        scenario_name: scenario.name.0.clone(),
-        description: scenario.description.clone(),
-        scenario_file: scenario_file.display().to_string(),
-        workload_seed: scenario.workload().seed,
-        mock_seed: matches!(scenario.target, Target::Mock { .. }).then(|| scenario.mock_seed()),
-        tool_version: env!("CARGO_PKG_VERSION"),
-        machine: Machine::detect(),
-        started_at,
-        interrupted: false,
-        stopped: None,
-        strategies: Vec::new(),
-        skipped: Vec::new(),
-        planned: scenario.strategies().map(StrategyConfig::label).collect(),
-        finished: false,
-    };
+    let mut result = new_result(scenario, scenario_file, started_at);
+    result.planned = scenario.strategies().map(StrategyConfig::label).collect();
     let measured = measure(scenario, &items, options, &cancel, &mut dir, &mut result).await;
     result.interrupted = cancel.is_cancelled();
     result.finished = measured.is_ok();
@@ -157,6 +143,144 @@ pub async fn run(
         dir: dir.path().to_path_buf(),
         report,
     })
+}
+
+/// A run's results before any strategy has run.
+fn new_result(scenario: &Scenario, scenario_file: &Path, started_at: String) -> RunResult {
+    RunResult {
+        scenario_name: scenario.name.0.clone(),
+        description: scenario.description.clone(),
+        scenario_file: scenario_file.display().to_string(),
+        workload_seed: scenario.workload().seed,
+        mock_seed: matches!(scenario.target, Target::Mock { .. }).then(|| scenario.mock_seed()),
+        tool_version: env!("CARGO_PKG_VERSION"),
+        machine: Machine::detect(),
+        started_at,
+        interrupted: false,
+        stopped: None,
+        strategies: Vec::new(),
+        skipped: Vec::new(),
+        planned: Vec::new(),
+        finished: false,
+        capacity: None,
+    }
+}
+
+/// A run whose strategies are decided as it goes, one at a time and each on work items
+/// of its own (a capacity search's probes): the target is started once, each strategy
+/// runs from a reset target under the run's one budget, and the results are saved as
+/// soon as it ends, so a search stopped at any point leaves every finished probe.
+pub struct Session<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions,
+    cancel: CancellationToken,
+    target: TargetHandle,
+    budget: Arc<Budget>,
+    dir: ResultsDir,
+    pub result: RunResult,
+}
+
+impl<'a> Session<'a> {
+    /// Creates the results folder and starts the target.
+    pub fn start(
+        scenario: &'a Scenario,
+        scenario_file: &Path,
+        options: &'a RunOptions,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Session<'a>> {
+        let started_at =
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let dir = ResultsDir::create(
+            &options.output,
+            &scenario.name.0,
+            &started_at,
+            scenario_file,
+        )?;
+        Ok(Session {
+            target: TargetHandle::start(scenario)?,
+            budget: Arc::new(Budget::new(
+                scenario.budget.clone(),
+                scenario.target.price(),
+            )),
+            result: new_result(scenario, scenario_file, started_at),
+            scenario,
+            options,
+            cancel,
+            dir,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Why no more should run, if so: the run was interrupted, or its budget is spent.
+    pub fn stopped(&self) -> Option<String> {
+        match self.cancel.is_cancelled() {
+            true => Some("an interrupt".into()),
+            false => self.budget.exhausted().map(|b| format!("[budget]: {b}")),
+        }
+    }
+
+    /// Runs `config` over `items` and saves the run so far; `None` if the strategy's
+    /// runtime is not available here.
+    pub async fn strategy(
+        &mut self,
+        config: &StrategyConfig,
+        items: Arc<[WorkItem]>,
+    ) -> anyhow::Result<Option<&StrategyResult>> {
+        self.result.planned.push(config.label());
+        let rows = self.dir.rows(&config.label())?;
+        let run = StrategyRun {
+            scenario: self.scenario,
+            items: &items,
+            target: &self.target,
+            options: self.options,
+            budget: &self.budget,
+            cancel: &self.cancel,
+        };
+        let ran = run.strategy(config, rows.clone()).await;
+        let written = rows.finish();
+        let measured = match ran? {
+            Ran::Measured(strategy) => {
+                self.result.strategies.push(*strategy);
+                true
+            }
+            Ran::Skipped(skipped) => {
+                self.result.skipped.push(skipped);
+                false
+            }
+        };
+        written?;
+        self.save()?;
+        Ok(measured.then(|| self.result.strategies.last()).flatten())
+    }
+
+    /// Saves the results as they stand (after a change to `result`).
+    pub fn save(&mut self) -> anyhow::Result<()> {
+        self.result.interrupted = self.cancel.is_cancelled();
+        self.result.stopped = self.budget.exhausted().map(str::to_string);
+        self.dir.write(&self.result)
+    }
+
+    /// Ends the run: saves it as finished unless it was interrupted, removes the
+    /// running marker, and draws the reports if asked.
+    pub fn finish(mut self) -> anyhow::Result<RunOutcome> {
+        self.result.finished = !self.cancel.is_cancelled();
+        let saved = self.save();
+        let ended = self.dir.end();
+        saved?;
+        ended?;
+        let report = match self.options.report {
+            true => Some(crate::report::render_reports(self.dir.path())?),
+            false => None,
+        };
+        Ok(RunOutcome {
+            dir: self.dir.path().to_path_buf(),
+            result: self.result,
+            report,
+        })
+    }
 }
 
 /// Starts the target and runs the strategies in order into `result`, saving after each.

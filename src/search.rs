@@ -393,8 +393,10 @@ impl CapacityAnswer {
         };
         match (self.lowest_failing, &self.binding_objective) {
             (Some(f), Some(b)) if self.highest_passing.is_some() => {
+                // "TTFT p99 ≤ 500 ms" breaks as "TTFT p99".
+                let name = b.split([' ']).take_while(|w| !w.starts_with(['≤', '≥'])).collect::<Vec<_>>().join(" ");
                 text.push_str(&format!(
-                    "; at {} {unit} {b} is the first objective to break",
+                    "; at {} {unit} {name} is the first objective to break",
                     number(f)
                 ));
             }

@@ -72,6 +72,9 @@ pub struct Summary {
     /// Strategies not run because their runtime is not available here.
     #[serde(default)]
     pub skipped: Vec<SkippedStrategy>,
+    /// A capacity search's answer (`llmbench capacity`): its probes are `strategies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::search::CapacityAnswer>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -378,6 +381,7 @@ impl Summary {
                 .map(StrategySummary::from_result)
                 .collect(),
             skipped: run.skipped.clone(),
+            capacity: run.capacity.clone(),
         }
     }
 

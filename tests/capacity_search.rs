@@ -1,0 +1,178 @@
+//! Capacity planning against the mock, where the answers are known: the search finds
+//! the analytic saturation rate of the capacity model, and the quota planner's batch
+//! ETA matches what a `rate` strategy at the quota measures.
+
+mod common;
+
+use llmbench::capacity::{self, Probes};
+use llmbench::planner;
+use llmbench::runner::RunOptions;
+use llmbench::scenario::Scenario;
+use llmbench::search::SearchStatus;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// 18 decode slots, a constant 50 ms to the first token and 18 gaps of 25 ms: every
+/// request holds a slot 500 ms, so the server saturates at 18 / 0.5 s = 36 req/s, and
+/// past it the queue grows by the excess rate: after 4 s at 5 % over, the last
+/// arrivals wait 0.05 × 4 s = 200 ms for a slot, which breaks the 200 ms TTFT p99
+/// (50 ms of it the server's own). Below it nothing queues (constant arrivals and
+/// service times).
+const SATURATING: &str = r#"
+name = "saturation"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 50
+itl_ms = 25
+capacity = { max_concurrent = 18 }
+[workload]
+max_tokens = 19
+prompt_tokens = 16
+arrival = { kind = "constant", rate = 10 }
+duration_s = 4
+[search]
+dimension = "rate"
+low = 20
+high = 80
+duration_s = 4
+target_rate = 100
+[slo]
+ttft_p99_ms = 200
+max_error_rate = 0.01
+[[strategy]]
+kind = "join_all"
+"#;
+
+fn options(dir: &std::path::Path) -> RunOptions {
+    RunOptions {
+        output: dir.join("results"),
+        quiet: true,
+        report: false,
+    }
+}
+
+// About 30 s: six or so probes of 4 s each (a shorter probe cannot tell 5 % over
+// saturation from the noise of a loaded debug build).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_finds_the_analytic_saturation_rate_within_5_percent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, SATURATING).unwrap();
+    let scenario = Scenario::parse(SATURATING, "test").unwrap();
+    let probes = Probes::new(&scenario, None).unwrap();
+    let outcome = capacity::run(&probes, &file, &options(dir.path()), CancellationToken::new())
+        .await
+        .unwrap();
+    let answer = outcome.result.capacity.clone().unwrap();
+    let found = answer.highest_passing.unwrap();
+    let analytic = 18.0 / 0.5;
+    assert_eq!(answer.status, SearchStatus::Found, "{answer:#?}");
+    assert!(
+        (found - analytic).abs() / analytic <= 0.05,
+        "found {found} req/s, analytic {analytic}: {answer:#?}"
+    );
+    assert!(answer.points <= 12, "{} points", answer.points);
+    assert_eq!(answer.binding_objective.as_deref(), Some("TTFT p99 ≤ 200 ms"));
+    // 100 req/s at 80 % of ~36 each.
+    assert_eq!(answer.replicas.as_ref().unwrap().count, 4);
+    // Every probe is a saved strategy run, and summary.json carries the answer.
+    let summary = llmbench::summary::Summary::load(&outcome.dir).unwrap();
+    assert_eq!(summary.strategies.len(), answer.probes.len());
+    let saved = summary.capacity.unwrap();
+    assert_eq!(
+        (saved.status, saved.probes.len(), saved.binding_objective),
+        (answer.status, answer.probes.len(), answer.binding_objective)
+    );
+    assert!((saved.highest_passing.unwrap() - found).abs() < 1e-9);
+    assert!(summary.complete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_search_leaves_its_probes_and_a_partial_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, SATURATING).unwrap();
+    let scenario = Scenario::parse(SATURATING, "test").unwrap();
+    let probes = Probes::new(&scenario, None).unwrap();
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        stop.cancel();
+    });
+    let outcome = capacity::run(&probes, &file, &options(dir.path()), cancel)
+        .await
+        .unwrap();
+    let summary = llmbench::summary::Summary::load(&outcome.dir).unwrap();
+    assert!(summary.interrupted && !summary.complete);
+    assert_eq!(summary.strategies.len(), 1, "the probe stopped is kept");
+    let answer = summary.capacity.unwrap();
+    assert!(
+        matches!(answer.status, SearchStatus::Partial { .. }),
+        "{answer:#?}"
+    );
+    assert!(answer.probes[0].interrupted);
+    assert!(answer.sentence().contains("partial"), "{}", answer.sentence());
+}
+
+/// A batch of 64 against 60 RPM, paced by a `rate` strategy at the quota (98 % of it):
+/// 58.8 requests at once, then 0.98 a second; the last is admitted after (64 − 58.8) /
+/// 0.98 = 5.31 s and answered 40 ms later.
+const QUOTA: &str = r#"
+name = "quota-eta"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 20
+itl_ms = 5
+rate_limit = { rpm = 60 }
+[workload]
+requests = 64
+max_tokens = 5
+prompt_tokens = 8
+[[strategy]]
+kind = "rate"
+rpm = 60
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_planned_batch_eta_matches_a_rate_strategy_at_the_quota_within_3_percent() {
+    let scenario = Scenario::parse(QUOTA, "test").unwrap();
+    let items = llmbench::workload::load(&scenario).unwrap();
+    let rules = planner::QuotaRules::of(&scenario).unwrap();
+    let latency = planner::latency(&scenario, &items).unwrap();
+    let plan = planner::plan(&scenario, &items, &rules, latency).unwrap();
+    assert!((plan.eta_s - (5.2 / 0.98 + 0.04)).abs() < 1e-6, "{}", plan.eta_s);
+    let run = common::run(QUOTA).await;
+    let s = &run.strategies[0];
+    assert_eq!(s.counts().ok, 64, "no 429 at the quota");
+    let measured = s.makespan().as_secs_f64();
+    assert!(
+        (measured - plan.eta_s).abs() / plan.eta_s <= 0.03,
+        "measured {measured:.3} s, planned {:.3} s",
+        plan.eta_s
+    );
+    // The plan also names the concurrency that holds the rate and its ETA.
+    assert_eq!(plan.concurrency, Some(1));
+    assert!(plan.to_string().contains("RPM binds"), "{plan}");
+}
+
+#[test]
+fn the_commands_refuse_what_they_cannot_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, QUOTA).unwrap();
+    let out = common::llmbench(&["capacity", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no [search] section"));
+    let out = common::llmbench(&["quota", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("RPM binds"));
+    // Dry run: the most the search may spend.
+    std::fs::write(&file, SATURATING).unwrap();
+    let out = common::llmbench(&["capacity", "--dry-run", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("at most 12 points, 24 probes"), "{text}");
+}
