@@ -76,6 +76,9 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow::Re
             escape(&incomplete.to_string())
         );
     }
+    if let Some(answer) = &s.capacity {
+        html.push_str(&super::capacity::html(answer));
+    }
     html.push_str("<h2>Verdict</h2>\n<ul>\n");
     for finding in &verdict.findings {
         let _ = writeln!(html, "<li>{}</li>", inline(finding));

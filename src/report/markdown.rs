@@ -44,6 +44,9 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String {
             "> **Incomplete run**: {incomplete}. The figures below cover only the strategies that were saved.\n"
         );
     }
+    if let Some(answer) = &s.capacity {
+        md.push_str(&super::capacity::markdown(answer));
+    }
     md.push_str("## Verdict\n\n");
     for finding in &verdict.findings {
         let _ = writeln!(md, "- {finding}");
