@@ -276,7 +276,9 @@ pub async fn run(
                 strategy.label()
             );
         };
-        let verdict = verdict(&probes.scenario.slo, point, result);
+        let mut verdict = verdict(&probes.scenario.slo, point, result);
+        // A probe cut short by the budget saw less than its load: it decides nothing.
+        verdict.interrupted |= session.stopped().is_some();
         report_progress(&search, &verdict, options.quiet);
         search.record(verdict);
         session.result.capacity = Some(search.answer(SearchStatus::Partial {

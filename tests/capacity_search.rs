@@ -176,3 +176,48 @@ fn the_commands_refuse_what_they_cannot_answer() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("at most 12 points, 24 probes"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_budget_stops_a_search_with_a_partial_answer() {
+    // Probes of 16 requests under a budget of 20: the second probe is cut short.
+    let src = r#"
+name = "budgeted"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 10
+itl_ms = 1
+[workload]
+max_tokens = 2
+prompt_tokens = 4
+arrival = { kind = "constant", rate = 40 }
+requests = 16
+[search]
+low = 40
+high = 160
+requests = 16
+[slo]
+max_error_rate = 0.01
+[budget]
+max_requests = 20
+[[strategy]]
+kind = "join_all"
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, src).unwrap();
+    let scenario = Scenario::parse(src, "test").unwrap();
+    let probes = Probes::new(&scenario, None).unwrap();
+    assert_eq!(probes.plan().requests, 16 * probes.plan().probes);
+    let outcome = capacity::run(&probes, &file, &options(dir.path()), CancellationToken::new())
+        .await
+        .unwrap();
+    let answer = outcome.result.capacity.unwrap();
+    assert_eq!(answer.probes.len(), 2, "{answer:#?}");
+    assert!(answer.probes[1].interrupted, "a cut probe decides nothing");
+    assert_eq!(answer.highest_passing, Some(40.0));
+    let SearchStatus::Partial { reason } = answer.status else {
+        panic!("{:?}", answer.status)
+    };
+    assert!(reason.contains("max_requests 20"), "{reason}");
+}

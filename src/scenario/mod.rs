@@ -3,7 +3,7 @@
 //! nothing from them.
 //!
 //! One file per section of the file format (`target`, `mock`, `workload`, `arrival`,
-//! `client`, `retry`, `strategy`, `budget`, `slo`; `distribution` for the distributions
+//! `client`, `retry`, `strategy`, `budget`, `slo`, `search`, `quota`; `distribution` for the distributions
 //! they use), the checked value types in `values`, and here the whole file: parsing,
 //! checks that span sections, and sweep expansion. Every check that can be made while
 //! parsing is made there, so that each error carries the file, line, column and key path
