@@ -63,13 +63,15 @@ impl<'a> Probes<'a> {
                     strategy.kind
                 ));
             }
-            SearchDimension::Rate if !matches!(
-                workload.arrival,
-                ArrivalConfig::Batch
-                    | ArrivalConfig::Constant { .. }
-                    | ArrivalConfig::Poisson { .. }
-                    | ArrivalConfig::Gamma { .. }
-            ) => {
+            SearchDimension::Rate
+                if !matches!(
+                    workload.arrival,
+                    ArrivalConfig::Batch
+                        | ArrivalConfig::Constant { .. }
+                        | ArrivalConfig::Poisson { .. }
+                        | ArrivalConfig::Gamma { .. }
+                ) =>
+            {
                 return Err("search.dimension = \"rate\" sets the arrival rate: workload.arrival must be constant, poisson or gamma (or left out for constant)".into());
             }
             _ => {}
@@ -132,8 +134,7 @@ impl<'a> Probes<'a> {
             probes,
             requests,
             max_cost: self.scenario.target.price().map(|p| {
-                requests as f64
-                    * (prompt * p.input_per_million.0 + output * p.output_per_million.0)
+                requests as f64 * (prompt * p.input_per_million.0 + output * p.output_per_million.0)
                     / 1e6
             }),
             budget: !self.scenario.budget.is_empty(),
@@ -188,7 +189,10 @@ impl fmt::Display for SearchPlan {
         }
         match self.budget {
             true => write!(f, "budget:         [budget] stops the search when spent"),
-            false => write!(f, "budget:         none ([budget] caps requests, tokens or cost)"),
+            false => write!(
+                f,
+                "budget:         none ([budget] caps requests, tokens or cost)"
+            ),
         }
     }
 }
@@ -242,7 +246,9 @@ fn goodput(slo: &SloConfig, result: &StrategyResult) -> f64 {
                 && within(slo.ttft_p99_ms, r.ttft())
                 && within(slo.e2e_p99_ms, r.e2e())
                 && within(slo.e2e_corrected_p99_ms, r.e2e_corrected())
-                && (slo.itl_p99_ms.is_none() || r.output_tokens < 2 || within(slo.itl_p99_ms, r.tpot()))
+                && (slo.itl_p99_ms.is_none()
+                    || r.output_tokens < 2
+                    || within(slo.itl_p99_ms, r.tpot()))
         })
         .count();
     let seconds = result.makespan().as_secs_f64();
@@ -323,7 +329,15 @@ fn report_progress(search: &Search, verdict: &ProbeVerdict, quiet: bool) {
             "fail"
         },
         verdict.goodput_rps,
-        if highest.is_nan() { "–".into() } else { point_label(highest) },
-        if lowest.is_nan() { "–".into() } else { point_label(lowest) },
+        if highest.is_nan() {
+            "–".into()
+        } else {
+            point_label(highest)
+        },
+        if lowest.is_nan() {
+            "–".into()
+        } else {
+            point_label(lowest)
+        },
     );
 }

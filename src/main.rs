@@ -344,7 +344,12 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
 }
 
 /// `llmbench capacity`: checks the search, shows what it may spend, runs it.
-fn capacity(path: &Path, strategy: Option<&str>, options: RunOptions, consent: Consent) -> ExitCode {
+fn capacity(
+    path: &Path,
+    strategy: Option<&str>,
+    options: RunOptions,
+    consent: Consent,
+) -> ExitCode {
     let (scenario, _) = match load(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -424,7 +429,10 @@ fn finish_capacity(outcome: &runner::RunOutcome) -> ExitCode {
             0 => SIGINT,
             signal => signal,
         };
-        err!("interrupted: the answer covers the probes run before {}", signal_name(signal));
+        err!(
+            "interrupted: the answer covers the probes run before {}",
+            signal_name(signal)
+        );
         return ExitCode::from(128 + signal);
     }
     if let Some(why) = outcome.result.nothing_answered() {

@@ -158,7 +158,11 @@ pub fn latency(scenario: &Scenario, items: &[WorkItem]) -> Result<Option<Latency
         .map(|i| f64::from(expected_output(scenario, &config, i)))
         .sum::<f64>()
         / n;
-    let prompt = items.iter().map(|i| f64::from(i.prompt_tokens)).sum::<f64>() / n;
+    let prompt = items
+        .iter()
+        .map(|i| f64::from(i.prompt_tokens))
+        .sum::<f64>()
+        / n;
     let mock = &scenario.mock;
     let prefill_ms = mock.capacity.as_ref().map_or(0.0, |c| {
         c.overhead_ms.0 + c.prefill_us_per_token.0 * prompt / 1000.0
@@ -181,7 +185,11 @@ fn measured_latency(path: &Path, strategy: Option<&str>) -> Result<Latency, Plan
         None => summary.strategies.first(),
     }
     .ok_or_else(|| {
-        let labels: Vec<&str> = summary.strategies.iter().map(|s| s.label.as_str()).collect();
+        let labels: Vec<&str> = summary
+            .strategies
+            .iter()
+            .map(|s| s.label.as_str())
+            .collect();
         PlanError::Latency(format!(
             "{} has no strategy {}; it has: {}",
             dir.display(),
@@ -242,8 +250,7 @@ impl<'a> Batch<'a> {
             outputs,
             prompt_total: items.iter().map(|i| f64::from(i.prompt_tokens)).sum(),
             output_total: outputs.iter().map(|&o| f64::from(o)).sum(),
-            max_tokens_mean: items.iter().map(|i| f64::from(i.max_tokens)).sum::<f64>()
-                / n as f64,
+            max_tokens_mean: items.iter().map(|i| f64::from(i.max_tokens)).sum::<f64>() / n as f64,
         })
     }
 
@@ -453,7 +460,11 @@ fn duration(s: f64) -> String {
     match s {
         s if s < 120.0 => format!("{s:.1} s"),
         s if s < 7200.0 => format!("{} min {:02.0} s", (s / 60.0).floor(), s % 60.0),
-        s => format!("{} h {:02.0} min", (s / 3600.0).floor(), (s % 3600.0) / 60.0),
+        s => format!(
+            "{} h {:02.0} min",
+            (s / 3600.0).floor(),
+            (s % 3600.0) / 60.0
+        ),
     }
 }
 
@@ -566,14 +577,22 @@ mod tests {
         assert!(close(generated.rate, 50.0 / 60.0), "{}", generated.rate);
         // 20,000 generated, 10,000 at once, the rest at 166.7 a second: 60 s.
         let otpm = &generated.dimensions[2];
-        assert!(close(otpm.last_admission_s, 60.0), "{}", otpm.last_admission_s);
+        assert!(
+            close(otpm.last_admission_s, 60.0),
+            "{}",
+            otpm.last_admission_s
+        );
         // Reserved: each of the requests in flight holds 1,000 for 4 s, so a bucket of
         // 10,000 holds 10 at once: 10 / 4 s = 2.5 req/s, not binding here; in flight at
         // the quota's 0.833 req/s: ⌈3.33⌉ = 4, each holding 800 unreturned when the last
         // is admitted: (20,000 + 3,200 − 10,000) / 166.7 = 79.2 s.
         let reserved = plan_of(&batch, 200, &limits, OtpmMode::Reserve, Some(4.0), None);
         let otpm = &reserved.dimensions[2];
-        assert!(close(otpm.sustained_rate, 50.0 / 60.0), "{}", otpm.sustained_rate);
+        assert!(
+            close(otpm.sustained_rate, 50.0 / 60.0),
+            "{}",
+            otpm.sustained_rate
+        );
         assert!(close(otpm.last_admission_s, 13_200.0 / (10_000.0 / 60.0)));
         // With 20 s responses the reservations bind: 10,000 / (1,000 × 20) = 0.5 req/s.
         let slow = plan_of(&batch, 200, &limits, OtpmMode::Reserve, Some(20.0), None);

@@ -254,12 +254,7 @@ impl Search {
     /// scale (|margin| ≤ 1), kept away from the ends; else the geometric midpoint.
     fn narrow(&self, points: &[Point], p: f64, f: f64) -> f64 {
         let fitted = monotone_fit(points);
-        let at = |x: f64| {
-            points
-                .iter()
-                .position(|q| q.value == x)
-                .map(|i| fitted[i])
-        };
+        let at = |x: f64| points.iter().position(|q| q.value == x).map(|i| fitted[i]);
         match (at(p), at(f)) {
             (Some(mp), Some(mf)) if mp > 0.0 && mf < 0.0 && mp <= 1.0 && mf >= -1.0 => {
                 let share = (mp / (mp - mf)).clamp(INTERPOLATION_CLAMP, 1.0 - INTERPOLATION_CLAMP);
@@ -383,18 +378,20 @@ impl CapacityAnswer {
         let mut text = match (&self.status, self.highest_passing) {
             (SearchStatus::LowestFails, _) => format!(
                 "This endpoint misses its objectives ({objectives}) even at the lowest point probed, {}",
-                self.lowest_failing.map_or(String::new(), |v| format!("{} {unit}", number(v)))
+                self.lowest_failing
+                    .map_or(String::new(), |v| format!("{} {unit}", number(v)))
             ),
-            (_, Some(v)) => format!(
-                "This endpoint {what} {} {unit} ({objectives})",
-                number(v)
-            ),
+            (_, Some(v)) => format!("This endpoint {what} {} {unit} ({objectives})", number(v)),
             (_, None) => "No probe finished, so there is no answer yet".into(),
         };
         match (self.lowest_failing, &self.binding_objective) {
             (Some(f), Some(b)) if self.highest_passing.is_some() => {
                 // "TTFT p99 ≤ 500 ms" breaks as "TTFT p99".
-                let name = b.split([' ']).take_while(|w| !w.starts_with(['≤', '≥'])).collect::<Vec<_>>().join(" ");
+                let name = b
+                    .split([' '])
+                    .take_while(|w| !w.starts_with(['≤', '≥']))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 text.push_str(&format!(
                     "; at {} {unit} {name} is the first objective to break",
                     number(f)
@@ -485,10 +482,16 @@ mod tests {
     fn brackets_then_narrows_to_the_precision() {
         let answer = run(Search::new(config(1.0, 1000.0)), 37.0, |_| 0.0);
         assert_eq!(answer.status, SearchStatus::Found);
-        let (p, f) = (answer.highest_passing.unwrap(), answer.lowest_failing.unwrap());
+        let (p, f) = (
+            answer.highest_passing.unwrap(),
+            answer.lowest_failing.unwrap(),
+        );
         assert!(p <= 37.0 && f > 37.0 && (f - p) / p <= 0.05, "{p} {f}");
         assert!(answer.points <= 12, "{} points", answer.points);
-        assert_eq!(answer.binding_objective.as_deref(), Some("TTFT p99 ≤ 500 ms"));
+        assert_eq!(
+            answer.binding_objective.as_deref(),
+            Some("TTFT p99 ≤ 500 ms")
+        );
         // 40 req/s at 80 % of ~36 per replica: 2 replicas.
         assert_eq!(answer.replicas.as_ref().unwrap().count, 2);
         assert!(answer.sentence().starts_with("This endpoint sustains 3"));
@@ -558,6 +561,9 @@ mod tests {
             })
             .collect();
         let fit = monotone_fit(&points);
-        assert_eq!(fit, vec![0.5, 0.30000000000000004, 0.30000000000000004, -0.3]);
+        assert_eq!(
+            fit,
+            vec![0.5, 0.30000000000000004, 0.30000000000000004, -0.3]
+        );
     }
 }

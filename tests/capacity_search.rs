@@ -44,6 +44,10 @@ max_error_rate = 0.01
 kind = "join_all"
 "#;
 
+/// The searches and the timed batch run one at a time: each is a timing measurement on
+/// a machine of two cores, and another test's load would be its noise.
+static TIMED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn options(dir: &std::path::Path) -> RunOptions {
     RunOptions {
         output: dir.join("results"),
@@ -56,14 +60,20 @@ fn options(dir: &std::path::Path) -> RunOptions {
 // saturation from the noise of a loaded debug build).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_finds_the_analytic_saturation_rate_within_5_percent() {
+    let _timed = TIMED.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("scenario.toml");
     std::fs::write(&file, SATURATING).unwrap();
     let scenario = Scenario::parse(SATURATING, "test").unwrap();
     let probes = Probes::new(&scenario, None).unwrap();
-    let outcome = capacity::run(&probes, &file, &options(dir.path()), CancellationToken::new())
-        .await
-        .unwrap();
+    let outcome = capacity::run(
+        &probes,
+        &file,
+        &options(dir.path()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let answer = outcome.result.capacity.clone().unwrap();
     let found = answer.highest_passing.unwrap();
     let analytic = 18.0 / 0.5;
@@ -73,7 +83,10 @@ async fn the_search_finds_the_analytic_saturation_rate_within_5_percent() {
         "found {found} req/s, analytic {analytic}: {answer:#?}"
     );
     assert!(answer.points <= 12, "{} points", answer.points);
-    assert_eq!(answer.binding_objective.as_deref(), Some("TTFT p99 ≤ 200 ms"));
+    assert_eq!(
+        answer.binding_objective.as_deref(),
+        Some("TTFT p99 ≤ 200 ms")
+    );
     // 100 req/s at 80 % of ~36 each.
     assert_eq!(answer.replicas.as_ref().unwrap().count, 4);
     // Every probe is a saved strategy run, and summary.json carries the answer.
@@ -90,6 +103,7 @@ async fn the_search_finds_the_analytic_saturation_rate_within_5_percent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_search_leaves_its_probes_and_a_partial_answer() {
+    let _timed = TIMED.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("scenario.toml");
     std::fs::write(&file, SATURATING).unwrap();
@@ -113,7 +127,11 @@ async fn an_interrupted_search_leaves_its_probes_and_a_partial_answer() {
         "{answer:#?}"
     );
     assert!(answer.probes[0].interrupted);
-    assert!(answer.sentence().contains("partial"), "{}", answer.sentence());
+    assert!(
+        answer.sentence().contains("partial"),
+        "{}",
+        answer.sentence()
+    );
 }
 
 /// A batch of 64 against 60 RPM, paced by a `rate` strategy at the quota (98 % of it):
@@ -138,12 +156,17 @@ rpm = 60
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_planned_batch_eta_matches_a_rate_strategy_at_the_quota_within_3_percent() {
+    let _timed = TIMED.lock().await;
     let scenario = Scenario::parse(QUOTA, "test").unwrap();
     let items = llmbench::workload::load(&scenario).unwrap();
     let rules = planner::QuotaRules::of(&scenario).unwrap();
     let latency = planner::latency(&scenario, &items).unwrap();
     let plan = planner::plan(&scenario, &items, &rules, latency).unwrap();
-    assert!((plan.eta_s - (5.2 / 0.98 + 0.04)).abs() < 1e-6, "{}", plan.eta_s);
+    assert!(
+        (plan.eta_s - (5.2 / 0.98 + 0.04)).abs() < 1e-6,
+        "{}",
+        plan.eta_s
+    );
     let run = common::run(QUOTA).await;
     let s = &run.strategies[0];
     assert_eq!(s.counts().ok, 64, "no 429 at the quota");
@@ -179,6 +202,7 @@ fn the_commands_refuse_what_they_cannot_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_budget_stops_a_search_with_a_partial_answer() {
+    let _timed = TIMED.lock().await;
     // Probes of 16 requests under a budget of 20: the second probe is cut short.
     let src = r#"
 name = "budgeted"
@@ -209,9 +233,14 @@ kind = "join_all"
     let scenario = Scenario::parse(src, "test").unwrap();
     let probes = Probes::new(&scenario, None).unwrap();
     assert_eq!(probes.plan().requests, 16 * probes.plan().probes);
-    let outcome = capacity::run(&probes, &file, &options(dir.path()), CancellationToken::new())
-        .await
-        .unwrap();
+    let outcome = capacity::run(
+        &probes,
+        &file,
+        &options(dir.path()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let answer = outcome.result.capacity.unwrap();
     assert_eq!(answer.probes.len(), 2, "{answer:#?}");
     assert!(answer.probes[1].interrupted, "a cut probe decides nothing");
@@ -220,4 +249,99 @@ kind = "join_all"
         panic!("{:?}", answer.status)
     };
     assert!(reason.contains("max_requests 20"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_concurrency_search_finds_the_server_slots() {
+    let _timed = TIMED.lock().await;
+    // Four slots of 200 ms: up to 4 in flight nothing waits; a fifth waits a whole
+    // request for a slot, its TTFT 400 ms, past the 300 ms objective (100 ms above the
+    // server's own TTFT for the noise of a loaded machine).
+    let src = r#"
+name = "slots"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 200
+capacity = { max_concurrent = 4 }
+[workload]
+requests = 12
+max_tokens = 1
+prompt_tokens = 4
+[search]
+dimension = "concurrency"
+low = 1
+high = 8
+requests = 12
+[slo]
+ttft_p99_ms = 300
+[[strategy]]
+kind = "joinset"
+limit = 1
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, src).unwrap();
+    let scenario = Scenario::parse(src, "test").unwrap();
+    let probes = Probes::new(&scenario, None).unwrap();
+    let outcome = capacity::run(
+        &probes,
+        &file,
+        &options(dir.path()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let answer = outcome.result.capacity.unwrap();
+    assert_eq!(
+        (
+            answer.highest_passing,
+            answer.lowest_failing,
+            answer.status.clone()
+        ),
+        (Some(4.0), Some(5.0), SearchStatus::Found),
+        "{answer:#?}"
+    );
+    assert!(outcome.result.strategies.iter().all(|s| s.limit.is_some()));
+}
+
+#[test]
+fn bad_search_and_quota_sections_name_the_key() {
+    let base = "name = \"s\"\n[target]\nkind = \"mock\"\n[workload]\nrequests = 4\n[[strategy]]\nkind = \"join_all\"\n";
+    let cases = [
+        (
+            "[search]\nlow = 10\nhigh = 5\nrequests = 4",
+            "search",
+            "must be below `high`",
+        ),
+        ("[search]\nlow = 1\nhigh = 5", "search", "needs a bound"),
+        (
+            "[search]\ndimension = \"concurrency\"\nlow = 1\nhigh = 5\nduration_s = 3\nrequests = 9",
+            "search",
+            "`duration_s` applies to rate probes only",
+        ),
+        (
+            "[search]\nlow = 1\nhigh = 5\nrequests = 4\nrepeats = 11",
+            "search",
+            "`repeats` must be from 1 to 10",
+        ),
+        (
+            "[quota]\ntpm = 10\notpm = 10",
+            "quota",
+            "give one provider's limits",
+        ),
+        ("[quota]\nrpm = 0", "quota.rpm", "must be a whole number"),
+    ];
+    for (section, key, message) in cases {
+        let src = format!("{base}{section}\n");
+        let e = Scenario::parse(&src, "s.toml").unwrap_err().to_string();
+        assert!(e.contains(key) && e.contains(message), "{section}: {e}");
+    }
+    // A search that cannot run with the scenario's strategy says why.
+    let src = format!(
+        "{base}[search]\ndimension = \"concurrency\"\nlow = 1\nhigh = 5\nrequests = 4\n[slo]\nttft_p99_ms = 100\n"
+    );
+    let scenario = Scenario::parse(&src, "s.toml").unwrap();
+    let e = Probes::new(&scenario, None).err().unwrap();
+    assert!(e.contains("which join_all has none of"), "{e}");
 }

@@ -43,8 +43,8 @@ pub use retry::RetryConfig;
 pub use search::{NEAR_BOUNDARY, SearchConfig, SearchDimension};
 pub use slo::SloConfig;
 pub use strategy::{
-    ADAPTIVE_CEILING, ADAPTIVE_INITIAL_LIMIT, AdaptiveSignal, HttpLibrary, Limit, LimitRule, RATE_HEADROOM,
-    RuntimeKind, StrategyConfig, StrategyKind,
+    ADAPTIVE_CEILING, ADAPTIVE_INITIAL_LIMIT, AdaptiveSignal, HttpLibrary, Limit, LimitRule,
+    RATE_HEADROOM, RuntimeKind, StrategyConfig, StrategyKind,
 };
 pub use target::{CaFile, OpenAiApi, Price, Target};
 pub use values::{

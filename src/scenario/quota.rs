@@ -46,13 +46,18 @@ impl QuotaConfig {
     pub(super) fn check(&self) -> Result<(), String> {
         let anthropic = self.itpm.is_some() || self.otpm.is_some();
         if self.tpm.is_some() && anthropic {
-            return Err("`tpm` is OpenAI's and `itpm`/`otpm` Anthropic's: give one provider's limits".into());
+            return Err(
+                "`tpm` is OpenAI's and `itpm`/`otpm` Anthropic's: give one provider's limits"
+                    .into(),
+            );
         }
         if self.otpm_mode.is_some() && self.otpm.is_none() {
             return Err("`otpm_mode` needs `otpm`".into());
         }
         if self.latency_strategy.is_some() && self.latency_from.is_none() {
-            return Err("`latency_strategy` needs `latency_from` (a saved run's summary.json)".into());
+            return Err(
+                "`latency_strategy` needs `latency_from` (a saved run's summary.json)".into(),
+            );
         }
         Ok(())
     }

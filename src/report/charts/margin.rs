@@ -83,9 +83,16 @@ where
             .draw_series(LineSeries::new(points.clone(), style.stroke_width(2)))?
             .label(name.clone())
             .legend(legend_line(style));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 5, style.filled())))?;
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 5, style.filled())),
+        )?;
     }
-    chart.draw_series(LineSeries::new([(0.0, 0.0), (x_max, 0.0)], BLACK.stroke_width(1)))?;
+    chart.draw_series(LineSeries::new(
+        [(0.0, 0.0), (x_max, 0.0)],
+        BLACK.stroke_width(1),
+    ))?;
     let marks = [
         (a.highest_passing, GREEN.stroke_width(2), "highest passing"),
         (a.lowest_failing, RED.stroke_width(2), "lowest failing"),
