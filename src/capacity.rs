@@ -164,12 +164,7 @@ pub struct SearchPlan {
 
 impl fmt::Display for SearchPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "target:         {}{}",
-            self.target,
-            if self.loopback { " (this machine)" } else { "" }
-        )?;
+        crate::plan::write_target(f, &self.target, self.loopback)?;
         writeln!(
             f,
             "search:         at most {} points, {} probes (repeats included)",
@@ -180,18 +175,12 @@ impl fmt::Display for SearchPlan {
             "requests:       at most {} (each probe at most as many as one at the highest point)",
             self.requests
         )?;
-        match self.max_cost {
-            Some(cost) => writeln!(f, "cost:           at most ${cost:.2}")?,
-            None => writeln!(
-                f,
-                "cost:           unknown (set [target.price] to estimate it)"
-            )?,
-        }
+        crate::plan::write_cost(f, self.max_cost)?;
         match self.budget {
-            true => write!(f, "budget:         [budget] stops the search when spent"),
+            true => write!(f, "\nbudget:         [budget] stops the search when spent"),
             false => write!(
                 f,
-                "budget:         none ([budget] caps requests, tokens or cost)"
+                "\nbudget:         none ([budget] caps requests, tokens or cost)"
             ),
         }
     }
@@ -285,8 +274,8 @@ pub async fn run(
         let mut verdict = verdict(&probes.scenario.slo, point, result);
         // A probe cut short by the budget saw less than its load: it decides nothing.
         verdict.interrupted |= session.stopped().is_some();
-        report_progress(&search, &verdict, options.quiet);
         search.record(verdict);
+        report_progress(&search, options.quiet);
         session.result.capacity = Some(search.answer(SearchStatus::Partial {
             reason: "the search was still running".into(),
         }));
@@ -297,11 +286,11 @@ pub async fn run(
 }
 
 /// One line per probe: which, its verdict, the worst objective, the bracket so far.
-fn report_progress(search: &Search, verdict: &ProbeVerdict, quiet: bool) {
-    if quiet {
+fn report_progress(search: &Search, quiet: bool) {
+    let (Some(verdict), false) = (search.probes().last(), quiet) else {
         return;
-    }
-    let unit = search.config().dimension.unit();
+    };
+    let answer = search.answer(SearchStatus::Found);
     let worst = verdict
         .objectives
         .iter()
@@ -311,33 +300,15 @@ fn report_progress(search: &Search, verdict: &ProbeVerdict, quiet: bool) {
             format!("{} at {actual}", o.objective)
         })
         .unwrap_or_default();
-    let mut probes = search.probes().to_vec();
-    probes.push(verdict.clone());
-    let pass = probes.iter().filter(|p| p.passed()).map(|p| p.point);
-    let fail = probes.iter().filter(|p| !p.passed()).map(|p| p.point);
-    let highest = pass.fold(f64::NAN, f64::max);
-    let lowest = fail.filter(|f| !(*f <= highest)).fold(f64::NAN, f64::min);
+    let end = |v: Option<f64>| v.map_or("–".into(), point_label);
     eprintln!(
-        "probe {}: {} {unit}: {} (worst: {worst}); goodput {:.2} req/s; bracket [{}, {}]",
-        probes.len(),
+        "probe {}: {} {}: {} (worst: {worst}); goodput {:.2} req/s; bracket [{}, {}]",
+        search.probes().len(),
         point_label(verdict.point),
-        if verdict.interrupted {
-            "interrupted"
-        } else if verdict.passed() {
-            "pass"
-        } else {
-            "fail"
-        },
+        answer.unit,
+        verdict.outcome(),
         verdict.goodput_rps,
-        if highest.is_nan() {
-            "–".into()
-        } else {
-            point_label(highest)
-        },
-        if lowest.is_nan() {
-            "–".into()
-        } else {
-            point_label(lowest)
-        },
+        end(answer.highest_passing),
+        end(answer.lowest_failing),
     );
 }

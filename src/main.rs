@@ -316,6 +316,21 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
         err!("error: {}: {e}", path.display());
         return ExitCode::from(EXIT_INVALID);
     }
+    on_runtime(|cancel| async move {
+        match runner::run(&scenario, items.into(), path, &options, cancel).await {
+            Ok(outcome) => finish_run(&outcome),
+            Err(e) => {
+                err!("error: {e:#}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+    })
+}
+
+/// Runs `work` on a multi-threaded runtime, with a token the first signal cancels.
+fn on_runtime<F: std::future::Future<Output = ExitCode>>(
+    work: impl FnOnce(CancellationToken) -> F,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -333,13 +348,7 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
         if let Ok(signals) = Signals::listen() {
             tokio::spawn(interrupt_on_signal(signals, cancel.clone()));
         }
-        match runner::run(&scenario, items.into(), path, &options, cancel).await {
-            Ok(outcome) => finish_run(&outcome),
-            Err(e) => {
-                err!("error: {e:#}");
-                ExitCode::from(EXIT_FAILED)
-            }
-        }
+        work(cancel).await
     })
 }
 
@@ -377,21 +386,7 @@ fn capacity(
     if !options.quiet {
         err!("{plan}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            err!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
-    runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        if let Ok(signals) = Signals::listen() {
-            tokio::spawn(interrupt_on_signal(signals, cancel.clone()));
-        }
+    on_runtime(|cancel| async move {
         match llmbench::capacity::run(&probes, path, &options, cancel).await {
             Ok(outcome) => finish_capacity(&outcome),
             Err(e) => {
@@ -425,15 +420,7 @@ fn finish_capacity(outcome: &runner::RunOutcome) -> ExitCode {
         );
     }
     if outcome.result.interrupted {
-        let signal = match INTERRUPTED_BY.load(std::sync::atomic::Ordering::Acquire) {
-            0 => SIGINT,
-            signal => signal,
-        };
-        err!(
-            "interrupted: the answer covers the probes run before {}",
-            signal_name(signal)
-        );
-        return ExitCode::from(128 + signal);
+        return interrupted("the answer covers the probes run");
     }
     if let Some(why) = outcome.result.nothing_answered() {
         err!("error: {why}");
@@ -488,15 +475,7 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
         err!("stopped early: {reason} ([budget]); later requests were not sent");
     }
     if outcome.result.interrupted {
-        let signal = match INTERRUPTED_BY.load(std::sync::atomic::Ordering::Acquire) {
-            0 => SIGINT,
-            signal => signal,
-        };
-        err!(
-            "interrupted: the results above cover what ran before {}",
-            signal_name(signal)
-        );
-        return ExitCode::from(128 + signal);
+        return interrupted("the results above cover what ran");
     }
     if let Some(why) = outcome.result.nothing_answered() {
         err!("error: {why}");
@@ -507,6 +486,17 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
         Some(report) => slo_exit(report, ExitCode::SUCCESS),
         None => ExitCode::SUCCESS,
     }
+}
+
+/// Says what an interrupted run kept (`what`, before the signal's name) and exits with
+/// 128 + the signal.
+fn interrupted(what: &str) -> ExitCode {
+    let signal = match INTERRUPTED_BY.load(std::sync::atomic::Ordering::Acquire) {
+        0 => SIGINT,
+        signal => signal,
+    };
+    err!("interrupted: {what} before {}", signal_name(signal));
+    ExitCode::from(128 + signal)
 }
 
 /// A warning for every strategy whose client, not the server, was the bottleneck.

@@ -52,6 +52,15 @@ impl ProbeVerdict {
     pub fn passed(&self) -> bool {
         self.worst_margin() >= 0.0
     }
+
+    /// "pass", "fail", or "interrupted" (which decides nothing).
+    pub fn outcome(&self) -> &'static str {
+        match (self.interrupted, self.passed()) {
+            (true, _) => "interrupted",
+            (false, true) => "pass",
+            (false, false) => "fail",
+        }
+    }
 }
 
 /// How a search ended.
@@ -218,7 +227,7 @@ impl Search {
         }
         let low = self.snap(self.config.low.0);
         let high = self.snap(self.config.high.0);
-        let Some(passing) = points.iter().filter(|p| p.passed()).last() else {
+        let Some(passing) = points.iter().rfind(|p| p.passed()) else {
             return match points.is_empty() {
                 true => SearchStep::Probe(low),
                 false => SearchStep::Done(SearchStatus::LowestFails),
@@ -267,7 +276,7 @@ impl Search {
     /// The answer from the probes so far, ended by `status`.
     pub fn answer(&self, status: SearchStatus) -> CapacityAnswer {
         let points = self.points();
-        let passing = points.iter().filter(|p| p.passed()).last();
+        let passing = points.iter().rfind(|p| p.passed());
         let failing = points
             .iter()
             .find(|p| !p.passed() && passing.is_none_or(|q| p.value > q.value));

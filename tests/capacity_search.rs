@@ -6,7 +6,7 @@ mod common;
 
 use llmbench::capacity::{self, Probes};
 use llmbench::planner;
-use llmbench::runner::RunOptions;
+use llmbench::runner::{RunOptions, RunOutcome};
 use llmbench::scenario::Scenario;
 use llmbench::search::SearchStatus;
 use std::time::Duration;
@@ -48,12 +48,23 @@ kind = "join_all"
 /// a machine of two cores, and another test's load would be its noise.
 static TIMED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn options(dir: &std::path::Path) -> RunOptions {
-    RunOptions {
-        output: dir.join("results"),
+/// Runs the search of scenario text in a temporary folder (returned with the outcome,
+/// to be read) until it ends or `cancel`.
+async fn search(src: &str, cancel: CancellationToken) -> (RunOutcome, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, src).unwrap();
+    let scenario = Scenario::parse(src, "test").unwrap();
+    let probes = Probes::new(&scenario, None).unwrap();
+    let options = RunOptions {
+        output: dir.path().join("results"),
         quiet: true,
         report: false,
-    }
+    };
+    let outcome = capacity::run(&probes, &file, &options, cancel)
+        .await
+        .unwrap();
+    (outcome, dir)
 }
 
 // About 30 s: six or so probes of 4 s each (a shorter probe cannot tell 5 % over
@@ -61,19 +72,7 @@ fn options(dir: &std::path::Path) -> RunOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_search_finds_the_analytic_saturation_rate_within_5_percent() {
     let _timed = TIMED.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.toml");
-    std::fs::write(&file, SATURATING).unwrap();
-    let scenario = Scenario::parse(SATURATING, "test").unwrap();
-    let probes = Probes::new(&scenario, None).unwrap();
-    let outcome = capacity::run(
-        &probes,
-        &file,
-        &options(dir.path()),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (outcome, _dir) = search(SATURATING, CancellationToken::new()).await;
     let answer = outcome.result.capacity.clone().unwrap();
     let found = answer.highest_passing.unwrap();
     let analytic = 18.0 / 0.5;
@@ -104,20 +103,13 @@ async fn the_search_finds_the_analytic_saturation_rate_within_5_percent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_search_leaves_its_probes_and_a_partial_answer() {
     let _timed = TIMED.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.toml");
-    std::fs::write(&file, SATURATING).unwrap();
-    let scenario = Scenario::parse(SATURATING, "test").unwrap();
-    let probes = Probes::new(&scenario, None).unwrap();
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         stop.cancel();
     });
-    let outcome = capacity::run(&probes, &file, &options(dir.path()), cancel)
-        .await
-        .unwrap();
+    let (outcome, _dir) = search(SATURATING, cancel).await;
     let summary = llmbench::summary::Summary::load(&outcome.dir).unwrap();
     assert!(summary.interrupted && !summary.complete);
     assert_eq!(summary.strategies.len(), 1, "the probe stopped is kept");
@@ -227,20 +219,10 @@ max_requests = 20
 [[strategy]]
 kind = "join_all"
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.toml");
-    std::fs::write(&file, src).unwrap();
     let scenario = Scenario::parse(src, "test").unwrap();
-    let probes = Probes::new(&scenario, None).unwrap();
-    assert_eq!(probes.plan().requests, 16 * probes.plan().probes);
-    let outcome = capacity::run(
-        &probes,
-        &file,
-        &options(dir.path()),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let plan = Probes::new(&scenario, None).unwrap().plan();
+    assert_eq!(plan.requests, 16 * plan.probes);
+    let (outcome, _dir) = search(src, CancellationToken::new()).await;
     let answer = outcome.result.capacity.unwrap();
     assert_eq!(answer.probes.len(), 2, "{answer:#?}");
     assert!(answer.probes[1].interrupted, "a cut probe decides nothing");
@@ -279,19 +261,7 @@ ttft_p99_ms = 300
 kind = "joinset"
 limit = 1
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("scenario.toml");
-    std::fs::write(&file, src).unwrap();
-    let scenario = Scenario::parse(src, "test").unwrap();
-    let probes = Probes::new(&scenario, None).unwrap();
-    let outcome = capacity::run(
-        &probes,
-        &file,
-        &options(dir.path()),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let (outcome, _dir) = search(src, CancellationToken::new()).await;
     let answer = outcome.result.capacity.unwrap();
     assert_eq!(
         (

@@ -67,12 +67,7 @@ pub fn probe_table(a: &CapacityAnswer) -> ResultTable {
 }
 
 fn probe_cells(p: &ProbeVerdict, objectives: &[String]) -> Vec<String> {
-    let verdict = match (p.interrupted, p.passed()) {
-        (true, _) => "interrupted",
-        (false, true) => "pass",
-        (false, false) => "fail",
-    };
-    let mut cells = vec![format!("{:.2}", p.point), verdict.to_string()];
+    let mut cells = vec![format!("{:.2}", p.point), p.outcome().to_string()];
     for name in objectives {
         let reading = p.objectives.iter().find(|o| &o.objective == name);
         cells.push(reading.map_or("-".into(), |o| {
