@@ -8,8 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/sdk-venv
-requirements="openai==3.54.0 anthropic==2.12.0 pytest==8.4.2"
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/pip" freeze 2>/dev/null | grep -q '^openai==3.54.0$'; then
+# h2 lets httpx speak HTTP/2, for the test of the mock's h2c.
+requirements="openai==3.54.0 anthropic==2.12.0 pytest==8.4.2 h2==4.3.0"
+installed=$("$venv/bin/pip" freeze 2>/dev/null || true)
+missing=0
+for requirement in $requirements; do
+  grep -qx "$requirement" <<<"$installed" || missing=1
+done
+if [ ! -x "$venv/bin/pytest" ] || [ "$missing" = 1 ]; then
   python3 -m venv "$venv"
   # shellcheck disable=SC2086
   "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements

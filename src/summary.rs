@@ -124,6 +124,21 @@ pub struct StrategySummary {
     /// whether clients sharing one key were served alike.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<CopyShare>,
+    /// What the server's prompt cache served, when its usage reported any cached tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache: Option<PromptCacheHits>,
+}
+
+/// Of the answered requests, those whose usage reported prompt tokens read from cache.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PromptCacheHits {
+    /// Answered requests with any cached prompt tokens.
+    pub requests_hit: u64,
+    /// `requests_hit` over the answered requests.
+    pub hit_rate: f64,
+    pub cached_tokens: u64,
+    /// `cached_tokens` over the answered requests' prompt tokens.
+    pub cached_share: f64,
 }
 
 /// One copy's share of a strategy's requests.
@@ -135,6 +150,23 @@ pub struct CopyShare {
     pub failed: u64,
     /// Its answered requests per second over the strategy's makespan.
     pub requests_per_s: f64,
+}
+
+/// The cache hits among the answered requests; `None` when none reported a cached token.
+fn prompt_cache_hits(s: &StrategyResult) -> Option<PromptCacheHits> {
+    let (mut ok, mut hit, mut cached, mut prompt) = (0u64, 0u64, 0u64, 0u64);
+    for r in s.records.iter().filter(|r| r.is_ok()) {
+        ok += 1;
+        hit += u64::from(r.cached_tokens > 0);
+        cached += u64::from(r.cached_tokens);
+        prompt += u64::from(r.prompt_tokens);
+    }
+    (cached > 0).then(|| PromptCacheHits {
+        requests_hit: hit,
+        hit_rate: hit as f64 / ok as f64,
+        cached_tokens: cached,
+        cached_share: cached as f64 / prompt.max(1) as f64,
+    })
 }
 
 /// Each copy's share, from the records; empty without copies.
@@ -275,6 +307,7 @@ impl StrategySummary {
             mock: s.mock,
             limit_series: s.limit_series.clone(),
             copies: copy_shares(s),
+            prompt_cache: prompt_cache_hits(s),
         }
     }
 }

@@ -9,10 +9,12 @@
 //! This file owns the server's life (start, reset, stop), its shared state and
 //! counters, and the routes. Accepting connections is `connections`'s, reading a
 //! request's body within its bounds `body`'s, a request's steps `pipeline`'s, each
-//! API's wire format its own file's (`openai`, `completions`, `anthropic`).
+//! API's wire format its own file's (`openai`, `completions`, `anthropic`,
+//! `responses`); prompt caching is `cache`'s.
 
 mod anthropic;
 mod body;
+mod cache;
 pub mod capacity;
 mod completions;
 mod connections;
@@ -23,6 +25,7 @@ mod metrics;
 mod openai;
 mod pipeline;
 pub mod rate_limit;
+mod responses;
 mod stream;
 
 /// Name (and prefix) of the mock's threads, so their CPU time can be told from the client's.
@@ -75,6 +78,10 @@ pub(crate) struct MockState {
     seed: u64,
     limits: limits::Limits,
     capacity: Option<Arc<capacity::Capacity>>,
+    /// Prompt caching, when `[mock.cache]` is set.
+    cache: Option<cache::PromptCache>,
+    /// What the `vllm:` metrics report.
+    serving: metrics::Serving,
     /// When the current strategy started (the last reset): the stall window's origin.
     epoch: Mutex<Instant>,
     /// Lateness of each streamed token against its deadline, in microseconds.
@@ -136,6 +143,8 @@ impl MockServer {
         let state = Arc::new(MockState {
             limits: limits::Limits::new(config.rate_limit.clone()),
             capacity: config.capacity.clone().map(capacity::Capacity::new),
+            cache: config.cache.clone().map(cache::PromptCache::new),
+            serving: metrics::Serving::default(),
             config,
             seed,
             epoch: Mutex::new(now),
@@ -183,6 +192,10 @@ impl MockServer {
         *lock(&self.state.epoch) = Instant::now();
         self.state.limits.reset();
         lock(&self.state.lateness).reset();
+        self.state.serving.reset();
+        if let Some(cache) = &self.state.cache {
+            cache.reset();
+        }
         let c = &self.state.counters;
         for counter in c.limited_by.iter().chain([
             &c.requests,
@@ -275,6 +288,21 @@ impl MockState {
         Some((admission, readings))
     }
 
+    /// What a request's prompt reads from the cache; `None` without `[mock.cache]`.
+    fn cache_lookup(&self, request: &pipeline::ParsedRequest) -> Option<cache::CacheUsage> {
+        let cache = self.cache.as_ref()?;
+        Some(cache.lookup(&request.prompt_tokens, self.seed, &request.prompt))
+    }
+
+    /// Counts an admitted request, and caches its prompt's prefixes.
+    fn admitted(&self, prompt: &cache::PromptTokens) {
+        self.counters.admitted.fetch_add(1, Ordering::Relaxed);
+        self.serving.add_prompt_tokens(prompt.tokens());
+        if let Some(cache) = &self.cache {
+            cache.store(prompt);
+        }
+    }
+
     /// Records how late a token went out against its deadline.
     fn record_lateness(&self, late: std::time::Duration) {
         let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
@@ -365,6 +393,7 @@ fn router(state: Arc<MockState>) -> Router {
         .merge(openai::routes())
         .merge(completions::routes())
         .merge(anthropic::routes())
+        .merge(responses::routes())
         .route("/v1/models", axum::routing::get(models))
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/health", axum::routing::get(|| async { "ok" }))

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub const FILE: &str = "requests.csv";
 
-const HEADER: [&str; 17] = [
+const HEADER: [&str; 18] = [
     "strategy",
     "index",
     "prompt_tokens",
@@ -35,6 +35,7 @@ const HEADER: [&str; 17] = [
     "attempts",
     "backoff_us",
     "error",
+    "cached_tokens",
 ];
 
 /// Creates `requests.csv` in `dir` with its header row and nothing else.
@@ -165,6 +166,7 @@ fn write_row<W: std::io::Write>(
         &r.attempts.to_string(),
         &us(Some(r.backoff)),
         r.error.as_deref().unwrap_or(""),
+        &r.cached_tokens.to_string(),
     ])?;
     Ok(())
 }
@@ -234,6 +236,8 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
             output_tokens: number("output_tokens")?,
             content_chunks: number("content_chunks")?,
             tokens_counted: cell("tokens_from") == "counted",
+            // Absent from files written before the column existed.
+            cached_tokens: cell("cached_tokens").parse().unwrap_or(0),
             outcome: parse_outcome(cell("outcome"))
                 .with_context(|| format!("{}: unknown outcome", at()))?,
             attempts: number("attempts")?,
@@ -301,7 +305,7 @@ mod tests {
     fn a_row_cut_off_by_a_kill_is_left_out() {
         let dir = tempfile::tempdir().unwrap();
         create(dir.path()).unwrap();
-        let row = "serial,0,10,5,0,1,1,2,3,200,ok,5,usage,5,1,0,\n";
+        let row = "serial,0,10,5,0,1,1,2,3,200,ok,5,usage,5,1,0,,0\n";
         let path = dir.path().join(FILE);
         let whole = format!("{}{row}", std::fs::read_to_string(&path).unwrap());
         std::fs::write(&path, format!("{whole}{}", &row[..20])).unwrap();

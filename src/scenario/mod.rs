@@ -35,8 +35,8 @@ pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
 pub use headers::{HeaderSource, RequestHeaders};
 pub use mock::{
-    CapacityConfig, FaultConfig, MockConfig, OtpmMode, QueueFullStatus, RateLimitConfig,
-    StallConfig,
+    CacheConfig, CacheMode, CapacityConfig, FaultConfig, MockConfig, OtpmMode, QueueFullStatus,
+    RateLimitConfig, StallConfig,
 };
 pub use quota::QuotaConfig;
 pub use retry::RetryConfig;
@@ -50,7 +50,7 @@ pub use target::{CaFile, OpenAiApi, Price, Target};
 pub use values::{
     BaseUrl, ByteCount, Concurrency, CopyCount, Count, CpuMicros, EnvName, Fraction, Millis, Name,
     NonNegative, Offset, Positive, QueueLength, Rate, RequestCount, Scale, Seconds, Share,
-    ThreadCount, limits,
+    ThreadCount, TokenCount, limits,
 };
 pub use workload::WorkloadConfig;
 

@@ -31,6 +31,10 @@ pub struct WorkItem {
     pub at: Duration,
     pub prompt_tokens: u32,
     pub max_tokens: u32,
+    /// How many of a synthetic prompt's words are the prefix every item shares
+    /// (`shared_prefix_tokens`, at most all but the item's own first word).
+    #[serde(skip)]
+    pub shared_prefix: u32,
 }
 
 /// Words the synthetic prompts are made of. Each is one token under the mock's
@@ -43,18 +47,33 @@ const PROMPT_WORDS: &[&str] = &[
 
 impl WorkItem {
     /// The prompt: the item's real prompt, or a synthetic one of exactly `prompt_tokens`
-    /// words starting with a word unique to the item (so the mock can derive per-item
-    /// draws from the request, see `mock::generator`).
+    /// words: the shared prefix, if any, then a word unique to the item (so the mock can
+    /// derive per-item draws from the request, see `mock::generator`), then filler.
     pub fn prompt_text(&self) -> String {
+        let (prefix, own) = self.prompt_parts();
+        if prefix.is_empty() {
+            own
+        } else {
+            format!("{prefix} {own}")
+        }
+    }
+
+    /// The prompt in two parts: the prefix shared by every item (empty without one) and
+    /// the item's own part. Their words together are [`WorkItem::prompt_text`]'s.
+    pub fn prompt_parts(&self) -> (String, String) {
         if let Some(prompt) = &self.prompt {
-            return prompt.to_string();
+            return (String::new(), prompt.to_string());
         }
-        let mut text = format!("item-{}", self.index);
-        for k in 1..self.prompt_tokens as usize {
+        let shared = self.shared_prefix.min(self.prompt_tokens.saturating_sub(1)) as usize;
+        let prefix: Vec<&str> = (0..shared)
+            .map(|k| PROMPT_WORDS[k % PROMPT_WORDS.len()])
+            .collect();
+        let mut own = format!("item-{}", self.index);
+        for k in shared + 1..self.prompt_tokens as usize {
             let word = PROMPT_WORDS[(self.index as usize + k * 7) % PROMPT_WORDS.len()];
-            let _ = write!(text, " {word}");
+            let _ = write!(own, " {word}");
         }
-        text
+        (prefix.join(" "), own)
     }
 }
 
@@ -106,6 +125,9 @@ pub fn generate(
         Some(rows) => replay(config, rows),
         None => draw(config),
     };
+    for item in &mut items {
+        item.shared_prefix = u32::try_from(config.shared_prefix_tokens.0).unwrap_or(u32::MAX);
+    }
     if !prompts.is_empty() {
         for item in &mut items {
             let prompt = prompts[item.index as usize % prompts.len()].clone();
@@ -135,6 +157,7 @@ fn draw(config: &WorkloadConfig) -> Vec<WorkItem> {
             at: Duration::from_secs_f64(at),
             prompt_tokens: prompt_tokens.sample(&mut rng),
             max_tokens: max_tokens.sample(&mut rng),
+            shared_prefix: 0,
         })
         .collect()
 }
@@ -153,6 +176,7 @@ fn replay(config: &WorkloadConfig, rows: &[TraceRow]) -> Vec<WorkItem> {
             at: row.at,
             prompt_tokens: row.prompt_tokens,
             max_tokens: row.output_tokens,
+            shared_prefix: 0,
         })
         .collect()
 }
@@ -180,6 +204,7 @@ mod tests {
             })),
             cpu_work_us: None,
             offload: false,
+            shared_prefix_tokens: crate::scenario::TokenCount(0),
         }
     }
 
@@ -193,6 +218,20 @@ mod tests {
             generate(&config(1), None, &[]),
             generate(&config(2), None, &[])
         );
+    }
+
+    #[test]
+    fn a_shared_prefix_starts_every_prompt_and_keeps_its_length() {
+        let mut config = config(4);
+        config.shared_prefix_tokens = crate::scenario::TokenCount(3);
+        let items = generate(&config, None, &[]);
+        let prefix = items[0].prompt_parts().0;
+        assert_eq!(prefix, "alpha bravo charlie");
+        for item in &items {
+            let text = item.prompt_text();
+            assert_eq!(text.split_whitespace().count(), item.prompt_tokens as usize);
+            assert!(text.starts_with(&format!("{prefix} item-{} ", item.index)));
+        }
     }
 
     #[test]
