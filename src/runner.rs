@@ -63,10 +63,11 @@ impl TargetHandle {
         })
     }
 
-    /// Brings the target back to its starting state before a strategy, where it can be.
-    fn reset(&self) {
+    /// Brings the target back to its starting state before a strategy, where it can be,
+    /// with `zero` (the strategy's start) as its clock's origin.
+    fn reset(&self, zero: Instant) {
         if let Some(mock) = &self.mock {
-            mock.reset();
+            mock.reset_at(zero);
         }
     }
 
@@ -364,7 +365,6 @@ impl StrategyRun<'_> {
                 reason,
             }));
         }
-        target.reset();
         let workload = scenario.workload();
         let library = config.library();
         let client = Client::new(
@@ -383,13 +383,12 @@ impl StrategyRun<'_> {
             cpu_work: Duration::from_micros(workload.cpu_work_us.map_or(0, |c| c.0)),
             offload: workload.offload,
         };
-        let dispatcher = Dispatcher::new(
-            items.clone(),
-            client,
-            policy,
-            cancel.clone(),
-            (Instant::now(), rows),
-        );
+        // The mock is reset at the strategy's zero itself, after the client is built, so
+        // its stall window and buckets start where the strategy's clock does.
+        let zero = Instant::now();
+        target.reset(zero);
+        let dispatcher =
+            Dispatcher::new(items.clone(), client, policy, cancel.clone(), (zero, rows));
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
         // One instance per copy, each with its share of the arrivals and its own view
         // of the dispatcher; without `copies`, one.

@@ -189,7 +189,13 @@ impl MockServer {
     /// Refills the rate-limit buckets and zeroes the counters, so the next strategy
     /// starts from the same conditions as the first.
     pub fn reset(&self) {
-        *lock(&self.state.epoch) = Instant::now();
+        self.reset_at(Instant::now());
+    }
+
+    /// As [`MockServer::reset`], with `zero` as the origin of the stall window: the
+    /// instant the caller's own clock starts, so both measure from one instant.
+    pub fn reset_at(&self, zero: Instant) {
+        *lock(&self.state.epoch) = zero;
         self.state.limits.reset();
         lock(&self.state.lateness).reset();
         self.state.serving.reset();
