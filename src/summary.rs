@@ -20,6 +20,7 @@ use crate::metric::Metric;
 use crate::recorder::timeline::LimitSeries;
 use crate::recorder::{ErrorClass, Outcome};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
+use crate::strategy::ProgramReport;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -121,6 +122,9 @@ pub struct StrategySummary {
     /// whether clients sharing one key were served alike.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<CopyShare>,
+    /// An `external` strategy's program: how it ended and what it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<ProgramReport>,
 }
 
 /// One copy's share of a strategy's requests.
@@ -272,6 +276,7 @@ impl StrategySummary {
             mock: s.mock,
             limit_series: s.limit_series.clone(),
             copies: copy_shares(s),
+            program: s.program.clone(),
         }
     }
 }
