@@ -32,6 +32,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import stat
 import sys
 import time
 
@@ -180,10 +181,14 @@ async def items():
     global _probe
     emit({"type": "ready"})
     _probe = asyncio.create_task(heartbeat())
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=MAX_ITEM_BYTES)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    while line := await reader.readline():
+    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=MAX_ITEM_BYTES)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        readline = reader.readline
+    else:  # a file (trying a client by hand: `python gather.py < items.jsonl`)
+        readline = lambda: asyncio.to_thread(sys.stdin.buffer.readline)  # noqa: E731
+    while line := await readline():
         fields = json.loads(line)
         yield Item(**{f.name: fields[f.name] for f in dataclasses.fields(Item)})
 

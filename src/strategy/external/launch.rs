@@ -25,9 +25,13 @@ pub(super) struct Launched {
     pub stdout: BufReader<ChildStdout>,
     /// Copies its stderr to the results folder; ends with its last line.
     pub stderr_copy: JoinHandle<Option<String>>,
-    /// The rusage of reaped children before it started, and when it started.
+    /// The rusage of reaped children before it started.
     pub cpu_before: Option<Duration>,
-    pub started: Instant,
+    /// The CPU time it used to get ready, and how long that took.
+    pub startup_cpu: Option<Duration>,
+    pub startup: Duration,
+    /// When it said it was ready.
+    pub ready: Instant,
 }
 
 /// How the start went.
@@ -75,12 +79,14 @@ pub(super) async fn launch(
     };
     match ready {
         Ok(()) => Launch::Ready(Launched {
+            startup_cpu: program.cpu_so_far(),
+            startup: started.elapsed(),
+            ready: Instant::now(),
             program,
             stdin,
             stdout,
             stderr_copy,
             cpu_before,
-            started,
         }),
         Err(why) => {
             let exit = match tokio::time::timeout(DRAIN, program.reap()).await {

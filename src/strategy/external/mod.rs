@@ -165,11 +165,12 @@ impl ProgramContext {
 /// What the run of a program measured besides its records.
 pub struct ProgramRun {
     pub report: ProgramReport,
-    /// CPU time (user and system) of the program, from its rusage.
+    /// CPU time (user and system) of the program from its ready line to its end: its
+    /// rusage, less its start-up's.
     pub cpu: Option<Duration>,
     /// Its event loop's lag, from its lag records, in microseconds.
     pub lag: Histogram<u64>,
-    /// From its start to its end.
+    /// From its ready line to its end.
     pub wall: Duration,
 }
 
@@ -219,6 +220,10 @@ pub struct ProgramReport {
     pub stderr_file: String,
     /// Its last line on stderr, redacted.
     pub stderr_tail: Option<String>,
+    /// From its start to its ready line, and the CPU time that took (imports, set-up):
+    /// not counted in the strategy's time or CPU.
+    pub startup_s: Option<f64>,
+    pub startup_cpu_s: Option<f64>,
 }
 
 impl ProgramReport {
@@ -362,7 +367,9 @@ impl Session {
             stdout,
             stderr_copy,
             cpu_before,
-            started,
+            startup_cpu,
+            startup,
+            ready,
         } = launched;
         let feeder = tokio::spawn(self.clone().feed(stdin, arrivals));
         let mut reader = tokio::spawn(self.clone().read(stdout));
@@ -388,10 +395,12 @@ impl Session {
             Ok(Err(e)) => format!("exit unknown: {e}"),
             Err(_) => "did not end after being killed".into(),
         };
-        let wall = started.elapsed();
+        let wall = ready.elapsed();
+        // Its CPU while the strategy ran: its whole life's, less what getting ready took.
         let cpu = process::children_cpu()
             .zip(cpu_before)
-            .map(|(after, before)| after.saturating_sub(before));
+            .map(|(after, before)| after.saturating_sub(before))
+            .map(|all| all.saturating_sub(startup_cpu.unwrap_or_default()));
         let stderr_tail = match tokio::time::timeout(DRAIN, stderr_copy).await {
             Ok(Ok(tail)) => tail,
             _ => None,
@@ -439,6 +448,8 @@ impl Session {
                 problem: tally.problem,
                 stderr_file: self.stderr_name(),
                 stderr_tail,
+                startup_s: Some(startup.as_secs_f64()),
+                startup_cpu_s: startup_cpu.map(|c| c.as_secs_f64()),
             },
             cpu,
             lag: tally.lag,
@@ -482,6 +493,8 @@ impl Session {
                 problem: None,
                 stderr_file: self.stderr_name(),
                 stderr_tail,
+                startup_s: None,
+                startup_cpu_s: None,
             },
             cpu: None,
             lag: new_histogram(),

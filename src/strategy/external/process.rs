@@ -73,6 +73,24 @@ impl Program {
         }
     }
 
+    /// CPU time (user and system) the program itself has used so far, from
+    /// `/proc/<pid>/stat` (in clock ticks, 10 ms); `None` outside Linux.
+    pub fn cpu_so_far(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces:
+        // utime and stime are the 14th and 15th of the line, the 12th and 13th here.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+            .ok()?
+            .max(1);
+        Some(Duration::from_nanos(
+            ticks.saturating_mul(1_000_000_000) / per_second,
+        ))
+    }
+
     /// Kills the program and everything in its process group. Harmless once it has
     /// exited, as long as it is not yet reaped (the group's id is still held).
     pub fn kill_group(&self) {
