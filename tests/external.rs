@@ -13,6 +13,26 @@ use serde_json::Value;
 
 const SECRET: &str = "sk-external-test-0123456789";
 
+/// Whether process `pid` has ended (within 5 s).
+fn gone(pid: i32) -> bool {
+    (0..50).any(|_| {
+        // SAFETY: signal 0 only asks whether the process exists.
+        let exists = unsafe { libc::kill(pid, 0) } == 0 && !zombie(pid);
+        if exists {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        !exists
+    })
+}
+
+/// A process that has ended and waits to be reaped by whoever adopted it.
+fn zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
 /// The percentiles summary.json gives for these latencies, in milliseconds.
 fn percentiles(ms: &[u64]) -> Value {
     let mut h = new_histogram();
@@ -162,9 +182,7 @@ command = ["python3", "tests/external/lie.py"]
         .trim()
         .parse()
         .unwrap();
-    // SAFETY: signal 0 only asks whether the process exists.
-    let alive = unsafe { libc::kill(pid, 0) } == 0;
-    assert!(!alive, "the hanging program's helper {pid} survived");
+    assert!(gone(pid), "the hanging program's helper {pid} survived");
 
     let lie = by_label("lie");
     let program = &lie["program"];
@@ -223,4 +241,60 @@ command = ["target/no-such-venv/bin/python", "clients/python/gather.py"]
         "{reason}"
     );
     assert!(reason.contains("scripts/python-venv.sh"), "{reason}");
+}
+
+#[test]
+fn sigterm_kills_the_program_and_its_helpers_and_keeps_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    let scenario = r#"
+name = "stopped"
+[target]
+kind = "mock"
+[workload]
+requests = 3
+[[strategy]]
+kind = "external"
+command = ["python3", "tests/external/hang.py"]
+timeout_s = 600
+"#;
+    std::fs::write(&file, scenario).unwrap();
+    let out = dir.path().join("out");
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (at most 60 s) until the program has started its helper and said so.
+    let mut helper = None;
+    for _ in 0..600 {
+        let saved = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut runs| runs.next())
+            .and_then(|run| std::fs::read_to_string(run.ok()?.path().join("hang.stderr.txt")).ok());
+        helper = saved.and_then(|s| s.split("helper pid ").nth(1)?.trim().parse::<i32>().ok());
+        if helper.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let helper = helper.expect("the program never said where its helper is");
+    // SAFETY: signals to processes this test started.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    let status = run.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let (_, summary) = common::summary_of(&dir);
+    let program = &summary["strategies"][0]["program"];
+    assert_eq!(program["outcome"], "interrupted", "{program}");
+    assert_eq!(summary["strategies"][0]["requests"]["cancelled"], 3);
+    assert!(
+        gone(helper),
+        "the program's helper {helper} survived the SIGTERM"
+    );
 }
