@@ -36,7 +36,7 @@ pub(super) struct Launched {
 
 /// How the start went.
 pub(super) enum Launch {
-    Ready(Launched),
+    Ready(Box<Launched>),
     /// It could not be started, or ended or hung before it was ready: why, and its
     /// last line on stderr.
     Failed(String, Option<String>),
@@ -78,7 +78,7 @@ pub(super) async fn launch(
         _ = cancel.cancelled() => Err("interrupted before it was ready".into()),
     };
     match ready {
-        Ok(()) => Launch::Ready(Launched {
+        Ok(()) => Launch::Ready(Box::new(Launched {
             startup_cpu: program.cpu_so_far(),
             startup: started.elapsed(),
             ready: Instant::now(),
@@ -87,7 +87,7 @@ pub(super) async fn launch(
             stdout,
             stderr_copy,
             cpu_before,
-        }),
+        })),
         Err(why) => {
             let exit = match tokio::time::timeout(DRAIN, program.reap()).await {
                 Ok(Ok(status)) => process::describe_exit(&status),

@@ -370,7 +370,7 @@ impl Session {
             startup_cpu,
             startup,
             ready,
-        } = launched;
+        } = *launched;
         let feeder = tokio::spawn(self.clone().feed(stdin, arrivals));
         let mut reader = tokio::spawn(self.clone().read(stdout));
         let mut read_all = false;

@@ -64,12 +64,9 @@ impl Program {
     /// Completes when the program has exited (it is not reaped yet, so its process
     /// group can still be killed safely).
     pub async fn exited(&mut self) {
-        match self.exited.as_mut() {
-            Some(rx) => {
-                let _ = rx.await;
-                self.exited = None;
-            }
-            None => {}
+        if let Some(rx) = self.exited.as_mut() {
+            let _ = rx.await;
+            self.exited = None;
         }
     }
 
