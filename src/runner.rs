@@ -13,8 +13,8 @@ use crate::monitor::Monitor;
 use crate::report::{ResultsDir, RowWriter};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
-use crate::scenario::{Scenario, StrategyConfig, Target};
-use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher};
+use crate::scenario::{Scenario, StrategyConfig, StrategyKind, Target};
+use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher, ProgramContext};
 use crate::workload::WorkItem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -298,6 +298,7 @@ async fn measure(
         scenario.budget.clone(),
         scenario.target.price(),
     ));
+    let folder = dir.path().to_path_buf();
     let run = StrategyRun {
         scenario,
         items,
@@ -305,6 +306,7 @@ async fn measure(
         options,
         budget: &budget,
         cancel,
+        folder: &folder,
     };
     for config in scenario.strategies() {
         if cancel.is_cancelled() || budget.exhausted().is_some() {
@@ -341,6 +343,8 @@ struct StrategyRun<'a> {
     options: &'a RunOptions,
     budget: &'a Arc<Budget>,
     cancel: &'a CancellationToken,
+    /// The run's results folder (an external program's stderr is saved there).
+    folder: &'a Path,
 }
 
 impl StrategyRun<'_> {
@@ -354,10 +358,12 @@ impl StrategyRun<'_> {
             options,
             budget,
             cancel,
+            folder,
         } = *self;
         let label = config.label();
         let workers = config.runtime.workers(config.workers.map(|w| w.get()));
-        if let Some(reason) = config.runtime.unavailable() {
+        let unavailable = config.runtime.unavailable();
+        if let Some(reason) = unavailable.or_else(|| crate::strategy::program_unavailable(config)) {
             eprintln!("skipped {label}: {reason}");
             return Ok(Ran::Skipped(SkippedStrategy {
                 label,
@@ -382,9 +388,26 @@ impl StrategyRun<'_> {
             budget: budget.clone(),
             cpu_work: Duration::from_micros(workload.cpu_work_us.map_or(0, |c| c.0)),
             offload: workload.offload,
+            program: (config.kind == StrategyKind::External).then(|| {
+                Arc::new(ProgramContext::new(
+                    &scenario.target,
+                    &target.endpoint,
+                    (
+                        workload.stream,
+                        Duration::from_secs_f64(scenario.client.timeout_s.0),
+                    ),
+                    folder.join(format!("{label}.stderr.txt")),
+                ))
+            }),
         };
-        // The mock is reset at the strategy's zero itself, after the client is built, so
-        // its stall window and buckets start where the strategy's clock does.
+        let program = policy.program.clone();
+        if let Some(program) = &program {
+            // Its start-up is not the strategy's: the clock starts once it is ready.
+            program.launch(config, cancel).await;
+        }
+        // The mock is reset at the strategy's zero itself, after the client is built (and
+        // an external program started), so its stall window and buckets start where the
+        // strategy's clock does.
         let zero = Instant::now();
         target.reset(zero);
         let dispatcher =
@@ -429,6 +452,12 @@ impl StrategyRun<'_> {
         result.runtime_health = Some(health);
         result.pool_peak_connections = dispatcher.peak_connections();
         result.http_version = dispatcher.http_versions();
+        if let Some(run) = program.and_then(|p| p.take_run()) {
+            if let Some(trouble) = run.report.trouble() {
+                eprintln!("warning: {}: {trouble}", result.label);
+            }
+            result.with_program(run);
+        }
         let counts = result.counts();
         monitor.finish(format!(
             "{:.2} s ok {} 429 {} other {}",

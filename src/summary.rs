@@ -20,6 +20,7 @@ use crate::metric::Metric;
 use crate::recorder::timeline::LimitSeries;
 use crate::recorder::{ErrorClass, Outcome};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
+use crate::strategy::ProgramReport;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -127,6 +128,9 @@ pub struct StrategySummary {
     /// What the server's prompt cache served, when its usage reported any cached tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_cache: Option<PromptCacheHits>,
+    /// An `external` strategy's program: how it ended and what it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<ProgramReport>,
 }
 
 /// Of the answered requests, those whose usage reported prompt tokens read from cache.
@@ -308,6 +312,7 @@ impl StrategySummary {
             limit_series: s.limit_series.clone(),
             copies: copy_shares(s),
             prompt_cache: prompt_cache_hits(s),
+            program: s.program.clone(),
         }
     }
 }

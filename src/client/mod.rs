@@ -223,6 +223,11 @@ impl Endpoint {
         })
     }
 
+    /// The secrets this endpoint sends, to be cut from anything kept or shown.
+    pub fn secrets(&self) -> &Redactor {
+        &self.secrets
+    }
+
     fn adapter(&self) -> Box<dyn WireAdapter> {
         let model = self.model.clone();
         match self.format {
@@ -336,12 +341,7 @@ impl Client {
     /// [`MAX_MESSAGE_CHARS`] long, without the secrets the client sent (cut first, so a
     /// key cut in half at the end is still caught).
     fn kept_message(&self, message: &str) -> String {
-        let (line, cut) = one_line(message);
-        let mut kept = self.secrets.redact(&line);
-        if cut {
-            kept.push('…');
-        }
-        kept
+        keep_message(&self.secrets, message)
     }
 
     async fn read(
@@ -520,6 +520,17 @@ pub fn install_tls_provider() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// `message` as a record keeps it: on one line, at most [`MAX_MESSAGE_CHARS`] long,
+/// without `secrets` (cut first, so a secret cut in half at the end is still caught).
+pub fn keep_message(secrets: &Redactor, message: &str) -> String {
+    let (line, cut) = one_line(message);
+    let mut kept = secrets.redact(&line);
+    if cut {
+        kept.push('…');
+    }
+    kept
 }
 
 /// The longest error message kept with a record, in characters: every record keeps

@@ -16,6 +16,7 @@ mod budget;
 mod client;
 mod distribution;
 mod error;
+mod external;
 mod headers;
 mod mock;
 mod quota;
@@ -33,6 +34,7 @@ pub use budget::BudgetConfig;
 pub use client::ClientConfig;
 pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
+pub use external::ProgramCommand;
 pub use headers::{HeaderSource, RequestHeaders};
 pub use mock::{
     CacheConfig, CacheMode, CapacityConfig, FaultConfig, MockConfig, OtpmMode, QueueFullStatus,

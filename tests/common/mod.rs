@@ -56,6 +56,18 @@ pub fn run_binary(src: &str, env: &[(&str, &str)]) -> (std::process::Output, tem
     (llmbench(&args, env), dir)
 }
 
+/// The results folder of a run by [`run_binary`] in `dir`, and its summary.json.
+pub fn summary_of(dir: &tempfile::TempDir) -> (std::path::PathBuf, serde_json::Value) {
+    let run = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    (run, serde_json::from_str(&text).unwrap())
+}
+
 /// An HTTP client for tests (the TLS provider installed first, as reqwest requires).
 pub fn http() -> reqwest::Client {
     llmbench::client::install_tls_provider();
