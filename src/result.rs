@@ -41,6 +41,10 @@ pub struct RunResult {
     /// True once the run has saved its last strategy and stopped on its own (not
     /// interrupted, no error): until then the results are partial.
     pub finished: bool,
+    /// Which part of a sharded run this is (`--shard`).
+    pub shard: Option<crate::shard::ShardRecord>,
+    /// How the run started against a common start (`--start-at`).
+    pub start: Option<crate::shard::StartRecord>,
 }
 
 impl RunResult {

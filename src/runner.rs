@@ -14,6 +14,7 @@ use crate::report::{ResultsDir, RowWriter};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
 use crate::scenario::{Scenario, StrategyConfig, Target};
+use crate::shard::{ShardRecord, StartAt};
 use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher};
 use crate::workload::WorkItem;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Draw charts and write the reports after the run (`llmbench report` can later).
     pub report: bool,
+    /// Which part of a sharded run this is; the items are already this part's.
+    pub shard: Option<ShardRecord>,
+    /// The instant to anchor the (first) strategy's schedule at, waited for first.
+    pub start_at: Option<StartAt>,
 }
 
 pub struct RunOutcome {
@@ -139,6 +144,8 @@ pub async fn run(
         skipped: Vec::new(),
         planned: scenario.strategies().map(StrategyConfig::label).collect(),
         finished: false,
+        shard: options.shard.clone(),
+        start: None,
     };
     let measured = measure(scenario, &items, options, &cancel, &mut dir, &mut result).await;
     result.interrupted = cancel.is_cancelled();
@@ -173,6 +180,7 @@ async fn measure(
         scenario.budget.clone(),
         scenario.target.price(),
     ));
+    let epoch = options.start_at.map(|at| start_epoch(at, options.quiet));
     let run = StrategyRun {
         scenario,
         items,
@@ -180,6 +188,8 @@ async fn measure(
         options,
         budget: &budget,
         cancel,
+        epoch: std::cell::Cell::new(epoch),
+        ready: Arc::default(),
     };
     for config in scenario.strategies() {
         if cancel.is_cancelled() || budget.exhausted().is_some() {
@@ -194,11 +204,35 @@ async fn measure(
             Ran::Skipped(skipped) => result.skipped.push(skipped),
         }
         written?;
+        if let (Some(at), None) = (options.start_at, &result.start) {
+            let ready = run.ready.get().copied();
+            result.start = Some(at.record(ready.unwrap_or_else(std::time::SystemTime::now)));
+        }
         result.interrupted = cancel.is_cancelled();
         result.stopped = budget.exhausted().map(str::to_string);
         dir.write(result)?;
     }
     Ok(())
+}
+
+/// The instant on this process's clock that `at` is. The first strategy's schedule is
+/// anchored at it: its pacer waits for it after every setup is done (client, runtime),
+/// and a part that is ready only after it shows the delay as its first items' dispatch
+/// delay.
+fn start_epoch(at: StartAt, quiet: bool) -> Instant {
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let wait = at.wait_from(wall);
+    if !quiet && wait > Duration::from_secs(1) {
+        eprintln!(
+            "waiting {:.1} s for the common start {}",
+            wait.as_secs_f64(),
+            crate::shard::rfc3339(at.0)
+        );
+    }
+    match wall.duration_since(at.0) {
+        Ok(late) => now.checked_sub(late).unwrap_or(now),
+        Err(_) => now + wait,
+    }
 }
 
 /// What became of one strategy.
@@ -216,6 +250,10 @@ struct StrategyRun<'a> {
     options: &'a RunOptions,
     budget: &'a Arc<Budget>,
     cancel: &'a CancellationToken,
+    /// The common start, taken by the first strategy (`--start-at`).
+    epoch: std::cell::Cell<Option<Instant>>,
+    /// When the first strategy's runtime was up and ready to send.
+    ready: Arc<std::sync::OnceLock<std::time::SystemTime>>,
 }
 
 impl StrategyRun<'_> {
@@ -229,6 +267,7 @@ impl StrategyRun<'_> {
             options,
             budget,
             cancel,
+            ..
         } = *self;
         let label = config.label();
         let workers = config.runtime.workers(config.workers.map(|w| w.get()));
@@ -264,7 +303,7 @@ impl StrategyRun<'_> {
             client,
             policy,
             cancel.clone(),
-            (Instant::now(), rows),
+            (self.epoch.take().unwrap_or_else(Instant::now), rows),
         );
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
         // One instance per copy, each with its share of the arrivals and its own view
@@ -277,7 +316,9 @@ impl StrategyRun<'_> {
         )?;
         let on_runtime = dispatcher.clone();
         let cpu_before = crate::cpu::client_cpu(crate::mock::THREAD_NAME);
+        let ready = self.ready.clone();
         let ((), health) = runtime::run_on(config.runtime, workers, move || async move {
+            let _ = ready.set(std::time::SystemTime::now());
             let runs =
                 copies
                     .iter()

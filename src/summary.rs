@@ -20,6 +20,7 @@ use crate::metric::Metric;
 use crate::recorder::timeline::LimitSeries;
 use crate::recorder::{ErrorClass, Outcome};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
+use crate::shard::{MergeRecord, ShardRecord, StartRecord};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -72,6 +73,15 @@ pub struct Summary {
     /// Strategies not run because their runtime is not available here.
     #[serde(default)]
     pub skipped: Vec<SkippedStrategy>,
+    /// Which part of a sharded run this is (`--shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+    /// How the run started against a common start (`--start-at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartRecord>,
+    /// The parts this summary was merged from (`llmbench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -378,6 +388,9 @@ impl Summary {
                 .map(StrategySummary::from_result)
                 .collect(),
             skipped: run.skipped.clone(),
+            shard: run.shard.clone(),
+            start: run.start.clone(),
+            merged: None,
         }
     }
 
@@ -479,6 +492,8 @@ pub fn incompleteness(dir: &Path, summary: &Summary) -> Option<Incompleteness> {
         return None;
     } else if summary.interrupted {
         "the run was interrupted".to_string()
+    } else if let Some(merged) = summary.merged.as_ref().filter(|m| !m.missing.is_empty()) {
+        merged.missing_reason()
     } else if let Some(why) = &summary.stopped {
         format!("the run stopped early: {why}")
     } else {

@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("quota", &[]),
     ("cpu", &[]),
     ("machine", &[]),
+    ("shard", &[]),
     // Configuration: the bottom layer of the pipeline.
     ("scenario", &[]),
     // The mock is its own tree: wire types, its configuration, the bucket arithmetic.
