@@ -88,8 +88,7 @@ impl Part {
 
 /// Checks the parts against each other and writes the merged folder.
 pub fn merge(options: &MergeOptions) -> anyhow::Result<MergeOutcome> {
-    let mut parts = options
-        .parts
+    let mut parts = part_dirs(&options.parts)?
         .iter()
         .map(|dir| Part::load(dir))
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -135,6 +134,34 @@ pub fn merge(options: &MergeOptions) -> anyhow::Result<MergeOutcome> {
         incomplete: summary::incompleteness(&out, &summary),
         summary,
     })
+}
+
+/// The parts' folders: each folder given that holds a summary, and for one that does
+/// not, the folders in it that do (so the parts may all write into one folder on a
+/// shared volume, `run -o`, and be merged by naming it).
+fn part_dirs(given: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for dir in given {
+        if dir.join(summary::FILE).exists() || dir.join(summary::RUNNING).exists() {
+            dirs.push(dir.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}: is it a results folder?", dir.display()))?;
+        let mut inner: Vec<PathBuf> = entries
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.join(summary::FILE).exists() || p.join(summary::RUNNING).exists())
+            .collect();
+        if inner.is_empty() {
+            bail!(
+                "{} is not a results folder and holds none: give the parts' results folders, or the folder they were written into",
+                dir.display()
+            );
+        }
+        inner.sort();
+        dirs.append(&mut inner);
+    }
+    Ok(dirs)
 }
 
 /// Refuses parts of different runs, a part given twice, and (unless allowed) missing
