@@ -16,7 +16,7 @@ use crate::recorder::timeline::LimitSeries;
 use crate::report::{atomic, hdr, hgrm, requests_csv, saved};
 use crate::result::MockReport;
 use crate::shard::{MergeRecord, ShardPart, ShardRecord, ShardSent, StartRecord};
-use crate::summary::{self, Percentiles, RequestCounts, StrategySummary, Summary};
+use crate::summary::{self, CopyShare, Percentiles, RequestCounts, StrategySummary, Summary};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -343,7 +343,7 @@ fn merge_strategy(parts: &[Part], label: &str) -> anyhow::Result<MergedStrategy>
         latency_ms,
         mock: of.iter().filter_map(|s| s.mock).reduce(add_mock),
         limit_series: add_limit_series(&of),
-        copies: Vec::new(),
+        copies: add_copies(&of, makespan_s),
     };
     Ok(MergedStrategy {
         summary,
@@ -432,6 +432,26 @@ fn worst_health(parts: &[Part], of: &[&StrategySummary]) -> Option<summary::Clie
         .reason
         .map(|r| format!("shard {}: {r}", part.shard.index));
     Some(health)
+}
+
+/// With `copies`, each copy's share added over the parts (copy `k` of every part).
+fn add_copies(of: &[&StrategySummary], makespan_s: f64) -> Vec<CopyShare> {
+    let mut sum = of[0].copies.clone();
+    for s in &of[1..] {
+        if s.copies.len() != sum.len() {
+            return Vec::new();
+        }
+        for (total, share) in sum.iter_mut().zip(&s.copies) {
+            total.requests += share.requests;
+            total.ok += share.ok;
+            total.rate_limited += share.rate_limited;
+            total.failed += share.failed;
+        }
+    }
+    for share in &mut sum {
+        share.requests_per_s = per_second(share.ok, makespan_s);
+    }
+    sum
 }
 
 /// The parts' limits over time added up: at each change of any part, the sum of the
@@ -622,5 +642,43 @@ fn merged_summary(
             start_skew_ms,
             max_skew_ms: options.max_skew_ms,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recorder::timeline::LimitUnit;
+
+    fn with_series(points: &[(f64, f64)], http: &str) -> StrategySummary {
+        let json = serde_json::json!({
+            "label": "a", "kind": "adaptive", "limit": 4, "interrupted": false,
+            "requests": {"total": 0, "ok": 0, "failed": 0, "rate_limited": 0,
+                         "cancelled": 0, "errors": {}},
+            "makespan_s": 1.0, "scheduled_rate_per_s": null,
+            "achieved_send_rate_per_s": null, "requests_per_s": 0.0,
+            "output_tokens": 0, "output_tokens_per_s": 0.0, "latency_ms": {},
+            "mock": null, "http_version": http,
+        });
+        let mut s: StrategySummary = serde_json::from_value(json).unwrap();
+        s.limit_series = Some(LimitSeries {
+            unit: LimitUnit::InFlight,
+            points: points.to_vec(),
+        });
+        s
+    }
+
+    #[test]
+    fn limits_add_at_every_change_and_versions_join_once() {
+        let a = with_series(&[(0.0, 1.0), (1.0, 2.0), (3.0, 4.0)], "HTTP/1.1");
+        let b = with_series(&[(0.0, 1.0), (2.0, 8.0)], "HTTP/1.1 + HTTP/2");
+        let sum = add_limit_series(&[&a, &b]).unwrap();
+        assert_eq!(
+            sum.points,
+            [(0.0, 2.0), (1.0, 3.0), (2.0, 10.0), (3.0, 12.0)]
+        );
+        assert_eq!(http_versions(&[&a, &b]), "HTTP/1.1 + HTTP/2");
+        let limits: Option<u64> = [&a, &b].iter().map(|s| s.limit).sum();
+        assert_eq!(limits, Some(8));
     }
 }

@@ -42,8 +42,11 @@ pub fn sentence(merged: &MergeRecord, strategies: &[StrategySummary]) -> String 
 /// One column per part: its machine, how late it started, its clock, and per strategy
 /// the requests it sent, at what rate, and the 429s it drew.
 pub fn table(merged: &MergeRecord) -> ResultTable {
-    let mut header = vec![String::new()];
-    header.extend(merged.parts.iter().map(|p| format!("shard {}", p.index)));
+    let header = merged
+        .parts
+        .iter()
+        .map(|p| format!("shard {}", p.index))
+        .collect();
     let row = |name: &str, cell: &dyn Fn(&crate::shard::ShardPart) -> String| {
         (name.to_string(), merged.parts.iter().map(cell).collect())
     };
