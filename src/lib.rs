@@ -3,7 +3,7 @@
 //! The modules follow the pipeline: [`scenario`] (configuration, the bottom layer) →
 //! [`workload`] → [`strategy`] (dispatch) → [`client`] (wire protocol) → [`recorder`] →
 //! [`result`] → [`summary`] (the saved schema, read by [`slo`], [`report`] and
-//! [`compare`]), with [`runner`] on top. The [`mock`] server is its own tree: it shares
+//! [`compare`]; [`merge`] joins the parts of a sharded run), with [`runner`] on top. The [`mock`] server is its own tree: it shares
 //! [`wire`] with the client and reads only its configuration from [`scenario`] and its
 //! buckets from [`quota`]. Each module imports only those below it; the README's Layout
 //! section draws the whole, and `tests/architecture.rs` holds it.
@@ -14,6 +14,7 @@ pub mod client;
 pub mod compare;
 pub mod cpu;
 pub mod machine;
+pub mod merge;
 pub mod metric;
 pub mod mock;
 pub mod monitor;
@@ -28,6 +29,7 @@ pub mod runner;
 pub mod runtime;
 pub mod scenario;
 pub mod search;
+pub mod shard;
 pub mod slo;
 pub mod strategy;
 pub mod summary;

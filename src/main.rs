@@ -57,6 +57,9 @@ fn main() -> ExitCode {
             dry_run,
             yes,
             strategies,
+            shard,
+            shards,
+            start_at,
         } => run(
             &scenario,
             &strategies,
@@ -64,8 +67,29 @@ fn main() -> ExitCode {
                 output,
                 quiet,
                 report: !no_report,
+                shard: None,
+                start_at,
             },
             Consent { dry_run, yes },
+            shard.map(Ok).or_else(|| {
+                let index = std::env::var(llmbench::shard::JOB_INDEX_VAR).ok();
+                shards.map(|n| llmbench::shard::ShardSpec::from_job_index(n, index.as_deref()))
+            }),
+        ),
+        Command::Merge {
+            parts,
+            output,
+            allow_partial,
+            max_skew_ms,
+            no_report,
+        } => merge(
+            &llmbench::merge::MergeOptions {
+                parts,
+                output,
+                allow_partial,
+                max_skew_ms,
+            },
+            !no_report,
         ),
         Command::Capacity {
             scenario,
@@ -82,6 +106,8 @@ fn main() -> ExitCode {
                 output,
                 quiet,
                 report: !no_report,
+                shard: None,
+                start_at: None,
             },
             Consent { dry_run, yes },
         ),
@@ -297,13 +323,23 @@ fn guard(scenario: &Scenario, items: &[WorkItem], consent: &Consent) -> Option<E
     }
 }
 
-fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> ExitCode {
-    let (mut scenario, items) = match load(path) {
+fn run(
+    path: &Path,
+    only: &[String],
+    mut options: RunOptions,
+    consent: Consent,
+    shard: Option<Result<llmbench::shard::ShardSpec, String>>,
+) -> ExitCode {
+    let (mut scenario, mut items) = match load(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     if let Err(e) = scenario.keep_strategies(only) {
         err!("error: --strategy: {e}");
+        return ExitCode::from(EXIT_INVALID);
+    }
+    if let Err(e) = take_shard(path, &scenario, &mut items, &mut options, shard) {
+        err!("error: {e}");
         return ExitCode::from(EXIT_INVALID);
     }
     if let Some(code) = guard(&scenario, &items, &consent) {
@@ -451,6 +487,94 @@ fn quota(path: &Path) -> ExitCode {
         Err(e) => {
             err!("error: {}: {e}", path.display());
             ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// With `--shard` or `--start-at`: checks that the run can be a part (one strategy, no
+/// embedded mock, a start within reach), records which part it is and the hash of the
+/// whole run, and keeps only this part's items, at their times in the whole schedule.
+fn take_shard(
+    path: &Path,
+    scenario: &Scenario,
+    items: &mut Vec<WorkItem>,
+    options: &mut RunOptions,
+    shard: Option<Result<llmbench::shard::ShardSpec, String>>,
+) -> Result<(), String> {
+    let shard = shard.transpose().map_err(|e| format!("--shards: {e}"))?;
+    let flag = match (shard, options.start_at) {
+        (None, None) => return Ok(()),
+        (Some(_), _) => "--shard",
+        (None, Some(_)) => "--start-at",
+    };
+    let labels: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
+    if labels.len() != 1 {
+        return Err(format!(
+            "{flag} runs one strategy: choose it with --strategy LABEL (this scenario has {})",
+            labels.join(", ")
+        ));
+    }
+    if let Some(at) = options.start_at {
+        at.check(std::time::SystemTime::now())?;
+    }
+    let Some(shard) = shard else { return Ok(()) };
+    if matches!(scenario.target, llmbench::scenario::Target::Mock { .. }) {
+        return Err(format!(
+            "{}: --shard needs one server that every part shares, and an embedded mock would give each part its own quota: start `llmbench mock {}` once and point [target] at it (kind = \"openai\", base_url = its address)",
+            path.display(),
+            path.display()
+        ));
+    }
+    let file = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let schedule = serde_json::to_vec(&*items).map_err(|e| e.to_string())?;
+    options.shard = Some(llmbench::shard::ShardRecord {
+        index: shard.index,
+        count: shard.count,
+        scenario_hash: llmbench::shard::stable_hash([
+            file.as_slice(),
+            labels[0].as_bytes(),
+            &schedule,
+        ]),
+    });
+    items.retain(|item| shard.owns(item.index));
+    Ok(())
+}
+
+fn merge(options: &llmbench::merge::MergeOptions, draw: bool) -> ExitCode {
+    let merged = match llmbench::merge::merge(options) {
+        Ok(merged) => merged,
+        Err(e) => {
+            err!("error: {e:#}");
+            return exit_for(&e);
+        }
+    };
+    out!(
+        "{}",
+        ResultTable::new(&merged.summary.strategies).to_console()
+    );
+    if let Some(record) = &merged.summary.merged {
+        out!(
+            "merged {} of {} shards; their starts {:.1} ms apart",
+            record.parts.len(),
+            record.count,
+            record.start_skew_ms
+        );
+    }
+    if let Some(incomplete) = &merged.incomplete {
+        err!("warning: the merged run is incomplete: {incomplete}");
+    }
+    out!("results: {}", options.output.display());
+    if !draw {
+        return ExitCode::SUCCESS;
+    }
+    match llmbench::report::render_reports(&options.output) {
+        Ok(rendered) => {
+            out!("{}", rendered.recommendation.replace("**", ""));
+            slo_exit(&rendered, ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            err!("error: {e:#}");
+            exit_for(&e)
         }
     }
 }

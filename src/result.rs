@@ -44,6 +44,10 @@ pub struct RunResult {
     pub finished: bool,
     /// A capacity search's answer, when the run was one (its probes are the strategies).
     pub capacity: Option<crate::search::CapacityAnswer>,
+    /// Which part of a sharded run this is (`--shard`).
+    pub shard: Option<crate::shard::ShardRecord>,
+    /// How the run started against a common start (`--start-at`).
+    pub start: Option<crate::shard::StartRecord>,
 }
 
 impl RunResult {

@@ -14,6 +14,7 @@ use crate::report::{ResultsDir, RowWriter};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
 use crate::scenario::{Scenario, StrategyConfig, StrategyKind, Target};
+use crate::shard::{ShardRecord, StartAt};
 use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher, ProgramContext};
 use crate::workload::WorkItem;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Draw charts and write the reports after the run (`llmbench report` can later).
     pub report: bool,
+    /// Which part of a sharded run this is; the items are already this part's.
+    pub shard: Option<ShardRecord>,
+    /// The instant to anchor the (first) strategy's schedule at, waited for first.
+    pub start_at: Option<StartAt>,
 }
 
 pub struct RunOutcome {
@@ -127,6 +132,7 @@ pub async fn run(
     )?;
     let mut result = new_result(scenario, scenario_file, started_at);
     result.planned = scenario.strategies().map(StrategyConfig::label).collect();
+    result.shard = options.shard.clone();
     let measured = measure(scenario, &items, options, &cancel, &mut dir, &mut result).await;
     result.interrupted = cancel.is_cancelled();
     result.finished = measured.is_ok();
@@ -164,6 +170,8 @@ fn new_result(scenario: &Scenario, scenario_file: &Path, started_at: String) -> 
         planned: Vec::new(),
         finished: false,
         capacity: None,
+        shard: None,
+        start: None,
     }
 }
 
@@ -239,6 +247,9 @@ impl<'a> Session<'a> {
             options: self.options,
             budget: &self.budget,
             cancel: &self.cancel,
+            folder: self.dir.path(),
+            epoch: std::cell::Cell::new(None),
+            ready: Arc::default(),
         };
         let ran = run.strategy(config, rows.clone()).await;
         let written = rows.finish();
@@ -299,6 +310,7 @@ async fn measure(
         scenario.target.price(),
     ));
     let folder = dir.path().to_path_buf();
+    let epoch = options.start_at.map(|at| start_epoch(at, options.quiet));
     let run = StrategyRun {
         scenario,
         items,
@@ -307,6 +319,8 @@ async fn measure(
         budget: &budget,
         cancel,
         folder: &folder,
+        epoch: std::cell::Cell::new(epoch),
+        ready: Arc::default(),
     };
     for config in scenario.strategies() {
         if cancel.is_cancelled() || budget.exhausted().is_some() {
@@ -321,11 +335,35 @@ async fn measure(
             Ran::Skipped(skipped) => result.skipped.push(skipped),
         }
         written?;
+        if let (Some(at), None) = (options.start_at, &result.start) {
+            let ready = run.ready.get().copied();
+            result.start = Some(at.record(ready.unwrap_or_else(std::time::SystemTime::now)));
+        }
         result.interrupted = cancel.is_cancelled();
         result.stopped = budget.exhausted().map(str::to_string);
         dir.write(result)?;
     }
     Ok(())
+}
+
+/// The instant on this process's clock that `at` is. The first strategy's schedule is
+/// anchored at it: its pacer waits for it after every setup is done (client, runtime),
+/// and a part that is ready only after it shows the delay as its first items' dispatch
+/// delay.
+fn start_epoch(at: StartAt, quiet: bool) -> Instant {
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let wait = at.wait_from(wall);
+    if !quiet && wait > Duration::from_secs(1) {
+        eprintln!(
+            "waiting {:.1} s for the common start {}",
+            wait.as_secs_f64(),
+            crate::shard::rfc3339(at.0)
+        );
+    }
+    match wall.duration_since(at.0) {
+        Ok(late) => now.checked_sub(late).unwrap_or(now),
+        Err(_) => now + wait,
+    }
 }
 
 /// What became of one strategy.
@@ -345,6 +383,10 @@ struct StrategyRun<'a> {
     cancel: &'a CancellationToken,
     /// The run's results folder (an external program's stderr is saved there).
     folder: &'a Path,
+    /// The common start, taken by the first strategy (`--start-at`).
+    epoch: std::cell::Cell<Option<Instant>>,
+    /// When the first strategy's runtime was up and ready to send.
+    ready: Arc<std::sync::OnceLock<std::time::SystemTime>>,
 }
 
 impl StrategyRun<'_> {
@@ -359,6 +401,7 @@ impl StrategyRun<'_> {
             budget,
             cancel,
             folder,
+            ..
         } = *self;
         let label = config.label();
         let workers = config.runtime.workers(config.workers.map(|w| w.get()));
@@ -408,7 +451,7 @@ impl StrategyRun<'_> {
         // The mock is reset at the strategy's zero itself, after the client is built (and
         // an external program started), so its stall window and buckets start where the
         // strategy's clock does.
-        let zero = Instant::now();
+        let zero = self.epoch.take().unwrap_or_else(Instant::now);
         target.reset(zero);
         let dispatcher =
             Dispatcher::new(items.clone(), client, policy, cancel.clone(), (zero, rows));
@@ -423,7 +466,9 @@ impl StrategyRun<'_> {
         )?;
         let on_runtime = dispatcher.clone();
         let cpu_before = crate::cpu::client_cpu(crate::mock::THREAD_NAME);
+        let ready = self.ready.clone();
         let ((), health) = runtime::run_on(config.runtime, workers, move || async move {
+            let _ = ready.set(std::time::SystemTime::now());
             let runs =
                 copies
                     .iter()

@@ -21,6 +21,7 @@ use crate::recorder::timeline::LimitSeries;
 use crate::recorder::{ErrorClass, Outcome};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::strategy::ProgramReport;
+use crate::shard::{MergeRecord, ShardRecord, StartRecord};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,15 @@ pub struct Summary {
     /// A capacity search's answer (`llmbench capacity`): its probes are `strategies`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<crate::search::CapacityAnswer>,
+    /// Which part of a sharded run this is (`--shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+    /// How the run started against a common start (`--start-at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartRecord>,
+    /// The parts this summary was merged from (`llmbench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,6 +153,43 @@ pub struct PromptCacheHits {
     pub cached_tokens: u64,
     /// `cached_tokens` over the answered requests' prompt tokens.
     pub cached_share: f64,
+    /// The answered requests and their prompt tokens: the denominators, kept so that
+    /// the parts of a sharded run add.
+    #[serde(default)]
+    pub answered: u64,
+    #[serde(default)]
+    pub prompt_tokens: u64,
+}
+
+impl PromptCacheHits {
+    /// The figures of `answered` requests with `prompt_tokens` in all, `requests_hit` of
+    /// which read `cached_tokens` from the cache; `None` when nothing was cached.
+    pub fn from_counts(
+        requests_hit: u64,
+        answered: u64,
+        cached_tokens: u64,
+        prompt_tokens: u64,
+    ) -> Option<Self> {
+        (cached_tokens > 0).then(|| Self {
+            requests_hit,
+            hit_rate: requests_hit as f64 / answered.max(1) as f64,
+            cached_tokens,
+            cached_share: cached_tokens as f64 / prompt_tokens.max(1) as f64,
+            answered,
+            prompt_tokens,
+        })
+    }
+
+    /// Two parts' figures as one (the rates recomputed from the added counts).
+    pub fn add(self, other: Self) -> Self {
+        Self::from_counts(
+            self.requests_hit + other.requests_hit,
+            self.answered + other.answered,
+            self.cached_tokens + other.cached_tokens,
+            self.prompt_tokens + other.prompt_tokens,
+        )
+        .unwrap_or(self)
+    }
 }
 
 /// One copy's share of a strategy's requests.
@@ -165,12 +212,7 @@ fn prompt_cache_hits(s: &StrategyResult) -> Option<PromptCacheHits> {
         cached += u64::from(r.cached_tokens);
         prompt += u64::from(r.prompt_tokens);
     }
-    (cached > 0).then(|| PromptCacheHits {
-        requests_hit: hit,
-        hit_rate: hit as f64 / ok as f64,
-        cached_tokens: cached,
-        cached_share: cached as f64 / prompt.max(1) as f64,
-    })
+    PromptCacheHits::from_counts(hit, ok, cached, prompt)
 }
 
 /// Each copy's share, from the records; empty without copies.
@@ -420,6 +462,9 @@ impl Summary {
                 .collect(),
             skipped: run.skipped.clone(),
             capacity: run.capacity.clone(),
+            shard: run.shard.clone(),
+            start: run.start.clone(),
+            merged: None,
         }
     }
 
@@ -521,6 +566,8 @@ pub fn incompleteness(dir: &Path, summary: &Summary) -> Option<Incompleteness> {
         return None;
     } else if summary.interrupted {
         "the run was interrupted".to_string()
+    } else if let Some(merged) = summary.merged.as_ref().filter(|m| !m.missing.is_empty()) {
+        merged.missing_reason()
     } else if let Some(why) = &summary.stopped {
         format!("the run stopped early: {why}")
     } else {

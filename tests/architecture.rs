@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("quota", &[]),
     ("cpu", &[]),
     ("machine", &[]),
+    ("shard", &[]),
     // Configuration: the bottom layer of the pipeline.
     ("scenario", &[]),
     // The capacity search's decisions: pure, over verdicts; nothing of running or

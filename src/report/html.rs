@@ -90,6 +90,11 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow::Re
     );
     html.push_str("<h2>Results</h2>\n");
     html.push_str(&ResultTable::new(&s.strategies).to_html());
+    if let Some(merged) = &s.merged {
+        let sentence = super::shards::sentence(merged, &s.strategies);
+        let _ = writeln!(html, "<h2>Shards</h2>\n<p>{}</p>", escape(&sentence));
+        html.push_str(&super::shards::table(merged).to_html());
+    }
     if let Some(table) = verdict.slo_table() {
         html.push_str("<h2>Service-level objectives</h2>\n");
         html.push_str(&table.to_html());

@@ -19,11 +19,13 @@ mod definitions;
 mod document;
 mod escape;
 mod exporter;
-mod hgrm;
+pub mod hdr;
+pub mod hgrm;
 pub mod html;
 mod markdown;
-mod requests_csv;
+pub mod requests_csv;
 pub mod saved;
+mod shards;
 pub mod summary_json;
 pub mod table;
 mod verdict;
@@ -40,7 +42,7 @@ use std::sync::Arc;
 /// The files rewritten whole from a run's results after every strategy, in this order
 /// (after `requests.csv`'s rows are appended): the summary last, so that a strategy it
 /// lists has its other files on disk. Adding a format: its file, and a line here.
-const EXPORTERS: &[&dyn Exporter] = &[&hgrm::HgrmFiles, &summary_json::SummaryJson];
+const EXPORTERS: &[&dyn Exporter] = &[&hgrm::HgrmFiles, &hdr::HdrFiles, &summary_json::SummaryJson];
 
 /// The reports rendered from a saved run, after its charts, in this order.
 /// Adding one: its file, and a line here.

@@ -187,25 +187,8 @@ fn tokens_from(r: &RequestRecord) -> &'static str {
 /// Reads the records back, by strategy label. A last row cut off by a kill in the
 /// middle of an append (the file does not end its line) is left out.
 pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let cut = !text.is_empty() && !text.ends_with(b"\n");
-    let mut reader = csv::Reader::from_reader(text.as_slice());
-    // Columns by the file's own header, so a file from an older version (fewer
-    // columns) still reads: a missing column reads as empty.
-    let columns = reader
-        .headers()
-        .with_context(|| format!("{}: no header row", path.display()))?
-        .clone();
+    let (columns, rows) = read_rows(path)?;
     let mut by_strategy: BTreeMap<String, Vec<RequestRecord>> = BTreeMap::new();
-    let mut rows: Vec<_> = reader.records().collect();
-    // A last row a kill cut off: the file does not end its line, or (cut right after a
-    // line break inside a quoted field) the row is short or does not parse.
-    let whole = |row: &Result<csv::StringRecord, csv::Error>| {
-        row.as_ref().is_ok_and(|r| r.len() == columns.len())
-    };
-    if cut || rows.last().is_some_and(|row| !whole(row)) {
-        rows.pop();
-    }
     for (i, row) in rows.into_iter().enumerate() {
         let at = || format!("{}:{}", path.display(), i + 2);
         let row = row.with_context(at)?;
@@ -255,6 +238,32 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
         records.sort_by_key(|r| r.index);
     }
     Ok(by_strategy)
+}
+
+/// The header and the rows of a `requests.csv` as text, in file order, without a last
+/// row cut off by a kill.
+pub fn read_rows(
+    path: &Path,
+) -> anyhow::Result<(csv::StringRecord, Vec<csv::Result<csv::StringRecord>>)> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cut = !text.is_empty() && !text.ends_with(b"\n");
+    let mut reader = csv::Reader::from_reader(text.as_slice());
+    // Columns by the file's own header, so a file from an older version (fewer
+    // columns) still reads: a missing column reads as empty.
+    let columns = reader
+        .headers()
+        .with_context(|| format!("{}: no header row", path.display()))?
+        .clone();
+    let mut rows: Vec<_> = reader.records().collect();
+    // A last row a kill cut off: the file does not end its line, or (cut right after a
+    // line break inside a quoted field) the row is short or does not parse.
+    let whole = |row: &Result<csv::StringRecord, csv::Error>| {
+        row.as_ref().is_ok_and(|r| r.len() == columns.len())
+    };
+    if cut || rows.last().is_some_and(|row| !whole(row)) {
+        rows.pop();
+    }
+    Ok((columns, rows))
 }
 
 /// Parses a `requests.csv` outcome cell.

@@ -16,6 +16,8 @@ pub async fn run_in(src: &str, folder: &Path, cancel: CancellationToken) -> RunO
         output: folder.join("results"),
         quiet: true,
         report: false,
+        shard: None,
+        start_at: None,
     };
     let items = llmbench::workload::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
     runner::run(&scenario, items.into(), &file, &options, cancel)
