@@ -113,6 +113,7 @@ mod tests {
                 "timeline",
                 "throughput-vs-p99",
                 "concurrency-sweep",
+                "capacity-margins",
             ]
         );
         let mut titles: Vec<&str> = CHARTS.iter().map(|c| c.title()).collect();
