@@ -45,13 +45,7 @@ impl WireAdapter for AnthropicMessages {
         ) {
             return Ok(EventSummary::default());
         }
-        let parsed: StreamEvent = serde_json::from_str(event.data).map_err(|e| {
-            format!(
-                "unreadable {} event ({e}): {}",
-                event.event,
-                super::excerpt(event.data)
-            )
-        })?;
+        let parsed: StreamEvent = super::read_named_event(event)?;
         Ok(match parsed {
             StreamEvent::MessageStart { message } => EventSummary {
                 cached_tokens: Some(message.usage.cache_read_input_tokens),
@@ -77,12 +71,7 @@ impl WireAdapter for AnthropicMessages {
     }
 
     fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
-        let message: MessageResponse = serde_json::from_slice(body).map_err(|e| {
-            format!(
-                "unreadable message ({e}): {}",
-                super::excerpt(&String::from_utf8_lossy(body))
-            )
-        })?;
+        let message: MessageResponse = super::read_body(body, "message")?;
         Ok(BodyUsage {
             output_tokens: message.usage.output_tokens,
             cached_tokens: message.usage.cache_read_input_tokens,

@@ -554,6 +554,25 @@ fn one_line(message: &str) -> (String, bool) {
     (out, false)
 }
 
+/// Parses a named SSE event's data, or says which event could not be read.
+fn read_named_event<'a, T: serde::Deserialize<'a>>(event: SseEvent<'a>) -> Result<T, String> {
+    serde_json::from_str(event.data).map_err(|e| {
+        format!(
+            "unreadable {} event ({e}): {}",
+            event.event,
+            excerpt(event.data)
+        )
+    })
+}
+
+/// Parses a whole body, a `what` (`message`, `completion`…), or says it could not.
+fn read_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| {
+        let text = String::from_utf8_lossy(body);
+        format!("unreadable {what} ({e}): {}", excerpt(&text))
+    })
+}
+
 /// The start of a long text, for error messages.
 fn excerpt(s: &str) -> &str {
     let end = s.char_indices().nth(120).map_or(s.len(), |(i, _)| i);

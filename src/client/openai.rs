@@ -84,12 +84,7 @@ pub(super) fn read_whole<'a, T: Deserialize<'a>>(
     body: &'a [u8],
     usage: impl FnOnce(T) -> Option<Usage>,
 ) -> Result<BodyUsage, String> {
-    let completion = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "unreadable completion ({e}): {}",
-            super::excerpt(&String::from_utf8_lossy(body))
-        )
-    })?;
+    let completion = super::read_body(body, "completion")?;
     usage(completion)
         .map(|u| BodyUsage {
             output_tokens: u.completion_tokens,

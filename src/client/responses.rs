@@ -49,13 +49,7 @@ impl WireAdapter for OpenAiResponses {
                 super::excerpt(event.data)
             ));
         }
-        let parsed: ResponsesEvent = serde_json::from_str(event.data).map_err(|e| {
-            format!(
-                "unreadable {} event ({e}): {}",
-                event.event,
-                super::excerpt(event.data)
-            )
-        })?;
+        let parsed: ResponsesEvent = super::read_named_event(event)?;
         Ok(match parsed {
             ResponsesEvent::OutputTextDelta(text) => EventSummary {
                 content_chunks: u32::from(!text.delta.is_empty()),
@@ -78,12 +72,7 @@ impl WireAdapter for OpenAiResponses {
     }
 
     fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
-        let response: ResponseObject = serde_json::from_slice(body).map_err(|e| {
-            format!(
-                "unreadable response ({e}): {}",
-                super::excerpt(&String::from_utf8_lossy(body))
-            )
-        })?;
+        let response: ResponseObject = super::read_body(body, "response")?;
         let usage = response
             .usage
             .ok_or_else(|| "response without usage".to_string())?;
