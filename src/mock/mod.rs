@@ -10,7 +10,7 @@
 //! counters, and the routes. Accepting connections is `connections`'s, reading a
 //! request's body within its bounds `body`'s, a request's steps `pipeline`'s, each
 //! API's wire format its own file's (`openai`, `completions`, `anthropic`,
-//! `responses`); prompt caching is `cache`'s.
+//! `responses`); prompt caching is `cache`'s; when a paced step may run `timer`'s.
 
 mod anthropic;
 mod body;
@@ -27,6 +27,7 @@ mod pipeline;
 pub mod rate_limit;
 mod responses;
 mod stream;
+mod timer;
 
 /// Name (and prefix) of the mock's threads, so their CPU time can be told from the client's.
 pub const THREAD_NAME: &str = "llmbench-mock";
@@ -82,6 +83,8 @@ pub(crate) struct MockState {
     cache: Option<cache::PromptCache>,
     /// What the `vllm:` metrics report.
     serving: metrics::Serving,
+    /// What paces tokens and first tokens, to tens of microseconds.
+    timer: timer::PacingTimer,
     /// When the current strategy started (the last reset): the stall window's origin.
     epoch: Mutex<Instant>,
     /// Lateness of each streamed token against its deadline, in microseconds.
@@ -134,13 +137,14 @@ impl MockServer {
     pub fn start(config: MockConfig, seed: u64, addr: SocketAddr) -> std::io::Result<MockServer> {
         let listener = listen(addr)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.threads.get())
-            .thread_name(THREAD_NAME)
-            .enable_all()
-            .build()?;
+        let runtime = runtime(config.threads.get())?;
+        let timer = {
+            let _on_runtime = runtime.enter();
+            timer::PacingTimer::start()?
+        };
         let now = Instant::now();
         let state = Arc::new(MockState {
+            timer,
             limits: limits::Limits::new(config.rate_limit.clone()),
             capacity: config.capacity.clone().map(capacity::Capacity::new),
             cache: config.cache.clone().map(cache::PromptCache::new),
@@ -233,6 +237,22 @@ impl MockServer {
             connections_refused: c.connections_refused.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The mock's runtime. On one thread it is tokio's current-thread runtime, which runs
+/// woken tasks in the order they were woken: the streams whose tokens fall due together
+/// all queue their HTTP/2 frames before their connection's task runs, and it writes them
+/// in one `write`. A multi-thread runtime's LIFO slot runs the task woken last first, so
+/// the connection's task could run after each stream's, one write per token.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if threads > 1 {
+        builder.worker_threads(threads);
+    }
+    builder.thread_name(THREAD_NAME).enable_all().build()
 }
 
 /// Connections the kernel may hold for the mock before it accepts them. std's default
