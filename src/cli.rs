@@ -34,7 +34,7 @@ pub enum Command {
     /// Run a scenario: every strategy on the same work, then a table and a results folder.
     #[command(
         after_help = "Results go to <OUTPUT>/<scenario>-<UTC timestamp>/: summary.json, \
-requests.csv, one .hgrm per strategy and metric, and a copy of the scenario.\n\
+requests.csv, one .hgrm and one .hdr per strategy and metric, and a copy of the scenario.\n\
 Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at once."
     )]
     Run {

@@ -526,15 +526,24 @@ fn take_shard(
         ));
     }
     let file = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let schedule = serde_json::to_vec(&*items).map_err(|e| e.to_string())?;
+    // Item by item, so a long schedule is hashed without a copy of it.
+    let schedule = items.iter().map(|item| {
+        let mut bytes = format!(
+            "{} {} {} {} ",
+            item.index,
+            item.at.as_nanos(),
+            item.prompt_tokens,
+            item.max_tokens
+        )
+        .into_bytes();
+        bytes.extend_from_slice(item.prompt.as_deref().unwrap_or("").as_bytes());
+        bytes
+    });
+    let whole = [file, labels[0].clone().into_bytes()];
     options.shard = Some(llmbench::shard::ShardRecord {
         index: shard.index,
         count: shard.count,
-        scenario_hash: llmbench::shard::stable_hash([
-            file.as_slice(),
-            labels[0].as_bytes(),
-            &schedule,
-        ]),
+        scenario_hash: llmbench::shard::stable_hash(whole.into_iter().chain(schedule)),
     });
     items.retain(|item| shard.owns(item.index));
     Ok(())

@@ -229,10 +229,11 @@ pub struct ShardRecord {
 /// A stable 64-bit FNV-1a hash of `parts` (each length-prefixed, so boundaries count),
 /// in hex. Stable across versions and machines, unlike std's hasher; it guards against
 /// merging the wrong folders, not against an adversary.
-pub fn stable_hash<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+pub fn stable_hash<P: AsRef<[u8]>>(parts: impl IntoIterator<Item = P>) -> String {
     use std::hash::Hasher as _;
     let mut hasher = fnv::FnvHasher::default();
     for part in parts {
+        let part = part.as_ref();
         hasher.write(&(part.len() as u64).to_le_bytes());
         hasher.write(part);
     }
@@ -357,6 +358,6 @@ mod tests {
             stable_hash([b"ab".as_slice(), b"c"]),
             stable_hash([b"a".as_slice(), b"bc"])
         );
-        assert_eq!(stable_hash([]).len(), 16);
+        assert_eq!(stable_hash([b""; 0]).len(), 16);
     }
 }
