@@ -8,7 +8,7 @@
 //! into a verdict; the decisions are the search's, the running the runner's.
 
 use crate::result::StrategyResult;
-use crate::runner::{RunOptions, RunOutcome, Session};
+use crate::runner::{RunOptions, RunOutcome, StepwiseRun};
 use crate::scenario::{
     ArrivalConfig, Concurrency, LimitRule, Rate, RequestCount, Scenario, SearchConfig,
     SearchDimension, SloConfig, StrategyConfig, WorkloadConfig,
@@ -254,7 +254,7 @@ pub async fn run(
     options: &RunOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<RunOutcome> {
-    let mut session = Session::start(probes.scenario, scenario_file, options, cancel)?;
+    let mut session = StepwiseRun::start(probes.scenario, scenario_file, options, cancel)?;
     let mut search = Search::new(probes.search.clone());
     let status = loop {
         if let Some(reason) = session.stopped() {

@@ -179,7 +179,7 @@ fn new_result(scenario: &Scenario, scenario_file: &Path, started_at: String) -> 
 /// of its own (a capacity search's probes): the target is started once, each strategy
 /// runs from a reset target under the run's one budget, and the results are saved as
 /// soon as it ends, so a search stopped at any point leaves every finished probe.
-pub struct Session<'a> {
+pub struct StepwiseRun<'a> {
     scenario: &'a Scenario,
     options: &'a RunOptions,
     cancel: CancellationToken,
@@ -189,14 +189,14 @@ pub struct Session<'a> {
     pub result: RunResult,
 }
 
-impl<'a> Session<'a> {
+impl<'a> StepwiseRun<'a> {
     /// Creates the results folder and starts the target.
     pub fn start(
         scenario: &'a Scenario,
         scenario_file: &Path,
         options: &'a RunOptions,
         cancel: CancellationToken,
-    ) -> anyhow::Result<Session<'a>> {
+    ) -> anyhow::Result<StepwiseRun<'a>> {
         let started_at =
             humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let dir = ResultsDir::create(
@@ -205,7 +205,7 @@ impl<'a> Session<'a> {
             &started_at,
             scenario_file,
         )?;
-        Ok(Session {
+        Ok(StepwiseRun {
             target: TargetHandle::start(scenario)?,
             budget: Arc::new(Budget::new(
                 scenario.budget.clone(),
