@@ -54,6 +54,7 @@ fn parse_stream(c: &mut Criterion) {
         at: Duration::ZERO,
         prompt_tokens: 1,
         max_tokens: 1,
+        shared_prefix: 0,
     };
     let recorder = Recorder::new(
         64,

@@ -1,19 +1,16 @@
 #!/usr/bin/env bash
 # Conformance of the mock with the official OpenAI and Anthropic Python SDKs.
 #
-# Installs the SDKs (pinned) into a virtual environment under target/, builds llmbench,
-# starts `llmbench mock` on a free loopback port, runs tests/sdk/ with pytest against
-# it, and stops the mock. Needs python3 with venv and access to PyPI.
+# Installs the SDKs (pinned) into a virtual environment under target/
+# (scripts/python-venv.sh), builds llmbench, starts `llmbench mock` on a free loopback
+# port, runs tests/sdk/ with pytest against it, and stops the mock; then runs
+# scenarios/python-asyncio.toml in a reduced form (scripts/python-asyncio-ci.sh). Needs
+# python3 with venv and access to PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/sdk-venv
-requirements="openai==3.54.0 anthropic==2.12.0 pytest==8.4.2"
-if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/pip" freeze 2>/dev/null | grep -q '^openai==3.54.0$'; then
-  python3 -m venv "$venv"
-  # shellcheck disable=SC2086
-  "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements
-fi
+scripts/python-venv.sh
 
 cargo build --quiet
 log=$(mktemp)
@@ -31,3 +28,4 @@ if [ -z "$url" ]; then
   exit 1
 fi
 LLMBENCH_MOCK_URL=$url "$venv/bin/pytest" -q tests/sdk
+scripts/python-asyncio-ci.sh

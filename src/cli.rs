@@ -11,6 +11,10 @@ Examples:
   llmbench mock scenarios/burst.toml --port 8000   serve the mock API for other tools
   llmbench report results/burst-20261124T071608Z   redraw charts and reports from saved results
   llmbench compare results/old results/new     per-strategy deltas, regressions flagged
+  llmbench capacity scenarios/capacity.toml    the highest rate that meets [slo], probe by probe
+  llmbench quota scenarios/quota.toml          a batch against a quota: binding limit, ETA, concurrency
+  llmbench run s.toml --shard 1/3 --start-at 2026-11-29T12:00:00Z   part 1 of 3 of one run
+  llmbench merge results/part-*/s-* -o results/merged   the parts as one results folder
 
 Exit codes: 0 success, 1 run failed, 2 invalid input (scenario or arguments),
 99 an SLO was missed or a regression found, 130, 143 or 129 interrupted by Ctrl-C,
@@ -30,7 +34,7 @@ pub enum Command {
     /// Run a scenario: every strategy on the same work, then a table and a results folder.
     #[command(
         after_help = "Results go to <OUTPUT>/<scenario>-<UTC timestamp>/: summary.json, \
-requests.csv, one .hgrm per strategy and metric, and a copy of the scenario.\n\
+requests.csv, one .hgrm and one .hdr per strategy and metric, and a copy of the scenario.\n\
 Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at once."
     )]
     Run {
@@ -55,6 +59,42 @@ Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at
         /// the labels).
         #[arg(short, long = "strategy", value_name = "LABEL")]
         strategies: Vec<String>,
+        /// Send only part I of N (from 0) of the work: the items whose index mod N is I,
+        /// at their times in the whole schedule; `llmbench merge` joins the parts. Needs
+        /// one strategy and a target that is not the embedded mock.
+        #[arg(long, value_name = "I/N", conflicts_with = "shards")]
+        shard: Option<llmbench::shard::ShardSpec>,
+        /// As --shard, with I read from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(llmbench::shard::MAX_SHARDS)))]
+        shards: Option<u32>,
+        /// Wait until TIME, then anchor the schedule at it: RFC 3339
+        /// (2026-11-29T12:00:00Z) or Unix seconds; the common start of a run's parts.
+        #[arg(long, value_name = "TIME")]
+        start_at: Option<llmbench::shard::StartAt>,
+    },
+    /// Merge the results folders of a sharded run's parts into one results folder.
+    #[command(
+        after_help = "The parts must come from one scenario (the same hash), started together \
+(--start-at; their starts at most --max-skew-ms apart), each shard index once. Counters and \
+histograms add exactly; requests.csv is ordered by intended time, then index. \
+Exit 2 when the parts do not fit together."
+    )]
+    Merge {
+        /// The parts' results folders.
+        #[arg(required = true)]
+        parts: Vec<PathBuf>,
+        /// The merged results folder to create (new or empty).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Merge even with shards missing; the result is marked incomplete.
+        #[arg(long)]
+        allow_partial: bool,
+        /// The most the parts' starts may be apart, in milliseconds.
+        #[arg(long, default_value_t = llmbench::merge::DEFAULT_MAX_SKEW_MS, value_parser = skew_ms)]
+        max_skew_ms: f64,
+        /// No charts and reports (`llmbench report` draws them later).
+        #[arg(long)]
+        no_report: bool,
     },
     /// Redraw the charts and reports of a results folder from its saved files.
     Report {
@@ -87,10 +127,57 @@ and faults, exactly as for the embedded mock of `llmbench run`."
         #[arg(long, default_value_t = 8000)]
         port: u16,
     },
+    /// Search the highest load (rate or concurrency) at which the scenario's strategy
+    /// meets its [slo], as the [search] section says.
+    #[command(
+        after_help = "Each probe is a strategy run saved in one results folder (summary.json \
+holds the answer under `capacity`). Exit 0 with an answer, 99 when even the lowest point \
+fails; Ctrl-C keeps every finished probe and a partial answer."
+    )]
+    Capacity {
+        /// The scenario file (TOML), with [search] and [slo].
+        scenario: PathBuf,
+        /// Folder to create the search's results folder in.
+        #[arg(short, long, default_value = "results")]
+        output: PathBuf,
+        /// No progress output.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Save the data only, without charts and reports.
+        #[arg(long)]
+        no_report: bool,
+        /// Print the most the search may send (probes, requests, cost) and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send to a non-loopback endpoint without asking (it may cost money).
+        #[arg(long)]
+        yes: bool,
+        /// The strategy to search with, when the scenario has several.
+        #[arg(short, long = "strategy", value_name = "LABEL")]
+        strategy: Option<String>,
+    },
+    /// Plan the scenario's batch against a provider quota ([quota]) without sending
+    /// anything: binding limit, sustainable rate, ETA, concurrency, deadline, cost.
+    Quota {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+    },
     /// Check scenario files and print what each would run, without running anything.
     Validate {
         /// The scenario files (TOML).
         #[arg(required = true)]
         scenarios: Vec<PathBuf>,
     },
+}
+
+/// A skew tolerance: 0 to 10,000,000 ms.
+fn skew_ms(s: &str) -> Result<f64, String> {
+    let ms: f64 = s
+        .parse()
+        .map_err(|_| format!("expected milliseconds, got {s:?}"))?;
+    if (0.0..=10_000_000.0).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!("must be from 0 to 10,000,000 ms, got {s}"))
+    }
 }

@@ -57,6 +57,9 @@ fn main() -> ExitCode {
             dry_run,
             yes,
             strategies,
+            shard,
+            shards,
+            start_at,
         } => run(
             &scenario,
             &strategies,
@@ -64,9 +67,51 @@ fn main() -> ExitCode {
                 output,
                 quiet,
                 report: !no_report,
+                shard: None,
+                start_at,
+            },
+            Consent { dry_run, yes },
+            shard.map(Ok).or_else(|| {
+                let index = std::env::var(llmbench::shard::JOB_INDEX_VAR).ok();
+                shards.map(|n| llmbench::shard::ShardSpec::from_job_index(n, index.as_deref()))
+            }),
+        ),
+        Command::Merge {
+            parts,
+            output,
+            allow_partial,
+            max_skew_ms,
+            no_report,
+        } => merge(
+            &llmbench::merge::MergeOptions {
+                parts,
+                output,
+                allow_partial,
+                max_skew_ms,
+            },
+            !no_report,
+        ),
+        Command::Capacity {
+            scenario,
+            output,
+            quiet,
+            no_report,
+            dry_run,
+            yes,
+            strategy,
+        } => capacity(
+            &scenario,
+            strategy.as_deref(),
+            RunOptions {
+                output,
+                quiet,
+                report: !no_report,
+                shard: None,
+                start_at: None,
             },
             Consent { dry_run, yes },
         ),
+        Command::Quota { scenario } => quota(&scenario),
         Command::Validate { scenarios } => validate(&scenarios),
         Command::Report { dir } => report(&dir),
         Command::Mock {
@@ -278,13 +323,23 @@ fn guard(scenario: &Scenario, items: &WorkItems, consent: &Consent) -> Option<Ex
     }
 }
 
-fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> ExitCode {
-    let (mut scenario, items) = match load(path) {
+fn run(
+    path: &Path,
+    only: &[String],
+    mut options: RunOptions,
+    consent: Consent,
+    shard: Option<Result<llmbench::shard::ShardSpec, String>>,
+) -> ExitCode {
+    let (mut scenario, mut items) = match load(path) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     if let Err(e) = scenario.keep_strategies(only) {
         err!("error: --strategy: {e}");
+        return ExitCode::from(EXIT_INVALID);
+    }
+    if let Err(e) = take_shard(path, &scenario, &mut items, &mut options, shard) {
+        err!("error: {e}");
         return ExitCode::from(EXIT_INVALID);
     }
     if let Some(code) = guard(&scenario, &items, &consent) {
@@ -297,6 +352,21 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
         err!("error: {}: {e}", path.display());
         return ExitCode::from(EXIT_INVALID);
     }
+    on_runtime(|cancel| async move {
+        match runner::run(&scenario, items.into(), path, &options, cancel).await {
+            Ok(outcome) => finish_run(&outcome),
+            Err(e) => {
+                err!("error: {e:#}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+    })
+}
+
+/// Runs `work` on a multi-threaded runtime, with a token the first signal cancels.
+fn on_runtime<F: std::future::Future<Output = ExitCode>>(
+    work: impl FnOnce(CancellationToken) -> F,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -314,14 +384,210 @@ fn run(path: &Path, only: &[String], options: RunOptions, consent: Consent) -> E
         if let Ok(signals) = Signals::listen() {
             tokio::spawn(interrupt_on_signal(signals, cancel.clone()));
         }
-        match runner::run(&scenario, items, path, &options, cancel).await {
-            Ok(outcome) => finish_run(&outcome),
+        work(cancel).await
+    })
+}
+
+/// `llmbench capacity`: checks the search, shows what it may spend, runs it.
+fn capacity(
+    path: &Path,
+    strategy: Option<&str>,
+    options: RunOptions,
+    consent: Consent,
+) -> ExitCode {
+    let (scenario, _) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    let probes = match llmbench::capacity::Probes::new(&scenario, strategy) {
+        Ok(probes) => probes,
+        Err(e) => {
+            err!("error: {}: {e}", path.display());
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let plan = probes.plan();
+    if consent.dry_run {
+        out!("{plan}");
+        return ExitCode::SUCCESS;
+    }
+    if !plan.loopback && !consent.yes {
+        err!("{plan}");
+        err!(
+            "error: {} is not on this machine and may charge for these requests: run again with --yes to send them (--dry-run shows the plan only)",
+            plan.target
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
+    if !options.quiet {
+        err!("{plan}");
+    }
+    on_runtime(|cancel| async move {
+        match llmbench::capacity::run(&probes, path, &options, cancel).await {
+            Ok(outcome) => finish_capacity(&outcome),
             Err(e) => {
                 err!("error: {e:#}");
                 ExitCode::from(EXIT_FAILED)
             }
         }
     })
+}
+
+/// Prints the answer and where it went; the exit code says how the search went.
+fn finish_capacity(outcome: &runner::RunOutcome) -> ExitCode {
+    use llmbench::search::SearchStatus;
+    let Some(answer) = &outcome.result.capacity else {
+        return ExitCode::from(EXIT_FAILED);
+    };
+    out!("{}", answer.sentence());
+    if let Some(r) = &answer.replicas {
+        out!(
+            "replicas for {} req/s at {:.0} % of the boundary: {}",
+            r.target_rps,
+            r.headroom * 100.0,
+            r.count
+        );
+    }
+    out!("results: {}", outcome.dir.display());
+    if outcome.report.is_some() {
+        out!(
+            "report:  {}",
+            outcome.dir.join(llmbench::report::html::FILE).display()
+        );
+    }
+    if outcome.result.interrupted {
+        return interrupted("the answer covers the probes run");
+    }
+    if let Some(why) = outcome.result.nothing_answered() {
+        err!("error: {why}");
+        return ExitCode::from(EXIT_FAILED);
+    }
+    match answer.status {
+        SearchStatus::LowestFails => ExitCode::from(EXIT_SLO_FAILED),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// `llmbench quota`: the batch against the quota, sending nothing.
+fn quota(path: &Path) -> ExitCode {
+    let (scenario, items) = match load(path) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    use llmbench::planner;
+    let planned = planner::QuotaRules::of(&scenario).and_then(|rules| {
+        // The planner reads every item more than once: it holds them (it sends nothing).
+        let items: Vec<_> = items.iter().collect();
+        let latency = planner::latency(&scenario, &items)?;
+        planner::plan(&scenario, &items, &rules, latency)
+    });
+    match planned {
+        Ok(plan) => {
+            out!("{plan}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            err!("error: {}: {e}", path.display());
+            ExitCode::from(EXIT_INVALID)
+        }
+    }
+}
+
+/// With `--shard` or `--start-at`: checks that the run can be a part (one strategy, no
+/// embedded mock, a start within reach), records which part it is and the hash of the
+/// whole run, and keeps only this part's items, at their times in the whole schedule.
+fn take_shard(
+    path: &Path,
+    scenario: &Scenario,
+    items: &mut WorkItems,
+    options: &mut RunOptions,
+    shard: Option<Result<llmbench::shard::ShardSpec, String>>,
+) -> Result<(), String> {
+    let shard = shard.transpose().map_err(|e| format!("--shards: {e}"))?;
+    let flag = match (shard, options.start_at) {
+        (None, None) => return Ok(()),
+        (Some(_), _) => "--shard",
+        (None, Some(_)) => "--start-at",
+    };
+    let labels: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
+    if labels.len() != 1 {
+        return Err(format!(
+            "{flag} runs one strategy: choose it with --strategy LABEL (this scenario has {})",
+            labels.join(", ")
+        ));
+    }
+    if let Some(at) = options.start_at {
+        at.check(std::time::SystemTime::now())?;
+    }
+    let Some(shard) = shard else { return Ok(()) };
+    if matches!(scenario.target, llmbench::scenario::Target::Mock { .. }) {
+        return Err(format!(
+            "{}: --shard needs one server that every part shares, and an embedded mock would give each part its own quota: start `llmbench mock {}` once and point [target] at it (kind = \"openai\", base_url = its address)",
+            path.display(),
+            path.display()
+        ));
+    }
+    let file = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Item by item, so a long schedule is hashed without a copy of it.
+    let schedule = items.iter().map(|item| {
+        let mut bytes = format!(
+            "{} {} {} {} ",
+            item.index,
+            item.at.as_nanos(),
+            item.prompt_tokens,
+            item.max_tokens
+        )
+        .into_bytes();
+        bytes.extend_from_slice(item.prompt.as_deref().unwrap_or("").as_bytes());
+        bytes
+    });
+    let whole = [file, labels[0].clone().into_bytes()];
+    options.shard = Some(llmbench::shard::ShardRecord {
+        index: shard.index,
+        count: shard.count,
+        scenario_hash: llmbench::shard::stable_hash(whole.into_iter().chain(schedule)),
+    });
+    *items = items.part(shard.index, shard.count);
+    Ok(())
+}
+
+fn merge(options: &llmbench::merge::MergeOptions, draw: bool) -> ExitCode {
+    let merged = match llmbench::merge::merge(options) {
+        Ok(merged) => merged,
+        Err(e) => {
+            err!("error: {e:#}");
+            return exit_for(&e);
+        }
+    };
+    out!(
+        "{}",
+        ResultTable::new(&merged.summary.strategies).to_console()
+    );
+    if let Some(record) = &merged.summary.merged {
+        out!(
+            "merged {} of {} shards; their starts {:.1} ms apart",
+            record.parts.len(),
+            record.count,
+            record.start_skew_ms
+        );
+    }
+    if let Some(incomplete) = &merged.incomplete {
+        err!("warning: the merged run is incomplete: {incomplete}");
+    }
+    out!("results: {}", options.output.display());
+    if !draw {
+        return ExitCode::SUCCESS;
+    }
+    match llmbench::report::render_reports(&options.output) {
+        Ok(rendered) => {
+            out!("{}", rendered.recommendation.replace("**", ""));
+            slo_exit(&rendered, ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            err!("error: {e:#}");
+            exit_for(&e)
+        }
+    }
 }
 
 /// Prints the table and where everything went; the exit code says how the run went.
@@ -344,15 +610,7 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
         err!("stopped early: {reason} ([budget]); later requests were not sent");
     }
     if outcome.result.interrupted {
-        let signal = match INTERRUPTED_BY.load(std::sync::atomic::Ordering::Acquire) {
-            0 => SIGINT,
-            signal => signal,
-        };
-        err!(
-            "interrupted: the results above cover what ran before {}",
-            signal_name(signal)
-        );
-        return ExitCode::from(128 + signal);
+        return interrupted("the results above cover what ran");
     }
     if let Some(why) = outcome.result.nothing_answered() {
         err!("error: {why}");
@@ -363,6 +621,17 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
         Some(report) => slo_exit(report, ExitCode::SUCCESS),
         None => ExitCode::SUCCESS,
     }
+}
+
+/// Says what an interrupted run kept (`what`, before the signal's name) and exits with
+/// 128 + the signal.
+fn interrupted(what: &str) -> ExitCode {
+    let signal = match INTERRUPTED_BY.load(std::sync::atomic::Ordering::Acquire) {
+        0 => SIGINT,
+        signal => signal,
+    };
+    err!("interrupted: {what} before {}", signal_name(signal));
+    ExitCode::from(128 + signal)
 }
 
 /// A warning for every strategy whose client, not the server, was the bottleneck.

@@ -50,12 +50,7 @@ impl Plan {
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "target:         {}{}",
-            self.target,
-            if self.loopback { " (this machine)" } else { "" }
-        )?;
+        write_target(f, &self.target, self.loopback)?;
         writeln!(
             f,
             "requests:       {} ({}, before retries)",
@@ -64,14 +59,25 @@ impl fmt::Display for Plan {
         )?;
         writeln!(f, "input tokens:   {} (estimated)", self.input_tokens)?;
         writeln!(f, "output tokens:  at most {}", self.max_output_tokens)?;
-        match self.max_cost {
-            Some(cost) if cost < 1.0 => write!(f, "cost:           at most ${cost:.4}"),
-            Some(cost) => write!(f, "cost:           at most ${cost:.2}"),
-            None => write!(
-                f,
-                "cost:           unknown (set [target.price] to estimate it)"
-            ),
-        }
+        write_cost(f, self.max_cost)
+    }
+}
+
+/// The plan's first line: where the requests go.
+pub fn write_target(f: &mut fmt::Formatter<'_>, target: &str, loopback: bool) -> fmt::Result {
+    let here = if loopback { " (this machine)" } else { "" };
+    writeln!(f, "target:         {target}{here}")
+}
+
+/// The plan's cost line: the most it may cost, or how to know.
+pub fn write_cost(f: &mut fmt::Formatter<'_>, max_cost: Option<f64>) -> fmt::Result {
+    match max_cost {
+        Some(cost) if cost < 1.0 => write!(f, "cost:           at most ${cost:.4}"),
+        Some(cost) => write!(f, "cost:           at most ${cost:.2}"),
+        None => write!(
+            f,
+            "cost:           unknown (set [target.price] to estimate it)"
+        ),
     }
 }
 

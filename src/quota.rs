@@ -102,6 +102,65 @@ impl Dimension {
     }
 }
 
+impl Dimension {
+    /// What a request leaves charged once it has ended: its admission cost, except
+    /// output tokens, of which only the `generated` stay charged (a reservation's unused
+    /// part is refunded; counted as generated, nothing more is charged).
+    pub fn settled_cost(self, prompt: u32, max_output: u32, generated: u32) -> f64 {
+        match self {
+            Dimension::OutputTokens => f64::from(generated),
+            _ => self.admission_cost(prompt, max_output),
+        }
+    }
+}
+
+/// One per-minute limit as a planner sees it: a bucket of `capacity`, full at the
+/// start, refilled at `per_second`; the same rule [`TokenBucket`] enforces, solved for
+/// times and rates instead of stepped through.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Allowance {
+    pub capacity: f64,
+    pub per_second: f64,
+}
+
+impl Allowance {
+    /// `share` (0 to 1) of a per-minute limit.
+    pub fn per_minute(limit: f64, share: f64) -> Allowance {
+        Allowance {
+            capacity: limit * share,
+            per_second: limit * share / 60.0,
+        }
+    }
+
+    /// Requests per second it sustains when each leaves `cost` charged.
+    pub fn sustained_rate(&self, cost: f64) -> f64 {
+        match cost > 0.0 {
+            true => self.per_second / cost,
+            false => f64::INFINITY,
+        }
+    }
+
+    /// Seconds from the start until requests costing `total` in all, sent in order as
+    /// fast as it admits them, are all admitted: the full bucket goes at once, the rest
+    /// as it refills.
+    pub fn last_admission(&self, total: f64) -> f64 {
+        ((total - self.capacity) / self.per_second).max(0.0)
+    }
+
+    /// Seconds until a client sending `rate` requests a second, each costing `cost`,
+    /// has emptied the bucket; `None` if the refill keeps up.
+    pub fn dry_after(&self, rate: f64, cost: f64) -> Option<f64> {
+        let net = rate * cost - self.per_second;
+        (net > 0.0).then(|| self.capacity / net)
+    }
+
+    /// The per-minute limit whose bucket admits requests costing `total` in all within
+    /// `seconds` of a full start (at `share` of it).
+    pub fn limit_for(total: f64, seconds: f64, share: f64) -> f64 {
+        total / (share * (1.0 + seconds.max(0.0) / 60.0))
+    }
+}
+
 /// Several buckets of one quota charged together, all or nothing: a request goes only
 /// when every bucket covers its cost, as a provider admits one. A client-side limiter
 /// built from the provider's own numbers (scaled by a headroom) and charged before each

@@ -12,6 +12,7 @@ use crate::recorder::timeline::{LimitSeries, Ticks, TimelineBucket};
 use crate::recorder::{ErrorClass, Outcome, Recording, Tally};
 use crate::runtime::RuntimeHealth;
 use crate::scenario::StrategyKind;
+use crate::strategy::{ProgramReport, ProgramRun};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,6 +42,12 @@ pub struct RunResult {
     /// True once the run has saved its last strategy and stopped on its own (not
     /// interrupted, no error): until then the results are partial.
     pub finished: bool,
+    /// A capacity search's answer, when the run was one (its probes are the strategies).
+    pub capacity: Option<crate::search::CapacityAnswer>,
+    /// Which part of a sharded run this is (`--shard`).
+    pub shard: Option<crate::shard::ShardRecord>,
+    /// How the run started against a common start (`--start-at`).
+    pub start: Option<crate::shard::StartRecord>,
 }
 
 impl RunResult {
@@ -163,6 +170,8 @@ pub struct StrategyResult {
     /// The strategy's limit over time (an adaptive limit, a limiter's rate; with
     /// copies, the sum of theirs).
     pub limit_series: Option<LimitSeries>,
+    /// An `external` strategy's account of its program.
+    pub program: Option<ProgramReport>,
 }
 
 /// Where a strategy's count of connections comes from.
@@ -224,7 +233,24 @@ impl StrategyResult {
             pool_peak_connections: None,
             http_version: String::new(),
             copies: 1,
+            program: None,
         }
+    }
+
+    /// Takes an external program's run as the client's: its CPU time from its rusage,
+    /// its event loop's lag as the runtime's (one thread), and its account.
+    pub fn with_program(&mut self, run: ProgramRun) {
+        self.client_cpu = run.cpu;
+        self.runtime = "external program".into();
+        self.client = "its own";
+        self.pool_peak_connections = None;
+        self.runtime_health = Some(RuntimeHealth {
+            lag: run.lag,
+            wall: run.wall,
+            cpu: run.cpu,
+            threads: 1,
+        });
+        self.program = Some(run.report);
     }
 
     /// The connections the client used: its pool's peak where the library says, else

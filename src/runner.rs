@@ -13,8 +13,9 @@ use crate::monitor::Monitor;
 use crate::report::{ResultsDir, RowWriter};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
-use crate::scenario::{Scenario, StrategyConfig, Target};
-use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher};
+use crate::scenario::{Scenario, StrategyConfig, StrategyKind, Target};
+use crate::shard::{ShardRecord, StartAt};
+use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher, ProgramContext};
 use crate::workload::WorkItems;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +29,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Draw charts and write the reports after the run (`llmbench report` can later).
     pub report: bool,
+    /// Which part of a sharded run this is; the items are already this part's.
+    pub shard: Option<ShardRecord>,
+    /// The instant to anchor the (first) strategy's schedule at, waited for first.
+    pub start_at: Option<StartAt>,
 }
 
 pub struct RunOutcome {
@@ -63,10 +68,11 @@ impl TargetHandle {
         })
     }
 
-    /// Brings the target back to its starting state before a strategy, where it can be.
-    fn reset(&self) {
+    /// Brings the target back to its starting state before a strategy, where it can be,
+    /// with `zero` (the strategy's start) as its clock's origin.
+    fn reset(&self, zero: Instant) {
         if let Some(mock) = &self.mock {
-            mock.reset();
+            mock.reset_at(zero);
         }
     }
 
@@ -124,22 +130,9 @@ pub async fn run(
         &started_at,
         scenario_file,
     )?;
-    let mut result = RunResult {
-        scenario_name: scenario.name.0.clone(),
-        description: scenario.description.clone(),
-        scenario_file: scenario_file.display().to_string(),
-        workload_seed: scenario.workload().seed,
-        mock_seed: matches!(scenario.target, Target::Mock { .. }).then(|| scenario.mock_seed()),
-        tool_version: env!("CARGO_PKG_VERSION"),
-        machine: Machine::detect(),
-        started_at,
-        interrupted: false,
-        stopped: None,
-        strategies: Vec::new(),
-        skipped: Vec::new(),
-        planned: scenario.strategies().map(StrategyConfig::label).collect(),
-        finished: false,
-    };
+    let mut result = new_result(scenario, scenario_file, started_at);
+    result.planned = scenario.strategies().map(StrategyConfig::label).collect();
+    result.shard = options.shard.clone();
     let measured = measure(scenario, &items, options, &cancel, &mut dir, &mut result).await;
     result.interrupted = cancel.is_cancelled();
     result.finished = measured.is_ok();
@@ -159,6 +152,149 @@ pub async fn run(
     })
 }
 
+/// A run's results before any strategy has run.
+fn new_result(scenario: &Scenario, scenario_file: &Path, started_at: String) -> RunResult {
+    RunResult {
+        scenario_name: scenario.name.0.clone(),
+        description: scenario.description.clone(),
+        scenario_file: scenario_file.display().to_string(),
+        workload_seed: scenario.workload().seed,
+        mock_seed: matches!(scenario.target, Target::Mock { .. }).then(|| scenario.mock_seed()),
+        tool_version: env!("CARGO_PKG_VERSION"),
+        machine: Machine::detect(),
+        started_at,
+        interrupted: false,
+        stopped: None,
+        strategies: Vec::new(),
+        skipped: Vec::new(),
+        planned: Vec::new(),
+        finished: false,
+        capacity: None,
+        shard: None,
+        start: None,
+    }
+}
+
+/// A run whose strategies are decided as it goes, one at a time and each on work items
+/// of its own (a capacity search's probes): the target is started once, each strategy
+/// runs from a reset target under the run's one budget, and the results are saved as
+/// soon as it ends, so a search stopped at any point leaves every finished probe.
+pub struct StepwiseRun<'a> {
+    scenario: &'a Scenario,
+    options: &'a RunOptions,
+    cancel: CancellationToken,
+    target: TargetHandle,
+    budget: Arc<Budget>,
+    dir: ResultsDir,
+    pub result: RunResult,
+}
+
+impl<'a> StepwiseRun<'a> {
+    /// Creates the results folder and starts the target.
+    pub fn start(
+        scenario: &'a Scenario,
+        scenario_file: &Path,
+        options: &'a RunOptions,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<StepwiseRun<'a>> {
+        let started_at =
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let dir = ResultsDir::create(
+            &options.output,
+            &scenario.name.0,
+            &started_at,
+            scenario_file,
+        )?;
+        Ok(StepwiseRun {
+            target: TargetHandle::start(scenario)?,
+            budget: Arc::new(Budget::new(
+                scenario.budget.clone(),
+                scenario.target.price(),
+            )),
+            result: new_result(scenario, scenario_file, started_at),
+            scenario,
+            options,
+            cancel,
+            dir,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Why no more should run, if so: the run was interrupted, or its budget is spent.
+    pub fn stopped(&self) -> Option<String> {
+        match self.cancel.is_cancelled() {
+            true => Some("an interrupt".into()),
+            false => self.budget.exhausted().map(|b| format!("[budget]: {b}")),
+        }
+    }
+
+    /// Runs `config` over `items` and saves the run so far; `None` if the strategy's
+    /// runtime is not available here.
+    pub async fn strategy(
+        &mut self,
+        config: &StrategyConfig,
+        items: WorkItems,
+    ) -> anyhow::Result<Option<&StrategyResult>> {
+        self.result.planned.push(config.label());
+        let rows = self.dir.rows(&config.label())?;
+        let run = StrategyRun {
+            scenario: self.scenario,
+            items: &items,
+            target: &self.target,
+            options: self.options,
+            budget: &self.budget,
+            cancel: &self.cancel,
+            folder: self.dir.path(),
+            epoch: std::cell::Cell::new(None),
+            ready: Arc::default(),
+        };
+        let ran = run.strategy(config, rows.clone()).await;
+        let written = rows.finish();
+        let measured = match ran? {
+            Ran::Measured(strategy) => {
+                self.result.strategies.push(*strategy);
+                true
+            }
+            Ran::Skipped(skipped) => {
+                self.result.skipped.push(skipped);
+                false
+            }
+        };
+        written?;
+        self.save()?;
+        Ok(measured.then(|| self.result.strategies.last()).flatten())
+    }
+
+    /// Saves the results as they stand (after a change to `result`).
+    pub fn save(&mut self) -> anyhow::Result<()> {
+        self.result.interrupted = self.cancel.is_cancelled();
+        self.result.stopped = self.budget.exhausted().map(str::to_string);
+        self.dir.write(&self.result)
+    }
+
+    /// Ends the run: saves it as finished unless it was interrupted, removes the
+    /// running marker, and draws the reports if asked.
+    pub fn finish(mut self) -> anyhow::Result<RunOutcome> {
+        self.result.finished = !self.cancel.is_cancelled();
+        let saved = self.save();
+        let ended = self.dir.end();
+        saved?;
+        ended?;
+        let report = match self.options.report {
+            true => Some(crate::report::render_reports(self.dir.path())?),
+            false => None,
+        };
+        Ok(RunOutcome {
+            dir: self.dir.path().to_path_buf(),
+            result: self.result,
+            report,
+        })
+    }
+}
+
 /// Starts the target and runs the strategies in order into `result`, saving after each.
 async fn measure(
     scenario: &Scenario,
@@ -173,6 +309,8 @@ async fn measure(
         scenario.budget.clone(),
         scenario.target.price(),
     ));
+    let folder = dir.path().to_path_buf();
+    let epoch = options.start_at.map(|at| start_epoch(at, options.quiet));
     let run = StrategyRun {
         scenario,
         items,
@@ -180,6 +318,9 @@ async fn measure(
         options,
         budget: &budget,
         cancel,
+        folder: &folder,
+        epoch: std::cell::Cell::new(epoch),
+        ready: Arc::default(),
     };
     for config in scenario.strategies() {
         if cancel.is_cancelled() || budget.exhausted().is_some() {
@@ -194,11 +335,35 @@ async fn measure(
             Ran::Skipped(skipped) => result.skipped.push(skipped),
         }
         written?;
+        if let (Some(at), None) = (options.start_at, &result.start) {
+            let ready = run.ready.get().copied();
+            result.start = Some(at.record(ready.unwrap_or_else(std::time::SystemTime::now)));
+        }
         result.interrupted = cancel.is_cancelled();
         result.stopped = budget.exhausted().map(str::to_string);
         dir.write(result)?;
     }
     Ok(())
+}
+
+/// The instant on this process's clock that `at` is. The first strategy's schedule is
+/// anchored at it: its pacer waits for it after every setup is done (client, runtime),
+/// and a part that is ready only after it shows the delay as its first items' dispatch
+/// delay.
+fn start_epoch(at: StartAt, quiet: bool) -> Instant {
+    let (now, wall) = (Instant::now(), std::time::SystemTime::now());
+    let wait = at.wait_from(wall);
+    if !quiet && wait > Duration::from_secs(1) {
+        eprintln!(
+            "waiting {:.1} s for the common start {}",
+            wait.as_secs_f64(),
+            crate::shard::rfc3339(at.0)
+        );
+    }
+    match wall.duration_since(at.0) {
+        Ok(late) => now.checked_sub(late).unwrap_or(now),
+        Err(_) => now + wait,
+    }
 }
 
 /// What became of one strategy.
@@ -216,6 +381,12 @@ struct StrategyRun<'a> {
     options: &'a RunOptions,
     budget: &'a Arc<Budget>,
     cancel: &'a CancellationToken,
+    /// The run's results folder (an external program's stderr is saved there).
+    folder: &'a Path,
+    /// The common start, taken by the first strategy (`--start-at`).
+    epoch: std::cell::Cell<Option<Instant>>,
+    /// When the first strategy's runtime was up and ready to send.
+    ready: Arc<std::sync::OnceLock<std::time::SystemTime>>,
 }
 
 impl StrategyRun<'_> {
@@ -229,10 +400,13 @@ impl StrategyRun<'_> {
             options,
             budget,
             cancel,
+            folder,
+            ..
         } = *self;
         let label = config.label();
         let workers = config.runtime.workers(config.workers.map(|w| w.get()));
-        if let Some(reason) = config.runtime.unavailable() {
+        let unavailable = config.runtime.unavailable();
+        if let Some(reason) = unavailable.or_else(|| crate::strategy::program_unavailable(config)) {
             eprintln!("skipped {label}: {reason}");
             return Ok(Ran::Skipped(SkippedStrategy {
                 label,
@@ -240,7 +414,6 @@ impl StrategyRun<'_> {
                 reason,
             }));
         }
-        target.reset();
         let workload = scenario.workload();
         let library = config.library();
         let client = Client::new(
@@ -258,13 +431,35 @@ impl StrategyRun<'_> {
             budget: budget.clone(),
             cpu_work: Duration::from_micros(workload.cpu_work_us.map_or(0, |c| c.0)),
             offload: workload.offload,
+            program: (config.kind == StrategyKind::External).then(|| {
+                Arc::new(ProgramContext::new(
+                    &scenario.target,
+                    &target.endpoint,
+                    (
+                        workload.stream,
+                        Duration::from_secs_f64(scenario.client.timeout_s.0),
+                    ),
+                    folder.join(format!("{label}.stderr.txt")),
+                ))
+            }),
         };
-        let dispatcher = Dispatcher::new(
+        let program = policy.program.clone();
+        if let Some(program) = &program {
+            // Its start-up is not the strategy's: the clock starts once it is ready.
+            program.launch(config, cancel).await;
+        }
+        // The mock is reset at the strategy's zero itself, after the client is built (and
+        // an external program started), so its stall window and buckets start where the
+        // strategy's clock does.
+        let zero = self.epoch.take().unwrap_or_else(Instant::now);
+        target.reset(zero);
+        let dispatcher =
+            Dispatcher::new(
             items.clone(),
             client,
             policy,
             cancel.clone(),
-            (Instant::now(), rows, config.copies()),
+            (zero, rows, config.copies()),
         );
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
         // One instance per copy, each with its share of the arrivals and its own view
@@ -277,7 +472,9 @@ impl StrategyRun<'_> {
         )?;
         let on_runtime = dispatcher.clone();
         let cpu_before = crate::cpu::client_cpu(crate::mock::THREAD_NAME);
+        let ready = self.ready.clone();
         let ((), health) = runtime::run_on(config.runtime, workers, move || async move {
+            let _ = ready.set(std::time::SystemTime::now());
             let runs =
                 copies
                     .iter()
@@ -306,6 +503,12 @@ impl StrategyRun<'_> {
         result.runtime_health = Some(health);
         result.pool_peak_connections = dispatcher.peak_connections();
         result.http_version = dispatcher.http_versions();
+        if let Some(run) = program.and_then(|p| p.take_run()) {
+            if let Some(trouble) = run.report.trouble() {
+                eprintln!("warning: {}: {trouble}", result.label);
+            }
+            result.with_program(run);
+        }
         let counts = result.counts();
         monitor.finish(format!(
             "{:.2} s ok {} 429 {} other {}",

@@ -19,6 +19,8 @@ use crate::machine::Machine;
 use crate::metric::Metric;
 use crate::recorder::timeline::LimitSeries;
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
+use crate::strategy::ProgramReport;
+use crate::shard::{MergeRecord, ShardRecord, StartRecord};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -71,6 +73,18 @@ pub struct Summary {
     /// Strategies not run because their runtime is not available here.
     #[serde(default)]
     pub skipped: Vec<SkippedStrategy>,
+    /// A capacity search's answer (`llmbench capacity`): its probes are `strategies`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::search::CapacityAnswer>,
+    /// Which part of a sharded run this is (`--shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardRecord>,
+    /// How the run started against a common start (`--start-at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<StartRecord>,
+    /// The parts this summary was merged from (`llmbench merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +134,61 @@ pub struct StrategySummary {
     /// whether clients sharing one key were served alike.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copies: Vec<CopyShare>,
+    /// What the server's prompt cache served, when its usage reported any cached tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_cache: Option<PromptCacheHits>,
+    /// An `external` strategy's program: how it ended and what it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<ProgramReport>,
+}
+
+/// Of the answered requests, those whose usage reported prompt tokens read from cache.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PromptCacheHits {
+    /// Answered requests with any cached prompt tokens.
+    pub requests_hit: u64,
+    /// `requests_hit` over the answered requests.
+    pub hit_rate: f64,
+    pub cached_tokens: u64,
+    /// `cached_tokens` over the answered requests' prompt tokens.
+    pub cached_share: f64,
+    /// The answered requests and their prompt tokens: the denominators, kept so that
+    /// the parts of a sharded run add.
+    #[serde(default)]
+    pub answered: u64,
+    #[serde(default)]
+    pub prompt_tokens: u64,
+}
+
+impl PromptCacheHits {
+    /// The figures of `answered` requests with `prompt_tokens` in all, `requests_hit` of
+    /// which read `cached_tokens` from the cache; `None` when nothing was cached.
+    pub fn from_counts(
+        requests_hit: u64,
+        answered: u64,
+        cached_tokens: u64,
+        prompt_tokens: u64,
+    ) -> Option<Self> {
+        (cached_tokens > 0).then(|| Self {
+            requests_hit,
+            hit_rate: requests_hit as f64 / answered.max(1) as f64,
+            cached_tokens,
+            cached_share: cached_tokens as f64 / prompt_tokens.max(1) as f64,
+            answered,
+            prompt_tokens,
+        })
+    }
+
+    /// Two parts' figures as one (the rates recomputed from the added counts).
+    pub fn add(self, other: Self) -> Self {
+        Self::from_counts(
+            self.requests_hit + other.requests_hit,
+            self.answered + other.answered,
+            self.cached_tokens + other.cached_tokens,
+            self.prompt_tokens + other.prompt_tokens,
+        )
+        .unwrap_or(self)
+    }
 }
 
 /// One copy's share of a strategy's requests.
@@ -131,6 +200,12 @@ pub struct CopyShare {
     pub failed: u64,
     /// Its answered requests per second over the strategy's makespan.
     pub requests_per_s: f64,
+}
+
+/// The cache hits among the answered requests; `None` when none reported a cached token.
+fn prompt_cache_hits(s: &StrategyResult) -> Option<PromptCacheHits> {
+    let c = s.tally.prompt_cache;
+    PromptCacheHits::from_counts(c.hits, c.answered, c.cached_tokens, c.prompt_tokens)
 }
 
 /// Each copy's share, from the tally; empty without copies.
@@ -256,6 +331,8 @@ impl StrategySummary {
             mock: s.mock,
             limit_series: s.limit_series.clone(),
             copies: copy_shares(s),
+            prompt_cache: prompt_cache_hits(s),
+            program: s.program.clone(),
         }
     }
 }
@@ -362,6 +439,10 @@ impl Summary {
                 .map(StrategySummary::from_result)
                 .collect(),
             skipped: run.skipped.clone(),
+            capacity: run.capacity.clone(),
+            shard: run.shard.clone(),
+            start: run.start.clone(),
+            merged: None,
         }
     }
 
@@ -463,6 +544,8 @@ pub fn incompleteness(dir: &Path, summary: &Summary) -> Option<Incompleteness> {
         return None;
     } else if summary.interrupted {
         "the run was interrupted".to_string()
+    } else if let Some(merged) = summary.merged.as_ref().filter(|m| !m.missing.is_empty()) {
+        merged.missing_reason()
     } else if let Some(why) = &summary.stopped {
         format!("the run stopped early: {why}")
     } else {

@@ -17,8 +17,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("quota", &[]),
     ("cpu", &[]),
     ("machine", &[]),
+    ("shard", &[]),
     // Configuration: the bottom layer of the pipeline.
     ("scenario", &[]),
+    // The capacity search's decisions: pure, over verdicts; nothing of running or
+    // reporting.
+    ("search", &["scenario"]),
     // The mock is its own tree: wire types, its configuration, the bucket arithmetic.
     ("mock", &["wire", "scenario", "quota"]),
 ];

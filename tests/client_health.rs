@@ -60,17 +60,6 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn summary_of(dir: &tempfile::TempDir) -> (std::path::PathBuf, serde_json::Value) {
-    let run = std::fs::read_dir(dir.path().join("out"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let text = std::fs::read_to_string(run.join("summary.json")).unwrap();
-    (run, serde_json::from_str(&text).unwrap())
-}
-
 #[test]
 fn a_runtime_blocked_by_inline_cpu_work_is_flagged_as_the_bottleneck() {
     let _alone = one_at_a_time();
@@ -82,7 +71,7 @@ fn a_runtime_blocked_by_inline_cpu_work_is_flagged_as_the_bottleneck() {
     assert!(stdout.contains("client CPU utilisation"), "{stdout}");
     let warning = format!("warning: blocked: {WARNING} (runtime lag p99 ");
     assert!(stderr.contains(&warning), "{stderr}");
-    let (run, summary) = summary_of(&dir);
+    let (run, summary) = common::summary_of(&dir);
     let health = &summary["strategies"][0]["client_health"];
     assert_eq!(health["client_bound"], true, "{health}");
     assert!(health["lag_ms"]["p99"].as_f64().unwrap() > 5.0, "{health}");
@@ -113,7 +102,7 @@ fn a_normal_run_raises_no_warning() {
         assert_eq!(out.status.code(), Some(0));
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         if !stderr.contains(WARNING) {
-            let (_, summary) = summary_of(&dir);
+            let (_, summary) = common::summary_of(&dir);
             for s in summary["strategies"].as_array().unwrap() {
                 let health = &s["client_health"];
                 assert_eq!(health["client_bound"], false, "{health}");

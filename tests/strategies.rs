@@ -400,6 +400,43 @@ async fn a_server_stall_shows_in_the_corrected_p99_and_not_in_the_uncorrected() 
     assert!(s.histogram(Metric::DispatchDelay).value_at_quantile(0.99) >= 700_000);
 }
 
+/// The mock's clock and the strategy's start at the same instant: a request sent at
+/// t = 0 into a stall of the first second cannot end before 1 s on the strategy's clock.
+/// (The mock used to be reset before the client was built, a few milliseconds early, so
+/// such a request ended at about 995 ms.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_from_zero_ends_a_second_after_the_strategys_zero() {
+    let src = r#"
+name = "stall-at-zero"
+[target]
+kind = "mock"
+[mock]
+ttft_ms = 1
+itl_ms = 1
+stall = { at_s = 0, duration_s = 1 }
+[workload]
+requests = 2
+max_tokens = 1
+[[strategy]]
+kind = "serial"
+[[strategy]]
+kind = "serial"
+label = "serial-again"
+"#;
+    let run = run(src).await;
+    // Each strategy gets its own reset, so the second is held for its first second too.
+    for s in &run.strategies {
+        assert_eq!(s.counts().ok, 2);
+        let first = s.records.iter().filter_map(|r| r.end).min().unwrap();
+        // The upper bound only keeps the stall from being something else: it is wide
+        // for a loaded shared machine.
+        assert!(
+            first >= Duration::from_secs(1) && first < Duration::from_secs(3),
+            "first request ended at {first:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_response_fails_as_a_timeout_instead_of_hanging() {
     let run = run(&stalled_schedule("[client]\nidle_timeout_s = 0.2")).await;

@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
 # Mock capacity benchmark with the mock and the load generator on separate cores.
 #
-# Runs `llmbench mock` (one runtime thread) pinned to one core and `llmbench run` pinned
-# to another, so the mock's pacing is measured without the client competing for its
-# core. STREAMS streams open at once, each TOKENS tokens ITL_MS apart; the mock's own
-# token lateness (how late each token went out against its deadline) is read from its
-# /metrics endpoint, the client's view from the run's summary.
+# Runs `llmbench mock` (one runtime thread) pinned to one core and the load generator
+# pinned to another, so the mock's pacing is measured without the client competing for
+# its core. STREAMS streams, each TOKENS tokens ITL_MS apart; the mock's own token
+# lateness (how late each token went out against its deadline) and its CPU time per
+# token are read from its /metrics endpoint and /proc.
 #
-# Usage: [ARRIVAL=burst|steady] benches/mock/standalone.sh [STREAMS] [ITL_MS] [TOKENS]
+# Usage: [CLIENT=llmbench|h2load] [ARRIVAL=burst|steady] benches/mock/standalone.sh [STREAMS] [ITL_MS] [TOKENS]
 #   defaults: 10000 streams, 20 ms, 100 tokens. Needs 2 cores, curl and taskset.
+#   CLIENT=llmbench (the default): `llmbench run` over HTTP/1.1, one connection per
+#   stream; its own view of the streams is in the run's summary.
+#   CLIENT=h2load: h2load (Debian's nghttp2-client, installed with apt-get if missing)
+#   over HTTP/2 with prior knowledge, 1,000 streams per connection, as a gateway or an
+#   HTTP/2 client multiplexes them.
 #   burst: all STREAMS start at once, so their tokens fall due in step (the worst case).
-#   steady: streams arrive at a constant rate that keeps STREAMS in flight, for three
-#   stream lifetimes, so token deadlines spread evenly (a busy server's normal state).
+#   steady: token deadlines spread evenly, as on a busy server: with llmbench, streams
+#   arrive at a constant rate that keeps STREAMS in flight for three stream lifetimes;
+#   with h2load, each connection starts its streams evenly over one ITL.
+#   LLMBENCH=path runs that build of the mock instead of building this one.
+#   REALTIME=1 runs the mock and the client at real-time priority (chrt -f; root), so
+#   that on a machine shared with other work neither waits for a core behind it.
 set -euo pipefail
 
 streams=${1:-10000}
 itl_ms=${2:-20}
 tokens=${3:-100}
 arrival=${ARRIVAL:-burst}
+client=${CLIENT:-llmbench}
 mock_core=${MOCK_CORE:-0}
 client_core=${CLIENT_CORE:-1}
+priority=()
+[ -z "${REALTIME:-}" ] || priority=(chrt -f 10)
 
 cd "$(dirname "$0")/../.."
-cargo build --release --quiet --bin llmbench
-bin=target/release/llmbench
+bin=${LLMBENCH:-target/release/llmbench}
+[ -n "${LLMBENCH:-}" ] || cargo build --release --quiet --bin llmbench
 work=$(mktemp -d)
 trap 'kill "${mock_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -34,13 +46,55 @@ itl_ms = $itl_ms
 threads = 1
 EOF
 
-taskset -c "$mock_core" "$bin" mock "$work/mock.toml" --port 0 >"$work/mock.out" &
+taskset -c "$mock_core" "${priority[@]}" "$bin" mock "$work/mock.toml" --port 0 >"$work/mock.out" &
 mock_pid=$!
 for _ in $(seq 100); do
     grep -q listening "$work/mock.out" 2>/dev/null && break
     sleep 0.1
 done
 base_url=$(grep -o 'http://[^ ]*' "$work/mock.out")
+
+# The mock's own figures: its token lateness, its tokens, its CPU per token sent (from its
+# clock ticks; compare: cargo bench --bench loopback_floor).
+report_mock() {
+    echo
+    echo "mock's own token lateness (seconds):"
+    curl -s "$base_url/metrics" >"$work/metrics"
+    grep -E '^llmbench_mock_(token_lateness|output_tokens|connections)' "$work/metrics"
+    tokens_sent=$(awk '/^llmbench_mock_output_tokens_total/ { print $2 }' "$work/metrics")
+    awk -v hz="$(getconf CLK_TCK)" -v n="$tokens_sent" '{
+        printf "mock CPU per token: user %.2f µs, system %.2f µs\n", $14 / hz / n * 1e6, $15 / hz / n * 1e6
+    }' "/proc/$mock_pid/stat"
+}
+
+if [ "$client" = h2load ]; then
+    if ! command -v h2load >/dev/null; then
+        apt-get install -y nghttp2-client >/dev/null || { apt-get update >/dev/null && apt-get install -y nghttp2-client >/dev/null; }
+    fi
+    per_connection=$((streams < 1000 ? streams : 1000))
+    connections=$(((streams + per_connection - 1) / per_connection))
+    # Each connection sends its streams at these offsets (milliseconds): all at 0, or
+    # spread evenly over one ITL.
+    for i in $(seq 0 $((per_connection - 1))); do
+        case $arrival in
+        burst) offset=0 ;;
+        steady) offset=$(awk "BEGIN { printf \"%.3f\", $i * $itl_ms / $per_connection }") ;;
+        *)
+            echo "ARRIVAL must be burst or steady, not '$arrival'" >&2
+            exit 2
+            ;;
+        esac
+        printf '%s\t%s/v1/chat/completions\n' "$offset" "$base_url"
+    done >"$work/timing"
+    printf '{"model": "mock-model", "stream": true, "max_tokens": %d, "messages": [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]}' \
+        "$tokens" >"$work/body.json"
+    echo "mock on core $mock_core at $base_url; h2load on core $client_core: $connections connections of $per_connection streams"
+    taskset -c "$client_core" "${priority[@]}" h2load -c "$connections" -m "$per_connection" -n "$per_connection" \
+        --timing-script-file="$work/timing" -d "$work/body.json" -H 'content-type: application/json' |
+        grep -E '^(finished in|requests:|status codes:|traffic:)'
+    report_mock
+    exit 0
+fi
 
 case $arrival in
 burst) workload="requests = $streams" ;;
@@ -79,13 +133,5 @@ client = "hyper"
 EOF
 
 echo "mock on core $mock_core at $base_url; client on core $client_core"
-taskset -c "$client_core" "$bin" run "$work/client.toml" --yes -o results/bench --no-report
-echo
-echo "mock's own token lateness (seconds):"
-curl -s "$base_url/metrics" >"$work/metrics"
-grep -E '^llmbench_mock_(token_lateness|output_tokens|connections)' "$work/metrics"
-# The mock's CPU per token sent, from its clock ticks (compare: cargo bench --bench loopback_floor).
-tokens_sent=$(awk '/^llmbench_mock_output_tokens_total/ { print $2 }' "$work/metrics")
-awk -v hz="$(getconf CLK_TCK)" -v n="$tokens_sent" '{
-    printf "mock CPU per token: user %.2f µs, system %.2f µs\n", $14 / hz / n * 1e6, $15 / hz / n * 1e6
-}' "/proc/$mock_pid/stat"
+taskset -c "$client_core" "${priority[@]}" "$bin" run "$work/client.toml" --yes -o results/bench --no-report
+report_mock

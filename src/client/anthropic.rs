@@ -1,9 +1,10 @@
 //! The client side of Anthropic Messages.
 
-use super::{EventSummary, WireAdapter};
+use super::{BodyUsage, EventSummary, WireAdapter};
 use crate::wire::anthropic::{
-    Content, MESSAGES_PATH, Message, MessageResponse, MessagesRequest, StreamEvent,
+    Block, Content, MESSAGES_PATH, Message, MessageResponse, MessagesRequest, StreamEvent,
 };
+use crate::wire::content::CacheControl;
 use crate::wire::sse::SseEvent;
 use crate::workload::WorkItem;
 use std::borrow::Cow;
@@ -23,7 +24,7 @@ impl WireAdapter for AnthropicMessages {
             max_tokens: item.max_tokens,
             messages: vec![Message {
                 role: "user".into(),
-                content: Content::Text(item.prompt_text().into()),
+                content: content(item),
             }],
             system: None,
             stream,
@@ -35,23 +36,21 @@ impl WireAdapter for AnthropicMessages {
     }
 
     /// Reads the events that carry what is measured, by their `event:` name as the SDKs
-    /// dispatch; others (`ping`, `message_start`, block start and stop, event types added
-    /// later) are passed over.
+    /// dispatch; others (`ping`, block start and stop, event types added later) are
+    /// passed over.
     fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String> {
         if !matches!(
             event.event,
-            "content_block_delta" | "message_delta" | "message_stop" | "error"
+            "message_start" | "content_block_delta" | "message_delta" | "message_stop" | "error"
         ) {
             return Ok(EventSummary::default());
         }
-        let parsed: StreamEvent = serde_json::from_str(event.data).map_err(|e| {
-            format!(
-                "unreadable {} event ({e}): {}",
-                event.event,
-                super::excerpt(event.data)
-            )
-        })?;
+        let parsed: StreamEvent = super::read_named_event(event)?;
         Ok(match parsed {
+            StreamEvent::MessageStart { message } => EventSummary {
+                cached_tokens: Some(message.usage.cache_read_input_tokens),
+                ..EventSummary::default()
+            },
             StreamEvent::ContentBlockDelta { delta, .. } => EventSummary {
                 content_chunks: u32::from(!delta.text.is_empty()),
                 ..EventSummary::default()
@@ -71,15 +70,27 @@ impl WireAdapter for AnthropicMessages {
         })
     }
 
-    fn whole_body(&self, body: &[u8]) -> Result<u32, String> {
-        let message: MessageResponse = serde_json::from_slice(body).map_err(|e| {
-            format!(
-                "unreadable message ({e}): {}",
-                super::excerpt(&String::from_utf8_lossy(body))
-            )
-        })?;
-        Ok(message.usage.output_tokens)
+    fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
+        let message: MessageResponse = super::read_body(body, "message")?;
+        Ok(BodyUsage {
+            output_tokens: message.usage.output_tokens,
+            cached_tokens: message.usage.cache_read_input_tokens,
+        })
     }
+}
+
+/// The prompt as a string, or, with a shared prefix, as two text blocks of which the
+/// first (the prefix) is a cache breakpoint: Anthropic caches only what is marked.
+fn content(item: &WorkItem) -> Content<'static> {
+    let (prefix, own) = item.prompt_parts();
+    if prefix.is_empty() {
+        return Content::Text(own.into());
+    }
+    let prefix = Block {
+        cache_control: Some(CacheControl::ephemeral()),
+        ..Block::text(prefix)
+    };
+    Content::Blocks(vec![prefix, Block::text(own)])
 }
 
 #[cfg(test)]

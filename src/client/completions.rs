@@ -1,7 +1,7 @@
 //! The client side of OpenAI's legacy Completions (`api = "completions"`).
 
 use super::openai::{read_event, read_whole};
-use super::{EventSummary, WireAdapter};
+use super::{BodyUsage, EventSummary, WireAdapter};
 use crate::wire::completions::{COMPLETIONS_PATH, CompletionRequest, Prompt, TextCompletion};
 use crate::wire::openai::StreamOptions;
 use crate::wire::sse::SseEvent;
@@ -36,11 +36,12 @@ impl WireAdapter for OpenAiCompletions {
         read_event(event, |chunk: TextCompletion| EventSummary {
             content_chunks: chunk.choices.iter().filter(|c| !c.text.is_empty()).count() as u32,
             output_tokens: chunk.usage.totals().map(|u| u.completion_tokens),
+            cached_tokens: chunk.usage.totals().map(|u| u.cached_tokens()),
             done: false,
         })
     }
 
-    fn whole_body(&self, body: &[u8]) -> Result<u32, String> {
+    fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
         read_whole(body, |completion: TextCompletion| completion.usage.totals())
     }
 }
@@ -76,6 +77,6 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, "error event: boom");
         let whole = r#"{"id":"cmpl-1","object":"text_completion","created":1,"model":"m","choices":[{"text":" a b","index":0,"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":2,"completion_tokens":2,"total_tokens":4}}"#;
-        assert_eq!(a.whole_body(whole.as_bytes()), Ok(2));
+        assert_eq!(a.whole_body(whole.as_bytes()).unwrap().output_tokens, 2);
     }
 }

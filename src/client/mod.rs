@@ -12,6 +12,7 @@ mod completions;
 mod error_class;
 mod openai;
 mod redact;
+mod responses;
 pub mod transport;
 
 pub use anthropic::AnthropicMessages;
@@ -19,6 +20,7 @@ pub use completions::OpenAiCompletions;
 pub use error_class::ErrorClass;
 pub use openai::OpenAiChat;
 pub use redact::{REDACTED, Redactor};
+pub use responses::OpenAiResponses;
 
 use crate::scenario::{ClientConfig, EnvName, HeaderSource, HttpLibrary, OpenAiApi, Target};
 use crate::wire::sse::{SseEvent, SseParser};
@@ -42,6 +44,16 @@ pub struct EventSummary {
     pub output_tokens: Option<u32>,
     /// The stream's own end marker (`[DONE]`, `message_stop`).
     pub done: bool,
+    /// Prompt tokens read from the provider's cache, when the event reports them.
+    pub cached_tokens: Option<u32>,
+}
+
+/// What a whole (non-streamed) body reports of its tokens.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BodyUsage {
+    pub output_tokens: u32,
+    /// Prompt tokens read from the provider's cache (0 when it does not say).
+    pub cached_tokens: u32,
 }
 
 /// One API's request and response shapes, as the client sees them.
@@ -51,8 +63,8 @@ pub trait WireAdapter: Send + Sync {
     fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8>;
     /// Reads one SSE event; an `Err` is a protocol error (or an error event) with its message.
     fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String>;
-    /// Reads a whole (non-streamed) body into its output token count.
-    fn whole_body(&self, body: &[u8]) -> Result<u32, String>;
+    /// Reads a whole (non-streamed) body into its token counts.
+    fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String>;
 }
 
 /// What happened to one request, in clock readings; the recorder turns it into a record.
@@ -68,6 +80,8 @@ pub struct Exchange {
     /// True when `output_tokens` was counted from content chunks because the server
     /// reported no usage.
     pub tokens_counted: bool,
+    /// Prompt tokens the server read from its cache, as its usage reports them.
+    pub cached_tokens: u32,
     pub error: Option<(ErrorClass, String)>,
     /// The server's `retry-after-ms` / `retry-after` hint, on a failed response.
     pub retry_after: Option<Duration>,
@@ -85,6 +99,7 @@ impl Exchange {
             output_tokens: 0,
             content_chunks: 0,
             tokens_counted: false,
+            cached_tokens: 0,
             error: None,
             retry_after: None,
             should_retry: None,
@@ -103,6 +118,7 @@ impl Exchange {
 pub enum WireFormat {
     OpenAiChat,
     OpenAiCompletions,
+    OpenAiResponses,
     AnthropicMessages,
 }
 
@@ -111,6 +127,7 @@ impl From<OpenAiApi> for WireFormat {
         match api {
             OpenAiApi::Chat => WireFormat::OpenAiChat,
             OpenAiApi::Completions => WireFormat::OpenAiCompletions,
+            OpenAiApi::Responses => WireFormat::OpenAiResponses,
         }
     }
 }
@@ -183,9 +200,9 @@ impl Endpoint {
             let key = read_env(env, "target.api_key_env", "the API key")?;
             secrets.add(&key);
             let (name, value) = match format {
-                WireFormat::OpenAiChat | WireFormat::OpenAiCompletions => {
-                    ("authorization", format!("Bearer {key}"))
-                }
+                WireFormat::OpenAiChat
+                | WireFormat::OpenAiCompletions
+                | WireFormat::OpenAiResponses => ("authorization", format!("Bearer {key}")),
                 WireFormat::AnthropicMessages => ("x-api-key", key),
             };
             map.insert(name, sensitive_value(value, env)?);
@@ -206,6 +223,11 @@ impl Endpoint {
         })
     }
 
+    /// The secrets this endpoint sends, to be cut from anything kept or shown.
+    pub fn secrets(&self) -> &Redactor {
+        &self.secrets
+    }
+
     fn adapter(&self) -> Box<dyn WireAdapter> {
         let model = self.model.clone();
         match self.format {
@@ -217,6 +239,7 @@ impl Endpoint {
                 model,
                 exact_length: self.exact_length,
             }),
+            WireFormat::OpenAiResponses => Box::new(OpenAiResponses { model }),
             WireFormat::AnthropicMessages => Box::new(AnthropicMessages { model }),
         }
     }
@@ -318,12 +341,7 @@ impl Client {
     /// [`MAX_MESSAGE_CHARS`] long, without the secrets the client sent (cut first, so a
     /// key cut in half at the end is still caught).
     fn kept_message(&self, message: &str) -> String {
-        let (line, cut) = one_line(message);
-        let mut kept = self.secrets.redact(&line);
-        if cut {
-            kept.push('…');
-        }
-        kept
+        keep_message(&self.secrets, message)
     }
 
     async fn read(
@@ -361,10 +379,12 @@ impl Client {
                 }
                 body.extend_from_slice(&chunk);
             }
-            exchange.output_tokens = self
+            let usage = self
                 .adapter
                 .whole_body(&body)
                 .map_err(|m| (ErrorClass::Protocol, m))?;
+            exchange.output_tokens = usage.output_tokens;
+            exchange.cached_tokens = usage.cached_tokens;
             Ok(())
         }
     }
@@ -403,6 +423,7 @@ impl Client {
         }
         exchange.output_tokens = tally.usage.unwrap_or(tally.chunks);
         exchange.tokens_counted = tally.usage.is_none();
+        exchange.cached_tokens = tally.cached.unwrap_or(0);
         Ok(())
     }
 }
@@ -416,6 +437,7 @@ struct StreamTally {
     gaps: Vec<Duration>,
     chunks: u32,
     usage: Option<u32>,
+    cached: Option<u32>,
     done: bool,
     error: Option<String>,
 }
@@ -438,6 +460,7 @@ impl StreamTally {
             self.chunks += 1;
         }
         self.usage = summary.output_tokens.or(self.usage);
+        self.cached = summary.cached_tokens.or(self.cached);
         self.done |= summary.done;
     }
 }
@@ -499,6 +522,17 @@ pub fn install_tls_provider() {
     });
 }
 
+/// `message` as a record keeps it: on one line, at most [`MAX_MESSAGE_CHARS`] long,
+/// without `secrets` (cut first, so a secret cut in half at the end is still caught).
+pub fn keep_message(secrets: &Redactor, message: &str) -> String {
+    let (line, cut) = one_line(message);
+    let mut kept = secrets.redact(&line);
+    if cut {
+        kept.push('…');
+    }
+    kept
+}
+
 /// The longest error message kept with a record, in characters: every record keeps
 /// its message, so a server's error event of a megabyte must not be kept whole.
 const MAX_MESSAGE_CHARS: usize = 400;
@@ -518,6 +552,25 @@ fn one_line(message: &str) -> (String, bool) {
         }
     }
     (out, false)
+}
+
+/// Parses a named SSE event's data, or says which event could not be read.
+fn read_named_event<'a, T: serde::Deserialize<'a>>(event: SseEvent<'a>) -> Result<T, String> {
+    serde_json::from_str(event.data).map_err(|e| {
+        format!(
+            "unreadable {} event ({e}): {}",
+            event.event,
+            excerpt(event.data)
+        )
+    })
+}
+
+/// Parses a whole body, a `what` (`message`, `completion`…), or says it could not.
+fn read_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| {
+        let text = String::from_utf8_lossy(body);
+        format!("unreadable {what} ({e}): {}", excerpt(&text))
+    })
 }
 
 /// The start of a long text, for error messages.

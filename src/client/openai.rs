@@ -1,6 +1,6 @@
 //! The client side of OpenAI Chat Completions.
 
-use super::{EventSummary, WireAdapter};
+use super::{BodyUsage, EventSummary, WireAdapter};
 use crate::wire::content::Content;
 use crate::wire::openai::{
     CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatMessage, ChatRequest, DONE,
@@ -27,7 +27,7 @@ impl WireAdapter for OpenAiChat {
             model: Cow::Borrowed(&self.model),
             messages: vec![ChatMessage {
                 role: "user".into(),
-                content: Content::Text(item.prompt_text().into()),
+                content: Some(Content::Text(item.prompt_text().into())),
             }],
             max_completion_tokens: Some(item.max_tokens),
             max_tokens: None,
@@ -35,6 +35,7 @@ impl WireAdapter for OpenAiChat {
             stream_options: StreamOptions::usage_if_streamed(stream),
             ignore_eos: self.exact_length.then_some(true),
             min_tokens: self.exact_length.then_some(item.max_tokens),
+            n: None,
         };
         serde_json::to_vec(&request).expect("a request always serializes")
     }
@@ -47,11 +48,12 @@ impl WireAdapter for OpenAiChat {
                 .filter(|c| c.delta.content.as_deref().is_some_and(|t| !t.is_empty()))
                 .count() as u32,
             output_tokens: chunk.usage.totals().map(|u| u.completion_tokens),
+            cached_tokens: chunk.usage.totals().map(|u| u.cached_tokens()),
             done: false,
         })
     }
 
-    fn whole_body(&self, body: &[u8]) -> Result<u32, String> {
+    fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
         read_whole(body, |completion: ChatCompletion| completion.usage)
     }
 }
@@ -77,19 +79,17 @@ pub(super) fn read_event<'a, T: Deserialize<'a>>(
     Ok(summary(chunk))
 }
 
-/// Reads a whole OpenAI response of type `T` into its output token count.
+/// Reads a whole OpenAI response of type `T` into its token counts.
 pub(super) fn read_whole<'a, T: Deserialize<'a>>(
     body: &'a [u8],
     usage: impl FnOnce(T) -> Option<Usage>,
-) -> Result<u32, String> {
-    let completion = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "unreadable completion ({e}): {}",
-            super::excerpt(&String::from_utf8_lossy(body))
-        )
-    })?;
+) -> Result<BodyUsage, String> {
+    let completion = super::read_body(body, "completion")?;
     usage(completion)
-        .map(|u| u.completion_tokens)
+        .map(|u| BodyUsage {
+            output_tokens: u.completion_tokens,
+            cached_tokens: u.cached_tokens(),
+        })
         .ok_or_else(|| "completion without usage".to_string())
 }
 

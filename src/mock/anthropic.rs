@@ -5,7 +5,8 @@
 //! Owns Anthropic's wire format; the request's steps are the pipeline's, and the wire
 //! types [`crate::wire::anthropic`]'s. Must not touch admission, pacing or faults.
 
-use super::generator::{CompletionPlan, count_prompt_tokens};
+use super::cache::PromptTokens;
+use super::generator::CompletionPlan;
 use super::limits::{Dimension, RateLimited, Reading};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, Refusal, ResponseMeta, ServedApi};
 use super::stream::{Framer, TokenFrame, named_frame};
@@ -43,6 +44,7 @@ impl ServedApi for Messages {
         error_body,
         zero_output_cap: "max_tokens: must be greater than or equal to 1",
         processing_ms_header: None,
+        cache_reads_metered: false,
     };
     type SseFramer = EventFramer;
 
@@ -54,13 +56,17 @@ impl ServedApi for Messages {
     fn parse(body: &[u8]) -> Result<ParsedRequest, String> {
         let request: MessagesRequest =
             serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
-        let texts = request
-            .system
-            .iter()
-            .flat_map(|s| s.texts())
-            .chain(request.messages.iter().flat_map(|m| m.content.texts()));
+        let mut prompt_tokens = PromptTokens::explicit();
+        if let Some(system) = &request.system {
+            prompt_tokens.role("system");
+            prompt_tokens.content(system);
+        }
+        for message in &request.messages {
+            prompt_tokens.role(&message.role);
+            prompt_tokens.content(&message.content);
+        }
         Ok(ParsedRequest {
-            prompt_tokens: count_prompt_tokens(texts),
+            prompt_tokens,
             prompt: request
                 .messages
                 .last()
@@ -69,6 +75,7 @@ impl ServedApi for Messages {
             output_cap: Some(request.max_tokens),
             stream: request.stream,
             include_usage: false,
+            choices: 1,
             model: request.model.into_owned(),
         })
     }
@@ -78,7 +85,7 @@ impl ServedApi for Messages {
     }
 
     fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
-        let usage = MessagesUsage::new(meta.prompt_tokens, plan.output_tokens);
+        let usage = usage(meta, plan.output_tokens);
         let body = message(
             meta,
             vec![text_block(&text)],
@@ -200,9 +207,20 @@ fn stop_reason(plan: &CompletionPlan) -> StopReason {
 }
 
 fn text_block(text: &str) -> Block<'_> {
-    Block {
-        kind: "text".into(),
-        text: Some(text.into()),
+    Block::text(text)
+}
+
+/// Usage as Anthropic reports it: `input_tokens` is the part of the prompt neither read
+/// from nor written to the cache.
+fn usage(meta: &ResponseMeta, output_tokens: u32) -> MessagesUsage {
+    let cached = meta.cached.unwrap_or_default();
+    MessagesUsage {
+        cache_creation_input_tokens: cached.written,
+        cache_read_input_tokens: cached.read,
+        ..MessagesUsage::new(
+            meta.prompt_tokens - cached.read - cached.written,
+            output_tokens,
+        )
     }
 }
 
@@ -232,7 +250,7 @@ static TOKEN_FRAME: LazyLock<TokenFrame> = LazyLock::new(|| {
 
 impl Framer for EventFramer {
     fn start(&mut self, out: &mut Vec<u8>) {
-        let usage = MessagesUsage::new(self.meta.prompt_tokens, 1);
+        let usage = usage(&self.meta, 1);
         let message = message(&self.meta, Vec::new(), None, usage);
         Self::emit(out, &StreamEvent::MessageStart { message });
         let content_block = text_block("");

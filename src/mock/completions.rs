@@ -4,14 +4,15 @@
 //! Owns this endpoint's wire format only; must not touch the pipeline's steps.
 
 use super::MockState;
-use super::generator::{CompletionPlan, count_prompt_tokens};
+use super::cache::PromptTokens;
+use super::generator::CompletionPlan;
 use super::openai::{self, end_of_stream};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, ResponseMeta, ServedApi};
 use super::stream::{Framer, TokenFrame, data_frame};
 use crate::wire::completions::{
     COMPLETIONS_PATH, CompletionRequest, DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
 };
-use crate::wire::openai::{FinishReason, Usage, UsageField};
+use crate::wire::openai::{FinishReason, UsageField};
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -46,13 +47,16 @@ impl ServedApi for LegacyCompletions {
                 );
             }
         };
+        let mut prompt_tokens = PromptTokens::automatic();
+        prompt_tokens.text(&prompt);
         Ok(ParsedRequest {
-            prompt_tokens: count_prompt_tokens(std::iter::once(prompt.as_str())),
+            prompt_tokens,
             prompt,
             // The API's own default applies when the request leaves max_tokens out.
             output_cap: Some(request.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS)),
             stream: request.stream,
             include_usage: request.include_usage(),
+            choices: 1,
             model: request.model.into_owned(),
         })
     }
@@ -63,7 +67,7 @@ impl ServedApi for LegacyCompletions {
 
     fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
         let choices = choice(&text, Some(plan.finish_reason));
-        let usage = UsageField::Totals(Usage::new(meta.prompt_tokens, plan.output_tokens));
+        let usage = UsageField::Totals(openai::usage(meta, plan));
         axum::Json(object(meta, &choices, usage)).into_response()
     }
 }

@@ -107,17 +107,15 @@ pub fn whole_text(
 
 /// FNV-1a: a stable hash (unlike `DefaultHasher`, fixed across Rust versions), so the
 /// same seed gives the same draws on every build.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
 
-/// The mock's token count of a prompt: one token per whitespace-separated word.
-pub fn count_prompt_tokens<'a>(texts: impl Iterator<Item = &'a str>) -> u32 {
-    let words: usize = texts.map(|t| t.split_whitespace().count()).sum();
-    u32::try_from(words).unwrap_or(u32::MAX)
-}
+/// What an image part of a prompt counts, in tokens: OpenAI's charge for an image at
+/// `"detail": "low"`, its smallest. The mock does not look at the image.
+pub const IMAGE_TOKENS: u32 = 85;
 
 #[cfg(test)]
 mod tests {

@@ -9,10 +9,12 @@
 //! This file owns the server's life (start, reset, stop), its shared state and
 //! counters, and the routes. Accepting connections is `connections`'s, reading a
 //! request's body within its bounds `body`'s, a request's steps `pipeline`'s, each
-//! API's wire format its own file's (`openai`, `completions`, `anthropic`).
+//! API's wire format its own file's (`openai`, `completions`, `anthropic`,
+//! `responses`); prompt caching is `cache`'s; when a paced step may run `timer`'s.
 
 mod anthropic;
 mod body;
+mod cache;
 pub mod capacity;
 mod completions;
 mod connections;
@@ -23,7 +25,9 @@ mod metrics;
 mod openai;
 mod pipeline;
 pub mod rate_limit;
+mod responses;
 mod stream;
+mod timer;
 
 /// Name (and prefix) of the mock's threads, so their CPU time can be told from the client's.
 pub const THREAD_NAME: &str = "llmbench-mock";
@@ -75,6 +79,12 @@ pub(crate) struct MockState {
     seed: u64,
     limits: limits::Limits,
     capacity: Option<Arc<capacity::Capacity>>,
+    /// Prompt caching, when `[mock.cache]` is set.
+    cache: Option<cache::PromptCache>,
+    /// What the `vllm:` metrics report.
+    serving: metrics::Serving,
+    /// What paces tokens and first tokens, to tens of microseconds.
+    timer: timer::PacingTimer,
     /// When the current strategy started (the last reset): the stall window's origin.
     epoch: Mutex<Instant>,
     /// Lateness of each streamed token against its deadline, in microseconds.
@@ -127,15 +137,18 @@ impl MockServer {
     pub fn start(config: MockConfig, seed: u64, addr: SocketAddr) -> std::io::Result<MockServer> {
         let listener = listen(addr)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.threads.get())
-            .thread_name(THREAD_NAME)
-            .enable_all()
-            .build()?;
+        let runtime = runtime(config.threads.get())?;
+        let timer = {
+            let _on_runtime = runtime.enter();
+            timer::PacingTimer::start()?
+        };
         let now = Instant::now();
         let state = Arc::new(MockState {
+            timer,
             limits: limits::Limits::new(config.rate_limit.clone()),
             capacity: config.capacity.clone().map(capacity::Capacity::new),
+            cache: config.cache.clone().map(cache::PromptCache::new),
+            serving: metrics::Serving::default(),
             config,
             seed,
             epoch: Mutex::new(now),
@@ -180,9 +193,19 @@ impl MockServer {
     /// Refills the rate-limit buckets and zeroes the counters, so the next strategy
     /// starts from the same conditions as the first.
     pub fn reset(&self) {
-        *lock(&self.state.epoch) = Instant::now();
+        self.reset_at(Instant::now());
+    }
+
+    /// As [`MockServer::reset`], with `zero` as the origin of the stall window: the
+    /// instant the caller's own clock starts, so both measure from one instant.
+    pub fn reset_at(&self, zero: Instant) {
+        *lock(&self.state.epoch) = zero;
         self.state.limits.reset();
         lock(&self.state.lateness).reset();
+        self.state.serving.reset();
+        if let Some(cache) = &self.state.cache {
+            cache.reset();
+        }
         let c = &self.state.counters;
         for counter in c.limited_by.iter().chain([
             &c.requests,
@@ -214,6 +237,22 @@ impl MockServer {
             connections_refused: c.connections_refused.load(Ordering::Relaxed),
         }
     }
+}
+
+/// The mock's runtime. On one thread it is tokio's current-thread runtime, which runs
+/// woken tasks in the order they were woken: the streams whose tokens fall due together
+/// all queue their HTTP/2 frames before their connection's task runs, and it writes them
+/// in one `write`. A multi-thread runtime's LIFO slot runs the task woken last first, so
+/// the connection's task could run after each stream's, one write per token.
+fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if threads > 1 {
+        builder.worker_threads(threads);
+    }
+    builder.thread_name(THREAD_NAME).enable_all().build()
 }
 
 /// Connections the kernel may hold for the mock before it accepts them. std's default
@@ -273,6 +312,21 @@ impl MockState {
                 .fetch_add(1, Ordering::Relaxed);
         }
         Some((admission, readings))
+    }
+
+    /// What a request's prompt reads from the cache; `None` without `[mock.cache]`.
+    fn cache_lookup(&self, request: &pipeline::ParsedRequest) -> Option<cache::CacheUsage> {
+        let cache = self.cache.as_ref()?;
+        Some(cache.lookup(&request.prompt_tokens, self.seed, &request.prompt))
+    }
+
+    /// Counts an admitted request, and caches its prompt's prefixes.
+    fn admitted(&self, prompt: &cache::PromptTokens) {
+        self.counters.admitted.fetch_add(1, Ordering::Relaxed);
+        self.serving.add_prompt_tokens(prompt.tokens());
+        if let Some(cache) = &self.cache {
+            cache.store(prompt);
+        }
     }
 
     /// Records how late a token went out against its deadline.
@@ -365,6 +419,7 @@ fn router(state: Arc<MockState>) -> Router {
         .merge(openai::routes())
         .merge(completions::routes())
         .merge(anthropic::routes())
+        .merge(responses::routes())
         .route("/v1/models", axum::routing::get(models))
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route("/health", axum::routing::get(|| async { "ok" }))

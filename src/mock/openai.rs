@@ -5,7 +5,8 @@
 //! Owns OpenAI's wire format; the request's steps are the pipeline's, and the wire
 //! types [`crate::wire::openai`]'s. Must not touch admission, pacing or faults.
 
-use super::generator::{CompletionPlan, count_prompt_tokens};
+use super::cache::PromptTokens;
+use super::generator::CompletionPlan;
 use super::limits::RateLimited;
 use super::limits::{Dimension, Reading};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, Refusal, ResponseMeta, ServedApi};
@@ -36,7 +37,11 @@ pub(super) const OPENAI: ProviderConventions = ProviderConventions {
     error_body,
     zero_output_cap: "max_tokens must be at least 1",
     processing_ms_header: Some("openai-processing-ms"),
+    cache_reads_metered: true,
 };
+
+/// The most choices (`n`) the mock serves in one response.
+pub(super) const MAX_CHOICES: u32 = 8;
 
 struct Chat;
 
@@ -51,18 +56,25 @@ impl ServedApi for Chat {
     fn parse(body: &[u8]) -> Result<ParsedRequest, String> {
         let request: ChatRequest =
             serde_json::from_slice(body).map_err(|e| format!("Invalid request body: {e}"))?;
+        let mut prompt_tokens = PromptTokens::automatic();
+        for message in &request.messages {
+            prompt_tokens.role(&message.role);
+            if let Some(content) = &message.content {
+                prompt_tokens.content(content);
+            }
+        }
         Ok(ParsedRequest {
-            prompt_tokens: count_prompt_tokens(
-                request.messages.iter().flat_map(|m| m.content.texts()),
-            ),
+            prompt_tokens,
             prompt: request
                 .messages
                 .last()
-                .map(|m| m.content.texts().join(" "))
+                .and_then(|m| m.content.as_ref())
+                .map(|c| c.texts().join(" "))
                 .unwrap_or_default(),
             output_cap: request.output_cap(),
             stream: request.stream,
             include_usage: request.include_usage(),
+            choices: choices(request.n)?,
             model: request.model.into_owned(),
         })
     }
@@ -72,24 +84,49 @@ impl ServedApi for Chat {
     }
 
     fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
+        let choice = |index| CompletionChoice {
+            index,
+            message: AssistantMessage {
+                role: "assistant".into(),
+                content: Some(Cow::Borrowed(text.as_str())),
+                refusal: None,
+            },
+            logprobs: None,
+            finish_reason: Some(plan.finish_reason),
+        };
         axum::Json(ChatCompletion {
             id: Cow::Borrowed(&meta.id),
             object: Cow::Borrowed("chat.completion"),
             created: meta.created,
             model: Cow::Borrowed(&meta.model),
-            choices: vec![CompletionChoice {
-                index: 0,
-                message: AssistantMessage {
-                    role: "assistant".into(),
-                    content: Some(text.into()),
-                    refusal: None,
-                },
-                logprobs: None,
-                finish_reason: Some(plan.finish_reason),
-            }],
-            usage: Some(Usage::new(meta.prompt_tokens, plan.output_tokens)),
+            choices: (0..meta.choices).map(choice).collect(),
+            usage: Some(usage(meta, plan)),
         })
         .into_response()
+    }
+}
+
+/// `n`, checked as OpenAI checks it (the mock serves at most [`MAX_CHOICES`]).
+fn choices(n: Option<u32>) -> Result<u32, String> {
+    match n.unwrap_or(1) {
+        0 => Err(
+            "Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead."
+                .into(),
+        ),
+        n if n > MAX_CHOICES => Err(format!(
+            "Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}, but got {n} instead."
+        )),
+        n => Ok(n),
+    }
+}
+
+/// The usage of a response: every choice's tokens, and the cached part of the prompt
+/// when the mock models caching.
+pub(super) fn usage(meta: &ResponseMeta, plan: &CompletionPlan) -> Usage {
+    let usage = Usage::new(meta.prompt_tokens, plan.output_tokens * meta.choices);
+    match meta.cached {
+        Some(cached) => usage.with_cached(cached.read),
+        None => usage,
     }
 }
 
@@ -206,37 +243,43 @@ fn chunk<'a>(
     }
 }
 
-/// The one choice of a chunk, on the stack: writing a chunk allocates only the frame.
-fn choice(delta: Delta<'_>, finish: Option<FinishReason>) -> [ChunkChoice<'_>; 1] {
+/// One choice of a chunk, on the stack: writing a chunk allocates only the frame.
+fn choice(index: u32, delta: Delta<'_>, finish: Option<FinishReason>) -> [ChunkChoice<'_>; 1] {
     [ChunkChoice {
-        index: 0,
+        index,
         delta,
         logprobs: None,
         finish_reason: finish,
     }]
 }
 
-/// Chat-completion chunks: role chunk, content chunks, finish chunk, the usage chunk
-/// when `stream_options.include_usage` asked for it, then `data: [DONE]`.
+/// Chat-completion chunks: role chunk, content chunks, finish chunk (each once per
+/// choice, in index order, as OpenAI interleaves them), the usage chunk when
+/// `stream_options.include_usage` asked for it, then `data: [DONE]`.
 struct ChunkFramer {
     meta: ResponseMeta,
     usage: UsageField,
-    token_frame: TokenFrame,
+    /// One per choice.
+    token_frames: Vec<TokenFrame>,
 }
 
 impl ChunkFramer {
     fn new(meta: ResponseMeta, usage: UsageField) -> ChunkFramer {
-        let token_frame = TokenFrame::new(|text, out| {
-            let delta = Delta {
-                role: None,
-                content: Some(text.into()),
-            };
-            data_frame(out, &chunk(&meta, &choice(delta, None), usage));
-        });
+        let token_frames = (0..meta.choices)
+            .map(|index| {
+                TokenFrame::new(|text, out| {
+                    let delta = Delta {
+                        role: None,
+                        content: Some(text.into()),
+                    };
+                    data_frame(out, &chunk(&meta, &choice(index, delta, None), usage));
+                })
+            })
+            .collect();
         ChunkFramer {
             meta,
             usage,
-            token_frame,
+            token_frames,
         }
     }
 }
@@ -252,23 +295,28 @@ pub(super) fn usage_field(include_usage: bool) -> UsageField {
 
 impl Framer for ChunkFramer {
     fn start(&mut self, out: &mut Vec<u8>) {
-        let delta = Delta {
-            role: Some("assistant".into()),
-            content: Some("".into()),
-        };
-        data_frame(out, &chunk(&self.meta, &choice(delta, None), self.usage));
+        for index in 0..self.meta.choices {
+            let delta = Delta {
+                role: Some("assistant".into()),
+                content: Some("".into()),
+            };
+            let choices = choice(index, delta, None);
+            data_frame(out, &chunk(&self.meta, &choices, self.usage));
+        }
     }
 
     fn token(&mut self, text: &str, out: &mut Vec<u8>) {
-        self.token_frame.write(text, out);
+        for frame in &self.token_frames {
+            frame.write(text, out);
+        }
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
         let finish = Some(plan.finish_reason);
-        data_frame(
-            out,
-            &chunk(&self.meta, &choice(Delta::default(), finish), self.usage),
-        );
+        for index in 0..self.meta.choices {
+            let choices = choice(index, Delta::default(), finish);
+            data_frame(out, &chunk(&self.meta, &choices, self.usage));
+        }
         end_of_stream(out, self.usage, &self.meta, plan, |out, totals| {
             data_frame(out, &chunk(&self.meta, &[], totals));
         });
@@ -294,8 +342,7 @@ pub(super) fn end_of_stream(
     usage_chunk: impl FnOnce(&mut Vec<u8>, UsageField),
 ) {
     if usage == UsageField::Null {
-        let totals = Usage::new(meta.prompt_tokens, plan.output_tokens);
-        usage_chunk(out, UsageField::Totals(totals));
+        usage_chunk(out, UsageField::Totals(self::usage(meta, plan)));
     }
     out.extend_from_slice(format!("data: {DONE}\n\n").as_bytes());
 }

@@ -9,9 +9,11 @@
 //! [`ServedApi`] implementations own those.
 
 use super::body::{self, BodyError};
+use super::cache::{CacheUsage, PromptTokens};
 use super::faults::Fault;
 use super::generator::CompletionPlan;
 use super::limits::{Admission, Charge, Dimension, RateLimited, Reading, api_key};
+use super::metrics::{Observed, Running};
 use super::stream::{self, Completion, Framer};
 use super::{MockState, insert};
 use axum::body::Bytes;
@@ -57,18 +59,24 @@ pub(super) struct ProviderConventions {
     pub zero_output_cap: &'static str,
     /// The header a whole response gives its processing time in (milliseconds), if any.
     pub processing_ms_header: Option<&'static str>,
+    /// Whether prompt tokens read from cache count against the input-token limits
+    /// (OpenAI's TPM counts them; Anthropic's ITPM does not).
+    pub cache_reads_metered: bool,
 }
 
 /// A request as the pipeline sees it.
 pub(super) struct ParsedRequest {
     pub model: String,
-    pub prompt_tokens: u32,
+    /// The prompt's token count and cacheable prefixes.
+    pub prompt_tokens: PromptTokens,
     /// The text the completion's plan is drawn from.
     pub prompt: String,
     pub output_cap: Option<u32>,
     pub stream: bool,
     /// OpenAI's `stream_options.include_usage`.
     pub include_usage: bool,
+    /// Choices asked for (OpenAI's `n`), each as long as the plan.
+    pub choices: u32,
 }
 
 /// What every chunk or body of one response repeats.
@@ -78,6 +86,11 @@ pub(super) struct ResponseMeta {
     pub created: u64,
     pub model: String,
     pub prompt_tokens: u32,
+    /// What of the prompt was read from (and written to) the cache; `None` without
+    /// `[mock.cache]`, so usage reads as it did before caching was modelled.
+    pub cached: Option<CacheUsage>,
+    /// Choices answered, each with the plan's text.
+    pub choices: u32,
 }
 
 /// Why a request is refused; each API renders it in its own envelope.
@@ -138,10 +151,16 @@ pub(super) async fn serve<A: ServedApi>(
     }
     match admit::<A>(&state, &request_headers, arrival, &mut headers) {
         Ok(admitted) if admitted.stream => {
-            let framer = A::framer(admitted.meta, admitted.include_usage);
+            let running = Running::start(&state, admitted.completion.received);
+            let framer = Observed::new(A::framer(admitted.meta, admitted.include_usage), running);
             stream_response(state, headers, admitted.completion, framer)
         }
-        Ok(admitted) => whole_response::<A>(&state, headers, admitted).await,
+        Ok(admitted) => {
+            let running = Running::start(&state, admitted.completion.received);
+            let response = whole_response::<A>(&state, headers, admitted).await;
+            running.ended();
+            response
+        }
         Err(refusal) => refuse::<A>(refusal, headers, &request_id),
     }
 }
@@ -155,13 +174,19 @@ fn admit<A: ServedApi>(
     headers: &mut HeaderMap,
 ) -> Result<AdmittedRequest, Refusal> {
     let request = parse::<A>(state, arrival.body)?;
+    let prompt_tokens = request.prompt_tokens.tokens();
+    let cached = state.cache_lookup(&request);
+    let read = cached.map_or(0, |c| c.read);
     let charge = Charge {
-        input: request.prompt_tokens,
+        input: match A::PROVIDER.cache_reads_metered {
+            true => prompt_tokens,
+            false => prompt_tokens - read,
+        },
         max_output: request.output_cap.unwrap_or(0),
     };
     let key = api_key(request_headers);
     rate_limit::<A>(state, &key, charge, &request.model, headers)?;
-    state.counters.admitted.fetch_add(1, Ordering::Relaxed);
+    state.admitted(&request.prompt_tokens);
     // Only a provider that meters output tokens settles them when the response ends.
     let settlement = A::PROVIDER
         .metered
@@ -171,14 +196,16 @@ fn admit<A: ServedApi>(
         state,
         request_headers,
         &request,
-        arrival.received,
+        (arrival.received, read),
         settlement,
     )?;
     let meta = ResponseMeta {
         id: A::response_id(arrival.serial),
         created: unix_now(),
         model: request.model,
-        prompt_tokens: request.prompt_tokens,
+        prompt_tokens,
+        cached,
+        choices: request.choices,
     };
     Ok(AdmittedRequest {
         completion,
@@ -188,27 +215,33 @@ fn admit<A: ServedApi>(
     })
 }
 
-/// The plan, fault and pacing of an admitted request; `settlement` settles its output.
+/// The plan, fault and pacing of an admitted request received at `received` with
+/// `read` of its prompt tokens read from cache (which shortens its prefill and time to
+/// first token); `settlement` settles its output.
 fn completion(
     state: &MockState,
     request_headers: &HeaderMap,
     request: &ParsedRequest,
-    received: tokio::time::Instant,
+    (received, read): (tokio::time::Instant, u32),
     settlement: Option<OutputSettlement>,
 ) -> Result<Completion, Refusal> {
-    let plan = CompletionPlan::draw(
+    let mut plan = CompletionPlan::draw(
         &state.config,
         state.seed,
         &request.prompt,
         request.output_cap,
     );
+    let prompt_tokens = request.prompt_tokens.tokens();
+    if let Some(cache) = &state.cache {
+        plan.ttft = cache.ttft(plan.ttft, read, prompt_tokens);
+    }
     let fault = match state.fault_for(request_headers, &plan, request.stream) {
         Ok(Some(Fault::Status(status))) => return Err(Refusal::Injected(status)),
         Ok(fault) => fault,
         Err(message) => return Err(invalid(state, message)),
     };
     let pacing = state
-        .pacing(request.prompt_tokens)
+        .pacing(prompt_tokens - read)
         .map_err(Refusal::Injected)?;
     Ok(Completion {
         plan,

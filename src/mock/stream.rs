@@ -84,12 +84,12 @@ impl<F: Framer> Paced<F> {
         self.step = match self.step {
             Step::Start => {
                 self.next_at = self.pacing.start(self.next_at).await + self.plan.ttft;
-                tokio::time::sleep_until(self.next_at).await;
+                self.state.timer.sleep_until(self.next_at.into_std()).await;
                 self.framer.start(&mut out);
                 self.first_or_finish(0)
             }
             Step::Token { mut sent } => {
-                tokio::time::sleep_until(self.next_at).await;
+                self.state.timer.sleep_until(self.next_at.into_std()).await;
                 // Every token already due goes out in this one write (each still its own
                 // frame): a server that has fallen behind catches up in fewer writes, as
                 // real servers batch under load.
@@ -177,7 +177,7 @@ pub(super) async fn whole(state: &MockState, completion: &mut Completion) -> Str
     let start = completion.pacing.start(completion.received).await;
     let (text, done_at) =
         super::generator::whole_text(&mut completion.plan, &completion.pacing, start);
-    tokio::time::sleep_until(done_at).await;
+    state.timer.sleep_until(done_at.into_std()).await;
     let tokens = completion.plan.output_tokens;
     state
         .counters

@@ -198,6 +198,7 @@ impl Recorder {
             output_tokens: exchange.output_tokens,
             content_chunks: exchange.content_chunks,
             tokens_counted: exchange.tokens_counted,
+            cached_tokens: exchange.cached_tokens,
             outcome,
             attempts: attempts.count,
             backoff: attempts.backoff,

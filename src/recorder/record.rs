@@ -53,6 +53,8 @@ pub struct RequestRecord {
     /// Where `output_tokens` came from: the server's usage, or counted from the stream
     /// when the server reported none.
     pub tokens_counted: bool,
+    /// Prompt tokens the server read from its cache (its usage says).
+    pub cached_tokens: u32,
     pub outcome: Outcome,
     pub attempts: u32,
     /// Time spent waiting between attempts.
@@ -77,6 +79,7 @@ impl RequestRecord {
             output_tokens: 0,
             content_chunks: 0,
             tokens_counted: false,
+            cached_tokens: 0,
             outcome: Outcome::Cancelled,
             attempts: 0,
             backoff: Duration::ZERO,

@@ -37,6 +37,19 @@ pub struct Tally {
     pub by_copy: Vec<CopyCounts>,
     /// The error of the lowest-indexed failed request: `(index, message)`.
     pub first_error: Option<(u32, String)>,
+    /// What the server's prompt cache served the successful requests.
+    pub prompt_cache: CacheCounts,
+}
+
+/// The successful requests and their prompt tokens, and of them what the server's usage
+/// said it read from its prompt cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheCounts {
+    pub answered: u64,
+    pub prompt_tokens: u64,
+    /// Requests with any cached prompt tokens.
+    pub hits: u64,
+    pub cached_tokens: u64,
 }
 
 /// One copy's requests by outcome.
@@ -76,6 +89,7 @@ impl Tally {
             last_end: None,
             by_copy: vec![CopyCounts::default(); copies.max(1)],
             first_error: None,
+            prompt_cache: CacheCounts::default(),
         }
     }
 
@@ -116,6 +130,11 @@ impl Tally {
             return;
         }
         self.output_tokens += u64::from(record.output_tokens);
+        let cache = &mut self.prompt_cache;
+        cache.answered += 1;
+        cache.prompt_tokens += u64::from(record.prompt_tokens);
+        cache.hits += u64::from(record.cached_tokens > 0);
+        cache.cached_tokens += u64::from(record.cached_tokens);
         let latencies = [
             (&mut self.e2e, record.e2e()),
             (&mut self.e2e_corrected, record.e2e_corrected()),
@@ -150,6 +169,11 @@ impl Tally {
             *self.outcomes.entry(*outcome).or_default() += n;
         }
         self.output_tokens += other.output_tokens;
+        let (cache, theirs) = (&mut self.prompt_cache, other.prompt_cache);
+        cache.answered += theirs.answered;
+        cache.prompt_tokens += theirs.prompt_tokens;
+        cache.hits += theirs.hits;
+        cache.cached_tokens += theirs.cached_tokens;
         self.last_intended = latest(self.last_intended, other.last_intended);
         self.sends += other.sends;
         self.first_sent = earliest(self.first_sent, other.first_sent);

@@ -237,6 +237,7 @@ mod tests {
             at: Duration::ZERO,
             prompt_tokens: 1,
             max_tokens: 1,
+            shared_prefix: 0,
         };
         RequestRecord {
             sent: Some(Duration::from_millis(sent_ms)),
@@ -315,6 +316,7 @@ mod width_tests {
             at: Duration::ZERO,
             prompt_tokens: 1,
             max_tokens: 1,
+            shared_prefix: 0,
         };
         let record = RequestRecord {
             sent: Some(Duration::from_millis(50)),

@@ -38,18 +38,26 @@ impl Exporter for HgrmFiles {
 fn write(dir: &Path, run: &RunResult) -> std::io::Result<()> {
     for strategy in &run.strategies {
         for metric in Metric::ALL {
-            let histogram = strategy.histogram(metric);
-            if histogram.is_empty() {
-                continue;
-            }
-            let name = file_name(&strategy.label, metric);
-            super::atomic::write(
-                &dir.join(name),
-                percentile_distribution(&histogram).as_bytes(),
-            )?;
+            write_one(dir, &strategy.label, metric, &strategy.histogram(metric))?;
         }
     }
     Ok(())
+}
+
+/// Writes one histogram's file, if it has samples.
+pub fn write_one(
+    dir: &Path,
+    label: &str,
+    metric: Metric,
+    histogram: &Histogram<u64>,
+) -> std::io::Result<()> {
+    if histogram.is_empty() {
+        return Ok(());
+    }
+    super::atomic::write(
+        &dir.join(file_name(label, metric)),
+        percentile_distribution(histogram).as_bytes(),
+    )
 }
 
 /// `<strategy>.<metric>.hgrm`.

@@ -76,6 +76,9 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow::Re
             escape(&incomplete.to_string())
         );
     }
+    if let Some(answer) = &s.capacity {
+        html.push_str(&super::capacity::html(answer));
+    }
     html.push_str("<h2>Verdict</h2>\n<ul>\n");
     for finding in &verdict.findings {
         let _ = writeln!(html, "<li>{}</li>", inline(finding));
@@ -87,6 +90,11 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> anyhow::Re
     );
     html.push_str("<h2>Results</h2>\n");
     html.push_str(&ResultTable::new(&s.strategies).to_html());
+    if let Some(merged) = &s.merged {
+        let sentence = super::shards::sentence(merged, &s.strategies);
+        let _ = writeln!(html, "<h2>Shards</h2>\n<p>{}</p>", escape(&sentence));
+        html.push_str(&super::shards::table(merged).to_html());
+    }
     if let Some(table) = verdict.slo_table() {
         html.push_str("<h2>Service-level objectives</h2>\n");
         html.push_str(&table.to_html());

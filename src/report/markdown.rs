@@ -44,6 +44,9 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String {
             "> **Incomplete run**: {incomplete}. The figures below cover only the strategies that were saved.\n"
         );
     }
+    if let Some(answer) = &s.capacity {
+        md.push_str(&super::capacity::markdown(answer));
+    }
     md.push_str("## Verdict\n\n");
     for finding in &verdict.findings {
         let _ = writeln!(md, "- {finding}");
@@ -52,6 +55,15 @@ fn render(run: &SavedRun, verdict: &Verdict, charts: &[ChartFile]) -> String {
     md.push_str("## Results\n\n");
     md.push_str(&ResultTable::new(&s.strategies).to_markdown());
     md.push_str("\n\n");
+    if let Some(merged) = &s.merged {
+        let _ = writeln!(
+            md,
+            "## Shards\n\n{}\n",
+            super::shards::sentence(merged, &s.strategies)
+        );
+        md.push_str(&super::shards::table(merged).to_markdown());
+        md.push_str("\n\n");
+    }
     if let Some(table) = verdict.slo_table() {
         md.push_str("## Service-level objectives\n\n");
         md.push_str(&table.to_markdown());

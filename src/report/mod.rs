@@ -13,16 +13,19 @@
 //! imports this file (the formats import their siblings, never their parent).
 
 pub mod atomic;
+mod capacity;
 pub mod charts;
 mod definitions;
 mod document;
 mod escape;
 mod exporter;
-mod hgrm;
+pub mod hdr;
+pub mod hgrm;
 pub mod html;
 mod markdown;
-mod requests_csv;
+pub mod requests_csv;
 pub mod saved;
+mod shards;
 pub mod summary_json;
 pub mod table;
 mod verdict;
@@ -47,7 +50,7 @@ use std::sync::Arc;
 /// The files rewritten whole from a run's results after every strategy, in this order
 /// (after `requests.csv`'s rows are appended): the summary last, so that a strategy it
 /// lists has its other files on disk. Adding a format: its file, and a line here.
-const EXPORTERS: &[&dyn Exporter] = &[&hgrm::HgrmFiles, &summary_json::SummaryJson];
+const EXPORTERS: &[&dyn Exporter] = &[&hgrm::HgrmFiles, &hdr::HdrFiles, &summary_json::SummaryJson];
 
 /// The reports rendered from a saved run, after its charts, in this order.
 /// Adding one: its file, and a line here.
@@ -161,7 +164,11 @@ pub fn render_reports(dir: &Path) -> anyhow::Result<Rendered> {
     Ok(Rendered {
         charts: charts.len(),
         incomplete: run.incomplete,
-        slo_failed: verdict.slo_failed(),
+        // A capacity search's probes miss the SLO by design; only its answer counts.
+        slo_failed: match &run.summary.capacity {
+            Some(answer) => answer.status == crate::search::SearchStatus::LowestFails,
+            None => verdict.slo_failed(),
+        },
         recommendation: verdict.recommendation,
     })
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub const FILE: &str = "requests.csv";
 
-const HEADER: [&str; 17] = [
+const HEADER: [&str; 18] = [
     "strategy",
     "index",
     "prompt_tokens",
@@ -35,6 +35,7 @@ const HEADER: [&str; 17] = [
     "attempts",
     "backoff_us",
     "error",
+    "cached_tokens",
 ];
 
 /// Creates `requests.csv` in `dir` with its header row and nothing else.
@@ -165,6 +166,7 @@ fn write_row<W: std::io::Write>(
         &r.attempts.to_string(),
         &us(Some(r.backoff)),
         r.error.as_deref().unwrap_or(""),
+        &r.cached_tokens.to_string(),
     ])?;
     Ok(())
 }
@@ -276,6 +278,8 @@ fn parse_row<'r>(
         output_tokens: number("output_tokens")?,
         content_chunks: number("content_chunks")?,
         tokens_counted: cell("tokens_from") == "counted",
+        // Absent from files written before the column existed.
+        cached_tokens: cell("cached_tokens").parse().unwrap_or(0),
         outcome: parse_outcome(cell("outcome")).context("unknown outcome")?,
         attempts: number("attempts")?,
         backoff: time("backoff_us")?.unwrap_or_default(),
@@ -289,6 +293,32 @@ fn parse_row<'r>(
         .and_then(|c| row.get(c))
         .unwrap_or("");
     Ok((label, record))
+}
+
+/// The header and the rows of a `requests.csv` as text, in file order, without a last
+/// row cut off by a kill.
+pub fn read_rows(
+    path: &Path,
+) -> anyhow::Result<(csv::StringRecord, Vec<csv::Result<csv::StringRecord>>)> {
+    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cut = !text.is_empty() && !text.ends_with(b"\n");
+    let mut reader = csv::Reader::from_reader(text.as_slice());
+    // Columns by the file's own header, so a file from an older version (fewer
+    // columns) still reads: a missing column reads as empty.
+    let columns = reader
+        .headers()
+        .with_context(|| format!("{}: no header row", path.display()))?
+        .clone();
+    let mut rows: Vec<_> = reader.records().collect();
+    // A last row a kill cut off: the file does not end its line, or (cut right after a
+    // line break inside a quoted field) the row is short or does not parse.
+    let whole = |row: &Result<csv::StringRecord, csv::Error>| {
+        row.as_ref().is_ok_and(|r| r.len() == columns.len())
+    };
+    if cut || rows.last().is_some_and(|row| !whole(row)) {
+        rows.pop();
+    }
+    Ok((columns, rows))
 }
 
 /// Parses a `requests.csv` outcome cell.
@@ -339,7 +369,7 @@ mod tests {
     fn a_row_cut_off_by_a_kill_is_left_out() {
         let dir = tempfile::tempdir().unwrap();
         create(dir.path()).unwrap();
-        let row = "serial,0,10,5,0,1,1,2,3,200,ok,5,usage,5,1,0,\n";
+        let row = "serial,0,10,5,0,1,1,2,3,200,ok,5,usage,5,1,0,,0\n";
         let path = dir.path().join(FILE);
         let whole = format!("{}{row}", std::fs::read_to_string(&path).unwrap());
         std::fs::write(&path, format!("{whole}{}", &row[..20])).unwrap();

@@ -68,6 +68,20 @@ impl ResultTable {
             rows.push(("scheduled req/s", |s| rate(s.scheduled_rate_per_s)));
             rows.push(("sent req/s", |s| rate(s.achieved_send_rate_per_s)));
         }
+        if any(|s| s.prompt_cache.is_some()) {
+            rows.push(("prompt cache hit rate", |s| {
+                s.prompt_cache.map_or_else(
+                    || "0 %".into(),
+                    |c| {
+                        format!(
+                            "{:.0} % ({:.0} % of prompt tokens)",
+                            c.hit_rate * 100.0,
+                            c.cached_share * 100.0
+                        )
+                    },
+                )
+            }));
+        }
         rows.extend_from_slice(&[
             ("makespan (s)", |s| format!("{:.2}", s.makespan_s)),
             ("req/s", |s| format!("{:.2}", s.requests_per_s)),

@@ -6,6 +6,7 @@ use super::distribution::{Distribution, MillisDistribution, TokenDistribution};
 use super::target::default_mock_model;
 use super::values::{
     ByteCount, Concurrency, Count, NonNegative, Offset, QueueLength, Seconds, Share, ThreadCount,
+    TokenCount,
 };
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +53,8 @@ pub struct MockConfig {
     /// Connections open at once; one more is closed as soon as it is accepted.
     #[serde(default = "default_max_connections")]
     pub max_connections: Concurrency,
+    /// Prompt caching as the providers report it; absent, nothing is cached.
+    pub cache: Option<CacheConfig>,
 }
 
 impl Default for MockConfig {
@@ -71,6 +74,7 @@ impl Default for MockConfig {
             header_timeout_s: default_header_timeout(),
             body_timeout_s: default_body_timeout(),
             max_connections: default_max_connections(),
+            cache: None,
         }
     }
 }
@@ -229,4 +233,64 @@ impl<'de> Deserialize<'de> for QueueFullStatus {
             ))),
         }
     }
+}
+
+/// `[mock.cache]`: prompt caching. Which requests hit is decided by `mode`; what a hit
+/// reads is the prompt's cacheable prefix (OpenAI: whole 128-token blocks; Anthropic: up
+/// to the last `cache_control` block), from `min_tokens` on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(default)]
+    pub mode: CacheMode,
+    /// `hit_rate` mode: the share of requests whose cacheable prefix is read from cache.
+    #[serde(default = "default_hit_rate")]
+    pub hit_rate: Share,
+    /// The shortest prefix cached, in tokens (both providers document 1,024).
+    #[serde(default = "default_min_cached")]
+    pub min_tokens: TokenCount,
+    /// `prefix` mode: how long a prefix stays cached after its last use.
+    #[serde(default = "default_cache_ttl")]
+    pub ttl_s: Seconds,
+    /// `prefix` mode: how many prefixes the cache holds; the least recently used go first.
+    #[serde(default = "default_cache_entries")]
+    pub max_entries: Count,
+    /// The share of the time to first token saved when the whole prompt is cached; a
+    /// partly cached prompt saves that share times its cached part.
+    #[serde(default = "default_ttft_saving")]
+    pub ttft_saving: Share,
+}
+
+/// Which requests hit the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheMode {
+    /// Each request hits with probability `hit_rate`, drawn from its own seed: the same
+    /// request hits under every strategy, so service times stay identical.
+    #[default]
+    HitRate,
+    /// Real prefix matching against the prefixes seen in the last `ttl_s`: realistic,
+    /// and dependent on the order requests arrive in.
+    Prefix,
+}
+
+fn default_hit_rate() -> Share {
+    Share(0.5)
+}
+
+fn default_min_cached() -> TokenCount {
+    TokenCount(1024)
+}
+
+/// Five minutes: Anthropic's default cache lifetime, and OpenAI's typical one.
+fn default_cache_ttl() -> Seconds {
+    Seconds(300.0)
+}
+
+fn default_cache_entries() -> Count {
+    Count(100_000)
+}
+
+fn default_ttft_saving() -> Share {
+    Share(0.8)
 }

@@ -3,7 +3,7 @@
 //! nothing from them.
 //!
 //! One file per section of the file format (`target`, `mock`, `workload`, `arrival`,
-//! `client`, `retry`, `strategy`, `budget`, `slo`; `distribution` for the distributions
+//! `client`, `retry`, `strategy`, `budget`, `slo`, `search`, `quota`; `distribution` for the distributions
 //! they use), the checked value types in `values`, and here the whole file: parsing,
 //! checks that span sections, and sweep expansion. Every check that can be made while
 //! parsing is made there, so that each error carries the file, line, column and key path
@@ -16,9 +16,12 @@ mod budget;
 mod client;
 mod distribution;
 mod error;
+mod external;
 mod headers;
 mod mock;
+mod quota;
 mod retry;
+mod search;
 mod slo;
 mod strategy;
 pub(crate) mod tagged;
@@ -31,22 +34,25 @@ pub use budget::BudgetConfig;
 pub use client::ClientConfig;
 pub use distribution::{Distribution, MillisDistribution, TokenDistribution};
 pub use error::ScenarioError;
+pub use external::ProgramCommand;
 pub use headers::{HeaderSource, RequestHeaders};
 pub use mock::{
-    CapacityConfig, FaultConfig, MockConfig, OtpmMode, QueueFullStatus, RateLimitConfig,
-    StallConfig,
+    CacheConfig, CacheMode, CapacityConfig, FaultConfig, MockConfig, OtpmMode, QueueFullStatus,
+    RateLimitConfig, StallConfig,
 };
+pub use quota::QuotaConfig;
 pub use retry::RetryConfig;
+pub use search::{NEAR_BOUNDARY, SearchConfig, SearchDimension};
 pub use slo::SloConfig;
 pub use strategy::{
-    ADAPTIVE_CEILING, ADAPTIVE_INITIAL_LIMIT, AdaptiveSignal, HttpLibrary, Limit, RATE_HEADROOM,
-    RuntimeKind, StrategyConfig, StrategyKind,
+    ADAPTIVE_CEILING, ADAPTIVE_INITIAL_LIMIT, AdaptiveSignal, HttpLibrary, Limit, LimitRule,
+    RATE_HEADROOM, RuntimeKind, StrategyConfig, StrategyKind,
 };
 pub use target::{CaFile, OpenAiApi, Price, Target};
 pub use values::{
     BaseUrl, ByteCount, Concurrency, CopyCount, Count, CpuMicros, EnvName, Fraction, Millis, Name,
     NonNegative, Offset, Positive, QueueLength, Rate, RequestCount, Scale, Seconds, Share,
-    ThreadCount, limits,
+    ThreadCount, TokenCount, limits,
 };
 pub use workload::WorkloadConfig;
 
@@ -74,6 +80,10 @@ pub struct Scenario {
     pub slo: SloConfig,
     #[serde(default)]
     pub budget: BudgetConfig,
+    /// `[search]`: what `llmbench capacity` searches (absent: it cannot run).
+    pub search: Option<toml::Spanned<SearchConfig>>,
+    /// `[quota]`: what `llmbench quota` plans against.
+    pub quota: Option<toml::Spanned<QuotaConfig>>,
     #[serde(rename = "strategy", default)]
     pub strategies: Vec<toml::Spanned<StrategyConfig>>,
     /// The folder relative paths in the scenario (prompts, traces) are taken from.
@@ -123,6 +133,7 @@ impl Scenario {
                 "needs prices to count cost: set [target.price] (input_per_million, output_per_million)",
             ));
         }
+        scenario.check_planning(src, origin)?;
         scenario.target.check_ca_file(folder).map_err(|message| {
             ScenarioError::invalid(origin, src, None, "target.ca_file".into(), &message)
         })?;
@@ -171,6 +182,36 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// Checks `[search]` and `[quota]`, each where it is written.
+    fn check_planning(&self, src: &str, origin: &str) -> Result<(), ScenarioError> {
+        let at = |section: &str, span, message: String| {
+            ScenarioError::invalid(origin, src, Some(span), section.into(), &message)
+        };
+        if let Some(search) = &self.search {
+            search
+                .get_ref()
+                .check()
+                .map_err(|m| at("search", search.span(), m))?;
+        }
+        if let Some(quota) = &self.quota {
+            quota
+                .get_ref()
+                .check()
+                .map_err(|m| at("quota", quota.span(), m))?;
+        }
+        Ok(())
+    }
+
+    /// The `[search]` section, if any.
+    pub fn search(&self) -> Option<&SearchConfig> {
+        self.search.as_ref().map(|s| s.get_ref())
+    }
+
+    /// The `[quota]` section, if any.
+    pub fn quota(&self) -> Option<&QuotaConfig> {
+        self.quota.as_ref().map(|s| s.get_ref())
     }
 
     /// Keeps only the strategies with these labels (all when `labels` is empty), in the

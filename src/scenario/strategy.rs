@@ -3,7 +3,9 @@
 //! the kinds that respect a quota (`rate`'s quota and headroom, `adaptive`'s start and
 //! signal). The strategies themselves are built by the strategy stage.
 
-use super::values::{Concurrency, CopyCount, Count, Fraction, Name, RequestCount, ThreadCount};
+use super::values::{
+    Concurrency, CopyCount, Count, Fraction, Name, RequestCount, Seconds, ThreadCount,
+};
 use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer};
 use std::fmt;
@@ -58,6 +60,11 @@ pub struct StrategyConfig {
     pub initial_limit: Option<Concurrency>,
     /// `adaptive`: what it adapts to.
     pub signal: Option<AdaptiveSignal>,
+    /// `external`: the program and its arguments (see [`super::external`]).
+    pub command: Option<super::ProgramCommand>,
+    /// `external`: how long the program may run before it is killed (default: the
+    /// schedule's length plus `[client] timeout_s`).
+    pub timeout_s: Option<Seconds>,
 }
 
 /// The share of its quota a `rate` strategy uses unless told: a little under the quota,
@@ -106,11 +113,20 @@ impl StrategyConfig {
         }
     }
 
+    /// The same strategy with one in-flight `limit` (a capacity search's probe).
+    pub fn with_limit(&self, limit: Concurrency) -> StrategyConfig {
+        StrategyConfig {
+            limits: Some(Limit::One(limit)),
+            ..self.clone()
+        }
+    }
+
     /// The label: `label` if given, else the kind and its limit (`semaphore-8`), with
     /// the signal of a latency-driven `adaptive` (`adaptive-latency-32`).
     pub fn label(&self) -> String {
-        let kind = match self.signal {
-            Some(AdaptiveSignal::Latency) => format!("{}-latency", self.kind),
+        let kind = match (self.signal, &self.command) {
+            (Some(AdaptiveSignal::Latency), _) => format!("{}-latency", self.kind),
+            (_, Some(command)) => command.name(),
             _ => self.kind.to_string(),
         };
         let copies = match self.copies() {
@@ -168,8 +184,14 @@ impl StrategyConfig {
             ("signal", self.signal.is_some()),
         ]
         .map(|(key, set)| (key, set, StrategyKind::Adaptive));
+        let external = [
+            ("command", self.command.is_some()),
+            ("timeout_s", self.timeout_s.is_some()),
+        ]
+        .map(|(key, set)| (key, set, StrategyKind::External));
         rate.into_iter()
             .chain(adaptive)
+            .chain(external)
             .filter(|&(_, set, owner)| set && owner != self.kind)
             .map(|(key, _, owner)| (key, owner))
             .collect()
@@ -196,6 +218,9 @@ impl StrategyConfig {
                 "strategy kind \"rate\" needs a quota to pace itself to: at least one of `rpm`, `tpm`, `itpm`, `otpm` (per minute, as the provider states them)".into(),
             ));
         }
+        if kind == StrategyKind::External {
+            return self.check_external();
+        }
         if let (Some(start), Some(ceiling)) = (self.initial_limit, self.limit())
             && start.0 > ceiling.0
         {
@@ -208,6 +233,33 @@ impl StrategyConfig {
             ));
         }
         Ok(())
+    }
+
+    /// An `external` strategy needs its `command`; the keys about llmbench's own sending
+    /// (its HTTP client, copies, queue) do not reach into a program and are refused.
+    fn check_external(&self) -> Result<(), (String, String)> {
+        if self.command.is_none() {
+            return Err((
+                String::new(),
+                "strategy kind \"external\" needs `command`: the program and its arguments, such as [\"python3\", \"clients/python/gather.py\"]".into(),
+            ));
+        }
+        let refused = [
+            ("client", self.http_library.is_some()),
+            ("http2", self.http2),
+            ("copies", self.copies.is_some()),
+            ("max_queue", self.max_queue.is_some()),
+            ("workers", self.workers.is_some()),
+        ];
+        match refused.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err((
+                format!(".{key}"),
+                format!(
+                    "`{key}` is about llmbench's own HTTP client and does not reach into an external program; remove it (the program sends its own requests)"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The entries a `limit` sweep stands for, one per value, labelled `kind-limit` (or
@@ -281,6 +333,9 @@ pub enum StrategyKind {
     Rate,
     /// Concurrency that adapts: AIMD on 429s, or Vegas-style on latency.
     Adaptive,
+    /// A program of the user's own (any language) that sends the requests itself,
+    /// given the work items on its stdin at their due times.
+    External,
 }
 
 impl StrategyKind {
@@ -290,7 +345,9 @@ impl StrategyKind {
         match self {
             StrategyKind::Serial | StrategyKind::JoinAll => LimitRule::Refused,
             StrategyKind::Semaphore | StrategyKind::JoinSet => LimitRule::Required,
-            StrategyKind::Rate | StrategyKind::Adaptive => LimitRule::Optional,
+            StrategyKind::Rate | StrategyKind::Adaptive | StrategyKind::External => {
+                LimitRule::Optional
+            }
         }
     }
 
@@ -302,6 +359,7 @@ impl StrategyKind {
             StrategyKind::JoinSet => "joinset",
             StrategyKind::Rate => "rate",
             StrategyKind::Adaptive => "adaptive",
+            StrategyKind::External => "external",
         }
     }
 }

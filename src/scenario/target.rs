@@ -98,6 +98,8 @@ pub enum OpenAiApi {
     Chat,
     /// The legacy `POST /v1/completions`: a bare prompt, no chat template.
     Completions,
+    /// `POST /v1/responses`, OpenAI's Responses API.
+    Responses,
 }
 
 /// `[target.price]`: US dollars per million tokens.
@@ -193,6 +195,14 @@ impl Target {
                 api: OpenAiApi::Completions,
                 ..
             } => format!("{place} (legacy /v1/completions)"),
+            Target::Mock {
+                api: OpenAiApi::Responses,
+                ..
+            }
+            | Target::Openai {
+                api: OpenAiApi::Responses,
+                ..
+            } => format!("{place} (Responses API, /v1/responses)"),
             _ => place,
         }
     }

@@ -358,3 +358,40 @@ fn quota_keys_are_refused_by_name_where_they_do_not_apply() {
         assert!(err.contains(expected), "{strategy}:\n{err}");
     }
 }
+
+#[test]
+fn cache_and_shared_prefix_keys_are_checked_where_they_are_written() {
+    let mocked = |mock: &str| format!("{VALID}[mock]\n{mock}\n");
+    let ok = Scenario::parse(
+        &mocked("cache = { mode = \"prefix\", ttl_s = 60 }"),
+        "s.toml",
+    )
+    .unwrap();
+    let cache = ok.mock.cache.unwrap();
+    assert_eq!((cache.mode, cache.min_tokens.0), (CacheMode::Prefix, 1024));
+    let err = error_of(&mocked("cache = { mode = \"lru\" }"));
+    assert!(
+        err.contains("mock.cache.mode: unknown variant `lru`, expected `hit_rate` or `prefix`"),
+        "{err}"
+    );
+    let err = error_of(&mocked("cache = { hit_rate = 1.5 }"));
+    assert!(
+        err.contains("mock.cache.hit_rate: must be a share from 0 to 1, got 1.5"),
+        "{err}"
+    );
+    let with = |workload: &str| VALID.replace("requests = 3", workload);
+    let err = error_of(&with("requests = 3\nshared_prefix_tokens = -1"));
+    assert!(
+        err.contains(
+            "workload.shared_prefix_tokens: must be a number of tokens from 0 to 10,000,000, got -1"
+        ),
+        "{err}"
+    );
+    let err = error_of(&with(
+        "requests = 3\nshared_prefix_tokens = 5\nprompts = \"p.txt\"",
+    ));
+    assert!(
+        err.contains("workload: `shared_prefix_tokens` applies to synthetic prompts only"),
+        "{err}"
+    );
+}

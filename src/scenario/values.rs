@@ -195,6 +195,10 @@ checked_count!(
     CopyCount, 1, 1024, "a number of copies"
 );
 checked_count!(
+    /// A number of tokens, which may be 0 (a cache's smallest prefix, a shared prefix).
+    TokenCount, 0, MAX_TOKENS as u64, "a number of tokens"
+);
+checked_count!(
     /// A queue length, which may be 0 (no waiting).
     QueueLength, 0, MAX_QUEUE, "a queue length"
 );

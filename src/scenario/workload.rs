@@ -6,7 +6,7 @@ use super::arrival::ArrivalConfig;
 use super::distribution::{Distribution, TokenDistribution};
 use super::tagged;
 use super::values::limits::MAX_REQUESTS;
-use super::values::{CpuMicros, RequestCount, Seconds};
+use super::values::{CpuMicros, RequestCount, Seconds, TokenCount};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +31,10 @@ pub struct WorkloadConfig {
     pub prompt_tokens: Option<TokenDistribution>,
     /// Completion cap of synthetic items (default 128); a trace's rows give their own.
     pub max_tokens: Option<TokenDistribution>,
+    /// Words every synthetic prompt starts with, the same for all items (a system
+    /// prompt, a shared document), so that a provider's prefix cache can hit.
+    #[serde(default = "no_tokens")]
+    pub shared_prefix_tokens: TokenCount,
     /// CPU time spent after each response (tokenising, parsing…), in microseconds.
     pub cpu_work_us: Option<CpuMicros>,
     /// Run that work with `spawn_blocking` instead of on the runtime's own threads.
@@ -52,6 +56,9 @@ impl WorkloadConfig {
     /// Checks that involve several keys; the message names the key at fault.
     pub(super) fn check(&self) -> Result<(), String> {
         self.arrival.check().map_err(|m| format!("arrival: {m}"))?;
+        if self.prompts.is_some() && self.shared_prefix_tokens.0 > 0 {
+            return Err("`shared_prefix_tokens` applies to synthetic prompts only, and `prompts` names a file of real ones: remove one of them".into());
+        }
         if matches!(self.arrival, ArrivalConfig::Trace { .. }) {
             let set = [
                 ("prompt_tokens", self.prompt_tokens.is_some()),
@@ -86,6 +93,10 @@ impl WorkloadConfig {
             _ => Ok(()),
         }
     }
+}
+
+fn no_tokens() -> TokenCount {
+    TokenCount(0)
 }
 
 fn yes() -> bool {

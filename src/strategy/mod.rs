@@ -12,6 +12,7 @@
 
 mod adaptive;
 mod arrivals;
+mod external;
 mod join_all;
 mod joinset;
 mod rate;
@@ -20,6 +21,10 @@ mod serial;
 
 pub use adaptive::{AdaptiveStrategy, Aimd, Vegas};
 pub use arrivals::Arrivals;
+pub use external::{
+    ExternalStrategy, ProgramContext, ProgramOutcome, ProgramReport, ProgramRun,
+    program_unavailable,
+};
 pub use join_all::JoinAllStrategy;
 pub use joinset::JoinSetStrategy;
 pub use rate::RateStrategy;
@@ -84,6 +89,7 @@ impl StrategyConfig {
                 initial: usize::try_from(self.start_limit()).unwrap_or(usize::MAX),
                 signal: self.signal.unwrap_or_default(),
             }),
+            StrategyKind::External => Box::new(ExternalStrategy::new(self)),
         }
     }
 }
@@ -144,6 +150,8 @@ pub struct DispatchPolicy {
     pub cpu_work: Duration,
     /// Spend it with `spawn_blocking`, off the runtime's threads.
     pub offload: bool,
+    /// An `external` strategy's target settings and results file; `None` for the rest.
+    pub program: Option<Arc<ProgramContext>>,
 }
 
 impl DispatchPolicy {
@@ -197,7 +205,7 @@ impl Dispatcher {
         cancel: CancellationToken,
         (epoch, sink, copies): (Instant, Arc<dyn RecordSink>, usize),
     ) -> Dispatcher {
-        let recorder = Recorder::new(items.len(), copies, epoch, sink);
+        let recorder = Recorder::new(items.index_end(), copies, epoch, sink);
         Dispatcher {
             inner: Arc::new(DispatchState {
                 items,

@@ -1,6 +1,8 @@
 //! Message content as both providers accept it: a plain string, or a list of typed
 //! parts (`[{"type": "text", "text": "…"}]`, as SDKs and frameworks such as GuideLLM
-//! send it). Only text parts count; others (images, tool results) are carried along.
+//! and LangChain send it). Text parts (`text`, and the Responses API's `input_text`)
+//! carry text; image parts (`image_url`, `image`, `input_image`) are told apart so a
+//! server can charge for them; others (tool calls and results) are carried along.
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -15,12 +17,31 @@ pub enum Content<'a> {
     Blocks(Vec<Block<'a>>),
 }
 
+/// The part types that carry an image, in OpenAI Chat, Anthropic and the Responses API.
+const IMAGE_KINDS: &[&str] = &["image_url", "image", "input_image"];
+
 impl Content<'_> {
     /// The text of the content (text blocks only).
     pub fn texts(&self) -> Vec<&str> {
         match self {
             Content::Text(t) => vec![t.as_ref()],
             Content::Blocks(blocks) => blocks.iter().filter_map(|b| b.text.as_deref()).collect(),
+        }
+    }
+
+    /// How many image parts the content holds.
+    pub fn images(&self) -> usize {
+        match self {
+            Content::Text(_) => 0,
+            Content::Blocks(blocks) => blocks.iter().filter(|b| b.is_image()).count(),
+        }
+    }
+
+    /// The content's parts in order; a string is one text part.
+    pub fn blocks(&self) -> Vec<Block<'_>> {
+        match self {
+            Content::Text(t) => vec![Block::text(t.as_ref())],
+            Content::Blocks(blocks) => blocks.clone(),
         }
     }
 }
@@ -31,4 +52,41 @@ pub struct Block<'a> {
     pub kind: Cow<'a, str>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub text: Option<Cow<'a, str>>,
+    /// Anthropic's cache breakpoint: the prompt up to and including this part may be
+    /// cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<CacheControl>,
+}
+
+impl<'a> Block<'a> {
+    /// A text part.
+    pub fn text(text: impl Into<Cow<'a, str>>) -> Block<'a> {
+        Block {
+            kind: "text".into(),
+            text: Some(text.into()),
+            cache_control: None,
+        }
+    }
+
+    pub fn is_image(&self) -> bool {
+        IMAGE_KINDS.contains(&self.kind.as_ref())
+    }
+}
+
+/// `{"type": "ephemeral"}`, with an optional `ttl` (`"5m"`, `"1h"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheControl {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+}
+
+impl CacheControl {
+    pub fn ephemeral() -> CacheControl {
+        CacheControl {
+            kind: "ephemeral".into(),
+            ttl: None,
+        }
+    }
 }

@@ -8,4 +8,5 @@ pub mod anthropic;
 pub mod completions;
 pub mod content;
 pub mod openai;
+pub mod responses;
 pub mod sse;

@@ -29,6 +29,11 @@ pub struct ChatRequest<'a> {
     /// vLLM-style extension: generate at least this many tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_tokens: Option<u32>,
+    /// How many choices to generate (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u32>,
+    // Other fields the API takes (`tools`, `tool_choice`, `response_format`, `stop`,
+    // `seed`, `temperature`, …) shape the text, not its timing: read past.
 }
 
 impl ChatRequest<'_> {
@@ -46,9 +51,10 @@ impl ChatRequest<'_> {
 pub struct ChatMessage<'a> {
     #[serde(borrow)]
     pub role: Cow<'a, str>,
-    /// A string, or a list of parts (`{"type": "text", "text": …}`), as the API accepts.
-    #[serde(borrow)]
-    pub content: Content<'a>,
+    /// A string, or a list of parts (`{"type": "text", "text": …}`), as the API accepts;
+    /// `null` on an assistant message that only calls tools.
+    #[serde(default, borrow)]
+    pub content: Option<Content<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
@@ -72,6 +78,17 @@ pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    /// What of the prompt was read from the provider's cache; absent or `null` from
+    /// servers that do not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: u32,
 }
 
 impl Usage {
@@ -80,7 +97,21 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             total_tokens: prompt_tokens + completion_tokens,
+            prompt_tokens_details: None,
         }
+    }
+
+    /// With `cached_tokens` of the prompt read from cache.
+    pub fn with_cached(self, cached_tokens: u32) -> Usage {
+        Usage {
+            prompt_tokens_details: Some(PromptTokensDetails { cached_tokens }),
+            ..self
+        }
+    }
+
+    /// Prompt tokens read from cache (0 when the server does not say).
+    pub fn cached_tokens(&self) -> u32 {
+        self.prompt_tokens_details.map_or(0, |d| d.cached_tokens)
     }
 }
 
@@ -262,5 +293,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(both.output_cap(), Some(9));
+    }
+
+    #[test]
+    fn cached_tokens_are_read_when_reported_and_zero_otherwise() {
+        let usage: Usage = serde_json::from_str(
+            r#"{"prompt_tokens":2048,"completion_tokens":1,"total_tokens":2049,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(usage.cached_tokens(), 1920);
+        let vllm: Usage = serde_json::from_str(
+            r#"{"prompt_tokens":2,"completion_tokens":1,"total_tokens":3,"prompt_tokens_details":null}"#,
+        )
+        .unwrap();
+        assert_eq!(vllm.cached_tokens(), 0);
     }
 }

@@ -33,6 +33,10 @@ pub struct WorkItem {
     pub at: Duration,
     pub prompt_tokens: u32,
     pub max_tokens: u32,
+    /// How many of a synthetic prompt's words are the prefix every item shares
+    /// (`shared_prefix_tokens`, at most all but the item's own first word).
+    #[serde(skip)]
+    pub shared_prefix: u32,
 }
 
 /// Words the synthetic prompts are made of. Each is one token under the mock's
@@ -45,18 +49,33 @@ const PROMPT_WORDS: &[&str] = &[
 
 impl WorkItem {
     /// The prompt: the item's real prompt, or a synthetic one of exactly `prompt_tokens`
-    /// words starting with a word unique to the item (so the mock can derive per-item
-    /// draws from the request, see `mock::generator`).
+    /// words: the shared prefix, if any, then a word unique to the item (so the mock can
+    /// derive per-item draws from the request, see `mock::generator`), then filler.
     pub fn prompt_text(&self) -> String {
+        let (prefix, own) = self.prompt_parts();
+        if prefix.is_empty() {
+            own
+        } else {
+            format!("{prefix} {own}")
+        }
+    }
+
+    /// The prompt in two parts: the prefix shared by every item (empty without one) and
+    /// the item's own part. Their words together are [`WorkItem::prompt_text`]'s.
+    pub fn prompt_parts(&self) -> (String, String) {
         if let Some(prompt) = &self.prompt {
-            return prompt.to_string();
+            return (String::new(), prompt.to_string());
         }
-        let mut text = format!("item-{}", self.index);
-        for k in 1..self.prompt_tokens as usize {
+        let shared = self.shared_prefix.min(self.prompt_tokens.saturating_sub(1)) as usize;
+        let prefix: Vec<&str> = (0..shared)
+            .map(|k| PROMPT_WORDS[k % PROMPT_WORDS.len()])
+            .collect();
+        let mut own = format!("item-{}", self.index);
+        for k in shared + 1..self.prompt_tokens as usize {
             let word = PROMPT_WORDS[(self.index as usize + k * 7) % PROMPT_WORDS.len()];
-            let _ = write!(text, " {word}");
+            let _ = write!(own, " {word}");
         }
-        text
+        (prefix.join(" "), own)
     }
 }
 
@@ -112,10 +131,14 @@ pub fn generate(
         source,
         index: 0,
         prompts: prompts.into(),
+        shared_prefix: u32::try_from(config.shared_prefix_tokens.0).unwrap_or(u32::MAX),
+        part: None,
     };
+    let len = first.clone().count();
     WorkItems {
-        len: first.clone().count(),
+        len,
         first,
+        index_end: len,
     }
 }
 
@@ -126,11 +149,30 @@ pub fn generate(
 pub struct WorkItems {
     first: ItemStream,
     len: usize,
+    /// One past the highest index of the whole sequence (a part's indices are sparse).
+    index_end: usize,
 }
 
 impl WorkItems {
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// One past the highest item index: what a table indexed by item must hold.
+    pub fn index_end(&self) -> usize {
+        self.index_end
+    }
+
+    /// Only the items whose index is `index` modulo `count` (a part of a sharded run),
+    /// each at its time in the whole schedule.
+    pub fn part(&self, index: u32, count: u32) -> WorkItems {
+        let mut first = self.first.clone();
+        first.part = Some((index, count.max(1)));
+        WorkItems {
+            len: first.clone().count(),
+            first,
+            index_end: self.index_end,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -154,6 +196,11 @@ pub struct ItemStream {
     source: Source,
     index: u32,
     prompts: Arc<[Arc<str>]>,
+    /// Every item's `shared_prefix`.
+    shared_prefix: u32,
+    /// With a part of a sharded run, `(index, count)`: only items with an index of
+    /// `index` modulo `count`.
+    part: Option<(u32, u32)>,
 }
 
 /// Items drawn from the seed: times from the arrival schedule, lengths from the
@@ -181,6 +228,18 @@ impl Iterator for ItemStream {
     type Item = WorkItem;
 
     fn next(&mut self) -> Option<WorkItem> {
+        loop {
+            let item = self.draw_next()?;
+            if self.part.is_none_or(|(part, parts)| item.index % parts == part) {
+                return Some(item);
+            }
+        }
+    }
+}
+
+impl ItemStream {
+    /// The next item of the whole sequence, whichever part it is.
+    fn draw_next(&mut self) -> Option<WorkItem> {
         let index = self.index;
         let mut item = match &mut self.source {
             Source::Drawn(drawn) => {
@@ -188,6 +247,7 @@ impl Iterator for ItemStream {
                 WorkItem {
                     index,
                     prompt: None,
+                    shared_prefix: self.shared_prefix,
                     at: Duration::from_secs_f64(at),
                     prompt_tokens: drawn.prompt_tokens.sample(&mut drawn.lengths),
                     max_tokens: drawn.max_tokens.sample(&mut drawn.lengths),
@@ -198,6 +258,7 @@ impl Iterator for ItemStream {
                 WorkItem {
                     index,
                     prompt: None,
+                    shared_prefix: self.shared_prefix,
                     at: row.at,
                     prompt_tokens: row.prompt_tokens,
                     max_tokens: row.output_tokens,
@@ -271,6 +332,7 @@ mod tests {
             })),
             cpu_work_us: None,
             offload: false,
+            shared_prefix_tokens: crate::scenario::TokenCount(0),
         }
     }
 
@@ -283,6 +345,20 @@ mod tests {
         };
         assert_eq!(items(1), items(1));
         assert_ne!(items(1), items(2));
+    }
+
+    #[test]
+    fn a_shared_prefix_starts_every_prompt_and_keeps_its_length() {
+        let mut config = config(4);
+        config.shared_prefix_tokens = crate::scenario::TokenCount(3);
+        let items: Vec<_> = generate(&config, None, &[]).iter().collect();
+        let prefix = items[0].prompt_parts().0;
+        assert_eq!(prefix, "alpha bravo charlie");
+        for item in &items {
+            let text = item.prompt_text();
+            assert_eq!(text.split_whitespace().count(), item.prompt_tokens as usize);
+            assert!(text.starts_with(&format!("{prefix} item-{} ", item.index)));
+        }
     }
 
     #[test]

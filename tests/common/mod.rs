@@ -18,6 +18,8 @@ pub async fn run_in(src: &str, folder: &Path, cancel: CancellationToken) -> RunO
         output: folder.join("results"),
         quiet: true,
         report: false,
+        shard: None,
+        start_at: None,
     };
     let items = llmbench::workload::load(&scenario).unwrap_or_else(|e| panic!("{e}"));
     runner::run(&scenario, items, &file, &options, cancel)
@@ -90,6 +92,18 @@ pub fn run_binary(src: &str, env: &[(&str, &str)]) -> (std::process::Output, tem
         out_dir.to_str().unwrap(),
     ];
     (llmbench(&args, env), dir)
+}
+
+/// The results folder of a run by [`run_binary`] in `dir`, and its summary.json.
+pub fn summary_of(dir: &tempfile::TempDir) -> (std::path::PathBuf, serde_json::Value) {
+    let run = std::fs::read_dir(dir.path().join("out"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    (run, serde_json::from_str(&text).unwrap())
 }
 
 /// An HTTP client for tests (the TLS provider installed first, as reqwest requires).

@@ -12,6 +12,11 @@ import anthropic
 import openai
 import pytest
 
+try:  # the HTTP client the pinned openai SDK is built on
+    import httpx2 as httpx
+except ImportError:  # older SDKs use httpx itself
+    import httpx
+
 URL = os.environ["LLMBENCH_MOCK_URL"]
 PROMPT = "name three colours please"
 
@@ -112,10 +117,16 @@ def test_anthropic_stream_usage_matches_the_text():
     assert final.stop_reason == "max_tokens"
 
 
-def spend_the_bucket(call, limit=60):
-    """Makes `limit` calls: a 60 RPM bucket then holds less than one request."""
-    for _ in range(limit):
-        call()
+def spend_the_bucket(call, refusal, limit=60):
+    """Calls until the 60 RPM bucket refuses, and returns the refusal: after `limit`
+    calls at the soonest, a few more on a slow machine (it refills one a second)."""
+    for made in range(4 * limit):
+        try:
+            call()
+        except refusal as refused:
+            assert made >= limit, f"refused after {made} calls"
+            return refused
+    raise AssertionError(f"{4 * limit} calls were never refused")
 
 
 def test_openai_rate_limit_raises_and_retries_wait_it_out():
@@ -124,10 +135,8 @@ def test_openai_rate_limit_raises_and_retries_wait_it_out():
     call = lambda c: c.chat.completions.create(  # noqa: E731
         model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=1
     )
-    spend_the_bucket(lambda: call(client))
-    with pytest.raises(openai.RateLimitError) as refused:
-        call(client)
-    assert refused.value.response.headers["retry-after"] == "1"
+    refused = spend_the_bucket(lambda: call(client), openai.RateLimitError)
+    assert refused.response.headers["retry-after"] == "1"
     started = time.monotonic()
     r = call(oai(max_retries=2, api_key=api_key))
     assert r.choices[0].message.content
@@ -140,10 +149,8 @@ def test_anthropic_rate_limit_raises_and_retries_wait_it_out():
         model="m", max_tokens=1, messages=[{"role": "user", "content": "hi"}]
     )
     client = claude(api_key=api_key)
-    spend_the_bucket(lambda: call(client))
-    with pytest.raises(anthropic.RateLimitError) as refused:
-        call(client)
-    assert refused.value.response.headers["retry-after"] == "1"
+    refused = spend_the_bucket(lambda: call(client), anthropic.RateLimitError)
+    assert refused.response.headers["retry-after"] == "1"
     started = time.monotonic()
     assert call(claude(max_retries=2, api_key=api_key)).content[0].text
     assert time.monotonic() - started >= 0.5
@@ -187,3 +194,97 @@ def test_anthropic_mid_stream_error_event_raises():
 def test_models_are_listed_for_both_sdks():
     assert [m.id for m in oai().models.list()] == ["llmbench-mock"]
     assert [m.id for m in claude().models.list()] == ["llmbench-mock"]
+
+
+def test_openai_responses_whole_usage_matches_the_text():
+    r = oai().responses.create(model="gpt-test", input=PROMPT, max_output_tokens=7)
+    assert r.object == "response"
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"
+    assert r.output[0].type == "message" and r.output[0].role == "assistant"
+    assert words(r.output_text) == r.usage.output_tokens == 7
+    assert r.usage.input_tokens == words(PROMPT)
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+
+
+def test_openai_responses_stream_events_in_order_with_usage():
+    stream = oai().responses.create(
+        model="gpt-test", input=[{"role": "user", "content": PROMPT}], instructions="be brief",
+        max_output_tokens=9, stream=True,
+    )
+    events = list(stream)
+    kinds = [e.type for e in events]
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.incomplete",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    final = events[-1].response
+    assert words(text) == final.usage.output_tokens == 9
+    assert final.output_text == text == events[-4].text
+    assert final.usage.input_tokens == words(PROMPT) + 2
+
+
+def test_openai_responses_stream_helper_completes():
+    with oai().responses.stream(model="gpt-test", input="say a little") as stream:
+        text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert final.status == "completed"
+    assert final.output_text == text and words(text) == final.usage.output_tokens
+
+
+def cacheable(words_count):
+    """A prompt of its own, long enough to be cached: the prefix cache is shared."""
+    return " ".join([uuid.uuid4().hex] + ["context"] * (words_count - 1))
+
+
+def test_openai_prompt_caching_usage_fields():
+    prompt = cacheable(300)
+    call = lambda: oai().chat.completions.create(  # noqa: E731
+        model="m", messages=[{"role": "user", "content": prompt}], max_tokens=1
+    )
+    assert call().usage.prompt_tokens_details.cached_tokens == 0
+    again = call().usage
+    assert again.prompt_tokens == 300
+    assert again.prompt_tokens_details.cached_tokens == 256  # whole 128-token blocks
+    r = oai().responses.create(model="m", input=prompt, max_output_tokens=1)
+    assert r.usage.input_tokens_details.cached_tokens == 256
+
+
+def test_anthropic_prompt_caching_usage_fields():
+    system = [{"type": "text", "text": cacheable(200), "cache_control": {"type": "ephemeral"}}]
+    call = lambda: claude().messages.create(  # noqa: E731
+        model="claude-test", max_tokens=1, system=system,
+        messages=[{"role": "user", "content": [{"type": "text", "text": PROMPT}]}],
+    )
+    written = call().usage
+    assert (written.cache_creation_input_tokens, written.cache_read_input_tokens) == (200, 0)
+    assert written.input_tokens == words(PROMPT)
+    read = call().usage
+    assert (read.cache_creation_input_tokens, read.cache_read_input_tokens) == (0, 200)
+    assert read.input_tokens == words(PROMPT)
+
+
+def test_http2_with_prior_knowledge_through_httpx_and_the_sdk():
+    # http1=False: HTTP/2 with prior knowledge (h2c) on a plain http:// URL.
+    with httpx.Client(http1=False, http2=True) as h2:
+        r = h2.post(
+            f"{URL}/v1/chat/completions",
+            headers={"authorization": f"Bearer {key()}"},
+            json={"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+        )
+        assert r.http_version == "HTTP/2" and r.status_code == 200
+        assert r.json()["usage"]["completion_tokens"] == 3
+        client = openai.OpenAI(base_url=f"{URL}/v1", api_key=key(), max_retries=0, http_client=h2)
+        stream = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True
+        )
+        assert sum(1 for c in stream for ch in c.choices if ch.delta.content) == 4

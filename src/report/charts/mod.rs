@@ -8,6 +8,7 @@
 
 mod cdf;
 mod chart;
+mod margin;
 mod plotting;
 mod spectrum;
 mod sweep;
@@ -31,6 +32,7 @@ pub const CHARTS: &[&dyn AnyChart] = &[
     &timeline::Timeline,
     &tradeoff::Tradeoff,
     &sweep::ConcurrencySweep,
+    &margin::CapacityMargins,
 ];
 
 /// A chart written to disk.
@@ -111,6 +113,7 @@ mod tests {
                 "timeline",
                 "throughput-vs-p99",
                 "concurrency-sweep",
+                "capacity-margins",
             ]
         );
         let mut titles: Vec<&str> = CHARTS.iter().map(|c| c.title()).collect();

@@ -1,0 +1,322 @@
+//! `llmbench capacity`: runs a capacity search. Each probe is a normal strategy run (the
+//! scenario's one strategy at a rate, or with a limit) saved into one results folder as
+//! it ends; its verdict against `[slo]` (dropped and failed requests counted as errors)
+//! goes to the search's decisions ([`crate::search`]), and the answer so far is saved
+//! with every probe, so an interrupted search leaves a partial answer beside its probes.
+//!
+//! Owns turning a point into a probe (its work items and strategy) and a probe's results
+//! into a verdict; the decisions are the search's, the running the runner's.
+
+use crate::result::StrategyResult;
+use crate::runner::{RunOptions, RunOutcome, StepwiseRun};
+use crate::scenario::{
+    ArrivalConfig, Concurrency, LimitRule, Rate, RequestCount, Scenario, SearchConfig,
+    SearchDimension, SloConfig, StrategyConfig, WorkloadConfig,
+};
+use crate::search::{ObjectiveMargin, ProbeVerdict, Search, SearchStatus, SearchStep};
+use crate::summary::StrategySummary;
+use crate::workload::WorkItems;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// A search ready to run: checked against the scenario before any traffic.
+pub struct Probes<'a> {
+    scenario: &'a Scenario,
+    search: &'a SearchConfig,
+    strategy: &'a StrategyConfig,
+    prompts: Vec<Arc<str>>,
+}
+
+impl<'a> Probes<'a> {
+    /// The search of `scenario` with its one strategy, or the one labelled `label`;
+    /// the error says what to change.
+    pub fn new(scenario: &'a Scenario, label: Option<&str>) -> Result<Probes<'a>, String> {
+        let search = scenario.search().ok_or(
+            "no [search] section: add one with `low`, `high` and `requests` or `duration_s` (see the README's capacity section)",
+        )?;
+        if scenario.slo.is_empty() {
+            return Err("a capacity search needs objectives to meet: set [slo] (e.g. ttft_p99_ms, max_error_rate)".into());
+        }
+        let labels: Vec<String> = scenario.strategies().map(|s| s.label()).collect();
+        let strategy = match label {
+            Some(label) => scenario.strategies().find(|s| s.label() == label).ok_or_else(|| {
+                format!(
+                    "--strategy: no strategy is labelled \"{label}\"; the scenario's strategies are: {}",
+                    labels.join(", ")
+                )
+            })?,
+            None if labels.len() == 1 => scenario.strategies().next().expect("one strategy"),
+            None => {
+                return Err(format!(
+                    "a search runs one strategy: pick one with --strategy ({})",
+                    labels.join(", ")
+                ));
+            }
+        };
+        let workload = scenario.workload();
+        match search.dimension {
+            SearchDimension::Concurrency if strategy.kind.limit_rule() == LimitRule::Refused => {
+                return Err(format!(
+                    "search.dimension = \"concurrency\" varies the strategy's `limit`, which {} has none of: use semaphore, joinset, rate or adaptive",
+                    strategy.kind
+                ));
+            }
+            SearchDimension::Rate
+                if !matches!(
+                    workload.arrival,
+                    ArrivalConfig::Batch
+                        | ArrivalConfig::Constant { .. }
+                        | ArrivalConfig::Poisson { .. }
+                        | ArrivalConfig::Gamma { .. }
+                ) =>
+            {
+                return Err("search.dimension = \"rate\" sets the arrival rate: workload.arrival must be constant, poisson or gamma (or left out for constant)".into());
+            }
+            _ => {}
+        }
+        let prompts = match &workload.prompts {
+            Some(path) => crate::workload::prompts::load(&scenario.folder().join(path))
+                .map_err(|e| format!("{e} (the file of workload.prompts)"))?,
+            None => Vec::new(),
+        };
+        Ok(Probes {
+            scenario,
+            search,
+            strategy,
+            prompts,
+        })
+    }
+
+    /// The strategy and work items of a probe at `point`, labelled by its number.
+    fn probe(&self, number: usize, point: f64) -> (StrategyConfig, WorkItems) {
+        let mut workload: WorkloadConfig = self.scenario.workload().clone();
+        let mut strategy = self.strategy.clone();
+        match self.search.dimension {
+            SearchDimension::Rate => {
+                let rate = Rate(point);
+                workload.arrival = match workload.arrival {
+                    ArrivalConfig::Poisson { .. } => ArrivalConfig::Poisson { rate },
+                    ArrivalConfig::Gamma { burstiness, .. } => {
+                        ArrivalConfig::Gamma { rate, burstiness }
+                    }
+                    _ => ArrivalConfig::Constant { rate },
+                };
+                workload.duration_s = self.search.duration_s;
+            }
+            SearchDimension::Concurrency => {
+                strategy = strategy.with_limit(Concurrency(point as u64));
+            }
+        }
+        workload.requests = Some(RequestCount(self.search.requests_at(point)));
+        strategy.custom_label = Some(crate::scenario::Name(format!(
+            "p{number:02}-{}-{}",
+            self.search.dimension.as_str(),
+            point_label(point)
+        )));
+        let items = crate::workload::generate(&workload, None, &self.prompts);
+        (strategy, items)
+    }
+
+    /// What the search may spend at most, before it starts.
+    pub fn plan(&self) -> SearchPlan {
+        let probes = Search::max_probes(self.search) as u64;
+        let per_probe = self.search.requests_at(self.search.high.0);
+        let workload = self.scenario.workload();
+        let requests = probes.saturating_mul(per_probe);
+        let mean = |d: crate::scenario::TokenDistribution| d.0.typical();
+        let (prompt, output) = (mean(workload.prompt_tokens()), mean(workload.max_tokens()));
+        SearchPlan {
+            target: self.scenario.target.describe(),
+            loopback: self.scenario.target.is_loopback(),
+            points: Search::max_points(self.search),
+            probes,
+            requests,
+            max_cost: self.scenario.target.price().map(|p| {
+                requests as f64 * (prompt * p.input_per_million.0 + output * p.output_per_million.0)
+                    / 1e6
+            }),
+            budget: !self.scenario.budget.is_empty(),
+        }
+    }
+}
+
+/// "12.5", "40": a point as a label writes it.
+fn point_label(point: f64) -> String {
+    let text = format!("{point:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The most a search may spend, shown before it starts.
+pub struct SearchPlan {
+    pub target: String,
+    pub loopback: bool,
+    pub points: usize,
+    pub probes: u64,
+    pub requests: u64,
+    /// Dollars at `[target.price]`, with every request at its typical prompt and
+    /// `max_tokens`.
+    pub max_cost: Option<f64>,
+    /// Whether `[budget]` caps it.
+    pub budget: bool,
+}
+
+impl fmt::Display for SearchPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        crate::plan::write_target(f, &self.target, self.loopback)?;
+        writeln!(
+            f,
+            "search:         at most {} points, {} probes (repeats included)",
+            self.points, self.probes
+        )?;
+        writeln!(
+            f,
+            "requests:       at most {} (each probe at most as many as one at the highest point)",
+            self.requests
+        )?;
+        crate::plan::write_cost(f, self.max_cost)?;
+        match self.budget {
+            true => write!(f, "\nbudget:         [budget] stops the search when spent"),
+            false => write!(
+                f,
+                "\nbudget:         none ([budget] caps requests, tokens or cost)"
+            ),
+        }
+    }
+}
+
+/// A probe's verdict against the objectives, from its results.
+/// `good` is how many requests met the per-request objectives ([`good_requests`]).
+pub fn verdict(slo: &SloConfig, point: f64, result: &StrategyResult, good: u64) -> ProbeVerdict {
+    let mut summary = StrategySummary::from_result(result);
+    // An arrival dropped at this load is a request the endpoint did not serve.
+    summary.requests.failed += summary.requests.dropped;
+    let objectives = slo
+        .evaluate(&summary)
+        .into_iter()
+        .map(|check| {
+            let floor = check.objective.contains('≥');
+            let margin = match (check.actual, floor) {
+                (None, _) => -1.0,
+                (Some(actual), true) => (actual - check.limit) / check.limit,
+                // An error rate of 0 allows none: any error is a whole limit over.
+                (Some(actual), false) if check.limit == 0.0 => -actual.signum(),
+                (Some(actual), false) => (check.limit - actual) / check.limit,
+            };
+            ObjectiveMargin {
+                objective: check.objective,
+                limit: check.limit,
+                actual: check.actual,
+                margin,
+            }
+        })
+        .collect();
+    ProbeVerdict {
+        label: result.label.clone(),
+        point,
+        objectives,
+        throughput_rps: summary.requests_per_s,
+        goodput_rps: per_second(good, result),
+        interrupted: result.interrupted,
+    }
+}
+
+/// Requests that succeeded with their own TTFT, time per output token and E2E within
+/// the objectives (a per-request reading of the percentile limits), read from the
+/// strategy's rows in `requests.csv` one at a time.
+pub fn good_requests(slo: &SloConfig, csv: &std::path::Path, label: &str) -> anyhow::Result<u64> {
+    let within = |limit: Option<crate::scenario::Positive>, value: Option<std::time::Duration>| {
+        limit.is_none_or(|l| value.is_some_and(|v| v.as_secs_f64() * 1000.0 <= l.0))
+    };
+    let mut good = 0;
+    crate::report::requests_csv::read_each(csv, |of, r| {
+        good += u64::from(
+            of == label
+                && r.is_ok()
+                && within(slo.ttft_p99_ms, r.ttft())
+                && within(slo.e2e_p99_ms, r.e2e())
+                && within(slo.e2e_corrected_p99_ms, r.e2e_corrected())
+                && (slo.itl_p99_ms.is_none()
+                    || r.output_tokens < 2
+                    || within(slo.itl_p99_ms, r.tpot())),
+        );
+    })?;
+    Ok(good)
+}
+
+fn per_second(count: u64, result: &StrategyResult) -> f64 {
+    let seconds = result.makespan().as_secs_f64();
+    match seconds > 0.0 {
+        true => count as f64 / seconds,
+        false => 0.0,
+    }
+}
+
+/// Runs the search and saves every probe and the answer into one results folder.
+pub async fn run(
+    probes: &Probes<'_>,
+    scenario_file: &Path,
+    options: &RunOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunOutcome> {
+    let mut session = StepwiseRun::start(probes.scenario, scenario_file, options, cancel)?;
+    let mut search = Search::new(probes.search.clone());
+    let status = loop {
+        if let Some(reason) = session.stopped() {
+            break SearchStatus::Partial { reason };
+        }
+        let point = match search.next() {
+            SearchStep::Probe(point) => point,
+            SearchStep::Done(status) => break status,
+        };
+        let (strategy, items) = probes.probe(search.probes().len() + 1, point);
+        let csv = session.dir().join(crate::report::requests_csv::FILE);
+        let Some(result) = session.strategy(&strategy, items).await? else {
+            anyhow::bail!(
+                "{} cannot run here: its runtime is unavailable",
+                strategy.label()
+            );
+        };
+        let good = good_requests(&probes.scenario.slo, &csv, &result.label)?;
+        let mut verdict = verdict(&probes.scenario.slo, point, result, good);
+        // A probe cut short by the budget saw less than its load: it decides nothing.
+        verdict.interrupted |= session.stopped().is_some();
+        search.record(verdict);
+        report_progress(&search, options.quiet);
+        session.result.capacity = Some(search.answer(SearchStatus::Partial {
+            reason: "the search was still running".into(),
+        }));
+        session.save()?;
+    };
+    session.result.capacity = Some(search.answer(status));
+    session.finish()
+}
+
+/// One line per probe: which, its verdict, the worst objective, the bracket so far.
+fn report_progress(search: &Search, quiet: bool) {
+    let (Some(verdict), false) = (search.probes().last(), quiet) else {
+        return;
+    };
+    let answer = search.answer(SearchStatus::Found);
+    let worst = verdict
+        .objectives
+        .iter()
+        .min_by(|a, b| a.margin.total_cmp(&b.margin))
+        .map(|o| {
+            let actual = o.actual.map_or("no sample".into(), |a| format!("{a:.3}"));
+            format!("{} at {actual}", o.objective)
+        })
+        .unwrap_or_default();
+    let end = |v: Option<f64>| v.map_or("–".into(), point_label);
+    eprintln!(
+        "probe {}: {} {}: {} (worst: {worst}); goodput {:.2} req/s; bracket [{}, {}]",
+        search.probes().len(),
+        point_label(verdict.point),
+        answer.unit,
+        verdict.outcome(),
+        verdict.goodput_rps,
+        end(answer.highest_passing),
+        end(answer.lowest_failing),
+    );
+}

@@ -1,0 +1,120 @@
+//! The client side of OpenAI Responses (`api = "responses"`).
+
+use super::{BodyUsage, EventSummary, WireAdapter};
+use crate::wire::responses::{
+    RESPONSES_PATH, ResponseObject, ResponsesEvent, ResponsesInput, ResponsesRequest,
+};
+use crate::wire::sse::SseEvent;
+use crate::workload::WorkItem;
+use std::borrow::Cow;
+
+pub struct OpenAiResponses {
+    pub model: String,
+}
+
+impl WireAdapter for OpenAiResponses {
+    fn path(&self) -> &'static str {
+        RESPONSES_PATH
+    }
+
+    fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8> {
+        let request = ResponsesRequest {
+            model: Cow::Borrowed(&self.model),
+            input: ResponsesInput::Text(item.prompt_text().into()),
+            instructions: None,
+            max_output_tokens: Some(item.max_tokens),
+            stream,
+        };
+        serde_json::to_vec(&request).expect("a request always serializes")
+    }
+
+    /// Reads the events that carry what is measured, by their `event:` name: text
+    /// deltas, the closing `response.completed` or `response.incomplete` (with the
+    /// usage), and errors; the others (`response.created`, item and part events, types
+    /// added later) are passed over.
+    fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String> {
+        if !matches!(
+            event.event,
+            "response.output_text.delta"
+                | "response.completed"
+                | "response.incomplete"
+                | "response.failed"
+                | "error"
+        ) {
+            return Ok(EventSummary::default());
+        }
+        if event.event == "response.failed" {
+            return Err(format!(
+                "the response failed: {}",
+                super::excerpt(event.data)
+            ));
+        }
+        let parsed: ResponsesEvent = super::read_named_event(event)?;
+        Ok(match parsed {
+            ResponsesEvent::OutputTextDelta(text) => EventSummary {
+                content_chunks: u32::from(!text.delta.is_empty()),
+                ..EventSummary::default()
+            },
+            ResponsesEvent::Completed(end) | ResponsesEvent::Incomplete(end) => EventSummary {
+                output_tokens: end.response.usage.map(|u| u.output_tokens),
+                cached_tokens: end
+                    .response
+                    .usage
+                    .map(|u| u.input_tokens_details.cached_tokens),
+                done: true,
+                ..EventSummary::default()
+            },
+            ResponsesEvent::Error { message, .. } => {
+                return Err(format!("error event: {message}"));
+            }
+            _ => EventSummary::default(),
+        })
+    }
+
+    fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
+        let response: ResponseObject = super::read_body(body, "response")?;
+        let usage = response
+            .usage
+            .ok_or_else(|| "response without usage".to_string())?;
+        Ok(BodyUsage {
+            output_tokens: usage.output_tokens,
+            cached_tokens: usage.input_tokens_details.cached_tokens,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event<'a>(name: &'a str, data: &'a str) -> SseEvent<'a> {
+        SseEvent { event: name, data }
+    }
+
+    #[test]
+    fn reads_deltas_the_closing_usage_and_errors() {
+        let a = OpenAiResponses { model: "m".into() };
+        let delta = r#"{"type":"response.output_text.delta","item_id":"msg_1","output_index":0,"content_index":0,"delta":" hi","logprobs":[],"sequence_number":4}"#;
+        assert_eq!(
+            a.stream_event(event("response.output_text.delta", delta))
+                .unwrap()
+                .content_chunks,
+            1
+        );
+        let done = r#"{"type":"response.incomplete","sequence_number":9,"response":{"id":"resp_1","object":"response","created_at":1,"status":"incomplete","incomplete_details":{"reason":"max_output_tokens"},"model":"m","output":[],"usage":{"input_tokens":2048,"input_tokens_details":{"cached_tokens":1920},"output_tokens":5,"output_tokens_details":{"reasoning_tokens":0},"total_tokens":2053}}}"#;
+        let summary = a.stream_event(event("response.incomplete", done)).unwrap();
+        assert_eq!(
+            (summary.output_tokens, summary.cached_tokens, summary.done),
+            (Some(5), Some(1920), true)
+        );
+        assert_eq!(
+            a.stream_event(event("response.created", "{}")).unwrap(),
+            EventSummary::default()
+        );
+        let err = r#"{"type":"error","code":"server_error","message":"boom","param":null,"sequence_number":3}"#;
+        assert_eq!(
+            a.stream_event(event("error", err)).unwrap_err(),
+            "error event: boom"
+        );
+    }
+}

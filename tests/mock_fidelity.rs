@@ -1,0 +1,387 @@
+//! The mock as the providers behave at the edges of their APIs: prompt caching (usage,
+//! time to first token, Anthropic's input-token limit), the Responses API through the
+//! client, the request shapes real tools send, and vLLM's metric names.
+
+mod common;
+
+use llmbench::mock::MockServer;
+use llmbench::scenario::{
+    CacheConfig, CacheMode, Count, Distribution, MillisDistribution, MockConfig, RateLimitConfig,
+    Seconds, Share, TokenCount,
+};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+fn cache(mode: CacheMode, hit_rate: f64) -> CacheConfig {
+    CacheConfig {
+        mode,
+        hit_rate: Share(hit_rate),
+        min_tokens: TokenCount(1024),
+        ttl_s: Seconds(300.0),
+        max_entries: Count(1000),
+        ttft_saving: Share(0.8),
+    }
+}
+
+fn mock(ttft_ms: f64, cache: Option<CacheConfig>, rate_limit: RateLimitConfig) -> MockServer {
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: ttft_ms }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        cache,
+        rate_limit,
+        ..MockConfig::default()
+    };
+    MockServer::start_local(config, 1).expect("mock starts")
+}
+
+/// POSTs `body` to `path` as `key`; the status, the body as JSON (null if it is not),
+/// and when the first body bytes arrived after the request was sent.
+async fn post(mock: &MockServer, path: &str, key: &str, body: &Value) -> (u16, Value, Duration) {
+    let sent = Instant::now();
+    let mut response = common::http()
+        .post(format!("{}{path}", mock.base_url()))
+        .header("authorization", format!("Bearer {key}"))
+        .header("x-api-key", key)
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("mock answers");
+    let status = response.status().as_u16();
+    let mut bytes = Vec::new();
+    let mut first = None;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        first.get_or_insert_with(|| sent.elapsed());
+        bytes.extend_from_slice(&chunk);
+    }
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, json, first.unwrap_or_default())
+}
+
+/// The `data:` payloads of an SSE body, as JSON.
+fn frames(body: &Value) -> Vec<Value> {
+    body.as_str()
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect()
+}
+
+fn words(n: usize, word: &str) -> String {
+    vec![word; n].join(" ")
+}
+
+#[tokio::test]
+async fn a_repeated_prefix_is_read_from_cache_and_answers_sooner() {
+    // 1 s to the first token uncached; a prompt of 1,100 words shares 1,024 tokens
+    // (eight 128-token blocks) with the next, which then starts 0.8 × 1024/1100 sooner:
+    // at about 255 ms. The margin is wide and the fastest of three warm requests
+    // counts, since a loaded machine may stall any one of them.
+    let mock = mock(
+        1000.0,
+        Some(cache(CacheMode::Prefix, 0.0)),
+        RateLimitConfig::default(),
+    );
+    let shared = words(1050, "context");
+    let ask = |item: &str| {
+        json!({"model": "m", "max_tokens": 2, "stream": true,
+               "stream_options": {"include_usage": true},
+               "messages": [{"role": "user", "content": format!("{shared} {item} {}", words(49, "x"))}]})
+    };
+    let usage = |body: &Value| frames(body).last().unwrap()["usage"].clone();
+    let (_, first, cold) = post(&mock, "/v1/chat/completions", "k", &ask("item-1")).await;
+    assert_eq!(usage(&first)["prompt_tokens_details"]["cached_tokens"], 0);
+    assert!(cold >= Duration::from_millis(995), "{cold:?}");
+    let mut fastest = Duration::MAX;
+    for item in ["item-2", "item-3", "item-4"] {
+        let (_, body, warm) = post(&mock, "/v1/chat/completions", "k", &ask(item)).await;
+        assert_eq!(usage(&body)["prompt_tokens"], 1100);
+        assert_eq!(usage(&body)["prompt_tokens_details"]["cached_tokens"], 1024);
+        fastest = fastest.min(warm);
+    }
+    assert!(fastest < Duration::from_millis(600), "{fastest:?}");
+
+    // Whole responses report it too, and another prompt shares nothing.
+    let whole = json!({"model": "m", "max_tokens": 2,
+                       "messages": [{"role": "user", "content": format!("{shared} item-5")}]});
+    let (_, body, _) = post(&mock, "/v1/chat/completions", "k", &whole).await;
+    assert_eq!(
+        body["usage"]["prompt_tokens_details"]["cached_tokens"],
+        1024
+    );
+    let other = json!({"model": "m", "max_tokens": 2,
+                       "messages": [{"role": "user", "content": words(1100, "other")}]});
+    let (_, body, _) = post(&mock, "/v1/chat/completions", "k", &other).await;
+    assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+}
+
+#[tokio::test]
+async fn anthropic_cache_reads_are_not_charged_to_input_tokens_per_minute() {
+    // 3,000 input tokens a minute and prompts of 2,010: unmarked, the second is refused;
+    // with the 2,000-token system prompt marked and read from cache (hit_rate 1), each
+    // is charged its 10 uncached tokens and all five pass.
+    let limits = RateLimitConfig {
+        itpm: Some(Count(3000)),
+        ..RateLimitConfig::default()
+    };
+    let mock = mock(1.0, Some(cache(CacheMode::HitRate, 1.0)), limits);
+    let request = |marked: bool| {
+        let mut system = json!({"type": "text", "text": words(2000, "policy")});
+        if marked {
+            system["cache_control"] = json!({"type": "ephemeral"});
+        }
+        json!({"model": "claude", "max_tokens": 1, "system": [system],
+               "messages": [{"role": "user", "content": [{"type": "text", "text": words(10, "ask")}]}]})
+    };
+    for _ in 0..5 {
+        let (status, body, _) = post(&mock, "/v1/messages", "cached", &request(true)).await;
+        assert_eq!(status, 200, "{body}");
+        let usage = &body["usage"];
+        assert_eq!(
+            (
+                usage["input_tokens"].as_u64(),
+                usage["cache_read_input_tokens"].as_u64()
+            ),
+            (Some(10), Some(2000))
+        );
+        assert_eq!(usage["cache_creation_input_tokens"], 0);
+    }
+    assert_eq!(
+        post(&mock, "/v1/messages", "plain", &request(false))
+            .await
+            .0,
+        200
+    );
+    let (status, body, _) = post(&mock, "/v1/messages", "plain", &request(false)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["type"], "rate_limit_error");
+
+    // A miss writes the marked prefix: cache_creation_input_tokens, uncounted as input.
+    let missing = mock_with_misses();
+    let (_, body, _) = post(&missing, "/v1/messages", "k", &request(true)).await;
+    let usage = &body["usage"];
+    assert_eq!(
+        (
+            usage["input_tokens"].as_u64(),
+            usage["cache_creation_input_tokens"].as_u64()
+        ),
+        (Some(10), Some(2000))
+    );
+}
+
+fn mock_with_misses() -> MockServer {
+    mock(
+        1.0,
+        Some(cache(CacheMode::HitRate, 0.0)),
+        RateLimitConfig::default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_responses_api_through_the_client_counts_exactly() {
+    for stream in [true, false] {
+        let src = format!(
+            r#"
+name = "responses"
+[target]
+kind = "mock"
+api = "responses"
+[mock]
+ttft_ms = 2
+itl_ms = 1
+rate_limit = {{ rpm = 6 }}
+cache = {{ hit_rate = 1.0, min_tokens = 128 }}
+[workload]
+requests = 8
+max_tokens = 7
+prompt_tokens = 300
+shared_prefix_tokens = 200
+stream = {stream}
+[[strategy]]
+kind = "join_all"
+"#
+        );
+        let run = common::run(&src).await;
+        let s = &run.strategies[0];
+        let counts = s.counts();
+        // The limit applies as on the other APIs: 6 of the 8 pass.
+        assert_eq!((counts.ok, counts.rate_limited), (6, 2), "stream {stream}");
+        assert_eq!(s.output_tokens(), 42);
+        let mock = s.mock.unwrap();
+        assert_eq!((mock.admitted, mock.output_tokens_sent), (6, 42));
+        // Every prompt is cached in whole 128-token blocks: 256 of its 300 tokens.
+        for r in s.records.iter().filter(|r| r.is_ok()) {
+            assert_eq!(
+                (r.output_tokens, r.cached_tokens),
+                (7, 256),
+                "stream {stream}"
+            );
+            assert!(!r.tokens_counted);
+            assert_eq!(r.content_chunks, if stream { 7 } else { 0 });
+        }
+        let summary = llmbench::summary::StrategySummary::from_result(s);
+        let hits = summary.prompt_cache.unwrap();
+        assert_eq!((hits.requests_hit, hits.hit_rate), (6, 1.0));
+    }
+}
+
+#[tokio::test]
+async fn the_request_shapes_real_tools_send_are_accepted() {
+    let mock = mock(1.0, None, RateLimitConfig::default());
+    let chat = "/v1/chat/completions";
+    // GuideLLM and vLLM's benchmark: content as a list of text parts, vLLM extensions.
+    let guidellm = json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
+        "max_completion_tokens": 3, "ignore_eos": true, "min_tokens": 3, "temperature": 0.0,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "a b c"}]}]});
+    let (status, body, _) = post(&mock, chat, "k", &guidellm).await;
+    assert_eq!(status, 200);
+    let usage = frames(&body).last().unwrap()["usage"].clone();
+    assert_eq!(
+        (
+            usage["prompt_tokens"].as_u64(),
+            usage["completion_tokens"].as_u64()
+        ),
+        (Some(3), Some(3))
+    );
+
+    // LangChain-style: system and developer roles, an image part (85 tokens), a tool
+    // call with null content and its result, tools, tool_choice, response_format, stop.
+    let langchain = json!({"model": "m", "max_tokens": 2, "stop": ["\n\n"], "seed": 1,
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "tool_choice": "auto", "response_format": {"type": "json_object"},
+        "messages": [
+            {"role": "system", "content": "one two"},
+            {"role": "developer", "content": [{"type": "text", "text": "three"}]},
+            {"role": "user", "content": [{"type": "text", "text": "four five"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}]},
+            {"role": "assistant", "content": null,
+             "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "six"}]});
+    let (status, body, _) = post(&mock, chat, "k", &langchain).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["usage"]["prompt_tokens"], 6 + 85);
+
+    // n choices, whole and streamed, each with its index; above 8, OpenAI's own 400.
+    let n = |n: u32, stream: bool| {
+        json!({"model": "m", "max_tokens": 4, "n": n, "stream": stream,
+        "stream_options": {"include_usage": stream}, "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let (_, body, _) = post(&mock, chat, "k", &n(3, false)).await;
+    let indices: Vec<u64> = body["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indices, [0, 1, 2]);
+    assert_eq!(body["usage"]["completion_tokens"], 12);
+    let (_, body, _) = post(&mock, chat, "k", &n(2, true)).await;
+    let chunks = frames(&body);
+    let content_by_index = |i: u64| {
+        chunks
+            .iter()
+            .flat_map(|c| c["choices"].as_array().cloned().unwrap_or_default())
+            .filter(|c| {
+                c["index"] == i
+                    && c["delta"]["content"]
+                        .as_str()
+                        .is_some_and(|t| !t.is_empty())
+            })
+            .count()
+    };
+    assert_eq!((content_by_index(0), content_by_index(1)), (4, 4));
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 8);
+    let (status, body, _) = post(&mock, chat, "k", &n(9, false)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid 'n'"),
+        "{body}"
+    );
+
+    // Anthropic: system as a list of blocks, an image, tool use and its result, tools.
+    let anthropic = json!({"model": "claude", "max_tokens": 2, "stop_sequences": ["END"],
+        "system": [{"type": "text", "text": "one two", "cache_control": {"type": "ephemeral"}}],
+        "tools": [{"name": "f", "input_schema": {"type": "object"}}], "tool_choice": {"type": "auto"},
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "three"},
+                {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]}]});
+    let (status, body, _) = post(&mock, "/v1/messages", "k", &anthropic).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["usage"]["input_tokens"], 3 + 85);
+
+    // Responses: instructions, and input items with parts.
+    let responses = json!({"model": "m", "instructions": "be brief", "max_output_tokens": 3,
+        "text": {"format": {"type": "text"}}, "tools": [],
+        "input": [{"role": "developer", "content": "one"},
+                  {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "two three"}]}]});
+    let (status, body, _) = post(&mock, "/v1/responses", "k", &responses).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["object"], "response");
+    assert_eq!(
+        (
+            body["status"].as_str(),
+            body["incomplete_details"]["reason"].as_str()
+        ),
+        (Some("incomplete"), Some("max_output_tokens"))
+    );
+    assert_eq!(body["usage"]["input_tokens"], 5);
+    assert_eq!(body["usage"]["output_tokens"], 3);
+    assert_eq!(
+        body["output"][0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn metrics_carry_vllm_names() {
+    let mock = mock(1.0, None, RateLimitConfig::default());
+    let stream = json!({"model": "m", "max_tokens": 5, "stream": true,
+                        "messages": [{"role": "user", "content": "one two three"}]});
+    for _ in 0..2 {
+        assert_eq!(
+            post(&mock, "/v1/chat/completions", "k", &stream).await.0,
+            200
+        );
+    }
+    let text = common::http()
+        .get(format!("{}/metrics", mock.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = "{model_name=\"llmbench-mock\"}";
+    for line in [
+        format!("vllm:num_requests_running{label} 0"),
+        format!("vllm:num_requests_waiting{label} 0"),
+        format!("vllm:kv_cache_usage_perc{label} 0"),
+        format!("vllm:prompt_tokens_total{label} 6"),
+        format!("vllm:generation_tokens_total{label} 10"),
+        format!("vllm:time_to_first_token_seconds_count{label} 2"),
+        format!("vllm:inter_token_latency_seconds_count{label} 8"),
+        format!("vllm:e2e_request_latency_seconds_count{label} 2"),
+        "vllm:inter_token_latency_seconds_bucket{model_name=\"llmbench-mock\",le=\"+Inf\"} 8"
+            .into(),
+        "# TYPE vllm:time_to_first_token_seconds histogram".into(),
+        "llmbench_mock_output_tokens_total 10".into(),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} missing from\n{text}"
+        );
+    }
+}
