@@ -353,12 +353,10 @@ impl Session {
         let launched = match launch {
             Some(Launch::Ready(launched)) => launched,
             Some(Launch::Failed(why, tail)) => {
-                return self.not_started(strategy, why, tail, arrivals).await;
+                return self.not_started(strategy, why, tail, arrivals);
             }
             None => {
-                return self
-                    .not_started(strategy, "never started".into(), None, arrivals)
-                    .await;
+                return self.not_started(strategy, "never started".into(), None, arrivals);
             }
         };
         let launch::Launched {
@@ -465,19 +463,24 @@ impl Session {
             .unwrap_or_default()
     }
 
-    /// The account of a program that could not be started: every item it would have
-    /// been given is dropped as it arrives.
-    async fn not_started(
+    /// The account of a program that could not be started (or was not ready): its
+    /// items are all dropped.
+    fn not_started(
         &self,
         strategy: &ExternalStrategy,
         why: String,
         stderr_tail: Option<String>,
-        mut arrivals: Arrivals,
+        arrivals: Arrivals,
     ) -> ProgramRun {
+        // Every item is dropped now: nothing would take them, so the schedule is not
+        // waited out (an interrupt leaves them cancelled).
+        drop(arrivals);
         let mut never_given = 0;
-        while let Some(slot) = arrivals.next().await {
-            self.dispatcher.drop_arrival(slot);
-            never_given += 1;
+        if !self.dispatcher.is_cancelled() {
+            for slot in 0..self.dispatcher.len() {
+                self.dispatcher.drop_arrival(slot);
+                never_given += 1;
+            }
         }
         ProgramRun {
             report: ProgramReport {
