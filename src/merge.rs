@@ -16,7 +16,9 @@ use crate::recorder::timeline::LimitSeries;
 use crate::report::{atomic, hdr, hgrm, requests_csv, saved};
 use crate::result::MockReport;
 use crate::shard::{MergeRecord, ShardPart, ShardRecord, ShardSent, StartRecord};
-use crate::summary::{self, CopyShare, Percentiles, PromptCacheHits, RequestCounts, StrategySummary, Summary};
+use crate::summary::{
+    self, CopyShare, Percentiles, PromptCacheHits, RequestCounts, StrategySummary, Summary,
+};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;

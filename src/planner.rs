@@ -481,6 +481,7 @@ mod tests {
                 at: Duration::ZERO,
                 prompt_tokens: prompt,
                 max_tokens,
+                shared_prefix: 0,
             })
             .collect()
     }

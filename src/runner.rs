@@ -10,6 +10,7 @@ use crate::client::{Carrier, Client, Endpoint};
 use crate::machine::Machine;
 use crate::mock::{MockServer, MockStats};
 use crate::monitor::Monitor;
+use crate::recorder::Recorder;
 use crate::report::{ResultsDir, RowWriter};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
@@ -451,15 +452,15 @@ impl StrategyRun<'_> {
         // The mock is reset at the strategy's zero itself, after the client is built (and
         // an external program started), so its stall window and buckets start where the
         // strategy's clock does.
+        let recorder = Recorder::new(items.index_end(), config.copies(), rows);
         let zero = self.epoch.take().unwrap_or_else(Instant::now);
         target.reset(zero);
-        let dispatcher =
-            Dispatcher::new(
+        let dispatcher = Dispatcher::new(
             items.clone(),
             client,
             policy,
             cancel.clone(),
-            (zero, rows, config.copies()),
+            recorder.starting_at(zero),
         );
         let monitor = Monitor::start(&label, dispatcher.clone(), options.quiet);
         // One instance per copy, each with its share of the arrivals and its own view

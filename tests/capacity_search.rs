@@ -60,6 +60,8 @@ async fn search(src: &str, cancel: CancellationToken) -> (RunOutcome, tempfile::
         output: dir.path().join("results"),
         quiet: true,
         report: false,
+        shard: None,
+        start_at: None,
     };
     let outcome = capacity::run(&probes, &file, &options, cancel)
         .await
@@ -150,7 +152,10 @@ rpm = 60
 async fn the_planned_batch_eta_matches_a_rate_strategy_at_the_quota_within_3_percent() {
     let _timed = TIMED.lock().await;
     let scenario = Scenario::parse(QUOTA, "test").unwrap();
-    let items = llmbench::workload::load(&scenario).unwrap();
+    let items: Vec<_> = llmbench::workload::load(&scenario)
+        .unwrap()
+        .iter()
+        .collect();
     let rules = planner::QuotaRules::of(&scenario).unwrap();
     let latency = planner::latency(&scenario, &items).unwrap();
     let plan = planner::plan(&scenario, &items, &rules, latency).unwrap();

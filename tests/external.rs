@@ -1,7 +1,8 @@
 //! External strategies: a program given the work items on stdin reports its own
 //! records. Known records give exactly their figures in summary.json; a crashing, a
-//! hanging and a lying program each end with a clear, classified outcome, what they
-//! wrote kept; a program that is not there is skipped with the reason. The programs
+//! hanging, a lying and a never-ready program each end with a clear, classified
+//! outcome, what they wrote kept; SIGTERM kills a program and its helpers; a program
+//! that is not there is skipped with the reason. The programs
 //! are small Python scripts (standard library only) in tests/external/; none sends a
 //! request. A few seconds in all (the hanging one is killed after its 1 s timeout_s).
 
@@ -110,7 +111,7 @@ limit = 4
 }
 
 #[test]
-fn crashing_hanging_and_lying_programs_are_classified_and_what_they_wrote_is_kept() {
+fn crashing_hanging_lying_and_unready_programs_are_classified_and_what_they_wrote_is_kept() {
     let scenario = r#"
 name = "trouble"
 [target]
@@ -127,6 +128,10 @@ timeout_s = 1
 [[strategy]]
 kind = "external"
 command = ["python3", "tests/external/lie.py"]
+[[strategy]]
+kind = "external"
+label = "never-ready"
+command = ["python3", "-c", "import sys; sys.exit(4)"]
 "#;
     let (out, dir) = common::run_binary(scenario, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -183,6 +188,18 @@ command = ["python3", "tests/external/lie.py"]
         .parse()
         .unwrap();
     assert!(gone(pid), "the hanging program's helper {pid} survived");
+
+    let never = by_label("never-ready");
+    assert_eq!(never["program"]["outcome"], "failed_to_start");
+    let exit = never["program"]["exit"].as_str().unwrap();
+    assert!(
+        exit.contains("before writing {\"type\": \"ready\"}") && exit.ends_with("exit status 4"),
+        "{exit}"
+    );
+    assert_eq!(
+        never["requests"]["dropped"], 4,
+        "its items are dropped at once"
+    );
 
     let lie = by_label("lie");
     let program = &lie["program"];

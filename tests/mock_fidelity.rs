@@ -213,7 +213,7 @@ kind = "join_all"
         let mock = s.mock.unwrap();
         assert_eq!((mock.admitted, mock.output_tokens_sent), (6, 42));
         // Every prompt is cached in whole 128-token blocks: 256 of its 300 tokens.
-        for r in s.records.iter().filter(|r| r.is_ok()) {
+        for r in run.records_of(s).iter().filter(|r| r.is_ok()) {
             assert_eq!(
                 (r.output_tokens, r.cached_tokens),
                 (7, 256),

@@ -427,7 +427,12 @@ label = "serial-again"
     // Each strategy gets its own reset, so the second is held for its first second too.
     for s in &run.strategies {
         assert_eq!(s.counts().ok, 2);
-        let first = s.records.iter().filter_map(|r| r.end).min().unwrap();
+        let first = run
+            .records_of(s)
+            .iter()
+            .filter_map(|r| r.end)
+            .min()
+            .unwrap();
         // The upper bound only keeps the stall from being something else: it is wide
         // for a loaded shared machine.
         assert!(

@@ -106,8 +106,11 @@ pub struct Recording {
 }
 
 impl Recorder {
-    /// A recorder for `items` work items dealt to `copies` copies of a strategy.
-    pub fn new(items: usize, copies: usize, epoch: Instant, sink: Arc<dyn RecordSink>) -> Recorder {
+    /// A recorder for `items` work items dealt to `copies` copies of a strategy. Its
+    /// histograms are allocated here, before the strategy's zero ([`Recorder::starting_at`]),
+    /// so that their cost does not delay the first items.
+    pub fn new(items: usize, copies: usize, sink: Arc<dyn RecordSink>) -> Recorder {
+        let epoch = Instant::now();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shards = (workers * 4).min(items.max(1));
         Recorder {
@@ -121,6 +124,16 @@ impl Recorder {
             live: LiveCounters::default(),
             limit: Mutex::new(None),
         }
+    }
+
+    /// The recorder with its times measured from `epoch`, the strategy's zero.
+    pub fn starting_at(self, epoch: Instant) -> Recorder {
+        Recorder { epoch, ..self }
+    }
+
+    /// The strategy's zero.
+    pub fn epoch(&self) -> Instant {
+        self.epoch
     }
 
     /// Records the strategy's limit now in effect (kept only when it changes).

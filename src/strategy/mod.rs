@@ -36,7 +36,7 @@ use crate::client::Client;
 use crate::client::{ErrorClass, Exchange};
 use crate::quota::Dimension;
 use crate::recorder::timeline::LimitUnit;
-use crate::recorder::{Attempts, RecordSink, Recorder};
+use crate::recorder::{Attempts, Recorder};
 use crate::retry::Decision;
 use crate::scenario::{RetryConfig, StrategyConfig, StrategyKind};
 use crate::workload::{WorkItem, WorkItems};
@@ -197,15 +197,15 @@ struct DispatchState {
 }
 
 impl Dispatcher {
-    /// A dispatcher for `copies` copies of a strategy (1 without `copies`).
+    /// A dispatcher whose strategy's zero is the `recorder`'s epoch.
     pub fn new(
         items: WorkItems,
         client: Client,
         policy: DispatchPolicy,
         cancel: CancellationToken,
-        (epoch, sink, copies): (Instant, Arc<dyn RecordSink>, usize),
+        recorder: Recorder,
     ) -> Dispatcher {
-        let recorder = Recorder::new(items.index_end(), copies, epoch, sink);
+        let epoch = recorder.epoch();
         Dispatcher {
             inner: Arc::new(DispatchState {
                 items,

@@ -230,7 +230,10 @@ impl Iterator for ItemStream {
     fn next(&mut self) -> Option<WorkItem> {
         loop {
             let item = self.draw_next()?;
-            if self.part.is_none_or(|(part, parts)| item.index % parts == part) {
+            if self
+                .part
+                .is_none_or(|(part, parts)| item.index % parts == part)
+            {
                 return Some(item);
             }
         }

@@ -13,11 +13,11 @@ mod launch;
 mod process;
 mod protocol;
 
-use crate::workload::WorkItem;
 use super::{Arrivals, Dispatcher, Strategy};
 use crate::client::{Endpoint, ErrorClass, Exchange, Redactor};
 use crate::recorder::{Attempts, Outcome, micros, new_histogram};
 use crate::scenario::{StrategyConfig, Target};
+use crate::workload::WorkItem;
 use futures_util::future::BoxFuture;
 use hdrhistogram::Histogram;
 use launch::{Launch, StderrCopy};
@@ -283,7 +283,7 @@ enum Handoff {
 }
 
 /// What the program's stdout held besides the records themselves.
-struct Tally {
+struct ProgramTally {
     records: u64,
     malformed_lines: u64,
     invalid_records: u64,
@@ -308,7 +308,7 @@ struct Session {
     /// program may answer any item at any time (like `semaphore`, one entry per item).
     items: Vec<WorkItem>,
     handoffs: Mutex<Vec<Handoff>>,
-    tally: Mutex<Tally>,
+    tally: Mutex<ProgramTally>,
 }
 
 impl Session {
@@ -321,7 +321,7 @@ impl Session {
             zero,
             handoffs: Mutex::new(vec![Handoff::Waiting; items.len()]),
             items,
-            tally: Mutex::new(Tally {
+            tally: Mutex::new(ProgramTally {
                 records: 0,
                 malformed_lines: 0,
                 invalid_records: 0,
@@ -346,7 +346,7 @@ impl Session {
         self.handoffs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+    fn tally(&self) -> std::sync::MutexGuard<'_, ProgramTally> {
         self.tally.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -368,12 +368,10 @@ impl Session {
         let launched = match launch {
             Some(Launch::Ready(launched)) => launched,
             Some(Launch::Failed(why, tail)) => {
-                return self.not_started(strategy, why, tail, arrivals).await;
+                return self.not_started(strategy, why, tail, arrivals);
             }
             None => {
-                return self
-                    .not_started(strategy, "never started".into(), None, arrivals)
-                    .await;
+                return self.not_started(strategy, "never started".into(), None, arrivals);
             }
         };
         let launch::Launched {
@@ -431,7 +429,7 @@ impl Session {
         let (omitted, never_given) = self.settle(ended, &exit);
         let tally = std::mem::replace(
             &mut *self.tally(),
-            Tally {
+            ProgramTally {
                 records: 0,
                 malformed_lines: 0,
                 invalid_records: 0,
@@ -480,19 +478,24 @@ impl Session {
             .unwrap_or_default()
     }
 
-    /// The account of a program that could not be started: every item it would have
-    /// been given is dropped as it arrives.
-    async fn not_started(
+    /// The account of a program that could not be started (or was not ready): its
+    /// items are all dropped.
+    fn not_started(
         &self,
         strategy: &ExternalStrategy,
         why: String,
         stderr_tail: Option<String>,
-        mut arrivals: Arrivals,
+        arrivals: Arrivals,
     ) -> ProgramRun {
+        // Every item is dropped now: nothing would take them, so the schedule is not
+        // waited out (an interrupt leaves them cancelled).
+        drop(arrivals);
         let mut never_given = 0;
-        while let Some(item) = arrivals.next().await {
-            self.dispatcher.drop_arrival(&item);
-            never_given += 1;
+        if !self.dispatcher.is_cancelled() {
+            for item in &self.items {
+                self.dispatcher.drop_arrival(item);
+                never_given += 1;
+            }
         }
         ProgramRun {
             report: ProgramReport {
