@@ -10,7 +10,7 @@ use llmbench::recorder::Recorder;
 use llmbench::wire::sse::SseParser;
 use llmbench::workload::WorkItem;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const FRAMES: usize = 1_000;
 
@@ -56,12 +56,7 @@ fn parse_stream(c: &mut Criterion) {
         max_tokens: 1,
         shared_prefix: 0,
     };
-    let recorder = Recorder::new(
-        64,
-        1,
-        Instant::now(),
-        std::sync::Arc::new(llmbench::recorder::NoSink),
-    );
+    let recorder = Recorder::new(64, 1, std::sync::Arc::new(llmbench::recorder::NoSink));
     group.bench_function("record inter-token gap", |b| {
         b.iter(|| {
             let mut sink = recorder.gap_sink(&item);

@@ -353,7 +353,7 @@ fn run(
         return ExitCode::from(EXIT_INVALID);
     }
     on_runtime(|cancel| async move {
-        match runner::run(&scenario, items.into(), path, &options, cancel).await {
+        match runner::run(&scenario, items, path, &options, cancel).await {
             Ok(outcome) => finish_run(&outcome),
             Err(e) => {
                 err!("error: {e:#}");

@@ -16,9 +16,7 @@ use crate::recorder::timeline::LimitSeries;
 use crate::report::{atomic, hdr, hgrm, requests_csv, saved};
 use crate::result::MockReport;
 use crate::shard::{MergeRecord, ShardPart, ShardRecord, ShardSent, StartRecord};
-use crate::summary::{
-    self, CopyShare, Percentiles, PromptCacheHits, RequestCounts, StrategySummary, Summary,
-};
+use crate::summary::{self, CopyShare, Percentiles, RequestCounts, StrategySummary, Summary};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -349,7 +347,7 @@ fn merge_strategy(parts: &[Part], label: &str) -> anyhow::Result<MergedStrategy>
         prompt_cache: of
             .iter()
             .filter_map(|s| s.prompt_cache)
-            .reduce(PromptCacheHits::add),
+            .reduce(|a, b| a + b),
         // A program's report is one process's: the parts' are not added.
         program: None,
     };

@@ -178,9 +178,13 @@ impl PromptCacheHits {
             prompt_tokens,
         })
     }
+}
 
-    /// Two parts' figures as one (the rates recomputed from the added counts).
-    pub fn add(self, other: Self) -> Self {
+/// Two parts' figures as one (the rates recomputed from the added counts).
+impl std::ops::Add for PromptCacheHits {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
         Self::from_counts(
             self.requests_hit + other.requests_hit,
             self.answered + other.answered,
