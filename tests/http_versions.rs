@@ -252,7 +252,16 @@ async fn the_embedded_mock_serves_http2_and_http1_alike() {
             s.label
         );
         if h2 {
-            assert_eq!(s.mock.unwrap().connections, 1, "{}", s.label);
+            // reqwest's pool (hyper-util's legacy pool) can race a second connection
+            // when the first requests check out together, before the first handshake
+            // is done; the hyper client shares one connection by construction.
+            let most = if s.label.starts_with("reqwest") { 2 } else { 1 };
+            let connections = s.mock.unwrap().connections;
+            assert!(
+                (1..=most).contains(&connections),
+                "{}: {connections}",
+                s.label
+            );
         }
     }
 }
