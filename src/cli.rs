@@ -40,21 +40,8 @@ Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Folder to create the run's results folder in.
-        #[arg(short, long, default_value = "results")]
-        output: PathBuf,
-        /// No progress bars.
-        #[arg(short, long)]
-        quiet: bool,
-        /// Save the data only, without charts and reports (`llmbench report` draws them later).
-        #[arg(long)]
-        no_report: bool,
-        /// Print what the run would send (requests, tokens, cost) and stop.
-        #[arg(long)]
-        dry_run: bool,
-        /// Send to a non-loopback endpoint without asking (it may cost money).
-        #[arg(long)]
-        yes: bool,
+        #[command(flatten)]
+        send: SendArgs,
         /// Run only the strategy with this label (repeatable; `llmbench validate` lists
         /// the labels).
         #[arg(short, long = "strategy", value_name = "LABEL")]
@@ -137,21 +124,8 @@ fails; Ctrl-C keeps every finished probe and a partial answer."
     Capacity {
         /// The scenario file (TOML), with [search] and [slo].
         scenario: PathBuf,
-        /// Folder to create the search's results folder in.
-        #[arg(short, long, default_value = "results")]
-        output: PathBuf,
-        /// No progress output.
-        #[arg(short, long)]
-        quiet: bool,
-        /// Save the data only, without charts and reports.
-        #[arg(long)]
-        no_report: bool,
-        /// Print the most the search may send (probes, requests, cost) and stop.
-        #[arg(long)]
-        dry_run: bool,
-        /// Send to a non-loopback endpoint without asking (it may cost money).
-        #[arg(long)]
-        yes: bool,
+        #[command(flatten)]
+        send: SendArgs,
         /// The strategy to search with, when the scenario has several.
         #[arg(short, long = "strategy", value_name = "LABEL")]
         strategy: Option<String>,
@@ -180,4 +154,24 @@ fn skew_ms(s: &str) -> Result<f64, String> {
     } else {
         Err(format!("must be from 0 to 10,000,000 ms, got {s}"))
     }
+}
+
+/// The options of the commands that send requests (`run`, `capacity`).
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// Folder to create the results folder in.
+    #[arg(short, long, default_value = "results")]
+    pub output: PathBuf,
+    /// No progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Save the data only, without charts and reports (`llmbench report` draws them later).
+    #[arg(long)]
+    pub no_report: bool,
+    /// Print the most it would send (requests, tokens, cost; a search's probes) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Send to a non-loopback endpoint without asking (it may cost money).
+    #[arg(long)]
+    pub yes: bool,
 }

@@ -51,11 +51,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run {
             scenario,
-            output,
-            quiet,
-            no_report,
-            dry_run,
-            yes,
+            send,
             strategies,
             shard,
             shards,
@@ -64,13 +60,10 @@ fn main() -> ExitCode {
             &scenario,
             &strategies,
             RunOptions {
-                output,
-                quiet,
-                report: !no_report,
-                shard: None,
                 start_at,
+                ..options(&send)
             },
-            Consent { dry_run, yes },
+            Consent::of(&send),
             shard.map(Ok).or_else(|| {
                 let index = std::env::var(llmbench::shard::JOB_INDEX_VAR).ok();
                 shards.map(|n| llmbench::shard::ShardSpec::from_job_index(n, index.as_deref()))
@@ -93,23 +86,13 @@ fn main() -> ExitCode {
         ),
         Command::Capacity {
             scenario,
-            output,
-            quiet,
-            no_report,
-            dry_run,
-            yes,
+            send,
             strategy,
         } => capacity(
             &scenario,
             strategy.as_deref(),
-            RunOptions {
-                output,
-                quiet,
-                report: !no_report,
-                shard: None,
-                start_at: None,
-            },
-            Consent { dry_run, yes },
+            options(&send),
+            Consent::of(&send),
         ),
         Command::Quota { scenario } => quota(&scenario),
         Command::Validate { scenarios } => validate(&scenarios),
@@ -283,6 +266,26 @@ fn warn_of_socket_shortage(scenario: &Scenario, items: &WorkItems) {
 struct Consent {
     dry_run: bool,
     yes: bool,
+}
+
+impl Consent {
+    fn of(send: &cli::SendArgs) -> Consent {
+        Consent {
+            dry_run: send.dry_run,
+            yes: send.yes,
+        }
+    }
+}
+
+/// The run's options from the command line (a part and a common start are set apart).
+fn options(send: &cli::SendArgs) -> RunOptions {
+    RunOptions {
+        output: send.output.clone(),
+        quiet: send.quiet,
+        report: !send.no_report,
+        shard: None,
+        start_at: None,
+    }
 }
 
 /// Shows the plan where it matters and decides whether to go on: `Some(code)` stops.
@@ -503,7 +506,7 @@ fn take_shard(
     options: &mut RunOptions,
     shard: Option<Result<llmbench::shard::ShardSpec, String>>,
 ) -> Result<(), String> {
-    let shard = shard.transpose().map_err(|e| format!("--shards: {e}"))?;
+    let shard = shard.transpose()?;
     let flag = match (shard, options.start_at) {
         (None, None) => return Ok(()),
         (Some(_), _) => "--shard",
