@@ -201,37 +201,75 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, Vec<RequestRecord>>>
 }
 
 /// Hands each record to `each` with its strategy's label, in the file's order, one row
-/// in memory at a time. A last row cut off by a kill in the middle of an append (the
-/// file does not end its line) is left out.
+/// in memory at a time, without a last row cut off by a kill ([`Rows`]).
 pub fn read_each(path: &Path, mut each: impl FnMut(&str, RequestRecord)) -> anyhow::Result<()> {
-    let cannot_read = || format!("cannot read {}", path.display());
-    let mut file = std::fs::File::open(path).with_context(cannot_read)?;
-    let cut = ends_unfinished(&mut file).with_context(cannot_read)?;
-    let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
-    // Columns by the file's own header, so a file from an older version (fewer
-    // columns) still reads: a missing column reads as empty.
-    let columns = reader
-        .headers()
-        .with_context(|| format!("{}: no header row", path.display()))?
-        .clone();
-    // A last row a kill cut off: the file does not end its line, or (cut right after a
-    // line break inside a quoted field) the row is short or does not parse. So each
-    // row is taken once the next has been read.
-    let whole = |row: &Result<csv::StringRecord, csv::Error>| {
-        row.as_ref().is_ok_and(|r| r.len() == columns.len())
-    };
-    let mut rows = reader.into_records().enumerate().peekable();
-    while let Some((i, row)) = rows.next() {
-        let last = rows.peek().is_none();
-        if last && (cut || !whole(&row)) {
-            break;
-        }
-        let at = || format!("{}:{}", path.display(), i + 2);
-        let row = row.with_context(at)?;
-        let (label, record) = parse_row(&columns, &row).with_context(at)?;
+    let mut rows = Rows::open(path)?;
+    let columns = rows.columns().clone();
+    while let Some(row) = rows.next() {
+        let row = row?;
+        let (label, record) = parse_row(&columns, &row).with_context(|| rows.at())?;
         each(label, record);
     }
     Ok(())
+}
+
+/// The rows of a `requests.csv` as text, in file order, one in memory at a time. A last
+/// row cut off by a kill in the middle of an append is left out: the file does not end
+/// its line, or (cut right after a line break inside a quoted field) the row is short
+/// or does not parse, so each row is taken once the next has been read. Any other row
+/// that does not read is an error naming the file and line.
+pub struct Rows {
+    path: PathBuf,
+    columns: csv::StringRecord,
+    cut: bool,
+    rows: std::iter::Peekable<csv::StringRecordsIntoIter<std::fs::File>>,
+    /// Rows read so far.
+    read: usize,
+}
+
+impl Rows {
+    pub fn open(path: &Path) -> anyhow::Result<Rows> {
+        let cannot_read = || format!("cannot read {}", path.display());
+        let mut file = std::fs::File::open(path).with_context(cannot_read)?;
+        let cut = ends_unfinished(&mut file).with_context(cannot_read)?;
+        let mut reader = csv::Reader::from_reader(file);
+        let columns = reader
+            .headers()
+            .with_context(|| format!("{}: no header row", path.display()))?
+            .clone();
+        Ok(Rows {
+            path: path.to_path_buf(),
+            columns,
+            cut,
+            rows: reader.into_records().peekable(),
+            read: 0,
+        })
+    }
+
+    /// The file's own header: readers find columns by it, so a file from an older
+    /// version (fewer columns) still reads, a missing column as empty.
+    pub fn columns(&self) -> &csv::StringRecord {
+        &self.columns
+    }
+
+    /// `file:line` of the row last read, as its errors name it.
+    pub fn at(&self) -> String {
+        format!("{}:{}", self.path.display(), self.read + 1)
+    }
+}
+
+impl Iterator for Rows {
+    type Item = anyhow::Result<csv::StringRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.rows.next()?;
+        self.read += 1;
+        let whole = row.as_ref().is_ok_and(|r| r.len() == self.columns.len());
+        if self.rows.peek().is_none() && (self.cut || !whole) {
+            return None;
+        }
+        Some(row.with_context(|| self.at()))
+    }
 }
 
 /// Whether the file's last byte is not a line end (a row cut off); rewinds it.
@@ -293,32 +331,6 @@ fn parse_row<'r>(
         .and_then(|c| row.get(c))
         .unwrap_or("");
     Ok((label, record))
-}
-
-/// The header and the rows of a `requests.csv` as text, in file order, without a last
-/// row cut off by a kill.
-pub fn read_rows(
-    path: &Path,
-) -> anyhow::Result<(csv::StringRecord, Vec<csv::Result<csv::StringRecord>>)> {
-    let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let cut = !text.is_empty() && !text.ends_with(b"\n");
-    let mut reader = csv::Reader::from_reader(text.as_slice());
-    // Columns by the file's own header, so a file from an older version (fewer
-    // columns) still reads: a missing column reads as empty.
-    let columns = reader
-        .headers()
-        .with_context(|| format!("{}: no header row", path.display()))?
-        .clone();
-    let mut rows: Vec<_> = reader.records().collect();
-    // A last row a kill cut off: the file does not end its line, or (cut right after a
-    // line break inside a quoted field) the row is short or does not parse.
-    let whole = |row: &Result<csv::StringRecord, csv::Error>| {
-        row.as_ref().is_ok_and(|r| r.len() == columns.len())
-    };
-    if cut || rows.last().is_some_and(|row| !whole(row)) {
-        rows.pop();
-    }
-    Ok((columns, rows))
 }
 
 /// Parses a `requests.csv` outcome cell.

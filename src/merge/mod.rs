@@ -8,8 +8,12 @@
 //! anything is written the parts are checked: one scenario (the same hash), each index
 //! once, none missing unless allowed, the same start within the skew tolerance.
 //!
+//! `rows` writes the merged `requests.csv`, sorted in bounded memory.
+//!
 //! Reads only saved folders and writes a normal one ([`crate::report`] draws its charts),
 //! so it sits beside `compare`, above the report side.
+
+mod rows;
 
 use crate::metric::Metric;
 use crate::recorder::timeline::LimitSeries;
@@ -113,11 +117,15 @@ pub fn merge(options: &MergeOptions) -> anyhow::Result<MergeOutcome> {
         )
     })?;
     atomic::write(&out.join(saved::SCENARIO_COPY), &scenario)?;
-    let (header, rows) = merged_rows(&parts, &strategies)?;
-    write_rows(&out, &header, &rows)?;
-    for merged in &mut strategies {
+    let files: Vec<PathBuf> = parts
+        .iter()
+        .map(|p| p.dir.join(requests_csv::FILE))
+        .collect();
+    let labels: Vec<String> = strategies.iter().map(|s| s.summary.label.clone()).collect();
+    let rates = rows::write(&files, &labels, &out, rows::Spill::DEFAULT)?;
+    for (merged, rates) in strategies.iter_mut().zip(rates) {
         let s = &mut merged.summary;
-        (s.scheduled_rate_per_s, s.achieved_send_rate_per_s) = send_rates(&header, &rows, &s.label);
+        (s.scheduled_rate_per_s, s.achieved_send_rate_per_s) = rates;
     }
     let mut summaries = Vec::new();
     for merged in strategies {
@@ -482,94 +490,6 @@ fn add_limit_series(of: &[&StrategySummary]) -> Option<LimitSeries> {
         }
     }
     Some(LimitSeries { unit, points })
-}
-
-/// The rows of every part, by strategy (in summary order), then by intended time, then
-/// index.
-fn merged_rows(
-    parts: &[Part],
-    strategies: &[MergedStrategy],
-) -> anyhow::Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
-    let mut header: Option<csv::StringRecord> = None;
-    let mut rows = Vec::new();
-    for part in parts {
-        let path = part.dir.join(requests_csv::FILE);
-        let (columns, part_rows) = requests_csv::read_rows(&path)?;
-        if header.as_ref().is_some_and(|h| *h != columns) {
-            bail!(
-                "{}: its columns differ from the other parts' (written by another llmbench version?)",
-                path.display()
-            );
-        }
-        for (i, row) in part_rows.into_iter().enumerate() {
-            rows.push(row.with_context(|| format!("{}:{}", path.display(), i + 2))?);
-        }
-        header = Some(columns);
-    }
-    let header = header.unwrap_or_default();
-    let column = |name: &str| header.iter().position(|h| h == name);
-    let (strategy, index, intended) = (column("strategy"), column("index"), column("intended_us"));
-    let number = |row: &csv::StringRecord, c: Option<usize>| {
-        c.and_then(|c| row.get(c))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    let order = |row: &csv::StringRecord| {
-        let label = strategy.and_then(|c| row.get(c)).unwrap_or("");
-        let rank = strategies
-            .iter()
-            .position(|s| s.summary.label == label)
-            .unwrap_or(usize::MAX);
-        (rank, number(row, intended), number(row, index))
-    };
-    rows.sort_by_cached_key(order);
-    Ok((header, rows))
-}
-
-fn write_rows(
-    out: &Path,
-    header: &csv::StringRecord,
-    rows: &[csv::StringRecord],
-) -> anyhow::Result<()> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(header)?;
-    for row in rows {
-        writer.write_record(row)?;
-    }
-    let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-    atomic::write(&out.join(requests_csv::FILE), &bytes)?;
-    Ok(())
-}
-
-/// Scheduled and achieved send rates of strategy `label`, measured over the merged rows
-/// exactly as a single run measures them over its records.
-fn send_rates(
-    header: &csv::StringRecord,
-    rows: &[csv::StringRecord],
-    label: &str,
-) -> (Option<f64>, Option<f64>) {
-    let column = |name: &str| header.iter().position(|h| h == name);
-    let (strategy, intended, sent) = (column("strategy"), column("intended_us"), column("sent_us"));
-    let cell = |row: &csv::StringRecord, c: Option<usize>| {
-        c.and_then(|c| row.get(c))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    let mine: Vec<&csv::StringRecord> = rows
-        .iter()
-        .filter(|r| strategy.and_then(|c| r.get(c)) == Some(label))
-        .collect();
-    let span = mine.iter().filter_map(|r| cell(r, intended)).max();
-    let scheduled = span
-        .filter(|&s| s > 0)
-        .map(|s| (mine.len() - 1) as f64 / (s as f64 / 1e6));
-    let sends: Vec<u64> = mine.iter().filter_map(|r| cell(r, sent)).collect();
-    let achieved = match (sends.iter().min(), sends.iter().max()) {
-        (Some(&first), Some(&last)) if last > first => {
-            Some((sends.len() - 1) as f64 / ((last - first) as f64 / 1e6))
-        }
-        _ => None,
-    };
-    (scheduled, achieved)
 }
 
 /// The merged run's summary: the first part's facts, the strategies added up, and what
