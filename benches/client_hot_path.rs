@@ -56,7 +56,12 @@ fn parse_stream(c: &mut Criterion) {
         max_tokens: 1,
         shared_prefix: 0,
     };
-    let recorder = Recorder::new(64, 1, std::sync::Arc::new(llmbench::recorder::NoSink));
+    let recorder = Recorder::new(
+        64,
+        1,
+        Default::default(),
+        std::sync::Arc::new(llmbench::recorder::NoSink),
+    );
     group.bench_function("record inter-token gap", |b| {
         b.iter(|| {
             let mut sink = recorder.gap_sink(&item);

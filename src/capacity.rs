@@ -186,9 +186,9 @@ impl fmt::Display for SearchPlan {
     }
 }
 
-/// A probe's verdict against the objectives, from its results.
-/// `good` is how many requests met the per-request objectives ([`good_requests`]).
-pub fn verdict(slo: &SloConfig, point: f64, result: &StrategyResult, good: u64) -> ProbeVerdict {
+/// A probe's verdict against the objectives, from its results; its goodput is the
+/// requests its recorder judged good ([`crate::recorder::RequestRecord::meets`]).
+pub fn verdict(slo: &SloConfig, point: f64, result: &StrategyResult) -> ProbeVerdict {
     let mut summary = StrategySummary::from_result(result);
     // An arrival dropped at this load is a request the endpoint did not serve.
     summary.requests.failed += summary.requests.dropped;
@@ -217,32 +217,9 @@ pub fn verdict(slo: &SloConfig, point: f64, result: &StrategyResult, good: u64) 
         point,
         objectives,
         throughput_rps: summary.requests_per_s,
-        goodput_rps: per_second(good, result),
+        goodput_rps: per_second(result.tally.good, result),
         interrupted: result.interrupted,
     }
-}
-
-/// Requests that succeeded with their own TTFT, time per output token and E2E within
-/// the objectives (a per-request reading of the percentile limits), read from the
-/// strategy's rows in `requests.csv` one at a time.
-pub fn good_requests(slo: &SloConfig, csv: &std::path::Path, label: &str) -> anyhow::Result<u64> {
-    let within = |limit: Option<crate::scenario::Positive>, value: Option<std::time::Duration>| {
-        limit.is_none_or(|l| value.is_some_and(|v| v.as_secs_f64() * 1000.0 <= l.0))
-    };
-    let mut good = 0;
-    crate::report::requests_csv::read_each(csv, |of, r| {
-        good += u64::from(
-            of == label
-                && r.is_ok()
-                && within(slo.ttft_p99_ms, r.ttft())
-                && within(slo.e2e_p99_ms, r.e2e())
-                && within(slo.e2e_corrected_p99_ms, r.e2e_corrected())
-                && (slo.itl_p99_ms.is_none()
-                    || r.output_tokens < 2
-                    || within(slo.itl_p99_ms, r.tpot())),
-        );
-    })?;
-    Ok(good)
 }
 
 fn per_second(count: u64, result: &StrategyResult) -> f64 {
@@ -271,15 +248,13 @@ pub async fn run(
             SearchStep::Done(status) => break status,
         };
         let (strategy, items) = probes.probe(search.probes().len() + 1, point);
-        let csv = session.dir().join(crate::report::requests_csv::FILE);
         let Some(result) = session.strategy(&strategy, items).await? else {
             anyhow::bail!(
                 "{} cannot run here: its runtime is unavailable",
                 strategy.label()
             );
         };
-        let good = good_requests(&probes.scenario.slo, &csv, &result.label)?;
-        let mut verdict = verdict(&probes.scenario.slo, point, result, good);
+        let mut verdict = verdict(&probes.scenario.slo, point, result);
         // A probe cut short by the budget saw less than its load: it decides nothing.
         verdict.interrupted |= session.stopped().is_some();
         search.record(verdict);

@@ -220,10 +220,6 @@ impl<'a> StepwiseRun<'a> {
         })
     }
 
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     /// Why no more should run, if so: the run was interrupted, or its budget is spent.
     pub fn stopped(&self) -> Option<String> {
         match self.cancel.is_cancelled() {
@@ -452,7 +448,12 @@ impl StrategyRun<'_> {
         // The mock is reset at the strategy's zero itself, after the client is built (and
         // an external program started), so its stall window and buckets start where the
         // strategy's clock does.
-        let recorder = Recorder::new(items.index_end(), config.copies(), rows);
+        let recorder = Recorder::new(
+            items.index_end(),
+            config.copies(),
+            scenario.slo.clone(),
+            rows,
+        );
         let zero = self.epoch.take().unwrap_or_else(Instant::now);
         target.reset(zero);
         let dispatcher = Dispatcher::new(

@@ -100,6 +100,20 @@ async fn the_search_finds_the_analytic_saturation_rate_within_5_percent() {
     );
     assert!((saved.highest_passing.unwrap() - found).abs() < 1e-9);
     assert!(summary.complete);
+    // Each probe's goodput, counted as its requests were recorded, is exactly what its
+    // rows in requests.csv recount; past saturation some answers came too late.
+    let slo = Scenario::parse(SATURATING, "test").unwrap().slo;
+    let rows = llmbench::report::requests_csv::read(&outcome.dir.join("requests.csv")).unwrap();
+    let mut late = 0;
+    for (probe, ran) in answer.probes.iter().zip(&outcome.result.strategies) {
+        assert_eq!(probe.label, ran.label);
+        let good = rows[&probe.label].iter().filter(|r| r.meets(&slo)).count() as u64;
+        assert_eq!(ran.tally.good, good, "{}", probe.label);
+        let makespan = ran.makespan().as_secs_f64();
+        assert_eq!(probe.goodput_rps, good as f64 / makespan, "{}", probe.label);
+        late += ran.counts().ok - good;
+    }
+    assert!(late > 0, "every answer within the objectives");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

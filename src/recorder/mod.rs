@@ -8,8 +8,11 @@
 //! item (recorded or not: 1.25 MB for ten million) and live progress in a handful of
 //! atomics.
 //!
-//! Reads the client's `Exchange` and the work items; knows nothing of strategies or
-//! output formats.
+//! Each record is also judged against the run's `[slo]` as it is added, so a capacity
+//! probe's goodput is counted here rather than read back from `requests.csv`.
+//!
+//! Reads the client's `Exchange`, the work items and the objectives; knows nothing of
+//! strategies or output formats.
 
 mod record;
 mod tally;
@@ -35,6 +38,7 @@ pub use record::{Outcome, RequestRecord};
 pub use tally::{CopyCounts, Tally};
 
 use crate::client::Exchange;
+use crate::scenario::SloConfig;
 use crate::workload::{WorkItem, WorkItems};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,6 +82,8 @@ impl LiveCounters {
 pub struct Recorder {
     epoch: Instant,
     sink: Arc<dyn RecordSink>,
+    /// What each record is judged against as it is added (the tally's `good`).
+    slo: SloConfig,
     /// One bit per work item, set when its record is made: each item is recorded once,
     /// and those never recorded are found at the end.
     recorded: Box<[AtomicU64]>,
@@ -106,16 +112,18 @@ pub struct Recording {
 }
 
 impl Recorder {
-    /// A recorder for `items` work items dealt to `copies` copies of a strategy. Its
+    /// A recorder for `items` work items dealt to `copies` copies of a strategy, judging
+    /// each request against `slo` as it is recorded. Its
     /// histograms are allocated here, before the strategy's zero ([`Recorder::starting_at`]),
     /// so that their cost does not delay the first items.
-    pub fn new(items: usize, copies: usize, sink: Arc<dyn RecordSink>) -> Recorder {
+    pub fn new(items: usize, copies: usize, slo: SloConfig, sink: Arc<dyn RecordSink>) -> Recorder {
         let epoch = Instant::now();
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let shards = (workers * 4).min(items.max(1));
         Recorder {
             epoch,
             sink,
+            slo,
             recorded: (0..items.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
             shards: (0..shards)
                 .map(|_| Mutex::new(Tally::new(copies)))
@@ -235,7 +243,7 @@ impl Recorder {
         self.shard(item)
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .add(record);
+            .add(record, &self.slo);
         self.sink.record(record);
     }
 

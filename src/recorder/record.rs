@@ -2,6 +2,7 @@
 //! tokens and outcome. Latencies are derived from the timestamps, never stored twice.
 
 use crate::client::ErrorClass;
+use crate::scenario::{Positive, SloConfig};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -126,5 +127,100 @@ impl RequestRecord {
         }
         let decode = self.e2e()?.saturating_sub(self.ttft()?);
         Some(decode / (self.output_tokens - 1))
+    }
+
+    /// Whether it succeeded with its own TTFT, E2E (from its send and from its intended
+    /// start) and time per output token within `slo`'s p99 limits: a per-request reading
+    /// of them, what a capacity search's goodput counts. Judged on its times in whole
+    /// microseconds, as `requests.csv` keeps them, so that the file recounts it exactly.
+    pub fn meets(&self, slo: &SloConfig) -> bool {
+        let within = |limit: Option<Positive>, value: Option<Duration>| {
+            limit.is_none_or(|l| value.is_some_and(|v| v.as_secs_f64() * 1000.0 <= l.0))
+        };
+        if !self.is_ok() {
+            return false;
+        }
+        let saved = self.in_micros();
+        within(slo.ttft_p99_ms, saved.ttft())
+            && within(slo.e2e_p99_ms, saved.e2e())
+            && within(slo.e2e_corrected_p99_ms, saved.e2e_corrected())
+            && (slo.itl_p99_ms.is_none()
+                || saved.output_tokens < 2
+                || within(slo.itl_p99_ms, saved.tpot()))
+    }
+
+    /// The record with its times cut to whole microseconds.
+    fn in_micros(&self) -> RequestRecord {
+        let us = |d: Duration| Duration::from_micros(super::micros(d));
+        RequestRecord {
+            intended: us(self.intended),
+            sent: self.sent.map(us),
+            attempt_sent: self.attempt_sent.map(us),
+            first_token: self.first_token.map(us),
+            end: self.end.map(us),
+            backoff: us(self.backoff),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(attempt_sent_ns: u64, first_token_ns: u64, end_ns: u64) -> RequestRecord {
+        let ns = Duration::from_nanos;
+        RequestRecord {
+            index: 0,
+            prompt_tokens: 10,
+            max_tokens: 10,
+            intended: Duration::ZERO,
+            sent: Some(ns(attempt_sent_ns)),
+            attempt_sent: Some(ns(attempt_sent_ns)),
+            first_token: Some(ns(first_token_ns)),
+            end: Some(ns(end_ns)),
+            status: Some(200),
+            output_tokens: 5,
+            content_chunks: 5,
+            tokens_counted: false,
+            cached_tokens: 0,
+            outcome: Outcome::Ok,
+            attempts: 1,
+            backoff: Duration::ZERO,
+            error: None,
+        }
+    }
+
+    fn slo(ttft_ms: f64, itl_ms: Option<f64>) -> SloConfig {
+        SloConfig {
+            ttft_p99_ms: Some(Positive(ttft_ms)),
+            itl_p99_ms: itl_ms.map(Positive),
+            ..SloConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_request_meets_the_limits_on_its_own_times_as_requests_csv_keeps_them() {
+        let ms = 1_000_000;
+        assert!(answered(0, 200 * ms, 400 * ms).meets(&slo(200.0, None)));
+        assert!(!answered(0, 200 * ms + 1000, 400 * ms).meets(&slo(200.0, None)));
+        // Sent at 1 µs, first token at 200.001999 ms: 200.000999 ms, but 200 ms in the
+        // whole microseconds of requests.csv.
+        assert!(answered(1000, 200 * ms + 1999, 400 * ms).meets(&slo(200.0, None)));
+        // Time per output token: (400 − 100) / 4 = 75 ms.
+        let record = answered(0, 100 * ms, 400 * ms);
+        assert!(record.meets(&slo(200.0, Some(75.0))));
+        assert!(!record.meets(&slo(200.0, Some(74.9))));
+        // With fewer than two tokens there is no gap to judge.
+        let one = RequestRecord {
+            output_tokens: 1,
+            ..record.clone()
+        };
+        assert!(one.meets(&slo(200.0, Some(74.9))));
+        let failed = RequestRecord {
+            outcome: Outcome::Failed(ErrorClass::RateLimited),
+            ..record
+        };
+        assert!(!failed.meets(&SloConfig::default()));
     }
 }

@@ -5,6 +5,7 @@
 //! one.
 
 use super::{ErrorClass, Outcome, RequestRecord, micros, new_histogram};
+use crate::scenario::SloConfig;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +24,9 @@ pub struct Tally {
     pub itl: Histogram<u64>,
     /// Records by outcome.
     pub outcomes: BTreeMap<Outcome, u64>,
+    /// Successful requests that met the run's objectives on their own
+    /// ([`RequestRecord::meets`]): a capacity probe's goodput.
+    pub good: u64,
     /// Output tokens of successful requests.
     pub output_tokens: u64,
     /// The latest intended start of any record.
@@ -81,6 +85,7 @@ impl Tally {
             dispatch_delay: new_histogram(),
             itl: new_histogram(),
             outcomes: BTreeMap::new(),
+            good: 0,
             output_tokens: 0,
             last_intended: None,
             sends: 0,
@@ -98,8 +103,10 @@ impl Tally {
         self.outcomes.values().sum()
     }
 
-    pub fn add(&mut self, record: &RequestRecord) {
+    /// Adds `record`, judged against `slo` for [`Tally::good`].
+    pub fn add(&mut self, record: &RequestRecord, slo: &SloConfig) {
         *self.outcomes.entry(record.outcome).or_default() += 1;
+        self.good += u64::from(record.meets(slo));
         self.last_intended = latest(self.last_intended, Some(record.intended));
         if let Some(sent) = record.sent {
             self.sends += 1;
@@ -168,6 +175,7 @@ impl Tally {
         for (outcome, n) in &other.outcomes {
             *self.outcomes.entry(*outcome).or_default() += n;
         }
+        self.good += other.good;
         self.output_tokens += other.output_tokens;
         let (cache, theirs) = (&mut self.prompt_cache, other.prompt_cache);
         cache.answered += theirs.answered;
