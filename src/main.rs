@@ -479,10 +479,9 @@ fn quota(path: &Path) -> ExitCode {
     };
     use llmbench::planner;
     let planned = planner::QuotaRules::of(&scenario).and_then(|rules| {
-        // The planner reads every item more than once: it holds them (it sends nothing).
-        let items: Vec<_> = items.iter().collect();
-        let latency = planner::latency(&scenario, &items)?;
-        planner::plan(&scenario, &items, &rules, latency)
+        let batch = planner::Batch::of(&scenario, &items);
+        let latency = planner::latency(&scenario, &batch)?;
+        planner::plan(&scenario, &batch, &rules, latency)
     });
     match planned {
         Ok(plan) => {

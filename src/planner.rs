@@ -2,7 +2,9 @@
 //! a provider's per-minute quota, answered without sending anything: which limit binds,
 //! the request rate it sustains, when the batch is done (the full buckets at the start
 //! counted), the concurrency that holds that rate (Little's law, from the mock's latency
-//! model or a saved run's E2E), the quota a `deadline_s` needs, and the cost.
+//! model or a saved run's E2E), the quota a `deadline_s` needs, and the cost. The items
+//! are walked once, as they are drawn, into the few totals a plan needs ([`Batch`]), so
+//! planning a batch of any length takes the same memory.
 //!
 //! Owns the planning over a workload; the per-bucket arithmetic (what a request costs
 //! each dimension, how a bucket drains and refills) is [`crate::quota`]'s, the same the
@@ -12,7 +14,7 @@ use crate::metric::Metric;
 use crate::quota::{Allowance, Dimension};
 use crate::scenario::{OtpmMode, QuotaConfig, RATE_HEADROOM, Scenario, Target};
 use crate::summary::Summary;
-use crate::workload::WorkItem;
+use crate::workload::{WorkItem, WorkItems};
 use std::fmt;
 use std::path::Path;
 
@@ -77,6 +79,14 @@ pub struct QuotaPlan {
     pub headroom: f64,
 }
 
+/// Every dimension, in the order quotas list them.
+const DIMENSIONS: [Dimension; 4] = [
+    Dimension::Requests,
+    Dimension::Tokens,
+    Dimension::InputTokens,
+    Dimension::OutputTokens,
+];
+
 /// Why no plan can be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -103,13 +113,7 @@ impl QuotaRules {
             }
             (false, _) => return Err(PlanError::NoLimits),
         };
-        let dimensions = [
-            Dimension::Requests,
-            Dimension::Tokens,
-            Dimension::InputTokens,
-            Dimension::OutputTokens,
-        ];
-        let limits: Vec<(Dimension, u64)> = dimensions
+        let limits: Vec<(Dimension, u64)> = DIMENSIONS
             .into_iter()
             .zip(counts)
             .filter_map(|(d, count)| Some((d, count?.0)))
@@ -140,7 +144,7 @@ fn expected_output(scenario: &Scenario, config: &QuotaConfig, item: &WorkItem) -
 }
 
 /// The mean latency the plan uses: a saved run's E2E mean, or the mock's model.
-pub fn latency(scenario: &Scenario, items: &[WorkItem]) -> Result<Option<Latency>, PlanError> {
+pub fn latency(scenario: &Scenario, batch: &Batch) -> Result<Option<Latency>, PlanError> {
     let config = scenario.quota().cloned().unwrap_or_default();
     if let Some(path) = &config.latency_from {
         return measured_latency(
@@ -152,17 +156,8 @@ pub fn latency(scenario: &Scenario, items: &[WorkItem]) -> Result<Option<Latency
     if !matches!(scenario.target, Target::Mock { .. }) {
         return Ok(None);
     }
-    let n = items.len().max(1) as f64;
-    let output = items
-        .iter()
-        .map(|i| f64::from(expected_output(scenario, &config, i)))
-        .sum::<f64>()
-        / n;
-    let prompt = items
-        .iter()
-        .map(|i| f64::from(i.prompt_tokens))
-        .sum::<f64>()
-        / n;
+    let n = batch.requests.max(1) as f64;
+    let (output, prompt) = (batch.output_total / n, batch.prompt_total / n);
     let mock = &scenario.mock;
     let prefill_ms = mock.capacity.as_ref().map_or(0.0, |c| {
         c.overhead_ms.0 + c.prefill_us_per_token.0 * prompt / 1000.0
@@ -210,61 +205,85 @@ fn measured_latency(path: &Path, strategy: Option<&str>) -> Result<Latency, Plan
     })
 }
 
-/// Plans `items` against `rules`, with the latency (if known), the deadline and prices.
+/// Plans the batch against `rules`, with the latency (if known), the deadline and prices.
 pub fn plan(
     scenario: &Scenario,
-    items: &[WorkItem],
+    batch: &Batch,
     rules: &QuotaRules,
     latency: Option<Latency>,
 ) -> Result<QuotaPlan, PlanError> {
+    if batch.requests == 0 {
+        return Err(PlanError::NoRequests);
+    }
     let config = scenario.quota().cloned().unwrap_or_default();
-    let outputs: Vec<u32> = items
-        .iter()
-        .map(|i| expected_output(scenario, &config, i))
-        .collect();
-    let batch = Batch::new(items, &outputs).ok_or(PlanError::NoRequests)?;
-    let mut plan = plan_batch(&batch, rules, latency, config.deadline_s.map(|d| d.0));
+    let mut plan = plan_batch(batch, rules, latency, config.deadline_s.map(|d| d.0));
     plan.cost = scenario.target.price().map(|p| {
         (batch.prompt_total * p.input_per_million.0 + batch.output_total * p.output_per_million.0)
             / 1e6
     });
-    let span = items.last().map_or(0.0, |i| i.at.as_secs_f64());
-    plan.offered_rate = (span > 0.0).then(|| (items.len() as f64 - 1.0) / span);
+    let span = batch.last_at_s;
+    plan.offered_rate = (span > 0.0).then(|| (batch.requests as f64 - 1.0) / span);
     Ok(plan)
 }
 
-/// What the plan needs of the work items: their count and the totals of each cost.
-struct Batch<'a> {
-    items: &'a [WorkItem],
-    outputs: &'a [u32],
+/// What the plan needs of the work items, gathered in one pass as they are drawn: their
+/// count, the totals of each cost and the last arrival. It holds no item, so a batch of
+/// any length is planned in the same memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    requests: u64,
     prompt_total: f64,
     output_total: f64,
-    max_tokens_mean: f64,
+    max_tokens_total: f64,
+    /// What the batch leaves charged to each of [`DIMENSIONS`] once every request has
+    /// ended.
+    settled: [f64; 4],
+    /// The last item's intended start.
+    last_at_s: f64,
 }
 
-impl<'a> Batch<'a> {
-    fn new(items: &'a [WorkItem], outputs: &'a [u32]) -> Option<Batch<'a>> {
-        let n = items.len();
-        (n > 0).then(|| Batch {
-            items,
-            outputs,
-            prompt_total: items.iter().map(|i| f64::from(i.prompt_tokens)).sum(),
-            output_total: outputs.iter().map(|&o| f64::from(o)).sum(),
-            max_tokens_mean: items.iter().map(|i| f64::from(i.max_tokens)).sum::<f64>() / n as f64,
-        })
+impl Batch {
+    /// The scenario's work items, each expected to generate what [`expected_output`]
+    /// says.
+    pub fn of(scenario: &Scenario, items: &WorkItems) -> Batch {
+        let config = scenario.quota().cloned().unwrap_or_default();
+        Batch::new(items.iter().map(|item| {
+            let output = expected_output(scenario, &config, &item);
+            (item, output)
+        }))
+    }
+
+    /// Items with the tokens each is expected to generate.
+    fn new(items: impl Iterator<Item = (WorkItem, u32)>) -> Batch {
+        let mut batch = Batch {
+            requests: 0,
+            prompt_total: 0.0,
+            output_total: 0.0,
+            max_tokens_total: 0.0,
+            settled: [0.0; 4],
+            last_at_s: 0.0,
+        };
+        for (item, output) in items {
+            batch.requests += 1;
+            batch.prompt_total += f64::from(item.prompt_tokens);
+            batch.output_total += f64::from(output);
+            batch.max_tokens_total += f64::from(item.max_tokens);
+            for (total, d) in batch.settled.iter_mut().zip(DIMENSIONS) {
+                *total += d.settled_cost(item.prompt_tokens, item.max_tokens, output);
+            }
+            batch.last_at_s = item.at.as_secs_f64();
+        }
+        batch
     }
 
     fn len(&self) -> f64 {
-        self.items.len() as f64
+        self.requests as f64
     }
 
     /// What the batch leaves charged to `dimension` once every request has ended.
     fn settled(&self, dimension: Dimension) -> f64 {
-        self.items
-            .iter()
-            .zip(self.outputs)
-            .map(|(i, &g)| dimension.settled_cost(i.prompt_tokens, i.max_tokens, g))
-            .sum()
+        let at = DIMENSIONS.iter().position(|&d| d == dimension);
+        at.map_or(0.0, |at| self.settled[at])
     }
 }
 
@@ -278,7 +297,8 @@ fn plan_batch(
     let w = latency.as_ref().map(|l| l.mean_s);
     let reserve = rules.otpm_mode == OtpmMode::Reserve;
     // The part of each output reservation held until its request ends.
-    let held = (batch.max_tokens_mean - batch.output_total / n).max(0.0);
+    let max_tokens_mean = batch.max_tokens_total / n;
+    let held = (max_tokens_mean - batch.output_total / n).max(0.0);
     let allowance = |limit: u64| Allowance::per_minute(limit as f64, rules.headroom);
     let rate_of = |d: Dimension, limit: u64, total: f64| {
         let a = allowance(limit);
@@ -286,7 +306,7 @@ fn plan_batch(
         match (d, reserve, w) {
             // Every request in flight holds its whole reservation: at most a bucketful.
             (Dimension::OutputTokens, true, Some(w)) if w > 0.0 => {
-                rate.min(a.capacity / (batch.max_tokens_mean * w))
+                rate.min(a.capacity / (max_tokens_mean * w))
             }
             _ => rate,
         }
@@ -350,7 +370,7 @@ fn plan_batch(
         last_sent + w
     });
     QuotaPlan {
-        requests: batch.items.len() as u64,
+        requests: batch.requests,
         binding,
         rate,
         last_admission_s,
@@ -494,8 +514,7 @@ mod tests {
         latency_s: Option<f64>,
         deadline_s: Option<f64>,
     ) -> QuotaPlan {
-        let outputs = vec![generated; items.len()];
-        let batch = Batch::new(items, &outputs).unwrap();
+        let batch = Batch::new(items.iter().map(|i| (i.clone(), generated)));
         let rules = QuotaRules {
             limits: limits.to_vec(),
             otpm_mode: mode,
@@ -601,6 +620,50 @@ mod tests {
         assert!(close(slow.rate, 0.5), "{}", slow.rate);
         let slow_generated = plan_of(&batch, 200, &limits, OtpmMode::Generated, Some(20.0), None);
         assert!(close(slow_generated.rate, 50.0 / 60.0));
+    }
+
+    #[test]
+    fn a_batch_is_gathered_in_one_pass_over_the_drawn_items() {
+        let scenario = Scenario::parse(
+            r#"
+name = "drawn"
+[target]
+kind = "mock"
+[mock]
+output_tokens = 40
+rate_limit = { rpm = 600, tpm = 90000 }
+[workload]
+arrival = { kind = "poisson", rate = 20 }
+duration_s = 30
+prompt_tokens = { dist = "lognormal", median = 60, p99 = 600 }
+max_tokens = { dist = "uniform", min = 24, max = 80 }
+[[strategy]]
+kind = "rate"
+rpm = 600
+"#,
+            "test",
+        )
+        .unwrap();
+        let items = crate::workload::load(&scenario).unwrap();
+        let batch = Batch::of(&scenario, &items);
+        let all: Vec<WorkItem> = items.iter().collect();
+        let sum = |f: fn(&WorkItem) -> u32| all.iter().map(|i| f64::from(f(i))).sum::<f64>();
+        assert_eq!(batch.requests, all.len() as u64);
+        assert_eq!(batch.prompt_total, sum(|i| i.prompt_tokens));
+        assert_eq!(batch.max_tokens_total, sum(|i| i.max_tokens));
+        assert_eq!(batch.output_total, sum(|i| i.max_tokens.min(40)));
+        assert_eq!(batch.settled(Dimension::Requests), all.len() as f64);
+        assert_eq!(
+            batch.settled(Dimension::Tokens),
+            sum(|i| i.max_tokens.max(i.prompt_tokens))
+        );
+        assert_eq!(batch.last_at_s, all.last().unwrap().at.as_secs_f64());
+        let empty = Batch::new(std::iter::empty());
+        let rules = QuotaRules::of(&scenario).unwrap();
+        assert!(matches!(
+            plan(&scenario, &empty, &rules, None),
+            Err(PlanError::NoRequests)
+        ));
     }
 
     #[test]

@@ -166,13 +166,11 @@ rpm = 60
 async fn the_planned_batch_eta_matches_a_rate_strategy_at_the_quota_within_3_percent() {
     let _timed = TIMED.lock().await;
     let scenario = Scenario::parse(QUOTA, "test").unwrap();
-    let items: Vec<_> = llmbench::workload::load(&scenario)
-        .unwrap()
-        .iter()
-        .collect();
+    let items = llmbench::workload::load(&scenario).unwrap();
+    let batch = planner::Batch::of(&scenario, &items);
     let rules = planner::QuotaRules::of(&scenario).unwrap();
-    let latency = planner::latency(&scenario, &items).unwrap();
-    let plan = planner::plan(&scenario, &items, &rules, latency).unwrap();
+    let latency = planner::latency(&scenario, &batch).unwrap();
+    let plan = planner::plan(&scenario, &batch, &rules, latency).unwrap();
     assert!(
         (plan.eta_s - (5.2 / 0.98 + 0.04)).abs() < 1e-6,
         "{}",
