@@ -123,7 +123,7 @@ pub fn generate(
     trace: Option<Arc<[TraceRow]>>,
     prompts: &[Arc<str>],
 ) -> WorkItems {
-    let source = match trace {
+    let (source, len) = match trace {
         Some(rows) => replay(config, rows),
         None => draw(config),
     };
@@ -134,7 +134,6 @@ pub fn generate(
         shared_prefix: u32::try_from(config.shared_prefix_tokens.0).unwrap_or(u32::MAX),
         part: None,
     };
-    let len = first.clone().count();
     WorkItems {
         len,
         first,
@@ -144,7 +143,9 @@ pub fn generate(
 
 /// The work items of a run, drawn from the seed as they are asked for rather than held
 /// in a list, so that a run of any length holds none of them: a stream is a place in
-/// the sequence, and a copy of it resumes there.
+/// the sequence, and a copy of it resumes there. Their count is known without drawing
+/// them: from the walk through the arrival schedule that the lengths need anyway (or
+/// the trace's rows), and a part's from the whole's.
 #[derive(Clone)]
 pub struct WorkItems {
     first: ItemStream,
@@ -166,10 +167,18 @@ impl WorkItems {
     /// Only the items whose index is `index` modulo `count` (a part of a sharded run),
     /// each at its time in the whole schedule.
     pub fn part(&self, index: u32, count: u32) -> WorkItems {
+        let count = count.max(1);
         let mut first = self.first.clone();
-        first.part = Some((index, count.max(1)));
+        first.part = Some((index, count));
+        // The whole sequence's indices are 0 to `len` - 1: this part's are every
+        // `count`th from `index`.
+        let (index, count) = (index as usize, count as usize);
+        let len = match index < count {
+            true => (self.len + count - 1 - index) / count,
+            false => 0,
+        };
         WorkItems {
-            len: first.clone().count(),
+            len,
             first,
             index_end: self.index_end,
         }
@@ -184,7 +193,7 @@ impl WorkItems {
         self.first.clone()
     }
 
-    /// The last item (drawn through the whole sequence).
+    /// The last item (drawn through the whole sequence: `validate` asks it once).
     pub fn last(&self) -> Option<WorkItem> {
         self.iter().last()
     }
@@ -280,7 +289,8 @@ impl ItemStream {
     }
 }
 
-fn draw(config: &WorkloadConfig) -> Source {
+/// The items drawn from the seed, and how many there are.
+fn draw(config: &WorkloadConfig) -> (Source, usize) {
     // One past the most a run holds, so that a schedule drawing more is seen, not cut.
     let most = config.requests.map_or(MAX_REQUESTS + 1, |n| n.0);
     let offsets = config.arrival.offset_stream(
@@ -289,19 +299,22 @@ fn draw(config: &WorkloadConfig) -> Source {
         ChaCha8Rng::seed_from_u64(config.seed),
     );
     // The lengths come from the same generator after the whole schedule, as they did
-    // when the items were drawn into a list: the same seed gives the same items.
+    // when the items were drawn into a list: the same seed gives the same items. That
+    // walk through the schedule counts the items too, one per arrival.
     let mut schedule = offsets.clone();
-    schedule.by_ref().for_each(drop);
-    Source::Drawn(Box::new(Drawn {
+    let len = schedule.by_ref().count();
+    let drawn = Drawn {
         offsets,
         lengths: schedule.into_rng(),
         prompt_tokens: config.prompt_tokens(),
         max_tokens: config.max_tokens(),
-    }))
+    };
+    (Source::Drawn(Box::new(drawn)), len)
 }
 
-/// One item per trace row, within the workload's `requests` and `duration_s` bounds.
-fn replay(config: &WorkloadConfig, rows: Arc<[TraceRow]>) -> Source {
+/// One item per trace row, within the workload's `requests` and `duration_s` bounds; and
+/// how many there are.
+fn replay(config: &WorkloadConfig, rows: Arc<[TraceRow]>) -> (Source, usize) {
     let limit = config.requests.map_or(usize::MAX, |n| n.get());
     let end = config.duration_s.map(|d| Duration::from_secs_f64(d.0));
     let end = rows
@@ -309,7 +322,7 @@ fn replay(config: &WorkloadConfig, rows: Arc<[TraceRow]>) -> Source {
         .take_while(|row| end.is_none_or(|end| row.at < end))
         .take(limit)
         .count();
-    Source::Replayed { rows, end }
+    (Source::Replayed { rows, end }, end)
 }
 
 #[cfg(test)]
@@ -336,6 +349,98 @@ mod tests {
             cpu_work_us: None,
             offload: false,
             shared_prefix_tokens: crate::scenario::TokenCount(0),
+        }
+    }
+
+    /// Every schedule, bounded by `requests`, `duration_s` or both (or by itself).
+    fn schedules() -> Vec<WorkloadConfig> {
+        use crate::scenario::{RampStage, Rate, Scale, Seconds};
+        let arrivals = [
+            ArrivalConfig::Constant { rate: Rate(40.0) },
+            ArrivalConfig::Poisson { rate: Rate(40.0) },
+            ArrivalConfig::Gamma {
+                rate: Rate(40.0),
+                burstiness: Scale(0.5),
+            },
+            ArrivalConfig::Bursts {
+                size: RequestCount(7),
+                interval_s: Seconds(0.1),
+            },
+        ];
+        let bounds = [
+            (Some(50), None),
+            (Some(50), Some(0.3)),
+            (Some(5), Some(10.0)),
+            (None, Some(1.0)),
+        ];
+        let mut configs: Vec<WorkloadConfig> = arrivals
+            .iter()
+            .flat_map(|arrival| {
+                bounds.iter().map(|&(requests, duration_s)| WorkloadConfig {
+                    arrival: arrival.clone(),
+                    requests: requests.map(RequestCount),
+                    duration_s: duration_s.map(Seconds),
+                    ..config(5)
+                })
+            })
+            .collect();
+        configs.push(config(5));
+        let ramp = ArrivalConfig::Ramp {
+            start_rate: 1.0,
+            stages: vec![RampStage {
+                rate: 30.0,
+                duration_s: Seconds(2.0),
+            }],
+        };
+        for requests in [None, Some(RequestCount(10))] {
+            configs.push(WorkloadConfig {
+                arrival: ramp.clone(),
+                requests,
+                ..config(5)
+            });
+        }
+        configs
+    }
+
+    #[test]
+    fn the_counts_agree_with_a_walk_for_every_schedule_trace_and_part() {
+        let rows: Arc<[TraceRow]> = (0..40)
+            .map(|k| TraceRow {
+                at: Duration::from_millis(k * 50),
+                prompt_tokens: 3,
+                output_tokens: 4,
+            })
+            .collect();
+        let mut drawn: Vec<WorkItems> = schedules()
+            .iter()
+            .map(|config| generate(config, None, &[]))
+            .collect();
+        for (requests, duration_s) in [(None, None), (Some(25), None), (None, Some(1.0))] {
+            let config = WorkloadConfig {
+                requests: requests.map(RequestCount),
+                duration_s: duration_s.map(crate::scenario::Seconds),
+                ..config(5)
+            };
+            drawn.push(generate(&config, Some(rows.clone()), &[]));
+        }
+        // Constant at 40/s: 12 in 0.3 s, 40 in 1 s; bursts of 7 every 0.1 s: 21 and 70;
+        // the ramp from 1 to 30/s over 2 s: 31; the trace's rows every 50 ms: 20 in 1 s.
+        // Poisson and gamma as seed 5 draws them.
+        let counts: Vec<usize> = drawn.iter().map(WorkItems::len).collect();
+        assert_eq!(
+            counts,
+            [
+                50, 12, 5, 40, 50, 12, 5, 36, 50, 12, 5, 43, 50, 21, 5, 70, 50, 31, 10, 40, 25, 20
+            ]
+        );
+        for items in &drawn {
+            assert_eq!(items.len(), items.iter().count());
+            for (part, parts) in [(0, 1), (0, 3), (1, 3), (2, 3), (6, 7), (7, 7)] {
+                let part_items = items.part(part, parts);
+                let walked: Vec<u32> = part_items.iter().map(|i| i.index).collect();
+                assert_eq!(part_items.len(), walked.len(), "{part}/{parts}");
+                assert!(walked.iter().all(|i| i % parts == part));
+            }
         }
     }
 
