@@ -3,8 +3,8 @@
 //!
 //! Steps: start frames at the time to first token, then after each gap one frame per
 //! choice still generating (one token each), then the finish frames right after the
-//! last token. Deadlines are anchored to the
-//! request's arrival, so a sleep that overshoots does not push the rest later.
+//! last token. Deadlines are anchored to the request's arrival, so a sleep that
+//! overshoots does not push the rest later.
 //!
 //! Owns the timing of a response's body and what a fault does to it; the frames are the
 //! API's [`Framer`], admission and refusals the pipeline's.
