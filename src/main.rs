@@ -595,7 +595,9 @@ fn merge(options: &llmbench::merge::MergeOptions, draw: bool) -> ExitCode {
 /// Prints the table and where everything went; the exit code says how the run went.
 fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
     let summary = llmbench::summary::Summary::from_run(&outcome.result);
-    out!("{}", ResultTable::new(&summary.strategies).to_console());
+    if !summary.strategies.is_empty() {
+        out!("{}", ResultTable::new(&summary.strategies).to_console());
+    }
     warn_client_bound(&summary.strategies);
     for skipped in &summary.skipped {
         out!("skipped: {} ({})", skipped.label, skipped.reason);
@@ -613,6 +615,14 @@ fn finish_run(outcome: &runner::RunOutcome) -> ExitCode {
     }
     if outcome.result.interrupted {
         return interrupted("the results above cover what ran");
+    }
+    if outcome.result.every_strategy_skipped() {
+        let skipped: Vec<&str> = summary.skipped.iter().map(|s| s.label.as_str()).collect();
+        err!(
+            "error: nothing was measured: every strategy was skipped ({}), for the reasons above",
+            skipped.join(", ")
+        );
+        return ExitCode::from(EXIT_FAILED);
     }
     if let Some(why) = outcome.result.nothing_answered() {
         err!("error: {why}");

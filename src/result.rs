@@ -75,6 +75,12 @@ impl RunResult {
         self.finished && !self.interrupted && self.missing_strategies().is_empty()
     }
 
+    /// True when every strategy was skipped (an external program or io_uring missing
+    /// here): the run measured nothing, and must not pass for a result.
+    pub fn every_strategy_skipped(&self) -> bool {
+        self.strategies.is_empty() && !self.skipped.is_empty()
+    }
+
     /// Why the run measured nothing, when not one request of any strategy succeeded
     /// although some were sent: failures by class and the first error's message. Such
     /// a run has no latency to report; its exit status must say so (a dead endpoint is

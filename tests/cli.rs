@@ -76,13 +76,28 @@ fn bad_scenarios_exit_2_with_a_located_message() {
 }
 
 #[test]
-fn validate_accepts_the_shipped_scenarios() {
-    let burst = scenario_path("burst.toml");
-    let smoke = scenario_path("smoke.toml");
-    let out = llmbench(&["validate", &burst, &smoke]);
+fn validate_accepts_every_shipped_scenario() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(
+        names.iter().any(|n| n == "prompt-caching.toml"),
+        "{names:?}"
+    );
+    let paths: Vec<String> = names.iter().map(|n| scenario_path(n)).collect();
+    let args: Vec<&str> = std::iter::once("validate")
+        .chain(paths.iter().map(String::as_str))
+        .collect();
+    let out = llmbench(&args);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("burst.toml: ok"), "{stdout}");
+    for name in &names {
+        assert!(stdout.contains(&format!("{name}: ok")), "{name}: {stdout}");
+    }
 }
 
 #[test]

@@ -228,9 +228,8 @@ command = ["python3", "-c", "import sys; sys.exit(4)"]
     );
 }
 
-#[test]
-fn a_program_that_is_not_there_is_skipped_with_the_reason() {
-    let scenario = r#"
+/// A scenario whose external strategy's program is not there, after a `serial` one.
+const ABSENT: &str = r#"
 name = "absent"
 [target]
 kind = "mock"
@@ -242,7 +241,10 @@ kind = "serial"
 kind = "external"
 command = ["target/no-such-venv/bin/python", "clients/python/gather.py"]
 "#;
-    let (out, dir) = common::run_binary(scenario, &[]);
+
+#[test]
+fn a_program_that_is_not_there_is_skipped_with_the_reason() {
+    let (out, dir) = common::run_binary(ABSENT, &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -258,6 +260,28 @@ command = ["target/no-such-venv/bin/python", "clients/python/gather.py"]
         "{reason}"
     );
     assert!(reason.contains("scripts/python-venv.sh"), "{reason}");
+}
+
+#[test]
+fn a_run_whose_every_strategy_is_skipped_fails_saying_nothing_was_measured() {
+    let only_absent = ABSENT.replace("[[strategy]]\nkind = \"serial\"\n", "");
+    let (out, dir) = common::run_binary(&only_absent, &[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "error: nothing was measured: every strategy was skipped (gather), for the reasons above"
+        ),
+        "{stderr}"
+    );
+    assert!(stdout.contains("skipped: gather (program"), "{stdout}");
+    assert!(!stdout.contains("requests ok"), "no empty table: {stdout}");
+    // The results are still saved, with the reason.
+    let (_, summary) = common::summary_of(&dir);
+    assert_eq!(summary["skipped"][0]["label"], "gather");
 }
 
 #[test]

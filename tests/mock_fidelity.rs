@@ -264,37 +264,10 @@ async fn the_request_shapes_real_tools_send_are_accepted() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["usage"]["prompt_tokens"], 6 + 85);
 
-    // n choices, whole and streamed, each with its index; above 8, OpenAI's own 400.
-    let n = |n: u32, stream: bool| {
-        json!({"model": "m", "max_tokens": 4, "n": n, "stream": stream,
-        "stream_options": {"include_usage": stream}, "messages": [{"role": "user", "content": "hi"}]})
-    };
-    let (_, body, _) = post(&mock, chat, "k", &n(3, false)).await;
-    let indices: Vec<u64> = body["choices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["index"].as_u64().unwrap())
-        .collect();
-    assert_eq!(indices, [0, 1, 2]);
-    assert_eq!(body["usage"]["completion_tokens"], 12);
-    let (_, body, _) = post(&mock, chat, "k", &n(2, true)).await;
-    let chunks = frames(&body);
-    let content_by_index = |i: u64| {
-        chunks
-            .iter()
-            .flat_map(|c| c["choices"].as_array().cloned().unwrap_or_default())
-            .filter(|c| {
-                c["index"] == i
-                    && c["delta"]["content"]
-                        .as_str()
-                        .is_some_and(|t| !t.is_empty())
-            })
-            .count()
-    };
-    assert_eq!((content_by_index(0), content_by_index(1)), (4, 4));
-    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 8);
-    let (status, body, _) = post(&mock, chat, "k", &n(9, false)).await;
+    // Above 8 choices, OpenAI's own 400 (choices themselves: `n_choices_…` below).
+    let n = json!({"model": "m", "max_tokens": 4, "n": 9,
+        "messages": [{"role": "user", "content": "hi"}]});
+    let (status, body, _) = post(&mock, chat, "k", &n).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["type"], "invalid_request_error");
     assert!(
@@ -383,5 +356,91 @@ async fn metrics_carry_vllm_names() {
             text.lines().any(|l| l == line),
             "{line} missing from\n{text}"
         );
+    }
+}
+
+/// The choices of one response, by index: text and finish reason, whole or streamed.
+fn choices_of(body: &Value) -> Vec<(String, String)> {
+    let mut choices: Vec<(String, String)> = Vec::new();
+    let mut add = |choice: &Value, text: &Value| {
+        let i = choice["index"].as_u64().unwrap() as usize;
+        if choices.len() <= i {
+            choices.resize(i + 1, Default::default());
+        }
+        choices[i].0.push_str(text.as_str().unwrap_or_default());
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            choices[i].1 = reason.to_string();
+        }
+    };
+    match body["choices"].as_array() {
+        Some(whole) => whole.iter().for_each(|c| add(c, &c["message"]["content"])),
+        None => frames(body)
+            .iter()
+            .flat_map(|f| f["choices"].as_array().cloned().unwrap_or_default())
+            .for_each(|c| add(&c, &c["delta"]["content"])),
+    }
+    choices
+}
+
+#[tokio::test]
+async fn n_choices_are_sampled_each_on_its_own_and_usage_sums_them() {
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        output_tokens: Some(llmbench::scenario::TokenDistribution(
+            Distribution::Uniform {
+                min: 2.0,
+                max: 30.0,
+            },
+        )),
+        ..MockConfig::default()
+    };
+    let mock = MockServer::start_local(config, 1).expect("mock starts");
+    let client = llmbench::client::OpenAiChat {
+        model: "m".into(),
+        exact_length: false,
+    };
+    for stream in [false, true] {
+        let request = json!({"model": "m", "max_tokens": 20, "n": 3, "stream": stream,
+            "stream_options": {"include_usage": stream},
+            "messages": [{"role": "user", "content": "three ways to say it"}]});
+        let (status, body, _) = post(&mock, "/v1/chat/completions", "k", &request).await;
+        assert_eq!(status, 200, "{body}");
+        let choices = choices_of(&body);
+        assert_eq!(choices.len(), 3, "indices 0..2 (stream {stream})");
+        let lengths: Vec<u64> = choices
+            .iter()
+            .map(|(text, _)| text.split_whitespace().count() as u64)
+            .collect();
+        for (text, reason) in &choices {
+            let length = text.split_whitespace().count();
+            assert!((1..=20).contains(&length), "{text:?}");
+            assert_eq!(reason, if length == 20 { "length" } else { "stop" });
+        }
+        let texts: std::collections::HashSet<&String> = choices.iter().map(|c| &c.0).collect();
+        assert_eq!(texts.len(), 3, "each choice its own text: {choices:?}");
+        let usage = match stream {
+            false => body["usage"].clone(),
+            true => frames(&body).last().unwrap()["usage"].clone(),
+        };
+        assert_eq!(usage["completion_tokens"], lengths.iter().sum::<u64>());
+        if stream {
+            // Without usage, the client counts every choice's chunks: the same sum.
+            use llmbench::client::WireAdapter;
+            let counted: u32 = body
+                .as_str()
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .map(|data| {
+                    let event = llmbench::wire::sse::SseEvent {
+                        event: "message",
+                        data,
+                    };
+                    client.stream_event(event).unwrap().content_chunks
+                })
+                .sum();
+            assert_eq!(u64::from(counted), lengths.iter().sum::<u64>());
+        }
     }
 }

@@ -80,12 +80,13 @@ impl ServedApi for Messages {
         })
     }
 
-    fn framer(meta: ResponseMeta, _include_usage: bool) -> EventFramer {
+    fn framer(meta: ResponseMeta, _choices: u32, _include_usage: bool) -> EventFramer {
         EventFramer { meta }
     }
 
-    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
-        let usage = usage(meta, plan.output_tokens);
+    fn whole(meta: &ResponseMeta, texts: Vec<String>, plan: &CompletionPlan) -> Response {
+        let text = pipeline::only_text(texts);
+        let usage = usage(meta, plan.output_tokens());
         let body = message(
             meta,
             vec![text_block(&text)],
@@ -200,7 +201,7 @@ fn message<'a>(
 }
 
 fn stop_reason(plan: &CompletionPlan) -> StopReason {
-    match plan.finish_reason {
+    match plan.finish_reason() {
         FinishReason::Length => StopReason::MaxTokens,
         FinishReason::Stop => StopReason::EndTurn,
     }
@@ -264,7 +265,7 @@ impl Framer for EventFramer {
         Self::emit(out, &StreamEvent::Ping);
     }
 
-    fn token(&mut self, text: &str, out: &mut Vec<u8>) {
+    fn token(&mut self, _choice: u32, text: &str, out: &mut Vec<u8>) {
         TOKEN_FRAME.write(text, out);
     }
 
@@ -275,7 +276,7 @@ impl Framer for EventFramer {
             stop_sequence: None,
         };
         let usage = OutputUsage {
-            output_tokens: plan.output_tokens,
+            output_tokens: plan.output_tokens(),
         };
         Self::emit(out, &StreamEvent::MessageDelta { delta, usage });
         Self::emit(out, &StreamEvent::MessageStop);

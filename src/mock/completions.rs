@@ -61,12 +61,13 @@ impl ServedApi for LegacyCompletions {
         })
     }
 
-    fn framer(meta: ResponseMeta, include_usage: bool) -> TextFramer {
+    fn framer(meta: ResponseMeta, _choices: u32, include_usage: bool) -> TextFramer {
         TextFramer::new(meta, openai::usage_field(include_usage))
     }
 
-    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
-        let choices = choice(&text, Some(plan.finish_reason));
+    fn whole(meta: &ResponseMeta, texts: Vec<String>, plan: &CompletionPlan) -> Response {
+        let text = pipeline::only_text(texts);
+        let choices = choice(&text, Some(plan.finish_reason()));
         let usage = UsageField::Totals(openai::usage(meta, plan));
         axum::Json(object(meta, &choices, usage)).into_response()
     }
@@ -121,12 +122,12 @@ impl TextFramer {
 impl Framer for TextFramer {
     fn start(&mut self, _out: &mut Vec<u8>) {}
 
-    fn token(&mut self, text: &str, out: &mut Vec<u8>) {
+    fn token(&mut self, _choice: u32, text: &str, out: &mut Vec<u8>) {
         self.token_frame.write(text, out);
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
-        let last = choice("", Some(plan.finish_reason));
+        let last = choice("", Some(plan.finish_reason()));
         data_frame(out, &object(&self.meta, &last, self.usage));
         end_of_stream(out, self.usage, &self.meta, plan, |out, totals| {
             data_frame(out, &object(&self.meta, &[], totals));

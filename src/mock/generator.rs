@@ -1,4 +1,5 @@
-//! What the mock answers to one request: its latencies, length and text.
+//! What the mock answers to one request: its latencies, and each choice's length and
+//! text.
 //!
 //! Every draw comes from an RNG seeded by the mock's seed and the request's prompt, not
 //! by arrival order. So the same work item gets the same time to first token, the same
@@ -41,68 +42,139 @@ const WORDS: &[&str] = &[
 /// Length of a completion when neither the scenario nor the request bounds it.
 pub const UNCAPPED_LENGTH: u32 = 128;
 
+/// One choice of a completion: its length, why it ended, and where its words come from.
+pub struct ChoicePlan {
+    pub output_tokens: u32,
+    pub finish_reason: FinishReason,
+    /// Its own word stream; `None` for choice 0, whose words come from the plan's RNG
+    /// between the gaps, so a request without `n` draws exactly what it always drew.
+    words: Option<ChaCha8Rng>,
+}
+
 pub struct CompletionPlan {
     /// Uniform in [0, 1): picks this request's fault, if any (see `faults`).
     pub fault_roll: f64,
     pub ttft: Duration,
-    pub output_tokens: u32,
-    pub finish_reason: FinishReason,
+    /// The choices asked for (OpenAI's `n`; one on every other API), by index. They
+    /// decode together, one token each per step, sharing the time to first token and
+    /// the gaps, as a server batching a request's sequences does.
+    pub choices: Vec<ChoicePlan>,
     rng: ChaCha8Rng,
     itl: MillisDistribution,
 }
 
 impl CompletionPlan {
-    /// Draws the plan for a prompt. The completion runs to `output_tokens` if the
-    /// scenario sets it, else to the request's cap, else to [`UNCAPPED_LENGTH`] tokens;
-    /// it stops with `length` when the cap cuts it, else with `stop`.
-    pub fn draw(config: &MockConfig, seed: u64, prompt: &str, cap: Option<u32>) -> CompletionPlan {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv1a(prompt.as_bytes()));
+    /// Draws the plan of `choices` completions of a prompt. Each runs to
+    /// `output_tokens` if the scenario sets it (drawn per choice, as a provider samples
+    /// each choice on its own), else to the request's cap, else to [`UNCAPPED_LENGTH`]
+    /// tokens; it stops with `length` when the cap cuts it, else with `stop`. Choice
+    /// `k` > 0 draws its length and words from stream `k` of the request's seed, so its
+    /// text differs from the others' and is the same under every strategy.
+    pub fn draw(
+        config: &MockConfig,
+        seed: u64,
+        prompt: &str,
+        cap: Option<u32>,
+        choices: u32,
+    ) -> CompletionPlan {
+        let request_seed = seed ^ fnv1a(prompt.as_bytes());
+        let mut rng = ChaCha8Rng::seed_from_u64(request_seed);
         let ttft = config.ttft_ms.sample(&mut rng);
+        let first = ChoicePlan::draw(config, cap, &mut rng);
+        let fault_roll = rng.random();
+        let others = (1..choices.max(1)).map(|k| {
+            let mut words = ChaCha8Rng::seed_from_u64(request_seed);
+            words.set_stream(u64::from(k));
+            ChoicePlan::draw(config, cap, &mut words).with_words(words)
+        });
+        CompletionPlan {
+            fault_roll,
+            ttft,
+            choices: std::iter::once(first).chain(others).collect(),
+            rng,
+            itl: config.itl_ms,
+        }
+    }
+
+    /// Tokens of every choice together: what usage reports and what is sent.
+    pub fn output_tokens(&self) -> u32 {
+        self.choices.iter().map(|c| c.output_tokens).sum()
+    }
+
+    /// Decoding steps: the longest choice's tokens.
+    pub fn steps(&self) -> u32 {
+        self.choices
+            .iter()
+            .map(|c| c.output_tokens)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// How the first choice (the only one, on APIs without `n`) ended.
+    pub fn finish_reason(&self) -> FinishReason {
+        self.choices[0].finish_reason
+    }
+
+    /// The gap before the next step (after the first).
+    pub fn next_gap(&mut self) -> Duration {
+        self.itl.sample(&mut self.rng)
+    }
+
+    /// The text of choice `choice`'s next token.
+    pub fn next_word(&mut self, choice: usize) -> &'static str {
+        let rng = match &mut self.choices[choice].words {
+            Some(words) => words,
+            None => &mut self.rng,
+        };
+        WORDS[rng.random_range(0..WORDS.len())]
+    }
+}
+
+impl ChoicePlan {
+    /// A choice's length from the mock's length model, its words left to the plan's RNG.
+    fn draw(config: &MockConfig, cap: Option<u32>, rng: &mut ChaCha8Rng) -> ChoicePlan {
         let wanted = match config.output_tokens {
-            Some(dist) => dist.sample(&mut rng),
+            Some(dist) => dist.sample(rng),
             None => cap.unwrap_or(UNCAPPED_LENGTH),
         };
         let (output_tokens, finish_reason) = match cap {
             Some(cap) if wanted >= cap => (cap, FinishReason::Length),
             _ => (wanted, FinishReason::Stop),
         };
-        CompletionPlan {
-            fault_roll: rng.random(),
-            ttft,
+        ChoicePlan {
             output_tokens,
             finish_reason,
-            rng,
-            itl: config.itl_ms,
+            words: None,
         }
     }
 
-    /// The gap before the next token (after the first).
-    pub fn next_gap(&mut self) -> Duration {
-        self.itl.sample(&mut self.rng)
-    }
-
-    /// The text of the next token.
-    pub fn next_word(&mut self) -> &'static str {
-        WORDS[self.rng.random_range(0..WORDS.len())]
+    /// The choice drawing its words from `words` from now on.
+    fn with_words(mut self, words: ChaCha8Rng) -> ChoicePlan {
+        self.words = Some(words);
+        self
     }
 }
 
-/// The whole text of a completion whose clock starts at `start`, and when its last
-/// token is due (for responses sent in one piece).
-pub fn whole_text(
+/// The whole text of each choice of a completion whose clock starts at `start`, and
+/// when the last token is due (for responses sent in one piece).
+pub fn whole_texts(
     plan: &mut CompletionPlan,
     pacing: &super::capacity::Pacing,
     start: tokio::time::Instant,
-) -> (String, tokio::time::Instant) {
-    let mut text = String::new();
+) -> (Vec<String>, tokio::time::Instant) {
+    let mut texts = vec![String::new(); plan.choices.len()];
     let mut done_at = start + plan.ttft;
-    for k in 0..plan.output_tokens {
-        if k > 0 {
+    for step in 0..plan.steps() {
+        if step > 0 {
             done_at += pacing.gap(plan.next_gap());
         }
-        text.push_str(plan.next_word());
+        for (choice, text) in texts.iter_mut().enumerate() {
+            if plan.choices[choice].output_tokens > step {
+                text.push_str(plan.next_word(choice));
+            }
+        }
     }
-    (text, done_at)
+    (texts, done_at)
 }
 
 /// FNV-1a: a stable hash (unlike `DefaultHasher`, fixed across Rust versions), so the
@@ -130,9 +202,9 @@ mod tests {
             }),
             ..MockConfig::default()
         };
-        let a = CompletionPlan::draw(&config, 1, "item-1 alpha", Some(10));
-        let b = CompletionPlan::draw(&config, 1, "item-1 alpha", Some(10));
-        let c = CompletionPlan::draw(&config, 1, "item-2 alpha", Some(10));
+        let a = CompletionPlan::draw(&config, 1, "item-1 alpha", Some(10), 1);
+        let b = CompletionPlan::draw(&config, 1, "item-1 alpha", Some(10), 1);
+        let c = CompletionPlan::draw(&config, 1, "item-2 alpha", Some(10), 1);
         assert_eq!(a.ttft, b.ttft);
         assert_ne!(a.ttft, c.ttft);
     }
@@ -140,23 +212,51 @@ mod tests {
     #[test]
     fn length_is_capped_by_max_tokens() {
         let mut config = MockConfig::default();
-        let plan = CompletionPlan::draw(&config, 0, "p", Some(7));
+        let plan = CompletionPlan::draw(&config, 0, "p", Some(7), 1);
         assert_eq!(
-            (plan.output_tokens, plan.finish_reason),
+            (plan.output_tokens(), plan.finish_reason()),
             (7, FinishReason::Length)
         );
         config.output_tokens = Some(crate::scenario::TokenDistribution(
             crate::scenario::Distribution::Constant { value: 3.0 },
         ));
-        let plan = CompletionPlan::draw(&config, 0, "p", Some(7));
+        let plan = CompletionPlan::draw(&config, 0, "p", Some(7), 1);
         assert_eq!(
-            (plan.output_tokens, plan.finish_reason),
+            (plan.output_tokens(), plan.finish_reason()),
             (3, FinishReason::Stop)
         );
-        let plan = CompletionPlan::draw(&MockConfig::default(), 0, "p", None);
+        let plan = CompletionPlan::draw(&MockConfig::default(), 0, "p", None, 1);
         assert_eq!(
-            (plan.output_tokens, plan.finish_reason),
+            (plan.output_tokens(), plan.finish_reason()),
             (UNCAPPED_LENGTH, FinishReason::Stop)
         );
+    }
+
+    #[test]
+    fn each_choice_draws_its_own_length_and_words_and_the_first_draws_as_alone() {
+        let config = MockConfig {
+            output_tokens: Some(crate::scenario::TokenDistribution(
+                crate::scenario::Distribution::Uniform {
+                    min: 5.0,
+                    max: 500.0,
+                },
+            )),
+            ..MockConfig::default()
+        };
+        let texts = |choices| {
+            let mut plan = CompletionPlan::draw(&config, 7, "item-3 alpha", Some(1000), choices);
+            let start = tokio::time::Instant::now();
+            let pacing = super::super::capacity::Pacing::unlimited();
+            whole_texts(&mut plan, &pacing, start).0
+        };
+        let three = texts(3);
+        assert_eq!(three[0], texts(1)[0], "choice 0 is the request's own draw");
+        assert!(three[0] != three[1] && three[1] != three[2] && three[0] != three[2]);
+        let lengths: Vec<usize> = three.iter().map(|t| t.split_whitespace().count()).collect();
+        assert!(
+            lengths[0] != lengths[1] || lengths[1] != lengths[2],
+            "{lengths:?}"
+        );
+        assert_eq!(three, texts(3), "the same request, the same choices");
     }
 }

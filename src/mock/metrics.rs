@@ -267,13 +267,15 @@ impl Drop for Running {
     }
 }
 
-/// An API's framer, observed: the first token's time from arrival, every gap after it,
-/// and the end. Wraps the framer rather than the stream so the stream's pacing is
-/// untouched; a token is observed when it is rendered, just before its write.
+/// An API's framer, observed: the first token's time from arrival, every gap after it
+/// (per choice: each is a sequence of its own, as vLLM counts them), and the end. Wraps
+/// the framer rather than the stream so the stream's pacing is untouched; a token is
+/// observed when it is rendered, just before its write.
 pub(super) struct Observed<F> {
     framer: F,
     running: Running,
-    last_token: Option<tokio::time::Instant>,
+    /// Each choice's last token so far, by index (choices start together, in order).
+    last_tokens: Vec<tokio::time::Instant>,
 }
 
 impl<F> Observed<F> {
@@ -281,7 +283,7 @@ impl<F> Observed<F> {
         Observed {
             framer,
             running,
-            last_token: None,
+            last_tokens: Vec::new(),
         }
     }
 }
@@ -291,15 +293,19 @@ impl<F: Framer> Framer for Observed<F> {
         self.framer.start(out);
     }
 
-    fn token(&mut self, text: &str, out: &mut Vec<u8>) {
+    fn token(&mut self, choice: u32, text: &str, out: &mut Vec<u8>) {
         let now = tokio::time::Instant::now();
         let serving = &self.running.state.serving;
-        match self.last_token {
-            Some(last) => serving.itl.observe(now - last),
-            None => serving.ttft.observe(now - self.running.received),
+        match self.last_tokens.get_mut(choice as usize) {
+            Some(last) => serving.itl.observe(now - std::mem::replace(last, now)),
+            None => {
+                if self.last_tokens.is_empty() {
+                    serving.ttft.observe(now - self.running.received);
+                }
+                self.last_tokens.push(now);
+            }
         }
-        self.last_token = Some(now);
-        self.framer.token(text, out);
+        self.framer.token(choice, text, out);
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {

@@ -6,7 +6,7 @@
 //! types [`crate::wire::openai`]'s. Must not touch admission, pacing or faults.
 
 use super::cache::PromptTokens;
-use super::generator::CompletionPlan;
+use super::generator::{ChoicePlan, CompletionPlan};
 use super::limits::RateLimited;
 use super::limits::{Dimension, Reading};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, Refusal, ResponseMeta, ServedApi};
@@ -79,27 +79,27 @@ impl ServedApi for Chat {
         })
     }
 
-    fn framer(meta: ResponseMeta, include_usage: bool) -> ChunkFramer {
-        ChunkFramer::new(meta, usage_field(include_usage))
+    fn framer(meta: ResponseMeta, choices: u32, include_usage: bool) -> ChunkFramer {
+        ChunkFramer::new(meta, choices, usage_field(include_usage))
     }
 
-    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
-        let choice = |index| CompletionChoice {
+    fn whole(meta: &ResponseMeta, texts: Vec<String>, plan: &CompletionPlan) -> Response {
+        let choice = |((index, text), drawn): ((u32, String), &ChoicePlan)| CompletionChoice {
             index,
             message: AssistantMessage {
                 role: "assistant".into(),
-                content: Some(Cow::Borrowed(text.as_str())),
+                content: Some(Cow::Owned(text)),
                 refusal: None,
             },
             logprobs: None,
-            finish_reason: Some(plan.finish_reason),
+            finish_reason: Some(drawn.finish_reason),
         };
         axum::Json(ChatCompletion {
             id: Cow::Borrowed(&meta.id),
             object: Cow::Borrowed("chat.completion"),
             created: meta.created,
             model: Cow::Borrowed(&meta.model),
-            choices: (0..meta.choices).map(choice).collect(),
+            choices: (0..).zip(texts).zip(&plan.choices).map(choice).collect(),
             usage: Some(usage(meta, plan)),
         })
         .into_response()
@@ -120,10 +120,10 @@ fn choices(n: Option<u32>) -> Result<u32, String> {
     }
 }
 
-/// The usage of a response: every choice's tokens, and the cached part of the prompt
-/// when the mock models caching.
+/// The usage of a response: every choice's tokens (OpenAI's `completion_tokens` sums
+/// them), and the cached part of the prompt when the mock models caching.
 pub(super) fn usage(meta: &ResponseMeta, plan: &CompletionPlan) -> Usage {
-    let usage = Usage::new(meta.prompt_tokens, plan.output_tokens * meta.choices);
+    let usage = Usage::new(meta.prompt_tokens, plan.output_tokens());
     match meta.cached {
         Some(cached) => usage.with_cached(cached.read),
         None => usage,
@@ -253,19 +253,20 @@ fn choice(index: u32, delta: Delta<'_>, finish: Option<FinishReason>) -> [ChunkC
     }]
 }
 
-/// Chat-completion chunks: role chunk, content chunks, finish chunk (each once per
-/// choice, in index order, as OpenAI interleaves them), the usage chunk when
-/// `stream_options.include_usage` asked for it, then `data: [DONE]`.
+/// Chat-completion chunks: role chunk, content chunks (a choice's chunk per step while
+/// it generates), finish chunk (each with its choice's reason), each in index order as
+/// OpenAI interleaves them, the usage chunk when `stream_options.include_usage` asked
+/// for it, then `data: [DONE]`.
 struct ChunkFramer {
     meta: ResponseMeta,
     usage: UsageField,
-    /// One per choice.
+    /// One per choice, by index.
     token_frames: Vec<TokenFrame>,
 }
 
 impl ChunkFramer {
-    fn new(meta: ResponseMeta, usage: UsageField) -> ChunkFramer {
-        let token_frames = (0..meta.choices)
+    fn new(meta: ResponseMeta, choices: u32, usage: UsageField) -> ChunkFramer {
+        let token_frames = (0..choices)
             .map(|index| {
                 TokenFrame::new(|text, out| {
                     let delta = Delta {
@@ -295,7 +296,7 @@ pub(super) fn usage_field(include_usage: bool) -> UsageField {
 
 impl Framer for ChunkFramer {
     fn start(&mut self, out: &mut Vec<u8>) {
-        for index in 0..self.meta.choices {
+        for index in 0..self.token_frames.len() as u32 {
             let delta = Delta {
                 role: Some("assistant".into()),
                 content: Some("".into()),
@@ -305,16 +306,13 @@ impl Framer for ChunkFramer {
         }
     }
 
-    fn token(&mut self, text: &str, out: &mut Vec<u8>) {
-        for frame in &self.token_frames {
-            frame.write(text, out);
-        }
+    fn token(&mut self, choice: u32, text: &str, out: &mut Vec<u8>) {
+        self.token_frames[choice as usize].write(text, out);
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
-        let finish = Some(plan.finish_reason);
-        for index in 0..self.meta.choices {
-            let choices = choice(index, Delta::default(), finish);
+        for (index, drawn) in (0..).zip(&plan.choices) {
+            let choices = choice(index, Delta::default(), Some(drawn.finish_reason));
             data_frame(out, &chunk(&self.meta, &choices, self.usage));
         }
         end_of_stream(out, self.usage, &self.meta, plan, |out, totals| {

@@ -36,9 +36,10 @@ pub(super) trait ServedApi: Send + Sync + 'static {
     fn response_id(serial: u64) -> String;
     /// Reads the request body into what the pipeline needs; `Err` is the 400's message.
     fn parse(body: &[u8]) -> Result<ParsedRequest, String>;
-    fn framer(meta: ResponseMeta, include_usage: bool) -> Self::SseFramer;
-    /// The whole (non-streamed) response body.
-    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response;
+    /// The framer of a stream of `choices` choices.
+    fn framer(meta: ResponseMeta, choices: u32, include_usage: bool) -> Self::SseFramer;
+    /// The whole (non-streamed) response body, with each choice's text in `texts`.
+    fn whole(meta: &ResponseMeta, texts: Vec<String>, plan: &CompletionPlan) -> Response;
 }
 
 /// What a provider's endpoints answer alike: request ids, rate limits, errors.
@@ -75,7 +76,7 @@ pub(super) struct ParsedRequest {
     pub stream: bool,
     /// OpenAI's `stream_options.include_usage`.
     pub include_usage: bool,
-    /// Choices asked for (OpenAI's `n`), each as long as the plan.
+    /// Choices asked for (OpenAI's `n`), each drawn on its own.
     pub choices: u32,
 }
 
@@ -89,8 +90,6 @@ pub(super) struct ResponseMeta {
     /// What of the prompt was read from (and written to) the cache; `None` without
     /// `[mock.cache]`, so usage reads as it did before caching was modelled.
     pub cached: Option<CacheUsage>,
-    /// Choices answered, each with the plan's text.
-    pub choices: u32,
 }
 
 /// Why a request is refused; each API renders it in its own envelope.
@@ -152,7 +151,9 @@ pub(super) async fn serve<A: ServedApi>(
     match admit::<A>(&state, &request_headers, arrival, &mut headers) {
         Ok(admitted) if admitted.stream => {
             let running = Running::start(&state, admitted.completion.received);
-            let framer = Observed::new(A::framer(admitted.meta, admitted.include_usage), running);
+            let choices = admitted.completion.plan.choices.len() as u32;
+            let framer = A::framer(admitted.meta, choices, admitted.include_usage);
+            let framer = Observed::new(framer, running);
             stream_response(state, headers, admitted.completion, framer)
         }
         Ok(admitted) => {
@@ -205,7 +206,6 @@ fn admit<A: ServedApi>(
         model: request.model,
         prompt_tokens,
         cached,
-        choices: request.choices,
     };
     Ok(AdmittedRequest {
         completion,
@@ -230,6 +230,7 @@ fn completion(
         state.seed,
         &request.prompt,
         request.output_cap,
+        request.choices,
     );
     let prompt_tokens = request.prompt_tokens.tokens();
     if let Some(cache) = &state.cache {
@@ -342,13 +343,18 @@ async fn whole_response<A: ServedApi>(
     if let Some(faulty) = stream::whole_fault(state, completion.fault).await {
         return faulty;
     }
-    let text = stream::whole(state, &mut completion).await;
+    let texts = stream::whole(state, &mut completion).await;
     if let Some(name) = A::PROVIDER.processing_ms_header {
         let elapsed_ms = completion.received.elapsed().as_millis().to_string();
         insert(&mut headers, name, elapsed_ms);
     }
-    let body = A::whole(&meta, text, &completion.plan);
+    let body = A::whole(&meta, texts, &completion.plan);
     (StatusCode::OK, headers, body).into_response()
+}
+
+/// The text of the one choice of an API without `n`.
+pub(super) fn only_text(texts: Vec<String>) -> String {
+    texts.into_iter().next().unwrap_or_default()
 }
 
 fn unix_now() -> u64 {

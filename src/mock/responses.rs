@@ -72,7 +72,7 @@ impl ServedApi for Responses {
         })
     }
 
-    fn framer(meta: ResponseMeta, _include_usage: bool) -> ResponsesFramer {
+    fn framer(meta: ResponseMeta, _choices: u32, _include_usage: bool) -> ResponsesFramer {
         let item_id = format!("msg_{}", meta.id.trim_start_matches("resp_"));
         ResponsesFramer {
             meta,
@@ -82,7 +82,8 @@ impl ServedApi for Responses {
         }
     }
 
-    fn whole(meta: &ResponseMeta, text: String, plan: &CompletionPlan) -> Response {
+    fn whole(meta: &ResponseMeta, texts: Vec<String>, plan: &CompletionPlan) -> Response {
+        let text = pipeline::only_text(texts);
         let item_id = format!("msg_{}", meta.id.trim_start_matches("resp_"));
         let message = output_message(&item_id, status(plan), &text);
         axum::Json(response(meta, status(plan), vec![message], Some(plan))).into_response()
@@ -91,7 +92,7 @@ impl ServedApi for Responses {
 
 /// `completed`, or `incomplete` when the output cap cut the response.
 fn status(plan: &CompletionPlan) -> ResponseStatus {
-    match plan.finish_reason {
+    match plan.finish_reason() {
         FinishReason::Length => ResponseStatus::Incomplete,
         FinishReason::Stop => ResponseStatus::Completed,
     }
@@ -121,7 +122,7 @@ fn response<'a>(
         tools: Vec::new(),
         usage: plan.map(|plan| {
             let read = meta.cached.map_or(0, |c| c.read);
-            ResponsesUsage::new(meta.prompt_tokens, read, plan.output_tokens)
+            ResponsesUsage::new(meta.prompt_tokens, read, plan.output_tokens())
         }),
     }
 }
@@ -200,7 +201,7 @@ impl Framer for ResponsesFramer {
         self.emit(out, |f, n| ResponsesEvent::ContentPartAdded(f.part("", n)));
     }
 
-    fn token(&mut self, text: &str, out: &mut Vec<u8>) {
+    fn token(&mut self, _choice: u32, text: &str, out: &mut Vec<u8>) {
         let delta = ResponsesEvent::OutputTextDelta(TextEvent {
             item_id: Cow::Borrowed(&self.item_id),
             output_index: 0,

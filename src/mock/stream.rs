@@ -1,9 +1,10 @@
 //! A streamed completion paced by its [`CompletionPlan`], whatever the API: the framer
 //! renders each step as that API's SSE frames.
 //!
-//! Steps: start frames at the time to first token, one frame per token after its gap,
-//! then the finish frames right after the last token. Deadlines are anchored to the
-//! request's arrival, so a sleep that overshoots does not push the rest later.
+//! Steps: start frames at the time to first token, then after each gap one frame per
+//! choice still generating (one token each), then the finish frames right after the
+//! last token. Deadlines are anchored to the request's arrival, so a sleep that
+//! overshoots does not push the rest later.
 //!
 //! Owns the timing of a response's body and what a fault does to it; the frames are the
 //! API's [`Framer`], admission and refusals the pipeline's.
@@ -22,8 +23,8 @@ use tokio::time::Instant;
 pub(super) trait Framer: Send + 'static {
     /// Frames before the first token (role chunk; message_start …).
     fn start(&mut self, out: &mut Vec<u8>);
-    /// The frame carrying one token.
-    fn token(&mut self, text: &str, out: &mut Vec<u8>);
+    /// The frame carrying one token of choice `choice` (always 0 on APIs without `n`).
+    fn token(&mut self, choice: u32, text: &str, out: &mut Vec<u8>);
     /// Frames after the last token (finish, usage, end marker).
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>);
     /// The API's mid-stream error event.
@@ -47,7 +48,7 @@ struct Paced<F> {
     /// The request's arrival until the stream starts, then the next token's deadline.
     next_at: Instant,
     pacing: Pacing,
-    /// A mid-stream fault, struck before token `output_tokens / 2`.
+    /// A mid-stream fault, struck before step `steps / 2`.
     fault: Option<Fault>,
     /// Output tokens to settle with the rate limits when the stream ends.
     settlement: Option<super::pipeline::OutputSettlement>,
@@ -57,7 +58,7 @@ impl<F: Framer> Paced<F> {
     async fn next_chunk(&mut self) -> Option<std::io::Result<Bytes>> {
         let mut out = Vec::with_capacity(256);
         if let Step::Token { sent } = self.step
-            && sent == self.plan.output_tokens / 2
+            && sent == self.plan.steps() / 2
             && let Some(fault) = self.fault.take()
         {
             match fault {
@@ -97,10 +98,11 @@ impl<F: Framer> Paced<F> {
                 loop {
                     self.state
                         .record_lateness(now.saturating_duration_since(self.next_at));
-                    self.emit_token(&mut out);
+                    self.emit_step(sent, &mut out);
                     sent += 1;
-                    let fault_due = self.fault.is_some() && sent == self.plan.output_tokens / 2;
-                    if sent >= self.plan.output_tokens || self.next_at > now || fault_due {
+                    let steps = self.plan.steps();
+                    let fault_due = self.fault.is_some() && sent == steps / 2;
+                    if sent >= steps || self.next_at > now || fault_due {
                         break;
                     }
                 }
@@ -115,22 +117,29 @@ impl<F: Framer> Paced<F> {
         Some(Ok(Bytes::from(out)))
     }
 
-    /// Writes the next token's frame and schedules the one after it.
-    fn emit_token(&mut self, out: &mut Vec<u8>) {
+    /// Writes step `step`'s frames, a token of each choice still generating, and
+    /// schedules the next step.
+    fn emit_step(&mut self, step: u32, out: &mut Vec<u8>) {
         self.next_at += self.pacing.gap(self.plan.next_gap());
-        let word = self.plan.next_word();
-        self.framer.token(word, out);
+        let mut tokens = 0;
+        for choice in 0..self.plan.choices.len() {
+            if self.plan.choices[choice].output_tokens > step {
+                let word = self.plan.next_word(choice);
+                self.framer.token(choice as u32, word, out);
+                tokens += 1;
+            }
+        }
         self.state
             .counters
             .output_tokens_sent
-            .fetch_add(1, Ordering::Relaxed);
+            .fetch_add(u64::from(tokens), Ordering::Relaxed);
         if let Some(settlement) = &mut self.settlement {
-            settlement.generated += 1;
+            settlement.generated += tokens;
         }
     }
 
     fn first_or_finish(&self, sent: u32) -> Step {
-        if sent < self.plan.output_tokens {
+        if sent < self.plan.steps() {
             Step::Token { sent }
         } else {
             Step::Finish
@@ -172,13 +181,14 @@ pub(super) fn body<F: Framer>(state: Arc<MockState>, completion: Completion, fra
 }
 
 /// A whole (non-streamed) completion: waits for a slot and until the last token is
-/// due, and returns the text. Faults that replace the response are handled before.
-pub(super) async fn whole(state: &MockState, completion: &mut Completion) -> String {
+/// due, and returns each choice's text. Faults that replace the response are handled
+/// before.
+pub(super) async fn whole(state: &MockState, completion: &mut Completion) -> Vec<String> {
     let start = completion.pacing.start(completion.received).await;
-    let (text, done_at) =
-        super::generator::whole_text(&mut completion.plan, &completion.pacing, start);
+    let (texts, done_at) =
+        super::generator::whole_texts(&mut completion.plan, &completion.pacing, start);
     state.timer.sleep_until(done_at.into_std()).await;
-    let tokens = completion.plan.output_tokens;
+    let tokens = completion.plan.output_tokens();
     state
         .counters
         .output_tokens_sent
@@ -186,7 +196,7 @@ pub(super) async fn whole(state: &MockState, completion: &mut Completion) -> Str
     if let Some(settlement) = &mut completion.settlement {
         settlement.generated = tokens;
     }
-    text
+    texts
 }
 
 /// What a fault does to a whole (non-streamed) response: `Some` replaces the response
