@@ -8,6 +8,8 @@
 #   P1_REQUESTS=200000  requests per P1 run
 #   MEMORY_RUNS="1000000 10000000"  request counts of the peak-memory runs
 #   SERVER_CORE=0 CLIENT_CORE=1     the cores the server and the client are pinned to
+#   REALTIME=1          runs both ends at real-time priority (chrt -f; root), so that on
+#                       a machine shared with other work neither waits behind it
 #
 # Installs what it needs when missing: nginx (Debian package, through apt-get),
 # oha (`cargo install oha --locked --root target/tools`). Needs taskset, jq, awk and
@@ -21,6 +23,8 @@ p1_requests=${P1_REQUESTS:-200000}
 memory_runs=${MEMORY_RUNS:-"1000000 10000000"}
 server_core=${SERVER_CORE:-0}
 client_core=${CLIENT_CORE:-1}
+priority=()
+[ -z "${REALTIME:-}" ] || priority=(chrt -f 10)
 
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -100,7 +104,7 @@ http {
     }
 }
 EOF
-    taskset -c "$server_core" "$nginx" -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+    "${priority[@]}" taskset -c "$server_core" "$nginx" -c "$work/nginx/nginx.conf" -p "$work/nginx" &
     pids+=($!)
     for _ in $(seq 50); do
         curl -s -o /dev/null "http://127.0.0.1:$h1_port/" && break
@@ -145,10 +149,10 @@ throughput() {
         : >"$work/oha-$proto" && : >"$work/llmbench-$proto"
         for round in $(seq "$rounds"); do
             local oha_rps llmbench_rps
-            oha_rps=$(taskset -c "$client_core" "$oha" -c 64 -n "$p1_requests" -m POST $oha_flags \
+            oha_rps=$("${priority[@]}" taskset -c "$client_core" "$oha" -c 64 -n "$p1_requests" -m POST $oha_flags \
                 -H 'content-type: application/json' -d "$request" --no-tui \
                 "http://127.0.0.1:$port/v1/chat/completions" | awk '/Requests\/sec/ { print $2 }')
-            taskset -c "$client_core" "$llmbench" run "$scenario" -q --no-report -o "$out/p1" >/dev/null
+            "${priority[@]}" taskset -c "$client_core" "$llmbench" run "$scenario" -q --no-report -o "$out/p1" >/dev/null
             llmbench_rps=$(jq '.strategies[0].requests_per_s' "$(summary_of "$out/p1")")
             echo "$oha_rps" >>"$work/oha-$proto"
             echo "$llmbench_rps" >>"$work/llmbench-$proto"
@@ -172,7 +176,7 @@ ttft_ms = $1
 itl_ms = $2
 threads = 1
 EOF
-    taskset -c "$server_core" "$llmbench" mock "$work/mock.toml" --port 0 >"$work/mock.out" &
+    "${priority[@]}" taskset -c "$server_core" "$llmbench" mock "$work/mock.toml" --port 0 >"$work/mock.out" &
     mock_pid=$!
     pids+=("$mock_pid")
     for _ in $(seq 100); do
@@ -214,7 +218,7 @@ timeout_s = 300
 [[strategy]]
 kind = "join_all"
 EOF
-    taskset -c "$client_core" "$llmbench" run "$work/$name.toml" -q --no-report -o "$out/$name" >/dev/null || true
+    "${priority[@]}" taskset -c "$client_core" "$llmbench" run "$work/$name.toml" -q --no-report -o "$out/$name" >/dev/null || true
     summary=$(summary_of "$out/$name")
     lateness_p50=$(mock_lateness_ms 0.5)
     lateness_p99=$(mock_lateness_ms 0.99)
@@ -259,9 +263,9 @@ memory() {
     for n in $memory_runs; do
         local scenario
         scenario=$(llmbench_scenario "memory-$n" "$h1_port" "$n")
-        taskset -c "$client_core" /usr/bin/time -v "$llmbench" run "$scenario" -q -o "$out/memory" \
+        "${priority[@]}" taskset -c "$client_core" /usr/bin/time -v "$llmbench" run "$scenario" -q -o "$out/memory" \
             >/dev/null 2>"$work/time-llmbench-$n" || true
-        taskset -c "$client_core" /usr/bin/time -v "$oha" -c 64 -n "$n" -m POST --no-tui \
+        "${priority[@]}" taskset -c "$client_core" /usr/bin/time -v "$oha" -c 64 -n "$n" -m POST --no-tui \
             -H 'content-type: application/json' -d "$request" \
             "http://127.0.0.1:$h1_port/v1/chat/completions" >/dev/null 2>"$work/time-oha-$n" || true
         local mine theirs

@@ -477,13 +477,17 @@ impl StrategyRun<'_> {
         let ready = self.ready.clone();
         let ((), health) = runtime::run_on(config.runtime, workers, move || async move {
             let _ = ready.set(std::time::SystemTime::now());
+            // Each copy's dispatch loop is a task of the runtime, not polled by the
+            // thread that started it: on a multi-threaded runtime that thread would
+            // otherwise be woken across threads (a futex call each way) for every
+            // request that ends.
             let runs =
                 copies
                     .iter()
                     .zip(arrivals)
                     .enumerate()
                     .map(|(copy, (strategy, arrivals))| {
-                        strategy.run(on_runtime.for_copy(copy), arrivals)
+                        tokio::spawn(strategy.run(on_runtime.for_copy(copy), arrivals))
                     });
             futures_util::future::join_all(runs).await;
         })

@@ -128,12 +128,16 @@ where
             .build()?,
         RuntimeKind::TokioUring => return uring_block_on(make, threads),
     };
-    // The calling thread polls the strategy's own future (`block_on`) beside the
-    // workers, so a multi-threaded runtime has one thread more than its workers.
-    let capacity = match kind {
-        RuntimeKind::TokioMulti => workers.max(1) + 1,
+    // The strategy's loops are tasks on the workers (the calling thread only waits
+    // for them); and the threads can use no more cores than the process may run on
+    // (its CPU affinity, `taskset`, or a container's quota), or a client pinned to one
+    // core would never look saturated.
+    let threads_of_kind = match kind {
+        RuntimeKind::TokioMulti => workers.max(1),
         RuntimeKind::TokioCurrent | RuntimeKind::TokioUring => 1,
     };
+    let cores = std::thread::available_parallelism().map_or(threads_of_kind, |n| n.get());
+    let capacity = threads_of_kind.min(cores);
     let output = tokio.block_on(probed(make(), threads, capacity));
     // Connections left in the strategy's pool are dropped, not drained.
     tokio.shutdown_background();

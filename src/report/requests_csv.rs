@@ -47,8 +47,9 @@ pub fn create(dir: &Path) -> std::io::Result<()> {
 
 /// Streams one strategy's rows into `requests.csv` as its requests finish: the
 /// recorder hands each record over on the request's task (a channel send, no I/O), and a
-/// thread of its own formats and appends them, flushing whenever it has caught up. After
-/// a kill the file holds every row written before it; [`read`] drops a row cut in half.
+/// thread of its own formats and appends them in batches, one write every few
+/// milliseconds ([`GATHER`]). After a kill the file holds every row but those of the
+/// last few milliseconds; [`read`] drops a row cut in half.
 pub struct RowWriter {
     sender: mpsc::Sender<RowMessage>,
     thread: Mutex<Option<std::thread::JoinHandle<std::io::Result<()>>>>,
@@ -106,36 +107,72 @@ impl RecordSink for RowWriter {
     }
 }
 
+/// How long the writer lets rows gather once it has caught up: the most a finished
+/// request's row waits before it is on its way to disk.
+const GATHER: Duration = Duration::from_millis(10);
+
 /// The writer thread: rows until [`RowMessage::End`] (or every sender is gone), written
-/// to the file in whole rows whenever no more are waiting, then synced to disk.
+/// to the file a batch at a time, then synced to disk.
 fn write_rows(
     mut file: std::fs::File,
     label: &str,
     receiver: &mpsc::Receiver<RowMessage>,
 ) -> std::io::Result<()> {
-    let mut batch = csv::Writer::from_writer(Vec::new());
+    // One buffer for every batch: a fresh one each time would have its pages returned
+    // to the system and faulted back in, tens of times a second.
+    let mut rows = Vec::new();
     let mut next = receiver.recv().ok();
-    while let Some(RowMessage::Row(record)) = next {
-        write_row(&mut batch, label, &record)?;
-        next = match receiver.try_recv() {
-            Ok(message) => Some(message),
-            Err(mpsc::TryRecvError::Empty) => {
-                append_batch(&mut batch, &mut file)?;
-                receiver.recv().ok()
+    while let Some(RowMessage::Row(first)) = next {
+        let gathered = gather(&mut rows, label, first, receiver)?;
+        // The batch in one write, so that a row is never split between two writes.
+        std::io::Write::write_all(&mut file, &rows)?;
+        rows.clear();
+        next = match gathered {
+            Gathered::End => None,
+            // Let rows gather rather than block at once: a sender wakes a blocked
+            // receiver with a futex call and a context switch on its own thread, which
+            // at tens of thousands of requests a second cost the client more than all
+            // its recording.
+            Gathered::CaughtUp => {
+                std::thread::sleep(GATHER);
+                match receiver.try_recv() {
+                    Ok(message) => Some(message),
+                    Err(mpsc::TryRecvError::Empty) => receiver.recv().ok(),
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                }
             }
-            Err(mpsc::TryRecvError::Disconnected) => None,
         };
     }
-    append_batch(&mut batch, &mut file)?;
     file.sync_data()
 }
 
-/// Appends the rows gathered in `batch` to `file` in one write, so that a row is never
-/// split between two writes.
-fn append_batch(batch: &mut csv::Writer<Vec<u8>>, file: &mut std::fs::File) -> std::io::Result<()> {
-    let full = std::mem::replace(batch, csv::Writer::from_writer(Vec::new()));
-    let rows = full.into_inner().map_err(|e| e.into_error())?;
-    std::io::Write::write_all(file, &rows)
+/// What ended a batch of rows.
+enum Gathered {
+    /// No row was waiting.
+    CaughtUp,
+    /// The strategy's rows are all in.
+    End,
+}
+
+/// Formats `first` and every row already waiting into `rows`.
+fn gather(
+    rows: &mut Vec<u8>,
+    label: &str,
+    first: RequestRecord,
+    receiver: &mpsc::Receiver<RowMessage>,
+) -> std::io::Result<Gathered> {
+    let mut out = csv::Writer::from_writer(rows);
+    let mut record = first;
+    let gathered = loop {
+        write_row(&mut out, label, &record)?;
+        record = match receiver.try_recv() {
+            Ok(RowMessage::Row(record)) => record,
+            Err(mpsc::TryRecvError::Empty) => break Gathered::CaughtUp,
+            Ok(RowMessage::End) | Err(mpsc::TryRecvError::Disconnected) => break Gathered::End,
+        };
+    };
+    out.flush()?;
+    Ok(gathered)
 }
 
 /// One record as a row of `requests.csv`.

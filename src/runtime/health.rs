@@ -82,7 +82,8 @@ impl RuntimeThreads {
 
 /// Runs `future` on the current runtime with the lag probe beside it, as a task of its
 /// own, and returns the future's output and the runtime's health once it is done. The
-/// calling thread counts as one of the runtime's `threads` (it polls `future`).
+/// calling thread's CPU time counts with the runtime's threads' (it polls `future`);
+/// `count` is how many cores they could have kept busy.
 pub async fn probed<Fut: Future>(
     future: Fut,
     threads: RuntimeThreads,
