@@ -69,10 +69,13 @@ impl RunResult {
             .collect()
     }
 
-    /// Whether the results cover the whole run: it finished, was not interrupted, and
-    /// no planned strategy is missing.
+    /// Whether the results cover the whole run: it finished, was not interrupted, no
+    /// planned strategy is missing, and not every one was skipped.
     pub fn complete(&self) -> bool {
-        self.finished && !self.interrupted && self.missing_strategies().is_empty()
+        self.finished
+            && !self.interrupted
+            && self.missing_strategies().is_empty()
+            && !self.every_strategy_skipped()
     }
 
     /// True when every strategy was skipped (an external program or io_uring missing

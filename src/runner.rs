@@ -489,7 +489,15 @@ impl StrategyRun<'_> {
                     .map(|(copy, (strategy, arrivals))| {
                         tokio::spawn(strategy.run(on_runtime.for_copy(copy), arrivals))
                     });
-            futures_util::future::join_all(runs).await;
+            for ended in futures_util::future::join_all(runs).await {
+                // A panic in a strategy stops the run as it did when the loops were
+                // polled here: saved as a finished strategy it would pass for one.
+                if let Err(error) = ended
+                    && error.is_panic()
+                {
+                    std::panic::resume_unwind(error.into_panic());
+                }
+            }
         })
         .await?;
         let mut result = StrategyResult::new(

@@ -282,6 +282,8 @@ fn a_run_whose_every_strategy_is_skipped_fails_saying_nothing_was_measured() {
     // The results are still saved, with the reason.
     let (_, summary) = common::summary_of(&dir);
     assert_eq!(summary["skipped"][0]["label"], "gather");
+    // Saved, but not as a complete result: it measured nothing.
+    assert_eq!(summary["complete"], false, "{summary}");
 }
 
 #[test]

@@ -7,8 +7,9 @@
 //! memory that does not grow with the run: an external merge sort. The rows are read
 //! into runs of at most [`Spill::run_bytes`] (32 MiB) each, sorted; a full run goes to
 //! an anonymous temporary file in the merged folder (gone when closed, even after a
-//! kill). The runs are then merged [`Spill::fan_in`] (64) at a time, one row and one
-//! 8 KiB read buffer of each in memory, until one last pass writes the file. So the
+//! kill). The runs are merged [`Spill::fan_in`] (64) at a time, one row and one 8 KiB
+//! read buffer of each in memory: whenever that many are spilled (so no more files
+//! than that are open at once), and at the end until one last pass writes the file. So the
 //! sort holds one run's rows at once, plus the last run's while merging and about a
 //! megabyte of heads and buffers; rows that fit in one run never touch a temporary file.
 
@@ -57,7 +58,7 @@ pub fn write(
         header,
         mut runs,
         sends,
-    } = sort(parts, labels, out, spill.run_bytes)?;
+    } = sort(parts, labels, out, spill)?;
     let order = Order::new(&header, labels);
     let fan_in = spill.fan_in.max(2);
     while runs.len() > fan_in {
@@ -67,7 +68,9 @@ pub fn write(
         let mut writer = csv::Writer::from_writer(file);
         writer.write_record(&header)?;
         for row in Merged::new(runs, &order) {
-            writer.write_record(&row.map_err(std::io::Error::other)?)?;
+            // The whole chain of causes: an anyhow error shows only its outermost.
+            let row = row.map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+            writer.write_record(&row)?;
         }
         writer.flush()
     })?;
@@ -83,13 +86,10 @@ struct Sorted {
     sends: Vec<Sends>,
 }
 
-/// Reads the parts' rows in order into sorted runs of at most `run_bytes`.
-fn sort(
-    parts: &[PathBuf],
-    labels: &[String],
-    out: &Path,
-    run_bytes: usize,
-) -> anyhow::Result<Sorted> {
+/// Reads the parts' rows in order into sorted runs of at most `spill.run_bytes`; once
+/// `spill.fan_in` runs are spilled they are merged into one, so that no more files than
+/// that are open at once however long the parts are.
+fn sort(parts: &[PathBuf], labels: &[String], out: &Path, spill: Spill) -> anyhow::Result<Sorted> {
     let mut header: Option<StringRecord> = None;
     let mut sends = vec![Sends::default(); labels.len()];
     let mut runs = Vec::new();
@@ -114,11 +114,15 @@ fn sort(
                 );
             }
             unsorted.push(key, row);
-            if unsorted.bytes >= run_bytes {
+            if unsorted.bytes >= spill.run_bytes {
                 let sorted = std::mem::take(&mut unsorted)
                     .sorted()
                     .map(|(_, row)| Ok(row));
                 runs.push(spill_run(out, sorted)?);
+                let fan_in = spill.fan_in.max(2);
+                if runs.len() >= fan_in {
+                    runs = merge_groups(std::mem::take(&mut runs), fan_in, &order, out)?;
+                }
             }
         }
     }

@@ -28,8 +28,8 @@ pub struct RuntimeHealth {
     /// CPU time of the threads that polled the strategy's tasks (the runtime's workers
     /// and the thread that started it); `None` where thread clocks cannot be read.
     pub cpu: Option<Duration>,
-    /// Threads the runtime has for its tasks: its workers, 1 on the single-threaded
-    /// runtimes.
+    /// Cores the runtime's threads could keep busy: its workers (1 on the
+    /// single-threaded runtimes), but no more than the process may run on.
     pub threads: usize,
 }
 
