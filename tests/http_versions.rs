@@ -250,6 +250,22 @@ async fn the_embedded_mock_serves_http2_and_http1_alike() {
     for s in &strategies {
         assert_eq!(counts(s), expected, "{}", s.label);
         let h2 = s.label.ends_with("-h2");
+        // requests.csv's connect_us: the hyper client times the requests that waited
+        // for a connection to open (over HTTP/1.1 exactly one per connection the mock
+        // accepted; over HTTP/2 the opener and those that waited for it); reqwest
+        // does not say.
+        let opened = run
+            .records_of(s)
+            .iter()
+            .filter(|r| r.connect.is_some_and(|c| c > std::time::Duration::ZERO))
+            .count() as u64;
+        let accepted = s.mock.unwrap().connections;
+        match (s.label.starts_with("reqwest"), h2) {
+            (true, _) => assert_eq!(opened, 0, "{}", s.label),
+            (false, false) => assert_eq!(opened, accepted, "{}", s.label),
+            // join_all's 16 start together, and all wait for the one connection.
+            (false, true) => assert!((1..=16).contains(&opened), "{}: {opened}", s.label),
+        }
         assert_eq!(
             s.http_version,
             if h2 { "HTTP/2" } else { "HTTP/1.1" },

@@ -87,6 +87,8 @@ pub struct Exchange {
     pub retry_after: Option<Duration>,
     /// The server's `x-should-retry`, which overrides the status.
     pub should_retry: Option<bool>,
+    /// How long the attempt waited for a connection to be opened ([`Response::opened`]).
+    pub connect: Option<Duration>,
 }
 
 impl Exchange {
@@ -103,6 +105,7 @@ impl Exchange {
             error: None,
             retry_after: None,
             should_retry: None,
+            connect: None,
         }
     }
 
@@ -326,6 +329,7 @@ impl Client {
         let outcome = match self.transport.post(&self.url, body).await {
             Ok(response) => {
                 self.versions.note(response.version);
+                exchange.connect = response.opened;
                 self.read(response, &mut exchange, &mut on_gap).await
             }
             Err(failure) => Err(failure),

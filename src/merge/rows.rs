@@ -369,7 +369,7 @@ mod tests {
         let mut out = csv::Writer::from_writer(Vec::new());
         out.write_record([
             label, index, "10", "5", intended, sent, sent, "", "9", "200", "ok", "5", "usage", "5",
-            "1", "0", error, "0",
+            "1", "0", error, "0", "",
         ])
         .unwrap();
         String::from_utf8(out.into_inner().unwrap()).unwrap()

@@ -220,6 +220,7 @@ impl Recorder {
             content_chunks: exchange.content_chunks,
             tokens_counted: exchange.tokens_counted,
             cached_tokens: exchange.cached_tokens,
+            connect: exchange.connect,
             outcome,
             attempts: attempts.count,
             backoff: attempts.backoff,

@@ -62,6 +62,10 @@ pub struct RequestRecord {
     pub backoff: Duration,
     /// The error's message, for failed requests.
     pub error: Option<String>,
+    /// How long the last attempt waited for a connection to be opened (TCP, TLS and
+    /// HTTP handshakes); `None` when it took one already open, or the HTTP library does
+    /// not say (reqwest).
+    pub connect: Option<Duration>,
 }
 
 impl RequestRecord {
@@ -85,6 +89,7 @@ impl RequestRecord {
             attempts: 0,
             backoff: Duration::ZERO,
             error: None,
+            connect: None,
         }
     }
 
@@ -159,6 +164,7 @@ impl RequestRecord {
             first_token: self.first_token.map(us),
             end: self.end.map(us),
             backoff: us(self.backoff),
+            connect: self.connect.map(us),
             ..self.clone()
         }
     }
@@ -188,6 +194,7 @@ mod tests {
             attempts: 1,
             backoff: Duration::ZERO,
             error: None,
+            connect: None,
         }
     }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 pub const FILE: &str = "requests.csv";
 
-const HEADER: [&str; 18] = [
+const HEADER: [&str; 19] = [
     "strategy",
     "index",
     "prompt_tokens",
@@ -36,6 +36,7 @@ const HEADER: [&str; 18] = [
     "backoff_us",
     "error",
     "cached_tokens",
+    "connect_us",
 ];
 
 /// Creates `requests.csv` in `dir` with its header row and nothing else.
@@ -204,6 +205,7 @@ fn write_row<W: std::io::Write>(
         &us(Some(r.backoff)),
         r.error.as_deref().unwrap_or(""),
         &r.cached_tokens.to_string(),
+        &us(r.connect),
     ])?;
     Ok(())
 }
@@ -355,6 +357,8 @@ fn parse_row<'r>(
         tokens_counted: cell("tokens_from") == "counted",
         // Absent from files written before the column existed.
         cached_tokens: cell("cached_tokens").parse().unwrap_or(0),
+        // Absent (empty) from files written before the column existed.
+        connect: time("connect_us")?,
         outcome: parse_outcome(cell("outcome")).context("unknown outcome")?,
         attempts: number("attempts")?,
         backoff: time("backoff_us")?.unwrap_or_default(),
@@ -418,7 +422,7 @@ mod tests {
     fn a_row_cut_off_by_a_kill_is_left_out() {
         let dir = tempfile::tempdir().unwrap();
         create(dir.path()).unwrap();
-        let row = "serial,0,10,5,0,1,1,2,3,200,ok,5,usage,5,1,0,,0\n";
+        let row = "serial,0,10,5,0,1,1,2,3,200,ok,5,usage,5,1,0,,0,\n";
         let path = dir.path().join(FILE);
         let whole = format!("{}{row}", std::fs::read_to_string(&path).unwrap());
         std::fs::write(&path, format!("{whole}{}", &row[..20])).unwrap();

@@ -29,6 +29,7 @@ use hyper::client::conn::{http1, http2};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, timeout_at};
 
@@ -222,7 +223,7 @@ impl HyperTransport {
 
     pub async fn post(&self, body: Vec<u8>) -> Result<Response, Failure> {
         let deadline = Instant::now() + self.timeouts.total;
-        let mut lease = self.connection(deadline).await?;
+        let (mut lease, opened) = self.connection(deadline).await?;
         let sent = async {
             match &mut lease.sender {
                 Sender::Http1(sender) => sender.send_request(self.request(body, false)).await,
@@ -246,6 +247,7 @@ impl HyperTransport {
             timeouts: self.timeouts,
         };
         Ok(Response {
+            opened,
             status: parts.status.as_u16(),
             version: parts.version,
             headers: parts.headers,
@@ -272,21 +274,22 @@ impl HyperTransport {
     }
 
     /// A connection for one request: an idle HTTP/1.1 one, the shared HTTP/2 one, or a
-    /// new one.
-    async fn connection(&self, deadline: Instant) -> Result<Lease, Failure> {
+    /// new one; with how long the request waited for one to be opened, if it did.
+    async fn connection(&self, deadline: Instant) -> Result<(Lease, Option<Duration>), Failure> {
         if self.protocol.load(Ordering::Relaxed) == HTTP1 {
             return self.http1_connection(deadline).await;
         }
         if let Some(lease) = self.live_shared() {
-            return Ok(lease);
+            return Ok((lease, None));
         }
         // One connection is opened at a time: the requests that wait share it.
+        let waited = Instant::now();
         let until = self.connect_deadline(deadline);
         let Ok(_opening) = timeout_at(until, self.opening.lock()).await else {
             return Err(self.connect_timed_out(until, deadline));
         };
         if let Some(lease) = self.live_shared() {
-            return Ok(lease);
+            return Ok((lease, Some(waited.elapsed())));
         }
         if self.protocol.load(Ordering::Relaxed) == HTTP1 {
             return self.http1_connection(deadline).await;
@@ -300,7 +303,7 @@ impl HyperTransport {
             None => HTTP1,
         };
         self.protocol.store(protocol, Ordering::Relaxed);
-        Ok(lease)
+        Ok((lease, Some(waited.elapsed())))
     }
 
     /// Another lease of the shared HTTP/2 connection, unless there is none or it closed.
@@ -313,16 +316,21 @@ impl HyperTransport {
     }
 
     /// An idle HTTP/1.1 connection once it is ready, else a new one.
-    async fn http1_connection(&self, deadline: Instant) -> Result<Lease, Failure> {
+    async fn http1_connection(
+        &self,
+        deadline: Instant,
+    ) -> Result<(Lease, Option<Duration>), Failure> {
         loop {
             let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some(mut pooled) = pooled else { break };
             // A connection the server closed while idle fails here and is dropped.
             if pooled.sender.ready().await {
-                return Ok(pooled);
+                return Ok((pooled, None));
             }
         }
-        self.open(deadline).await
+        let opening = Instant::now();
+        let lease = self.open(deadline).await?;
+        Ok((lease, Some(opening.elapsed())))
     }
 
     /// A new connection, within the connect timeout.

@@ -99,6 +99,10 @@ impl Transport {
 
 /// A response whose status line and headers have arrived; the body is read by chunks.
 pub struct Response {
+    /// How long this request waited for a connection to be opened (TCP, TLS and HTTP
+    /// handshakes; its own, or the shared HTTP/2 one another request was opening);
+    /// `None` when it took one already open, or the library does not say (reqwest).
+    pub opened: Option<std::time::Duration>,
     pub status: u16,
     pub version: http::Version,
     pub headers: HeaderMap,

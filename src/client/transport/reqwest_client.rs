@@ -39,6 +39,7 @@ pub async fn post(client: &reqwest::Client, url: &str, body: Vec<u8>) -> Result<
         .body(body);
     match request.send().await {
         Ok(mut response) => Ok(Response {
+            opened: None,
             status: response.status().as_u16(),
             version: response.version(),
             // Taken, not cloned: the body is read through `response` alone.
