@@ -23,10 +23,9 @@ p1_requests=${P1_REQUESTS:-200000}
 memory_runs=${MEMORY_RUNS:-"1000000 10000000"}
 server_core=${SERVER_CORE:-0}
 client_core=${CLIENT_CORE:-1}
-priority=()
-[ -z "${REALTIME:-}" ] || priority=(chrt -f 10)
 
 cd "$(dirname "$0")/.."
+source benches/lib.sh
 root=$PWD
 out=$root/results/peers
 mkdir -p "$out"
@@ -176,14 +175,8 @@ ttft_ms = $1
 itl_ms = $2
 threads = 1
 EOF
-    "${priority[@]}" taskset -c "$server_core" "$llmbench" mock "$work/mock.toml" --port 0 >"$work/mock.out" &
-    mock_pid=$!
+    start_mock_on "$server_core" "$llmbench" "$work/mock.toml" "$work/mock.out"
     pids+=("$mock_pid")
-    for _ in $(seq 100); do
-        grep -q listening "$work/mock.out" 2>/dev/null && break
-        sleep 0.1
-    done
-    mock_url=$(grep -o 'http://[^ ]*' "$work/mock.out")
 }
 
 stop_mock() {

@@ -30,10 +30,9 @@ arrival=${ARRIVAL:-burst}
 client=${CLIENT:-llmbench}
 mock_core=${MOCK_CORE:-0}
 client_core=${CLIENT_CORE:-1}
-priority=()
-[ -z "${REALTIME:-}" ] || priority=(chrt -f 10)
 
 cd "$(dirname "$0")/../.."
+source benches/lib.sh
 bin=${LLMBENCH:-target/release/llmbench}
 [ -n "${LLMBENCH:-}" ] || cargo build --release --quiet --bin llmbench
 work=$(mktemp -d)
@@ -46,13 +45,8 @@ itl_ms = $itl_ms
 threads = 1
 EOF
 
-taskset -c "$mock_core" "${priority[@]}" "$bin" mock "$work/mock.toml" --port 0 >"$work/mock.out" &
-mock_pid=$!
-for _ in $(seq 100); do
-    grep -q listening "$work/mock.out" 2>/dev/null && break
-    sleep 0.1
-done
-base_url=$(grep -o 'http://[^ ]*' "$work/mock.out")
+start_mock_on "$mock_core" "$bin" "$work/mock.toml" "$work/mock.out"
+base_url=$mock_url
 
 # The mock's own figures: its token lateness, its tokens, its CPU per token sent (from its
 # clock ticks; compare: cargo bench --bench loopback_floor).
