@@ -1,12 +1,40 @@
 //! The client side of OpenAI Responses (`api = "responses"`).
 
 use super::{BodyUsage, EventSummary, WireAdapter};
-use crate::wire::responses::{
-    RESPONSES_PATH, ResponseObject, ResponsesEvent, ResponsesInput, ResponsesRequest,
-};
+use crate::wire::responses::{RESPONSES_PATH, ResponsesInput, ResponsesRequest, ResponsesUsage};
 use crate::wire::sse::SseEvent;
 use crate::workload::WorkItem;
+use serde::Deserialize;
 use std::borrow::Cow;
+
+/// What the client reads of a response object: its usage only. The whole object's
+/// `output` holds items of kinds the mock never sends (a reasoning model's `reasoning`
+/// items, `function_call`s, without a role or a message's status); reading them would
+/// fail every measurement of such a model.
+#[derive(Deserialize)]
+struct UsageOf {
+    usage: Option<ResponsesUsage>,
+}
+
+/// `response.completed` / `response.incomplete`: the response, for its usage.
+#[derive(Deserialize)]
+struct Closing {
+    response: UsageOf,
+}
+
+/// `response.output_text.delta`, as much as is measured.
+#[derive(Deserialize)]
+struct OutputDelta<'a> {
+    #[serde(borrow)]
+    delta: Cow<'a, str>,
+}
+
+/// `error`, as much as is reported.
+#[derive(Deserialize)]
+struct ErrorEvent<'a> {
+    #[serde(borrow)]
+    message: Cow<'a, str>,
+}
 
 pub struct OpenAiResponses {
     pub model: String,
@@ -49,30 +77,37 @@ impl WireAdapter for OpenAiResponses {
                 super::excerpt(event.data)
             ));
         }
-        let parsed: ResponsesEvent = super::read_named_event(event)?;
-        Ok(match parsed {
-            ResponsesEvent::OutputTextDelta(text) => EventSummary {
-                content_chunks: u32::from(!text.delta.is_empty()),
-                ..EventSummary::default()
-            },
-            ResponsesEvent::Completed(end) | ResponsesEvent::Incomplete(end) => EventSummary {
-                output_tokens: end.response.usage.map(|u| u.output_tokens),
-                cached_tokens: end
-                    .response
-                    .usage
-                    .map(|u| u.input_tokens_details.cached_tokens),
-                done: true,
-                ..EventSummary::default()
-            },
-            ResponsesEvent::Error { message, .. } => {
-                return Err(format!("error event: {message}"));
+        // The event's name says what it is, so each is read straight into the little
+        // that is measured of it.
+        Ok(match event.event {
+            "response.output_text.delta" => {
+                let text: OutputDelta = super::read_named_event(event)?;
+                EventSummary {
+                    content_chunks: u32::from(!text.delta.is_empty()),
+                    ..EventSummary::default()
+                }
             }
-            _ => EventSummary::default(),
+            "error" => {
+                let error: ErrorEvent = super::read_named_event(event)?;
+                return Err(format!("error event: {}", error.message));
+            }
+            _ => {
+                let end: Closing = super::read_named_event(event)?;
+                EventSummary {
+                    output_tokens: end.response.usage.map(|u| u.output_tokens),
+                    cached_tokens: end
+                        .response
+                        .usage
+                        .map(|u| u.input_tokens_details.cached_tokens),
+                    done: true,
+                    ..EventSummary::default()
+                }
+            }
         })
     }
 
     fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
-        let response: ResponseObject = super::read_body(body, "response")?;
+        let response: UsageOf = super::read_body(body, "response")?;
         let usage = response
             .usage
             .ok_or_else(|| "response without usage".to_string())?;
@@ -116,5 +151,17 @@ mod tests {
             a.stream_event(event("error", err)).unwrap_err(),
             "error event: boom"
         );
+    }
+
+    #[test]
+    fn a_reasoning_models_output_items_do_not_fail_the_measurement() {
+        let a = OpenAiResponses { model: "m".into() };
+        let response = r#"{"id":"resp_1","object":"response","created_at":1,"status":"completed","model":"o","output":[{"type":"reasoning","id":"rs_1","summary":[]},{"type":"function_call","id":"fc_1","call_id":"c","name":"f","arguments":"{}"},{"type":"message","id":"msg_1","role":"assistant","status":"completed","content":[]}],"usage":{"input_tokens":10,"output_tokens":7,"output_tokens_details":{"reasoning_tokens":5},"total_tokens":17}}"#;
+        let usage = a.whole_body(response.as_bytes()).unwrap();
+        assert_eq!((usage.output_tokens, usage.cached_tokens), (7, 0));
+        let done =
+            format!(r#"{{"type":"response.completed","sequence_number":9,"response":{response}}}"#);
+        let summary = a.stream_event(event("response.completed", &done)).unwrap();
+        assert_eq!((summary.output_tokens, summary.done), (Some(7), true));
     }
 }

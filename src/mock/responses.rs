@@ -29,7 +29,11 @@ pub(super) fn routes() -> Router<Arc<MockState>> {
 struct Responses;
 
 impl ServedApi for Responses {
-    const PROVIDER: ProviderConventions = openai::OPENAI;
+    // OpenAI's conventions, but the error names the key this API's requests send.
+    const PROVIDER: ProviderConventions = ProviderConventions {
+        zero_output_cap: "max_output_tokens must be at least 1",
+        ..openai::OPENAI
+    };
     type SseFramer = ResponsesFramer;
 
     fn response_id(serial: u64) -> String {
@@ -73,7 +77,7 @@ impl ServedApi for Responses {
     }
 
     fn framer(meta: ResponseMeta, _choices: u32, _include_usage: bool) -> ResponsesFramer {
-        let item_id = format!("msg_{}", meta.id.trim_start_matches("resp_"));
+        let item_id = item_id(&meta);
         ResponsesFramer {
             meta,
             item_id,
@@ -84,10 +88,15 @@ impl ServedApi for Responses {
 
     fn whole(meta: &ResponseMeta, texts: Vec<String>, plan: &CompletionPlan) -> Response {
         let text = pipeline::only_text(texts);
-        let item_id = format!("msg_{}", meta.id.trim_start_matches("resp_"));
+        let item_id = item_id(meta);
         let message = output_message(&item_id, status(plan), &text);
         axum::Json(response(meta, status(plan), vec![message], Some(plan))).into_response()
     }
+}
+
+/// The id of the response's one output message, named after the response's.
+fn item_id(meta: &ResponseMeta) -> String {
+    format!("msg_{}", meta.id.trim_start_matches("resp_"))
 }
 
 /// `completed`, or `incomplete` when the output cap cut the response.

@@ -36,14 +36,6 @@ impl Content<'_> {
             Content::Blocks(blocks) => blocks.iter().filter(|b| b.is_image()).count(),
         }
     }
-
-    /// The content's parts in order; a string is one text part.
-    pub fn blocks(&self) -> Vec<Block<'_>> {
-        match self {
-            Content::Text(t) => vec![Block::text(t.as_ref())],
-            Content::Blocks(blocks) => blocks.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -155,10 +155,7 @@ impl ResponsesUsage {
     pub fn new(input_tokens: u32, cached_tokens: u32, output_tokens: u32) -> ResponsesUsage {
         ResponsesUsage {
             input_tokens,
-            input_tokens_details: InputTokensDetails {
-                cached_tokens,
-                cache_write_tokens: 0,
-            },
+            input_tokens_details: InputTokensDetails { cached_tokens },
             output_tokens,
             output_tokens_details: OutputTokensDetails::default(),
             total_tokens: input_tokens + output_tokens,
@@ -170,8 +167,6 @@ impl ResponsesUsage {
 pub struct InputTokensDetails {
     #[serde(default)]
     pub cached_tokens: u32,
-    #[serde(default)]
-    pub cache_write_tokens: u32,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
