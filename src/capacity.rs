@@ -217,16 +217,8 @@ pub fn verdict(slo: &SloConfig, point: f64, result: &StrategyResult) -> ProbeVer
         point,
         objectives,
         throughput_rps: summary.requests_per_s,
-        goodput_rps: per_second(result.tally.good, result),
+        goodput_rps: crate::result::per_second(result.tally.good as f64, result.makespan()),
         interrupted: result.interrupted,
-    }
-}
-
-fn per_second(count: u64, result: &StrategyResult) -> f64 {
-    let seconds = result.makespan().as_secs_f64();
-    match seconds > 0.0 {
-        true => count as f64 / seconds,
-        false => 0.0,
     }
 }
 

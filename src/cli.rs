@@ -67,7 +67,7 @@ histograms add exactly; requests.csv is ordered by intended time, then index. \
 Exit 2 when the parts do not fit together."
     )]
     Merge {
-        /// The parts' results folders.
+        /// The parts' results folders, or a folder holding them (one `run -o` for all).
         #[arg(required = true)]
         parts: Vec<PathBuf>,
         /// The merged results folder to create (new or empty).
@@ -100,8 +100,9 @@ Exit 2 when the parts do not fit together."
     },
     /// Serve the mock LLM API (OpenAI and Anthropic) until Ctrl-C.
     #[command(
-        after_help = "Endpoints: POST /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic), \
-GET /v1/models, GET /health. The [mock] section of the scenario file configures latencies, limits \
+        after_help = "Endpoints: POST /v1/chat/completions, /v1/completions and /v1/responses \
+(OpenAI), POST /v1/messages (Anthropic), GET /v1/models, GET /metrics (its own and vLLM's \
+names), GET /health; HTTP/1.1 and h2c on one port. The [mock] section of the scenario file configures latencies, limits \
 and faults, exactly as for the embedded mock of `llmbench run`."
     )]
     Mock {
@@ -117,9 +118,11 @@ and faults, exactly as for the embedded mock of `llmbench run`."
     /// Search the highest load (rate or concurrency) at which the scenario's strategy
     /// meets its [slo], as the [search] section says.
     #[command(
-        after_help = "Each probe is a strategy run saved in one results folder (summary.json \
-holds the answer under `capacity`). Exit 0 with an answer, 99 when even the lowest point \
-fails; Ctrl-C keeps every finished probe and a partial answer."
+        after_help = "[search] keys: dimension (rate or concurrency), low, high, requests and/or \
+duration_s per probe, repeats, precision, target_rate and headroom (replicas). Each probe is a \
+strategy run saved in one results folder (summary.json holds the answer under `capacity`). \
+Exit 0 with an answer, 99 when even the lowest point fails, 2 for a bad scenario; Ctrl-C keeps \
+every finished probe and a partial answer."
     )]
     Capacity {
         /// The scenario file (TOML), with [search] and [slo].
@@ -132,6 +135,12 @@ fails; Ctrl-C keeps every finished probe and a partial answer."
     },
     /// Plan the scenario's batch against a provider quota ([quota]) without sending
     /// anything: binding limit, sustainable rate, ETA, concurrency, deadline, cost.
+    #[command(
+        after_help = "[quota] keys: rpm, tpm (OpenAI) or rpm, itpm, otpm and otpm_mode \
+(Anthropic), headroom, output_tokens, deadline_s, and latency_from (a results folder) with \
+latency_strategy for the concurrency estimate; without [quota], the [mock] section's \
+rate limits. Exit 2 for a bad scenario."
+    )]
     Quota {
         /// The scenario file (TOML).
         scenario: PathBuf,

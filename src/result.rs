@@ -352,7 +352,8 @@ impl StrategyResult {
     }
 }
 
-fn per_second(count: f64, span: Duration) -> f64 {
+/// `count` over `span`, 0 for an empty span.
+pub fn per_second(count: f64, span: Duration) -> f64 {
     if span.is_zero() {
         0.0
     } else {

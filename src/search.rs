@@ -151,10 +151,6 @@ impl Search {
         }
     }
 
-    pub fn config(&self) -> &SearchConfig {
-        &self.config
-    }
-
     /// Records a probe's verdict (an interrupted one is kept for the record only).
     pub fn record(&mut self, verdict: ProbeVerdict) {
         self.probes.push(verdict);
@@ -438,7 +434,7 @@ fn number(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{Concurrency, Fraction, Positive, Rate, RequestCount};
+    use crate::scenario::{Concurrency, Headroom, Positive, Precision, Rate, RequestCount};
 
     fn config(low: f64, high: f64) -> SearchConfig {
         SearchConfig {
@@ -448,9 +444,9 @@ mod tests {
             requests: Some(RequestCount(100)),
             duration_s: None,
             repeats: Concurrency(2),
-            precision: Fraction(0.05),
+            precision: Precision(0.05),
             target_rate: Some(Rate(40.0)),
-            headroom: Fraction(0.8),
+            headroom: Headroom(0.8),
         }
     }
 

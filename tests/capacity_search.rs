@@ -313,6 +313,21 @@ fn bad_search_and_quota_sections_name_the_key() {
             "`repeats` must be from 1 to 10",
         ),
         (
+            "[search]\ndimension = \"concurrency\"\nlow = 1.5\nhigh = 5\nrequests = 9",
+            "search",
+            "give whole numbers",
+        ),
+        (
+            "[search]\nlow = 1\nhigh = 5\nrequests = 4\nprecision = 0.0001",
+            "search.precision",
+            "must be a precision (0.05 = 5 %) from 0.001 to 1",
+        ),
+        (
+            "[search]\nlow = 1\nhigh = 5\nrequests = 4\nheadroom = 0",
+            "search.headroom",
+            "must be a share of the boundary load",
+        ),
+        (
             "[quota]\ntpm = 10\notpm = 10",
             "quota",
             "give one provider's limits",

@@ -110,13 +110,8 @@ pub fn merge(options: &MergeOptions) -> anyhow::Result<MergeOutcome> {
         .map(|s| merge_strategy(&parts, &s.label))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let out = create_output(&options.output)?;
-    let scenario = std::fs::read(parts[0].dir.join(saved::SCENARIO_COPY)).with_context(|| {
-        format!(
-            "cannot read {}",
-            parts[0].dir.join(saved::SCENARIO_COPY).display()
-        )
-    })?;
-    atomic::write(&out.join(saved::SCENARIO_COPY), &scenario)?;
+    let scenario = crate::summary::read_results_file(&parts[0].dir, saved::SCENARIO_COPY)?;
+    atomic::write(&out.join(saved::SCENARIO_COPY), scenario.as_bytes())?;
     let files: Vec<PathBuf> = parts
         .iter()
         .map(|p| p.dir.join(requests_csv::FILE))
@@ -366,11 +361,8 @@ fn merge_strategy(parts: &[Part], label: &str) -> anyhow::Result<MergedStrategy>
 }
 
 fn per_second(count: u64, span_s: f64) -> f64 {
-    if span_s > 0.0 {
-        count as f64 / span_s
-    } else {
-        0.0
-    }
+    let span = std::time::Duration::try_from_secs_f64(span_s).unwrap_or_default();
+    crate::result::per_second(count as f64, span)
 }
 
 fn add_counts<'a>(counts: impl Iterator<Item = &'a RequestCounts>) -> RequestCounts {

@@ -49,7 +49,7 @@ fn figures(a: &CapacityAnswer) -> Vec<(String, String)> {
 
 /// One row per probe: its point, verdict, each objective's reading, throughput and
 /// goodput.
-pub fn probe_table(a: &CapacityAnswer) -> ResultTable {
+fn probe_table(a: &CapacityAnswer) -> ResultTable {
     let objectives: Vec<String> = a
         .probes
         .first()

@@ -50,9 +50,9 @@ pub use strategy::{
 };
 pub use target::{CaFile, OpenAiApi, Price, Target};
 pub use values::{
-    BaseUrl, ByteCount, Concurrency, CopyCount, Count, CpuMicros, EnvName, Fraction, Millis, Name,
-    NonNegative, Offset, Positive, QueueLength, Rate, RequestCount, Scale, Seconds, Share,
-    ThreadCount, TokenCount, limits,
+    BaseUrl, ByteCount, Concurrency, CopyCount, Count, CpuMicros, EnvName, Fraction, Headroom,
+    Millis, Name, NonNegative, Offset, Positive, Precision, QueueLength, Rate, RequestCount, Scale,
+    Seconds, Share, ThreadCount, TokenCount, limits,
 };
 pub use workload::WorkloadConfig;
 

@@ -3,7 +3,7 @@
 //! `[slo]`. The search itself is the search stage's; the replica count it reports for a
 //! target rate is planned from `target_rate` and `headroom`.
 
-use super::values::{Concurrency, Fraction, Positive, Rate, RequestCount, Seconds};
+use super::values::{Concurrency, Headroom, Positive, Precision, Rate, RequestCount, Seconds};
 use serde::{Deserialize, Serialize};
 
 /// What a capacity search varies.
@@ -56,13 +56,13 @@ pub struct SearchConfig {
     /// The search stops once the lowest failing point is within this share above the
     /// highest passing one (0.05: 5 %).
     #[serde(default = "default_precision")]
-    pub precision: Fraction,
+    pub precision: Precision,
     /// A rate (req/s) to plan replicas for, at the boundary found.
     pub target_rate: Option<Rate>,
     /// The share of its boundary each replica is planned to carry (default 0.8: 20 %
     /// spare).
     #[serde(default = "default_headroom")]
-    pub headroom: Fraction,
+    pub headroom: Headroom,
 }
 
 /// A probe whose worst objective is within this share of its limit (either side) is
@@ -73,12 +73,12 @@ fn default_repeats() -> Concurrency {
     Concurrency(2)
 }
 
-fn default_precision() -> Fraction {
-    Fraction(0.05)
+fn default_precision() -> Precision {
+    Precision(0.05)
 }
 
-fn default_headroom() -> Fraction {
-    Fraction(0.8)
+fn default_headroom() -> Headroom {
+    Headroom(0.8)
 }
 
 /// The most runs of one point a search may ask for: repeats beyond a few only spend.
@@ -93,16 +93,25 @@ impl SearchConfig {
                 self.low.0, self.high.0
             ));
         }
+        let whole = |v: Positive| v.0.fract() == 0.0;
+        if self.dimension == SearchDimension::Concurrency && !(whole(self.low) && whole(self.high))
+        {
+            return Err(format!(
+                "`low` ({}) and `high` ({}) of a concurrency search are numbers of requests in flight: give whole numbers",
+                self.low.0, self.high.0
+            ));
+        }
+        if self.dimension == SearchDimension::Rate && self.low.0 < super::limits::MIN_RATE {
+            return Err(format!(
+                "`low` must be at least {} requests per second, got {}",
+                super::limits::MIN_RATE,
+                self.low.0
+            ));
+        }
         if self.repeats.0 > MAX_REPEATS {
             return Err(format!(
                 "`repeats` must be from 1 to {MAX_REPEATS}, got {}",
                 self.repeats.0
-            ));
-        }
-        if self.precision.0 < 0.001 {
-            return Err(format!(
-                "`precision` must be from 0.001 to 1, got {}",
-                self.precision.0
             ));
         }
         match (self.dimension, self.requests, self.duration_s) {

@@ -166,6 +166,16 @@ checked_number!(
     Fraction, 0.0, false, 1.0, "a share of the quota"
 );
 
+checked_number!(
+    /// How close a capacity search closes in: the lowest failing point at most this
+    /// share above the highest passing one.
+    Precision, 0.001, true, 1.0, "a precision (0.05 = 5 %)"
+);
+checked_number!(
+    /// The share of its boundary load a replica is planned to carry (0.8 = 20 % spare).
+    Headroom, 0.0, false, 1.0, "a share of the boundary load"
+);
+
 checked_count!(
     /// A whole number of at least 1 (per-minute quotas, budgets, attempts).
     Count, 1, MAX_COUNT, "a whole number"
