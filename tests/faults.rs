@@ -119,8 +119,8 @@ async fn stream_faults_strike_half_way() {
     assert!(text.unwrap().contains("unknown x-llmbench-fault value"));
 }
 
-/// The outcome llmbench records when every request gets `fault`.
-async fn classified(fault: &str) -> Vec<Outcome> {
+/// The outcome llmbench records when every request gets `fault`, over HTTP/1.1 or h2c.
+async fn classified(fault: &str, http2: bool) -> Vec<Outcome> {
     let src = format!(
         r#"
 name = "faults"
@@ -137,6 +137,7 @@ requests = 2
 max_tokens = 4
 [[strategy]]
 kind = "serial"
+http2 = {http2}
 "#
     );
     let run = common::run(&src).await;
@@ -158,11 +159,15 @@ async fn llmbench_classifies_every_fault() {
         ("malformed", ErrorClass::Protocol),
         ("stall", ErrorClass::Timeout),
     ];
-    for (fault, class) in cases {
-        assert_eq!(
-            classified(fault).await,
-            vec![Outcome::Failed(class); 2],
-            "{fault}"
-        );
+    // Over HTTP/2 the mock paces streams on the connection's task (an injected
+    // disconnect resets the stream) and forwards whole responses from the request's.
+    for http2 in [false, true] {
+        for (fault, class) in cases {
+            assert_eq!(
+                classified(fault, http2).await,
+                vec![Outcome::Failed(class); 2],
+                "{fault}, http2 {http2}"
+            );
+        }
     }
 }

@@ -322,3 +322,52 @@ async fn a_connection_the_mock_has_no_descriptor_for_is_closed_at_once() {
         "{closed} of 400 closed at once"
     );
 }
+
+/// Over HTTP/2 a client that resets a stream mid-response frees its decode slot: with
+/// room for one sequence and no queue, the next request is served, not refused.
+#[tokio::test]
+async fn an_http2_stream_reset_by_its_client_frees_its_slot() {
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 20.0 }),
+        capacity: Some(llmbench::scenario::CapacityConfig {
+            max_concurrent: Concurrency(1),
+            queue: llmbench::scenario::QueueLength(0),
+            queue_full_status: llmbench::scenario::QueueFullStatus(429),
+            overhead_ms: llmbench::scenario::NonNegative(0.0),
+            prefill_us_per_token: llmbench::scenario::NonNegative(0.0),
+            load_factor: llmbench::scenario::NonNegative(0.0),
+        }),
+        ..MockConfig::default()
+    };
+    let mock = mock(config);
+    llmbench::client::install_tls_provider();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let url = format!("{}/v1/chat/completions", mock.base_url());
+    let body = serde_json::json!({"model": "m", "stream": true, "max_tokens": 500,
+        "messages": [{"role": "user", "content": "a b"}]});
+    let send = || {
+        h2.post(&url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+
+    let mut first = send().await.unwrap();
+    assert_eq!(first.version(), reqwest::Version::HTTP_2);
+    assert!(
+        first.chunk().await.unwrap().is_some(),
+        "the stream has started"
+    );
+    // 500 tokens 20 ms apart hold the one slot for ten seconds.
+    assert_eq!(send().await.unwrap().status(), 429, "the slot is taken");
+    drop(first);
+    // The reset is seen at the stream's next token, at most an ITL later.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let next = send().await.unwrap();
+    assert_eq!(next.status(), 200, "the reset stream's slot is free");
+    assert_eq!(mock.stats().connections, 1, "all on one connection");
+}

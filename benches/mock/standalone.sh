@@ -15,9 +15,9 @@
 #   over HTTP/2 with prior knowledge, 1,000 streams per connection, as a gateway or an
 #   HTTP/2 client multiplexes them.
 #   burst: all STREAMS start at once, so their tokens fall due in step (the worst case).
-#   steady: token deadlines spread evenly, as on a busy server: with llmbench, streams
-#   arrive at a constant rate that keeps STREAMS in flight for three stream lifetimes;
-#   with h2load, each connection starts its streams evenly over one ITL.
+#   steady: token deadlines spread evenly, as on a busy server: streams arrive at the
+#   constant rate that keeps STREAMS in flight, for three stream lifetimes (with h2load,
+#   each connection its share).
 #   LLMBENCH=path runs that build of the mock instead of building this one.
 #   REALTIME=1 runs the mock and the client at real-time priority (chrt -f; root), so
 #   that on a machine shared with other work neither waits for a core behind it.
@@ -67,23 +67,28 @@ if [ "$client" = h2load ]; then
     fi
     per_connection=$((streams < 1000 ? streams : 1000))
     connections=$(((streams + per_connection - 1) / per_connection))
-    # Each connection sends its streams at these offsets (milliseconds): all at 0, or
-    # spread evenly over one ITL.
-    for i in $(seq 0 $((per_connection - 1))); do
-        case $arrival in
-        burst) offset=0 ;;
-        steady) offset=$(awk "BEGIN { printf \"%.3f\", $i * $itl_ms / $per_connection }") ;;
-        *)
-            echo "ARRIVAL must be burst or steady, not '$arrival'" >&2
-            exit 2
-            ;;
-        esac
-        printf '%s\t%s/v1/chat/completions\n' "$offset" "$base_url"
-    done >"$work/timing"
+    # Each connection sends its requests at these offsets (milliseconds): its streams all
+    # at 0 (burst), or three streams' lifetimes of arrivals at the rate that keeps
+    # per_connection streams in flight (steady), so the ramp-up is gradual and most
+    # tokens fall in the steady state.
+    case $arrival in
+    burst) requests=$per_connection spacing_ms=0 ;;
+    steady)
+        requests=$((3 * per_connection))
+        spacing_ms=$(awk "BEGIN { print (20 + ($tokens - 1) * $itl_ms) / $per_connection }")
+        ;;
+    *)
+        echo "ARRIVAL must be burst or steady, not '$arrival'" >&2
+        exit 2
+        ;;
+    esac
+    awk -v n="$requests" -v ms="$spacing_ms" -v url="$base_url/v1/chat/completions" \
+        'BEGIN { for (i = 0; i < n; i++) printf "%.3f\t%s\n", i * ms, url }' >"$work/timing"
     printf '{"model": "mock-model", "stream": true, "max_tokens": %d, "messages": [{"role": "user", "content": "one two three four five six seven eight nine ten eleven twelve"}]}' \
         "$tokens" >"$work/body.json"
-    echo "mock on core $mock_core at $base_url; h2load on core $client_core: $connections connections of $per_connection streams"
-    taskset -c "$client_core" "${priority[@]}" h2load -c "$connections" -m "$per_connection" -n "$per_connection" \
+    echo "mock on core $mock_core at $base_url; h2load on core $client_core: $connections connections of $per_connection streams ($requests requests each)"
+    # -m leaves room for streams that run late; -n is per connection with a script.
+    taskset -c "$client_core" "${priority[@]}" h2load -c "$connections" -m $((2 * per_connection)) -n "$requests" \
         --timing-script-file="$work/timing" -d "$work/body.json" -H 'content-type: application/json' |
         grep -E '^(finished in|requests:|status codes:|traffic:)'
     report_mock

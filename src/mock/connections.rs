@@ -1,6 +1,7 @@
 //! The mock's connections: the accept loop, the cap on connections open at once, and
-//! how hyper serves each one: HTTP/1.1, or HTTP/2 with prior knowledge (h2c) on the same
-//! port, told apart by the connection's first bytes; the time a request's head may take.
+//! who serves each one: hyper for HTTP/1.1, the `http2` module for HTTP/2 with prior
+//! knowledge (h2c) on the same port, told apart by the connection's first bytes; the
+//! time a request's head may take.
 //!
 //! Owns accepting and closing connections and their counters (`connections`,
 //! `connections_refused`); what a request on a connection gets is the router's. The
@@ -9,20 +10,17 @@
 //! and `axum::serve`, which has a loop, sets neither the head timeout nor a cap.
 
 use super::MockState;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-/// Streams one HTTP/2 connection may carry at once: far above hyper's default of 200,
-/// so that a client can put thousands of streams on one connection (as providers allow)
-/// and the mock's writes carry many streams' tokens each.
-const MAX_STREAMS_PER_CONNECTION: u32 = 1_000_000;
+/// The first bytes an HTTP/2 client with prior knowledge sends (RFC 9113 §3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// How long the loop pauses after an accept error that is not the client's (no file
 /// descriptor left, say): the listener stays ready, so without a pause the loop would
@@ -43,14 +41,13 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
     let slots = Arc::new(Semaphore::new(
         config.max_connections.get().min(Semaphore::MAX_PERMITS),
     ));
-    let mut http = auto::Builder::new(TokioExecutor::new());
-    http.http1()
+    let header_timeout = Duration::from_secs_f64(config.header_timeout_s.0);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs_f64(config.header_timeout_s.0));
-    http.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
+        .header_read_timeout(header_timeout);
     let counters = &state.counters;
+    let coalescing = Arc::new(super::http2::Coalescing::new());
     let mut spare = SpareDescriptor::reserve();
     loop {
         let stream = match listener.accept().await {
@@ -74,13 +71,46 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
             continue;
         };
         counters.connections.fetch_add(1, Ordering::Relaxed);
-        let (http, service) = (http.clone(), TowerToHyperService::new(app.clone()));
+        let (http1, app, state) = (http1.clone(), app.clone(), state.clone());
+        let coalescing = coalescing.clone();
         tokio::spawn(async move {
             // A connection's errors (a reset, a head timeout) end only that connection.
-            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+            match speaks_http2(&stream, header_timeout).await {
+                Some(true) => {
+                    super::http2::serve(stream, app, state, coalescing, header_timeout).await;
+                }
+                Some(false) => {
+                    let service = TowerToHyperService::new(app);
+                    let _ = http1.serve_connection(TokioIo::new(stream), service).await;
+                }
+                None => {}
+            }
             drop(slot);
         });
     }
+}
+
+/// Whether the connection opens with the HTTP/2 preface, from its first bytes (peeked,
+/// so whoever serves it reads them again); `None` if it closes or stays silent for
+/// `timeout`. Written here because hyper-util's own detection (`server::conn::auto`)
+/// hands an HTTP/2 connection only to hyper's HTTP/2 server.
+async fn speaks_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+    let sniff = async {
+        let mut first = [0u8; HTTP2_PREFACE.len()];
+        loop {
+            let n = stream.peek(&mut first).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if n == first.len() || first[..n] != HTTP2_PREFACE[..n] {
+                return Some(first == HTTP2_PREFACE);
+            }
+            // Part of the preface: peeking again at once would return the same bytes,
+            // so give the rest a moment to arrive (clients send it in one segment).
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(timeout, sniff).await.ok().flatten()
 }
 
 /// A file descriptor held in reserve, as nginx and libev do: when the process has none

@@ -20,6 +20,7 @@ mod completions;
 mod connections;
 pub mod faults;
 mod generator;
+mod http2;
 pub mod limits;
 mod metrics;
 mod openai;

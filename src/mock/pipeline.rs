@@ -326,8 +326,11 @@ fn stream_response(
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let body = stream::body(state, completion, framer);
-    (StatusCode::OK, headers, body).into_response()
+    let paced = stream::Paced::new(state, completion, Box::new(framer));
+    let (body, slot) = stream::body(paced);
+    let mut response = (StatusCode::OK, headers, body).into_response();
+    response.extensions_mut().insert(slot);
+    response
 }
 
 async fn whole_response<A: ServedApi>(

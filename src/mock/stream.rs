@@ -4,7 +4,9 @@
 //! Steps: start frames at the time to first token, then after each gap one frame per
 //! choice still generating (one token each), then the finish frames right after the
 //! last token. Deadlines are anchored to the request's arrival, so a sleep that
-//! overshoots does not push the rest later.
+//! overshoots does not push the rest later. [`Paced`] is the steps without a clock:
+//! over HTTP/1.1 the body sleeps until each ([`body`]); over HTTP/2 the connection's task
+//! advances all its streams from one deadline heap (`http2`).
 //!
 //! Owns the timing of a response's body and what a fault does to it; the frames are the
 //! API's [`Framer`], admission and refusals the pipeline's.
@@ -35,17 +37,34 @@ pub(super) trait Framer: Send + 'static {
 
 enum Step {
     Start,
-    Token { sent: u32 },
+    Token {
+        sent: u32,
+    },
     Finish,
     End,
+    /// An injected disconnect: the response breaks off after what was written.
+    Broken,
 }
 
-struct Paced<F> {
+/// What is left of a paced response after [`Paced::advance`].
+pub(super) enum Progress {
+    /// More steps, the next due at this instant.
+    Due(Instant),
+    /// The last frames are written.
+    Ended,
+    /// An injected disconnect: write what was rendered, then break the response off.
+    Broken,
+}
+
+/// A streamed completion's steps, advanced by whoever serves the connection: the body of
+/// an HTTP/1.1 response ([`body`]), or the task of an HTTP/2 connection, which advances
+/// all its streams from one deadline heap (`http2`).
+pub(super) struct Paced {
     state: Arc<MockState>,
     plan: CompletionPlan,
-    framer: F,
+    framer: Box<dyn Framer>,
     step: Step,
-    /// The request's arrival until the stream starts, then the next token's deadline.
+    /// The request's arrival until the stream starts, then the next step's deadline.
     next_at: Instant,
     pacing: Pacing,
     /// A mid-stream fault, struck before step `steps / 2`.
@@ -54,67 +73,81 @@ struct Paced<F> {
     settlement: Option<super::pipeline::OutputSettlement>,
 }
 
-impl<F: Framer> Paced<F> {
-    async fn next_chunk(&mut self) -> Option<std::io::Result<Bytes>> {
-        let mut out = Vec::with_capacity(256);
-        if let Step::Token { sent } = self.step
-            && sent == self.plan.steps() / 2
-            && let Some(fault) = self.fault.take()
-        {
-            match fault {
-                Fault::Disconnect => {
-                    return Some(Err(std::io::Error::other("injected disconnect")));
-                }
-                Fault::Stall => {
-                    let stall = self.state.config.faults.stall_duration();
-                    tokio::time::sleep(stall).await;
-                    self.next_at += stall;
-                }
-                Fault::ErrorEvent | Fault::Status(_) => {
-                    self.framer.error_event(&mut out);
-                    self.step = Step::End;
-                    return Some(Ok(Bytes::from(out)));
-                }
-                Fault::Malformed => {
-                    self.framer.malformed(&mut out);
-                    self.step = Step::End;
-                    return Some(Ok(Bytes::from(out)));
-                }
-            }
+impl Paced {
+    pub fn new(state: Arc<MockState>, completion: Completion, framer: Box<dyn Framer>) -> Paced {
+        Paced {
+            state,
+            next_at: completion.received,
+            pacing: completion.pacing,
+            plan: completion.plan,
+            framer,
+            step: Step::Start,
+            fault: completion.fault,
+            settlement: completion.settlement,
         }
-        self.step = match self.step {
-            Step::Start => {
-                self.next_at = self.pacing.start(self.next_at).await + self.plan.ttft;
-                self.state.timer.sleep_until(self.next_at.into_std()).await;
-                self.framer.start(&mut out);
-                self.first_or_finish(0)
-            }
-            Step::Token { mut sent } => {
-                self.state.timer.sleep_until(self.next_at.into_std()).await;
-                // Every token already due goes out in this one write (each still its own
-                // frame): a server that has fallen behind catches up in fewer writes, as
-                // real servers batch under load.
-                let now = Instant::now();
-                loop {
+    }
+
+    /// Waits for a decode slot (with a capacity model) and returns when the first
+    /// frames fall due: the time to first token after the response's clock starts.
+    pub async fn start(&mut self) -> Instant {
+        self.next_at = self.pacing.start(self.next_at).await + self.plan.ttft;
+        self.next_at
+    }
+
+    /// Renders into `out` every step due by `now`: every token already due goes out in
+    /// one write (each still its own frame), so a server that has fallen behind catches
+    /// up in fewer writes, as real servers batch under load.
+    pub fn advance(&mut self, now: Instant, out: &mut Vec<u8>) -> Progress {
+        loop {
+            self.strike_fault(out);
+            self.step = match self.step {
+                Step::Start if self.next_at > now => return Progress::Due(self.next_at),
+                Step::Start => {
+                    self.framer.start(out);
+                    self.first_or_finish(0)
+                }
+                Step::Token { .. } if self.next_at > now => return Progress::Due(self.next_at),
+                Step::Token { sent } => {
                     self.state
                         .record_lateness(now.saturating_duration_since(self.next_at));
-                    self.emit_step(sent, &mut out);
-                    sent += 1;
-                    let steps = self.plan.steps();
-                    let fault_due = self.fault.is_some() && sent == steps / 2;
-                    if sent >= steps || self.next_at > now || fault_due {
-                        break;
-                    }
+                    self.emit_step(sent, out);
+                    self.first_or_finish(sent + 1)
                 }
-                self.first_or_finish(sent)
-            }
-            Step::Finish => {
-                self.framer.finish(&self.plan, &mut out);
-                Step::End
-            }
-            Step::End => return None,
+                Step::Finish => {
+                    self.framer.finish(&self.plan, out);
+                    Step::End
+                }
+                Step::End => return Progress::Ended,
+                Step::Broken => return Progress::Broken,
+            };
+        }
+    }
+
+    /// Strikes the fault, if there is one, when the next step is token `steps / 2`:
+    /// a stall pushes the rest of the stream later, an error event or a cut-off frame
+    /// ends it, a disconnect breaks it off.
+    fn strike_fault(&mut self, out: &mut Vec<u8>) {
+        let Step::Token { sent } = self.step else {
+            return;
         };
-        Some(Ok(Bytes::from(out)))
+        if sent != self.plan.steps() / 2 {
+            return;
+        }
+        let Some(fault) = self.fault.take() else {
+            return;
+        };
+        match fault {
+            Fault::Disconnect => self.step = Step::Broken,
+            Fault::Stall => self.next_at += self.state.config.faults.stall_duration(),
+            Fault::ErrorEvent | Fault::Status(_) => {
+                self.framer.error_event(out);
+                self.step = Step::End;
+            }
+            Fault::Malformed => {
+                self.framer.malformed(out);
+                self.step = Step::End;
+            }
+        }
     }
 
     /// Writes step `step`'s frames, a token of each choice still generating, and
@@ -158,26 +191,72 @@ pub(super) struct Completion {
     pub settlement: Option<super::pipeline::OutputSettlement>,
 }
 
-/// The response body of a streamed completion.
-pub(super) fn body<F: Framer>(state: Arc<MockState>, completion: Completion, framer: F) -> Body {
-    let paced = Paced {
-        state,
-        next_at: completion.received,
-        pacing: completion.pacing,
-        plan: completion.plan,
-        framer,
-        step: Step::Start,
-        fault: completion.fault,
-        settlement: completion.settlement,
-    };
-    let chunks = futures_util::stream::unfold(paced, |mut p| async move {
-        p.next_chunk().await.map(|chunk| (chunk, p))
-    });
-    // A step may render nothing (legacy Completions have no start frame); an empty
-    // chunk is not worth a write.
+/// A streamed response's steps, riding on the response as an extension until its
+/// connection takes them: an HTTP/2 connection takes them out to pace them with its
+/// other streams, leaving the body empty; otherwise the body ([`body`]) takes them at
+/// its first poll. (An extension must be `Clone`, hence the shared slot.)
+#[derive(Clone)]
+pub(super) struct PacedSlot(Arc<std::sync::Mutex<Option<Paced>>>);
+
+impl PacedSlot {
+    pub fn take(&self) -> Option<Paced> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// A streamed response body over HTTP/1.1 (and whoever else polls it): one paced
+/// response, its own task sleeping until each step.
+enum BodyState {
+    Unstarted(PacedSlot),
+    Running(Box<Paced>, Instant),
+    Broken,
+}
+
+/// The body of a streamed completion, and the slot its steps wait in.
+pub(super) fn body(paced: Paced) -> (Body, PacedSlot) {
+    let slot = PacedSlot(Arc::new(std::sync::Mutex::new(Some(paced))));
+    let chunks = futures_util::stream::unfold(
+        Some(BodyState::Unstarted(slot.clone())),
+        |state| async move {
+            match state? {
+                BodyState::Unstarted(slot) => {
+                    let mut paced = Box::new(slot.take()?);
+                    let at = paced.start().await;
+                    next_chunk(paced, at).await
+                }
+                BodyState::Running(paced, at) => next_chunk(paced, at).await,
+                BodyState::Broken => {
+                    // hyper flushes what it holds when the body is pending, not when it
+                    // fails: without a pause the response head could be lost with the
+                    // connection, and the client would see no response at all.
+                    tokio::task::yield_now().await;
+                    let broken = std::io::Error::other("injected disconnect");
+                    Some((Err(broken), None))
+                }
+            }
+        },
+    );
+    // A step may render nothing (legacy Completions have no start frame; a stall only
+    // moves the deadline); an empty chunk is not worth a write.
     let written =
         chunks.filter(|chunk| std::future::ready(!chunk.as_ref().is_ok_and(Bytes::is_empty)));
-    Body::from_stream(written)
+    (Body::from_stream(written), slot)
+}
+
+type Chunk = (std::io::Result<Bytes>, Option<BodyState>);
+
+async fn next_chunk(mut paced: Box<Paced>, at: Instant) -> Option<Chunk> {
+    paced.state.timer.sleep_until(at.into_std()).await;
+    let mut out = Vec::with_capacity(256);
+    let next = match paced.advance(Instant::now(), &mut out) {
+        Progress::Due(at) => Some(BodyState::Running(paced, at)),
+        Progress::Ended => None,
+        Progress::Broken => Some(BodyState::Broken),
+    };
+    Some((Ok(Bytes::from(out)), next))
 }
 
 /// A whole (non-streamed) completion: waits for a slot and until the last token is

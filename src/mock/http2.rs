@@ -1,0 +1,387 @@
+//! HTTP/2 connections (h2c with prior knowledge), served with the `h2` crate directly:
+//! one task per connection paces every streamed response on it from one deadline heap.
+//!
+//! Why not hyper's HTTP/2 server: it gives every stream a task of its own, which sleeps
+//! until each token, polls the response body and hands the chunk to h2. At 10,000
+//! streams of a token every 20 ms that is half a million task wake-ups, timer entries
+//! and body polls a second, and hyper's stream task and h2's stream store were about a
+//! sixth of the mock's CPU at 5,000 streams. Here the connection's task wakes once for
+//! the earliest deadline, renders the frames of every stream then due, hands them to h2
+//! and lets it write them together: one timer entry, one wake-up and a few writes per
+//! batch, however many streams are in it.
+//!
+//! A request still goes through the router on a task of its own until its response
+//! head, so a request waiting for its body, a decode slot or a rate limit does not hold
+//! the connection up. A streamed completion's steps then move to the connection's task
+//! ([`PacedSlot`]); any other response (whole completions, errors, `/metrics`) is
+//! forwarded by the request's task.
+//!
+//! Owns the HTTP/2 protocol side of a connection; what a request gets is the router's,
+//! when each frame is due the stream's [`Paced`].
+
+use super::MockState;
+use super::stream::{Paced, PacedSlot, Progress};
+use bytes::{Bytes, BytesMut};
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream, SendStream};
+use http_body_util::BodyExt;
+use slab::Slab;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+/// Streams one connection may carry at once: far above hyper's default of 200, so that a
+/// client can put thousands of streams on one connection (as providers allow) and the
+/// mock's writes carry many streams' tokens each.
+const MAX_STREAMS_PER_CONNECTION: u32 = 1_000_000;
+
+/// Flow-control windows, per stream and per connection: hyper's server defaults (1 MiB),
+/// so a prompt of up to that size arrives without waiting for a window update.
+const WINDOW: u32 = 1024 * 1024;
+
+/// The largest header list a request may send: hyper's server default.
+const MAX_HEADER_LIST: u32 = 16 * 1024;
+
+/// Frames of many streams are rendered into one buffer this size, each stream's share
+/// split off it, so a batch costs an allocation per this many bytes instead of one per
+/// stream.
+const FRAME_BUFFER: usize = 64 * 1024;
+
+/// How long a connection's wake-ups are put off, per token a second the whole mock
+/// sends: 500,000 tokens a second (10,000 streams at 20 ms) make it a millisecond.
+const COALESCING_PER_TOKEN_RATE: Duration = Duration::from_nanos(2);
+
+/// The most a wake-up is put off: the pacing error a stream may get for it.
+const MAX_COALESCING: Duration = Duration::from_millis(1);
+
+/// How often the mock's token rate is sampled.
+const RATE_SAMPLE: Duration = Duration::from_millis(20);
+
+/// When connections wake up to write their due streams: on a grid shared by every
+/// connection of the mock, whose spacing grows with the mock's token rate. A write to a
+/// loopback socket costs the mock about 5–10 µs of kernel time, most of it waking the
+/// reader; a timer expiry and re-arm about as much again. Waking for every deadline, a
+/// mock at 5,000 streams spent three fifths of its core in the kernel at a few tokens
+/// per write. At light load the grid is microseconds apart and pacing stays exact; under
+/// load each wake-up serves every connection, and each write carries tens of tokens, for
+/// at most [`MAX_COALESCING`] of pacing error.
+pub(super) struct Coalescing {
+    /// The grid's origin.
+    epoch: Instant,
+    /// The grid's spacing, in nanoseconds.
+    spacing_ns: std::sync::atomic::AtomicU64,
+    /// When the token count was last sampled, and what it was.
+    sample: std::sync::Mutex<(Instant, u64)>,
+}
+
+impl Coalescing {
+    pub fn new() -> Coalescing {
+        Coalescing {
+            epoch: Instant::now(),
+            spacing_ns: std::sync::atomic::AtomicU64::new(0),
+            sample: std::sync::Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// The first grid point at or after `at`.
+    fn wake_at(&self, at: Instant, state: &MockState) -> Instant {
+        at + put_off(
+            at.saturating_duration_since(self.epoch),
+            self.spacing(state),
+        )
+    }
+
+    /// The grid's spacing, from the token rate over the last sample (re-sampled by
+    /// whichever connection asks first once it is due).
+    fn spacing(&self, state: &MockState) -> Duration {
+        use std::sync::atomic::Ordering;
+        if let Ok(mut sample) = self.sample.try_lock() {
+            let now = Instant::now();
+            let elapsed = now.saturating_duration_since(sample.0);
+            if elapsed >= RATE_SAMPLE {
+                let tokens = state.counters.output_tokens_sent.load(Ordering::Relaxed);
+                // The counters are zeroed when a run starts: no rate then.
+                let sent = tokens.saturating_sub(sample.1) as f64;
+                let spacing = COALESCING_PER_TOKEN_RATE.mul_f64(sent / elapsed.as_secs_f64());
+                let spacing = spacing.min(MAX_COALESCING).as_nanos() as u64;
+                self.spacing_ns.store(spacing, Ordering::Relaxed);
+                *sample = (now, tokens);
+            }
+        }
+        Duration::from_nanos(self.spacing_ns.load(Ordering::Relaxed))
+    }
+}
+
+/// How far an instant `since` the grid's origin is from the next point of a grid
+/// `spacing` apart (zero on a point, and when there is no grid).
+fn put_off(since: Duration, spacing: Duration) -> Duration {
+    let (since, spacing) = (since.as_nanos(), spacing.as_nanos());
+    if spacing == 0 {
+        return Duration::ZERO;
+    }
+    let late = (spacing - since % spacing) % spacing;
+    Duration::from_nanos(u64::try_from(late).unwrap_or(0))
+}
+
+/// Serves one HTTP/2 connection until it closes. The client has `handshake_timeout` to
+/// send its preface and settings.
+pub(super) async fn serve(
+    io: TcpStream,
+    app: axum::Router,
+    state: Arc<MockState>,
+    coalescing: Arc<Coalescing>,
+    handshake_timeout: Duration,
+) {
+    let handshake = h2::server::Builder::new()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .initial_window_size(WINDOW)
+        .initial_connection_window_size(WINDOW)
+        .max_header_list_size(MAX_HEADER_LIST)
+        .handshake::<_, Bytes>(io);
+    let Ok(Ok(mut connection)) = tokio::time::timeout(handshake_timeout, handshake).await else {
+        return;
+    };
+    let (handoff, handoffs) = mpsc::unbounded_channel();
+    let mut streams = Streams::new(state, coalescing, handoffs);
+    std::future::poll_fn(|cx| {
+        // The streams first, so what they render goes out when the connection is polled
+        // next, in this same pass.
+        streams.poll(cx);
+        loop {
+            match ready!(connection.poll_accept(cx)) {
+                Some(Ok((request, respond))) => {
+                    tokio::spawn(answer(request, respond, app.clone(), handoff.clone()));
+                }
+                // Closed, or broken: its streams end with it.
+                Some(Err(_)) | None => return Poll::Ready(()),
+            }
+        }
+    })
+    .await;
+}
+
+/// A streamed response handed to its connection's task: its steps and its stream.
+struct PacedHandoff {
+    paced: Paced,
+    send: SendStream<Bytes>,
+    /// When its first frames are due.
+    first: Instant,
+}
+
+/// Answers one request through the router: sends the response head, then either hands a
+/// streamed completion's steps to the connection or forwards the body itself.
+async fn answer(
+    request: http::Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    app: axum::Router,
+    handoff: mpsc::UnboundedSender<PacedHandoff>,
+) {
+    let request = request.map(|body| axum::body::Body::new(RequestBody(body)));
+    let Ok(response) = app.oneshot(request).await;
+    let (mut head, body) = response.into_parts();
+    strip_connection_headers(&mut head.headers);
+    let paced = head.extensions.remove::<PacedSlot>().and_then(|s| s.take());
+    let end = paced.is_none() && http_body::Body::is_end_stream(&body);
+    let Ok(send) = respond.send_response(http::Response::from_parts(head, ()), end) else {
+        return;
+    };
+    match paced {
+        Some(mut paced) => {
+            let first = paced.start().await;
+            // The connection is gone if nobody receives; so is the stream.
+            let _ = handoff.send(PacedHandoff { paced, send, first });
+        }
+        None if !end => forward(body, send).await,
+        None => {}
+    }
+}
+
+/// Writes a whole response body to its stream; a body that fails (an injected
+/// disconnect) resets the stream, as hyper does.
+async fn forward(mut body: axum::body::Body, mut send: SendStream<Bytes>) {
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            send.send_reset(Reason::INTERNAL_ERROR);
+            return;
+        };
+        if let Ok(data) = frame.into_data()
+            && send.send_data(data, false).is_err()
+        {
+            return;
+        }
+    }
+    let _ = send.send_data(Bytes::new(), true);
+}
+
+/// Headers that name or manage an HTTP/1.1 connection, which HTTP/2 forbids (RFC 9113
+/// §8.2.2); a handler may set `connection: close` for HTTP/1.1's sake.
+fn strip_connection_headers(headers: &mut http::HeaderMap) {
+    use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+    for name in [CONNECTION, TE, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// A request body read from its HTTP/2 stream, giving the window back as it is read.
+struct RequestBody(RecvStream);
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = h2::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, h2::Error>>> {
+        let recv = &mut self.get_mut().0;
+        match ready!(recv.poll_data(cx)) {
+            Some(Ok(data)) => {
+                let _ = recv.flow_control().release_capacity(data.len());
+                Poll::Ready(Some(Ok(http_body::Frame::data(data))))
+            }
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
+            None => match ready!(recv.poll_trailers(cx)) {
+                Ok(Some(trailers)) => Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers)))),
+                Ok(None) => Poll::Ready(None),
+                Err(e) => Poll::Ready(Some(Err(e))),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+}
+
+type Alarm = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A connection's streamed responses, ordered by when each next falls due.
+struct Streams {
+    state: Arc<MockState>,
+    coalescing: Arc<Coalescing>,
+    handoffs: mpsc::UnboundedReceiver<PacedHandoff>,
+    live: Slab<(Paced, SendStream<Bytes>)>,
+    /// Each live stream's next deadline: exactly one entry per stream.
+    due: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Streams broken off by an injected disconnect, reset on the next pass: a reset
+    /// drops the frames h2 still holds, and the response head must reach the client
+    /// first (the connection writes it when polled, after this pass).
+    breaking: Vec<usize>,
+    /// The pacing timer's wait for the earliest deadline, and that deadline.
+    alarm: Option<(Instant, Alarm)>,
+    rendered: Vec<u8>,
+    frames: BytesMut,
+}
+
+impl Streams {
+    fn new(
+        state: Arc<MockState>,
+        coalescing: Arc<Coalescing>,
+        handoffs: mpsc::UnboundedReceiver<PacedHandoff>,
+    ) -> Streams {
+        Streams {
+            state,
+            coalescing,
+            handoffs,
+            live: Slab::new(),
+            due: BinaryHeap::new(),
+            breaking: Vec::new(),
+            alarm: None,
+            rendered: Vec::with_capacity(1024),
+            frames: BytesMut::new(),
+        }
+    }
+
+    /// Takes the streams handed over, then advances every stream that is due, until
+    /// the earliest deadline left is in the future and the timer is set for it.
+    fn poll(&mut self, cx: &mut Context<'_>) {
+        for key in self.breaking.drain(..) {
+            let (_, mut send) = self.live.remove(key);
+            send.send_reset(Reason::INTERNAL_ERROR);
+        }
+        while let Poll::Ready(Some(h)) = self.handoffs.poll_recv(cx) {
+            let key = self.live.insert((h.paced, h.send));
+            self.due.push(Reverse((h.first, key)));
+        }
+        while let Some(&Reverse((at, _))) = self.due.peek() {
+            if at > Instant::now() && self.wait_for(at, cx).is_pending() {
+                return;
+            }
+            self.advance_due(Instant::now());
+        }
+        self.alarm = None;
+        if !self.breaking.is_empty() {
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    /// Waits on the pacing timer until `at` (put off to the coalescing grid), re-armed
+    /// when the earliest deadline moved.
+    fn wait_for(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
+        if self.alarm.as_ref().is_none_or(|(armed, _)| *armed != at) {
+            let state = self.state.clone();
+            let wake = self.coalescing.wake_at(at, &state).into_std();
+            let alarm = Box::pin(async move { state.timer.sleep_until(wake).await });
+            self.alarm = Some((at, alarm));
+        }
+        let (_, alarm) = self.alarm.as_mut().expect("armed above");
+        ready!(alarm.as_mut().poll(cx));
+        self.alarm = None;
+        Poll::Ready(())
+    }
+
+    /// Advances every stream due by `now`.
+    fn advance_due(&mut self, now: Instant) {
+        while let Some(&Reverse((at, key))) = self.due.peek()
+            && at <= now
+        {
+            self.due.pop();
+            match self.advance(key, now) {
+                Some(Progress::Due(next)) => self.due.push(Reverse((next, key))),
+                Some(Progress::Broken) => self.breaking.push(key),
+                Some(Progress::Ended) | None => drop(self.live.remove(key)),
+            }
+        }
+    }
+
+    /// Renders and sends stream `key`'s due steps; what is left of it, or `None` when
+    /// the client has reset it.
+    fn advance(&mut self, key: usize, now: Instant) -> Option<Progress> {
+        let (paced, send) = &mut self.live[key];
+        self.rendered.clear();
+        let progress = paced.advance(now, &mut self.rendered);
+        let end = matches!(progress, Progress::Ended);
+        if !self.rendered.is_empty() || end {
+            if self.frames.capacity() < self.rendered.len() {
+                self.frames.reserve(FRAME_BUFFER.max(self.rendered.len()));
+            }
+            self.frames.extend_from_slice(&self.rendered);
+            send.send_data(self.frames.split().freeze(), end).ok()?;
+        }
+        Some(progress)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wake_ups_are_put_off_to_the_next_grid_point() {
+        let us = Duration::from_micros;
+        assert_eq!(put_off(us(1234), Duration::ZERO), Duration::ZERO);
+        assert_eq!(put_off(us(1234), us(500)), us(266));
+        assert_eq!(put_off(us(1500), us(500)), Duration::ZERO);
+        assert_eq!(put_off(us(1501), us(500)), us(499));
+    }
+}
