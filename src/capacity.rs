@@ -14,6 +14,7 @@ use crate::scenario::{
     SearchDimension, SloConfig, StrategyConfig, WorkloadConfig,
 };
 use crate::search::{ObjectiveMargin, ProbeVerdict, Search, SearchStatus, SearchStep};
+use crate::slo::Bound;
 use crate::summary::StrategySummary;
 use crate::workload::WorkItems;
 use std::fmt;
@@ -196,13 +197,12 @@ pub fn verdict(slo: &SloConfig, point: f64, result: &StrategyResult) -> ProbeVer
         .evaluate(&summary)
         .into_iter()
         .map(|check| {
-            let floor = check.objective.contains('≥');
-            let margin = match (check.actual, floor) {
+            let margin = match (check.actual, check.bound) {
                 (None, _) => -1.0,
-                (Some(actual), true) => (actual - check.limit) / check.limit,
+                (Some(actual), Bound::AtLeast) => (actual - check.limit) / check.limit,
                 // An error rate of 0 allows none: any error is a whole limit over.
-                (Some(actual), false) if check.limit == 0.0 => -actual.signum(),
-                (Some(actual), false) => (check.limit - actual) / check.limit,
+                (Some(actual), Bound::AtMost) if check.limit == 0.0 => -actual.signum(),
+                (Some(actual), Bound::AtMost) => (check.limit - actual) / check.limit,
             };
             ObjectiveMargin {
                 objective: check.objective,
@@ -241,6 +241,7 @@ pub async fn run(
         };
         let (strategy, items) = probes.probe(search.probes().len() + 1, point);
         let Some(result) = session.strategy(&strategy, items).await? else {
+            session.save()?;
             anyhow::bail!(
                 "{} cannot run here: its runtime is unavailable",
                 strategy.label()
@@ -251,6 +252,7 @@ pub async fn run(
         verdict.interrupted |= session.stopped().is_some();
         search.record(verdict);
         report_progress(&search, options.quiet);
+        // Saved once per probe, the probe and the answer so far together.
         session.result.capacity = Some(search.answer(SearchStatus::Partial {
             reason: "the search was still running".into(),
         }));

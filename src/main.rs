@@ -296,23 +296,27 @@ fn options(send: &cli::SendArgs) -> RunOptions {
     }
 }
 
-/// Shows the plan where it matters and decides whether to go on: `Some(code)` stops.
-/// A non-loopback target needs `--yes`, or a "y" typed at the terminal.
-fn guard(scenario: &Scenario, items: &WorkItems, consent: &Consent) -> Option<ExitCode> {
-    let plan = llmbench::plan::Plan::of(scenario, items);
+/// Shows `plan` (a run's or a search's, sent to `target`) where it matters and decides
+/// whether to go on: `Some(code)` stops. A non-loopback target needs `--yes`, or a "y"
+/// typed at the terminal; the plan is shown to stderr when asked about.
+fn guard(
+    plan: &dyn std::fmt::Display,
+    target: &str,
+    loopback: bool,
+    consent: &Consent,
+) -> Option<ExitCode> {
     if consent.dry_run {
         out!("{plan}");
         return Some(ExitCode::SUCCESS);
     }
-    if plan.loopback || consent.yes {
+    if loopback || consent.yes {
         return None;
     }
     err!("{plan}");
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         err!(
-            "error: {} is not on this machine and may charge for these requests: \
-             run again with --yes to send them (--dry-run shows the plan only)",
-            plan.target
+            "error: {target} is not on this machine and may charge for these requests: \
+             run again with --yes to send them (--dry-run shows the plan only)"
         );
         return Some(ExitCode::from(EXIT_INVALID));
     }
@@ -320,8 +324,7 @@ fn guard(scenario: &Scenario, items: &WorkItems, consent: &Consent) -> Option<Ex
         use std::io::Write as _;
         let _ = write!(
             std::io::stderr().lock(),
-            "send these requests to {}? [y/N] ",
-            plan.target
+            "send these requests to {target}? [y/N] "
         );
     }
     let mut answer = String::new();
@@ -353,7 +356,8 @@ fn run(
         err!("error: {e}");
         return ExitCode::from(EXIT_INVALID);
     }
-    if let Some(code) = guard(&scenario, &items, &consent) {
+    let plan = llmbench::plan::Plan::of(&scenario, &items);
+    if let Some(code) = guard(&plan, &plan.target, plan.loopback, &consent) {
         return code;
     }
     warn_of_socket_shortage(&scenario, &items);
@@ -406,9 +410,13 @@ fn capacity(
     options: RunOptions,
     consent: Consent,
 ) -> ExitCode {
-    let (scenario, _) = match load(path) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
+    // Only the scenario: the probes read the prompts file and draw their own items.
+    let scenario = match Scenario::load(path) {
+        Ok(scenario) => scenario,
+        Err(e) => {
+            err!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
     };
     let probes = match llmbench::capacity::Probes::new(&scenario, strategy) {
         Ok(probes) => probes,
@@ -418,19 +426,11 @@ fn capacity(
         }
     };
     let plan = probes.plan();
-    if consent.dry_run {
-        out!("{plan}");
-        return ExitCode::SUCCESS;
+    if let Some(code) = guard(&plan, &plan.target, plan.loopback, &consent) {
+        return code;
     }
-    if !plan.loopback && !consent.yes {
-        err!("{plan}");
-        err!(
-            "error: {} is not on this machine and may charge for these requests: run again with --yes to send them (--dry-run shows the plan only)",
-            plan.target
-        );
-        return ExitCode::from(EXIT_INVALID);
-    }
-    if !options.quiet {
+    // Shown once: a plan asked about was shown then.
+    if !options.quiet && (plan.loopback || consent.yes) {
         err!("{plan}");
     }
     on_runtime(|cancel| async move {

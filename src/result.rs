@@ -147,6 +147,38 @@ pub struct MockReport {
     pub connections_refused: u64,
 }
 
+/// Parts' reports added (a merge): the counters are sums, and the token lateness is
+/// the worst part's, since percentiles do not add. Destructured, so that a new field
+/// must say how it adds.
+impl std::ops::AddAssign for MockReport {
+    fn add_assign(&mut self, other: MockReport) {
+        let MockReport {
+            requests,
+            admitted,
+            rate_limited,
+            invalid,
+            faults,
+            queue_full,
+            token_lateness_us,
+            output_tokens_sent,
+            connections,
+            connections_refused,
+        } = other;
+        self.requests += requests;
+        self.admitted += admitted;
+        self.rate_limited += rate_limited;
+        self.invalid += invalid;
+        self.faults += faults;
+        self.queue_full += queue_full;
+        for (worst, part) in self.token_lateness_us.iter_mut().zip(token_lateness_us) {
+            *worst = (*worst).max(part);
+        }
+        self.output_tokens_sent += output_tokens_sent;
+        self.connections += connections;
+        self.connections_refused += connections_refused;
+    }
+}
+
 pub struct StrategyResult {
     pub label: String,
     pub kind: StrategyKind,
@@ -358,5 +390,29 @@ pub fn per_second(count: f64, span: Duration) -> f64 {
         0.0
     } else {
         count / span.as_secs_f64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mock_reports_add_their_counters_and_keep_the_worst_lateness() {
+        let report = |n: u64, lateness: [u64; 3]| MockReport {
+            requests: n,
+            admitted: 2 * n,
+            rate_limited: 3 * n,
+            invalid: 4 * n,
+            faults: 5 * n,
+            queue_full: 6 * n,
+            token_lateness_us: lateness,
+            output_tokens_sent: 7 * n,
+            connections: 8 * n,
+            connections_refused: 9 * n,
+        };
+        let mut sum = report(1, [10, 500, 900]);
+        sum += report(10, [20, 300, 1000]);
+        assert_eq!(sum, report(11, [20, 500, 1000]));
     }
 }

@@ -178,8 +178,9 @@ fn new_result(scenario: &Scenario, scenario_file: &Path, started_at: String) -> 
 
 /// A run whose strategies are decided as it goes, one at a time and each on work items
 /// of its own (a capacity search's probes): the target is started once, each strategy
-/// runs from a reset target under the run's one budget, and the results are saved as
-/// soon as it ends, so a search stopped at any point leaves every finished probe.
+/// runs from a reset target under the run's one budget, and the caller saves the
+/// results as soon as it ends (with what it made of it, in one write), so a search
+/// stopped at any point leaves every finished probe.
 pub struct StepwiseRun<'a> {
     scenario: &'a Scenario,
     options: &'a RunOptions,
@@ -228,8 +229,8 @@ impl<'a> StepwiseRun<'a> {
         }
     }
 
-    /// Runs `config` over `items` and saves the run so far; `None` if the strategy's
-    /// runtime is not available here.
+    /// Runs `config` over `items`; `None` if the strategy's runtime is not available
+    /// here. The caller saves, once it has added what it makes of the result.
     pub async fn strategy(
         &mut self,
         config: &StrategyConfig,
@@ -261,7 +262,6 @@ impl<'a> StepwiseRun<'a> {
             }
         };
         written?;
-        self.save()?;
         Ok(measured.then(|| self.result.strategies.last()).flatten())
     }
 

@@ -235,7 +235,7 @@ fn copy_shares(s: &StrategyResult) -> Vec<CopyShare> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestCounts {
     pub total: u64,
     pub ok: u64,
@@ -248,6 +248,33 @@ pub struct RequestCounts {
     pub over_budget: u64,
     /// Failures by error class.
     pub errors: BTreeMap<String, u64>,
+}
+
+/// Parts' counts added (a merge): every count is a sum. Destructured, so that a new
+/// field must say how it adds.
+impl std::ops::AddAssign<&RequestCounts> for RequestCounts {
+    fn add_assign(&mut self, other: &RequestCounts) {
+        let RequestCounts {
+            total,
+            ok,
+            failed,
+            rate_limited,
+            cancelled,
+            dropped,
+            over_budget,
+            errors,
+        } = other;
+        self.total += total;
+        self.ok += ok;
+        self.failed += failed;
+        self.rate_limited += rate_limited;
+        self.cancelled += cancelled;
+        self.dropped += dropped;
+        self.over_budget += over_budget;
+        for (class, n) in errors {
+            *self.errors.entry(class.clone()).or_default() += n;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -577,6 +604,25 @@ pub fn read_results_file(dir: &Path, name: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_counts_add_every_count_and_every_error_class() {
+        let counts = |n: u64, errors: &[(&str, u64)]| RequestCounts {
+            total: n,
+            ok: 2 * n,
+            failed: 3 * n,
+            rate_limited: 4 * n,
+            cancelled: 5 * n,
+            dropped: 6 * n,
+            over_budget: 7 * n,
+            errors: errors.iter().map(|&(c, n)| (c.to_string(), n)).collect(),
+        };
+        let mut sum = RequestCounts::default();
+        sum += &counts(1, &[("http_429", 1), ("timeout", 2)]);
+        sum += &counts(10, &[("http_429", 10), ("http_500", 5)]);
+        let expected = counts(11, &[("http_429", 11), ("http_500", 5), ("timeout", 2)]);
+        assert_eq!(sum, expected);
+    }
 
     /// A summary as written by a version before `complete` and `missing_strategies`.
     fn older(interrupted: bool) -> Summary {

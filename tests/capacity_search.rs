@@ -207,6 +207,19 @@ fn the_commands_refuse_what_they_cannot_answer() {
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("at most 12 points, 24 probes"), "{text}");
+    // A prompts file that cannot be read is refused before any probe.
+    let with_prompts = SATURATING.replace(
+        "duration_s = 4\n[search]",
+        "duration_s = 4\nprompts = \"missing.txt\"\n[search]",
+    );
+    std::fs::write(&file, with_prompts).unwrap();
+    let out = common::llmbench(&["capacity", "--dry-run", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("missing.txt") && text.contains("(the file of workload.prompts)"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,6 @@ mod rows;
 use crate::metric::Metric;
 use crate::recorder::timeline::LimitSeries;
 use crate::report::{atomic, hdr, hgrm, requests_csv, saved};
-use crate::result::MockReport;
 use crate::shard::{MergeRecord, ShardPart, ShardRecord, ShardSent, StartRecord};
 use crate::summary::{self, CopyShare, Percentiles, RequestCounts, StrategySummary, Summary};
 use anyhow::{Context, bail};
@@ -316,7 +315,10 @@ fn merge_strategy(parts: &[Part], label: &str) -> anyhow::Result<MergedStrategy>
     }
     let first = of[0];
     let makespan_s = of.iter().map(|s| s.makespan_s).fold(0.0, f64::max);
-    let requests = add_counts(of.iter().map(|s| &s.requests));
+    let mut requests = RequestCounts::default();
+    for s in &of {
+        requests += &s.requests;
+    }
     let output_tokens = of.iter().map(|s| s.output_tokens).sum();
     let latency_ms = histograms
         .iter()
@@ -344,7 +346,10 @@ fn merge_strategy(parts: &[Part], label: &str) -> anyhow::Result<MergedStrategy>
         output_tokens_per_s: per_second(output_tokens, makespan_s),
         requests,
         latency_ms,
-        mock: of.iter().filter_map(|s| s.mock).reduce(add_mock),
+        mock: of.iter().filter_map(|s| s.mock).reduce(|mut sum, part| {
+            sum += part;
+            sum
+        }),
         limit_series: add_limit_series(&of),
         copies: add_copies(&of, makespan_s),
         prompt_cache: of
@@ -363,49 +368,6 @@ fn merge_strategy(parts: &[Part], label: &str) -> anyhow::Result<MergedStrategy>
 fn per_second(count: u64, span_s: f64) -> f64 {
     let span = std::time::Duration::try_from_secs_f64(span_s).unwrap_or_default();
     crate::result::per_second(count as f64, span)
-}
-
-fn add_counts<'a>(counts: impl Iterator<Item = &'a RequestCounts>) -> RequestCounts {
-    let mut sum = RequestCounts {
-        total: 0,
-        ok: 0,
-        failed: 0,
-        rate_limited: 0,
-        cancelled: 0,
-        dropped: 0,
-        over_budget: 0,
-        errors: BTreeMap::new(),
-    };
-    for c in counts {
-        sum.total += c.total;
-        sum.ok += c.ok;
-        sum.failed += c.failed;
-        sum.rate_limited += c.rate_limited;
-        sum.cancelled += c.cancelled;
-        sum.dropped += c.dropped;
-        sum.over_budget += c.over_budget;
-        for (class, n) in &c.errors {
-            *sum.errors.entry(class.clone()).or_default() += n;
-        }
-    }
-    sum
-}
-
-/// The mock's counters added; its token lateness is the worst part's.
-fn add_mock(a: MockReport, b: MockReport) -> MockReport {
-    let lateness = std::array::from_fn(|i| a.token_lateness_us[i].max(b.token_lateness_us[i]));
-    MockReport {
-        requests: a.requests + b.requests,
-        admitted: a.admitted + b.admitted,
-        rate_limited: a.rate_limited + b.rate_limited,
-        invalid: a.invalid + b.invalid,
-        faults: a.faults + b.faults,
-        queue_full: a.queue_full + b.queue_full,
-        token_lateness_us: lateness,
-        output_tokens_sent: a.output_tokens_sent + b.output_tokens_sent,
-        connections: a.connections + b.connections,
-        connections_refused: a.connections_refused + b.connections_refused,
-    }
 }
 
 /// Every HTTP version any part saw, in order of first appearance.

@@ -78,11 +78,15 @@ impl ServedApi for Responses {
 
     fn framer(meta: ResponseMeta, _choices: u32, _include_usage: bool) -> ResponsesFramer {
         let item_id = item_id(&meta);
+        let delta_frame = DeltaFrame::new(|text, sequence_number, out| {
+            delta_event(&item_id, text, sequence_number, out);
+        });
         ResponsesFramer {
             meta,
             item_id,
             text: String::new(),
             sequence: 0,
+            delta_frame,
         }
     }
 
@@ -162,6 +166,7 @@ pub(super) struct ResponsesFramer {
     /// The text so far, which the closing events repeat.
     text: String,
     sequence: u64,
+    delta_frame: DeltaFrame,
 }
 
 impl ResponsesFramer {
@@ -211,15 +216,7 @@ impl Framer for ResponsesFramer {
     }
 
     fn token(&mut self, _choice: u32, text: &str, out: &mut Vec<u8>) {
-        let delta = ResponsesEvent::OutputTextDelta(TextEvent {
-            item_id: Cow::Borrowed(&self.item_id),
-            output_index: 0,
-            content_index: 0,
-            delta: Cow::Borrowed(text),
-            logprobs: Vec::new(),
-            sequence_number: self.sequence,
-        });
-        named_frame(out, delta.name(), &delta);
+        self.delta_frame.write(text, self.sequence, out);
         self.sequence += 1;
         self.text.push_str(text);
     }
@@ -271,5 +268,131 @@ impl Framer for ResponsesFramer {
         out.extend_from_slice(
             b"event: response.output_text.delta\ndata: {\"type\": \"response.output_text.delta\", \"item_id\n\n",
         );
+    }
+}
+
+/// The full rendering of a `response.output_text.delta` event, which [`DeltaFrame`]
+/// reproduces.
+fn delta_event(item_id: &str, text: &str, sequence_number: u64, out: &mut Vec<u8>) {
+    let delta = ResponsesEvent::OutputTextDelta(TextEvent {
+        item_id: Cow::Borrowed(item_id),
+        output_index: 0,
+        content_index: 0,
+        delta: Cow::Borrowed(text),
+        logprobs: Vec::new(),
+        sequence_number,
+    });
+    named_frame(out, delta.name(), &delta);
+}
+
+/// A `response.output_text.delta` event rendered once, as the other APIs'
+/// [`TokenFrame`](super::stream::TokenFrame), but with two holes: the token's text and
+/// the event's `sequence_number`, which changes per event. The bytes are exactly those
+/// of the full rendering: a string or a number serializes the same wherever it sits.
+struct DeltaFrame {
+    before_text: Vec<u8>,
+    before_number: Vec<u8>,
+    after_number: Vec<u8>,
+}
+
+impl DeltaFrame {
+    /// Control characters, so no token text can be mistaken for it.
+    const TEXT: &'static str = "\u{1}llmbench-token\u{1}";
+    /// Looked for only after the text, where the event holds no other number.
+    const NUMBER: u64 = u64::MAX;
+
+    /// `render` writes the event of a token with the given text and sequence number.
+    fn new(render: impl Fn(&str, u64, &mut Vec<u8>)) -> DeltaFrame {
+        let mut frame = Vec::new();
+        render(Self::TEXT, Self::NUMBER, &mut frame);
+        let text = serde_json::to_vec(Self::TEXT).expect("a string always serializes");
+        let number = Self::NUMBER.to_string().into_bytes();
+        let text_at = find(&frame, &text, 0).expect("the event carries the token text");
+        let number_at = find(&frame, &number, text_at + text.len())
+            .expect("the event carries its sequence number after the text");
+        let after_number = frame.split_off(number_at + number.len());
+        frame.truncate(number_at);
+        let before_number = frame.split_off(text_at + text.len());
+        frame.truncate(text_at);
+        DeltaFrame {
+            before_text: frame,
+            before_number,
+            after_number,
+        }
+    }
+
+    fn write(&self, text: &str, sequence_number: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.before_text);
+        serde_json::to_writer(&mut *out, text).expect("a string always serializes");
+        out.extend_from_slice(&self.before_number);
+        serde_json::to_writer(&mut *out, &sequence_number).expect("a number always serializes");
+        out.extend_from_slice(&self.after_number);
+    }
+}
+
+/// Where `needle` first starts in `haystack` at or after `from`.
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    let rest = haystack.get(from..)?;
+    let at = rest.windows(needle.len()).position(|w| w == needle)?;
+    Some(from + at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_frame_writes_the_bytes_of_a_full_rendering() {
+        let item_id = "msg_000000000000000000000000000000ff";
+        let frame = DeltaFrame::new(|text, n, out| delta_event(item_id, text, n, out));
+        let texts = [
+            " the",
+            "",
+            "quote \" and \\ and\nnewline",
+            "\u{1}",
+            "é ✓",
+            "4",
+        ];
+        for text in texts {
+            for sequence_number in [0, 4, 9, 10, 12345, u64::MAX] {
+                let (mut templated, mut full) = (Vec::new(), Vec::new());
+                frame.write(text, sequence_number, &mut templated);
+                delta_event(item_id, text, sequence_number, &mut full);
+                assert_eq!(
+                    String::from_utf8(templated).unwrap(),
+                    String::from_utf8(full).unwrap()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_deltas_carry_the_events_sequence_numbers() {
+        let meta = ResponseMeta {
+            id: Responses::response_id(255),
+            created: 1,
+            model: "m".into(),
+            prompt_tokens: 2,
+            cached: None,
+        };
+        let mut framer = Responses::framer(meta, 1, true);
+        let mut out = Vec::new();
+        framer.start(&mut out);
+        for word in [" a", " \"b\""] {
+            framer.token(0, word, &mut out);
+        }
+        let events: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect();
+        let numbers: Vec<u64> = events
+            .iter()
+            .map(|e| e["sequence_number"].as_u64().unwrap())
+            .collect();
+        assert_eq!(numbers, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(events[5]["delta"], " \"b\"");
+        assert_eq!(events[5]["item_id"], "msg_000000000000000000000000000000ff");
     }
 }

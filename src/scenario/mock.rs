@@ -237,28 +237,100 @@ impl<'de> Deserialize<'de> for QueueFullStatus {
 
 /// `[mock.cache]`: prompt caching. Which requests hit is decided by `mode`; what a hit
 /// reads is the prompt's cacheable prefix (OpenAI: whole 128-token blocks; Anthropic: up
-/// to the last `cache_control` block), from `min_tokens` on.
+/// to the last `cache_control` block), from `min_tokens` on. Read through
+/// `CacheKeys`, which refuses the keys of the other mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "CacheKeys", into = "CacheKeys")]
 pub struct CacheConfig {
-    #[serde(default)]
     pub mode: CacheMode,
     /// `hit_rate` mode: the share of requests whose cacheable prefix is read from cache.
-    #[serde(default = "default_hit_rate")]
     pub hit_rate: Share,
     /// The shortest prefix cached, in tokens (both providers document 1,024).
-    #[serde(default = "default_min_cached")]
     pub min_tokens: TokenCount,
     /// `prefix` mode: how long a prefix stays cached after its last use.
-    #[serde(default = "default_cache_ttl")]
     pub ttl_s: Seconds,
     /// `prefix` mode: how many prefixes the cache holds; the least recently used go first.
-    #[serde(default = "default_cache_entries")]
     pub max_entries: Count,
     /// The share of the time to first token saved when the whole prompt is cached; a
     /// partly cached prompt saves that share times its cached part.
-    #[serde(default = "default_ttft_saving")]
     pub ttft_saving: Share,
+}
+
+/// `[mock.cache]` as written: a key absent is `None`, so that one only the other mode
+/// reads can be told from its default and refused.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheKeys {
+    mode: Option<CacheMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hit_rate: Option<Share>,
+    #[serde(default = "default_min_cached")]
+    min_tokens: TokenCount,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl_s: Option<Seconds>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_entries: Option<Count>,
+    #[serde(default = "default_ttft_saving")]
+    ttft_saving: Share,
+}
+
+impl TryFrom<CacheKeys> for CacheConfig {
+    type Error = String;
+
+    fn try_from(keys: CacheKeys) -> Result<CacheConfig, String> {
+        let mode = keys.mode.unwrap_or_default();
+        let other_mode = |key: &str, value: String, wanted: &str, why: &str| {
+            Err(format!(
+                "`{key} = {value}` applies to `mode = \"{wanted}\"` only, and this cache's mode is \"{}\"{}: {why}; remove `{key}`, or set `mode = \"{wanted}\"`",
+                mode.as_str(),
+                if keys.mode.is_none() {
+                    " (the default)"
+                } else {
+                    ""
+                },
+            ))
+        };
+        let held = "a `hit_rate` cache holds no prefixes, it draws each request's hit";
+        match mode {
+            CacheMode::HitRate => {
+                if let Some(ttl) = keys.ttl_s {
+                    return other_mode("ttl_s", super::values::shown(ttl.0), "prefix", held);
+                }
+                if let Some(entries) = keys.max_entries {
+                    return other_mode("max_entries", entries.0.to_string(), "prefix", held);
+                }
+            }
+            CacheMode::Prefix => {
+                if let Some(rate) = keys.hit_rate {
+                    let why = "a `prefix` cache hits when a held prefix matches, not by chance";
+                    return other_mode("hit_rate", super::values::shown(rate.0), "hit_rate", why);
+                }
+            }
+        }
+        Ok(CacheConfig {
+            mode,
+            hit_rate: keys.hit_rate.unwrap_or_else(default_hit_rate),
+            min_tokens: keys.min_tokens,
+            ttl_s: keys.ttl_s.unwrap_or_else(default_cache_ttl),
+            max_entries: keys.max_entries.unwrap_or_else(default_cache_entries),
+            ttft_saving: keys.ttft_saving,
+        })
+    }
+}
+
+impl From<CacheConfig> for CacheKeys {
+    /// Only the mode's own keys, so that what is written reads back.
+    fn from(config: CacheConfig) -> CacheKeys {
+        let prefix = config.mode == CacheMode::Prefix;
+        CacheKeys {
+            mode: Some(config.mode),
+            hit_rate: (!prefix).then_some(config.hit_rate),
+            min_tokens: config.min_tokens,
+            ttl_s: prefix.then_some(config.ttl_s),
+            max_entries: prefix.then_some(config.max_entries),
+            ttft_saving: config.ttft_saving,
+        }
+    }
 }
 
 /// Which requests hit the cache.
@@ -272,6 +344,16 @@ pub enum CacheMode {
     /// Real prefix matching against the prefixes seen in the last `ttl_s`: realistic,
     /// and dependent on the order requests arrive in.
     Prefix,
+}
+
+impl CacheMode {
+    /// As the scenario writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::HitRate => "hit_rate",
+            CacheMode::Prefix => "prefix",
+        }
+    }
 }
 
 fn default_hit_rate() -> Share {

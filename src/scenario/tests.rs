@@ -395,3 +395,45 @@ fn cache_and_shared_prefix_keys_are_checked_where_they_are_written() {
         "{err}"
     );
 }
+
+#[test]
+fn cache_keys_of_the_other_mode_are_refused_naming_key_value_and_mode() {
+    let mocked = |cache: &str| format!("{VALID}[mock.cache]\n{cache}\n");
+    for (cache, expected) in [
+        (
+            "ttl_s = 60",
+            "mock.cache: `ttl_s = 60` applies to `mode = \"prefix\"` only, and this cache's mode is \"hit_rate\" (the default): a `hit_rate` cache holds no prefixes, it draws each request's hit; remove `ttl_s`, or set `mode = \"prefix\"`",
+        ),
+        (
+            "mode = \"hit_rate\"\nmax_entries = 10",
+            "mock.cache: `max_entries = 10` applies to `mode = \"prefix\"` only, and this cache's mode is \"hit_rate\":",
+        ),
+        (
+            "mode = \"prefix\"\nhit_rate = 0.5",
+            "mock.cache: `hit_rate = 0.5` applies to `mode = \"hit_rate\"` only, and this cache's mode is \"prefix\": a `prefix` cache hits when a held prefix matches, not by chance; remove `hit_rate`, or set `mode = \"hit_rate\"`",
+        ),
+        (
+            "mode = \"prefix\"\nttl_s = 0",
+            "mock.cache.ttl_s: must be a number of seconds greater than 0 and at most 10,000,000, got 0",
+        ),
+        (
+            "mode = \"prefix\"\nmax_entries = 0",
+            "mock.cache.max_entries: must be a whole number from 1 to 1e15, got 0",
+        ),
+    ] {
+        let err = error_of(&mocked(cache));
+        assert!(err.contains(expected), "{cache}:\n{err}");
+    }
+    // Each mode's own keys, and the keys both read, are taken; what it is written as
+    // reads back.
+    for cache in [
+        "mode = \"prefix\"\nttl_s = 60\nmax_entries = 10\nmin_tokens = 0\nttft_saving = 0",
+        "hit_rate = 0\nmin_tokens = 128\nttft_saving = 1",
+    ] {
+        let parsed = Scenario::parse(&mocked(cache), "s.toml").unwrap();
+        let config = parsed.mock.cache.unwrap();
+        let written = toml::to_string(&config).unwrap();
+        let read: CacheConfig = toml::from_str(&written).unwrap();
+        assert_eq!(read, config, "{written}");
+    }
+}
