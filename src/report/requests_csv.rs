@@ -176,37 +176,41 @@ fn gather(
     Ok(gathered)
 }
 
-/// One record as a row of `requests.csv`.
+/// One record as a row of `requests.csv`, a field at a time: the numbers are formatted
+/// in one buffer on the stack rather than each into a `String` of its own, since the
+/// writer thread shares the client's cores and this runs for every request.
 fn write_row<W: std::io::Write>(
     out: &mut csv::Writer<W>,
     label: &str,
     r: &RequestRecord,
 ) -> std::io::Result<()> {
-    let us = |d: Option<Duration>| {
-        d.map(|d| crate::recorder::micros(d).to_string())
-            .unwrap_or_default()
+    let mut number = itoa::Buffer::new();
+    let mut field = |out: &mut csv::Writer<W>, value: Option<u64>| match value {
+        Some(value) => out.write_field(number.format(value)),
+        None => out.write_field(""),
     };
-    out.write_record([
-        label,
-        &r.index.to_string(),
-        &r.prompt_tokens.to_string(),
-        &r.max_tokens.to_string(),
-        &us(Some(r.intended)),
-        &us(r.sent),
-        &us(r.attempt_sent),
-        &us(r.first_token),
-        &us(r.end),
-        &r.status.map(|s| s.to_string()).unwrap_or_default(),
-        r.outcome.as_str(),
-        &r.output_tokens.to_string(),
-        tokens_from(r),
-        &r.content_chunks.to_string(),
-        &r.attempts.to_string(),
-        &us(Some(r.backoff)),
-        r.error.as_deref().unwrap_or(""),
-        &r.cached_tokens.to_string(),
-        &us(r.connect),
-    ])?;
+    let us = |d: Option<Duration>| d.map(crate::recorder::micros);
+    out.write_field(label)?;
+    field(out, Some(r.index.into()))?;
+    field(out, Some(r.prompt_tokens.into()))?;
+    field(out, Some(r.max_tokens.into()))?;
+    field(out, us(Some(r.intended)))?;
+    field(out, us(r.sent))?;
+    field(out, us(r.attempt_sent))?;
+    field(out, us(r.first_token))?;
+    field(out, us(r.end))?;
+    field(out, r.status.map(u64::from))?;
+    out.write_field(r.outcome.as_str())?;
+    field(out, Some(r.output_tokens.into()))?;
+    out.write_field(tokens_from(r))?;
+    field(out, Some(r.content_chunks.into()))?;
+    field(out, Some(r.attempts.into()))?;
+    field(out, us(Some(r.backoff)))?;
+    out.write_field(r.error.as_deref().unwrap_or(""))?;
+    field(out, Some(r.cached_tokens.into()))?;
+    field(out, us(r.connect))?;
+    // The row's end.
+    out.write_record(None::<&[u8]>)?;
     Ok(())
 }
 
@@ -416,6 +420,62 @@ mod tests {
         assert_eq!(parse_outcome("no such outcome"), None);
         assert_eq!(parse_us(""), Ok(None));
         assert_eq!(parse_us("1500"), Ok(Some(Duration::from_micros(1500))));
+    }
+
+    #[test]
+    fn rows_are_written_as_they_always_were() {
+        let failed = RequestRecord {
+            index: 7,
+            prompt_tokens: 16,
+            max_tokens: 16,
+            intended: Duration::from_micros(1500),
+            sent: Some(Duration::from_micros(2000)),
+            attempt_sent: Some(Duration::from_micros(2500)),
+            first_token: None,
+            end: Some(Duration::from_micros(3000)),
+            status: Some(429),
+            output_tokens: 0,
+            content_chunks: 0,
+            tokens_counted: false,
+            cached_tokens: 3,
+            outcome: Outcome::Failed(ErrorClass::RateLimited),
+            attempts: 2,
+            backoff: Duration::from_micros(500),
+            error: Some("HTTP 429: \"slow, down\"".into()),
+            connect: Some(Duration::from_nanos(120_999)),
+        };
+        let ok = RequestRecord {
+            first_token: Some(Duration::from_micros(u64::MAX / 1000)),
+            status: Some(200),
+            output_tokens: 9,
+            content_chunks: 4,
+            tokens_counted: true,
+            outcome: Outcome::Ok,
+            error: None,
+            connect: None,
+            ..failed.clone()
+        };
+        let mut out = csv::Writer::from_writer(Vec::new());
+        for record in [&failed, &ok, &RequestRecord::unsent(&item())] {
+            write_row(&mut out, "joinset-64", record).unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(into_bytes(out).unwrap()).unwrap(),
+            "joinset-64,7,16,16,1500,2000,2500,,3000,429,rate_limited,0,,0,2,500,\"HTTP 429: \"\"slow, down\"\"\",3,120\n\
+             joinset-64,7,16,16,1500,2000,2500,18446744073709551,3000,200,ok,9,counted,4,2,500,,3,\n\
+             joinset-64,3,4,5,250000,,,,,,cancelled,0,,0,0,0,,0,\n"
+        );
+    }
+
+    fn item() -> crate::workload::WorkItem {
+        crate::workload::WorkItem {
+            index: 3,
+            prompt: None,
+            at: Duration::from_millis(250),
+            prompt_tokens: 4,
+            max_tokens: 5,
+            shared_prefix: 0,
+        }
     }
 
     #[test]
