@@ -569,6 +569,15 @@ fn read_named_event<'a, T: serde::Deserialize<'a>>(event: SseEvent<'a>) -> Resul
     })
 }
 
+/// What the client reads of a whole response body: its usage only (`U`, the API's
+/// shape of it), every other field passed over unread. Besides being all that is
+/// measured, it is the cheapest parse: nothing else is built, and the body is read once
+/// for every request.
+#[derive(serde::Deserialize)]
+struct UsageOf<U> {
+    usage: Option<U>,
+}
+
 /// Parses a whole body, a `what` (`message`, `completion`…), or says it could not.
 fn read_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| {
