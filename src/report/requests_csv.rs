@@ -124,7 +124,7 @@ fn write_rows(
     let mut rows = Vec::new();
     let mut next = receiver.recv().ok();
     while let Some(RowMessage::Row(first)) = next {
-        let gathered = gather(&mut rows, label, first, receiver)?;
+        let gathered = gather(&mut rows, label, first, receiver);
         // The batch in one write, so that a row is never split between two writes.
         std::io::Write::write_all(&mut file, &rows)?;
         rows.clear();
@@ -161,57 +161,74 @@ fn gather(
     label: &str,
     first: RequestRecord,
     receiver: &mpsc::Receiver<RowMessage>,
-) -> std::io::Result<Gathered> {
-    let mut out = csv::Writer::from_writer(rows);
+) -> Gathered {
     let mut record = first;
-    let gathered = loop {
-        write_row(&mut out, label, &record)?;
+    loop {
+        write_row(rows, label, &record);
         record = match receiver.try_recv() {
             Ok(RowMessage::Row(record)) => record,
             Err(mpsc::TryRecvError::Empty) => break Gathered::CaughtUp,
             Ok(RowMessage::End) | Err(mpsc::TryRecvError::Disconnected) => break Gathered::End,
         };
-    };
-    out.flush()?;
-    Ok(gathered)
+    }
 }
 
-/// One record as a row of `requests.csv`, a field at a time: the numbers are formatted
-/// in one buffer on the stack rather than each into a `String` of its own, since the
-/// writer thread shares the client's cores and this runs for every request.
-fn write_row<W: std::io::Write>(
-    out: &mut csv::Writer<W>,
-    label: &str,
-    r: &RequestRecord,
-) -> std::io::Result<()> {
+/// One record as a row of `requests.csv`, as the `csv` crate writes it (the header,
+/// and the reader, are its). Formatted here rather than through `csv::Writer`, whose
+/// per-field work (buffering, a scan of every byte for quoting) was most of the row's
+/// cost: the writer thread shares the client's cores, and this runs for every request.
+/// Numbers never need quoting; only the text fields are checked.
+fn write_row(out: &mut Vec<u8>, label: &str, r: &RequestRecord) {
     let mut number = itoa::Buffer::new();
-    let mut field = |out: &mut csv::Writer<W>, value: Option<u64>| match value {
-        Some(value) => out.write_field(number.format(value)),
-        None => out.write_field(""),
+    let mut field = |out: &mut Vec<u8>, value: Option<u64>| {
+        if let Some(value) = value {
+            out.extend_from_slice(number.format(value).as_bytes());
+        }
+        out.push(b',');
     };
     let us = |d: Option<Duration>| d.map(crate::recorder::micros);
-    out.write_field(label)?;
-    field(out, Some(r.index.into()))?;
-    field(out, Some(r.prompt_tokens.into()))?;
-    field(out, Some(r.max_tokens.into()))?;
-    field(out, us(Some(r.intended)))?;
-    field(out, us(r.sent))?;
-    field(out, us(r.attempt_sent))?;
-    field(out, us(r.first_token))?;
-    field(out, us(r.end))?;
-    field(out, r.status.map(u64::from))?;
-    out.write_field(r.outcome.as_str())?;
-    field(out, Some(r.output_tokens.into()))?;
-    out.write_field(tokens_from(r))?;
-    field(out, Some(r.content_chunks.into()))?;
-    field(out, Some(r.attempts.into()))?;
-    field(out, us(Some(r.backoff)))?;
-    out.write_field(r.error.as_deref().unwrap_or(""))?;
-    field(out, Some(r.cached_tokens.into()))?;
-    field(out, us(r.connect))?;
-    // The row's end.
-    out.write_record(None::<&[u8]>)?;
-    Ok(())
+    text_field(out, label);
+    field(out, Some(r.index.into()));
+    field(out, Some(r.prompt_tokens.into()));
+    field(out, Some(r.max_tokens.into()));
+    field(out, us(Some(r.intended)));
+    field(out, us(r.sent));
+    field(out, us(r.attempt_sent));
+    field(out, us(r.first_token));
+    field(out, us(r.end));
+    field(out, r.status.map(u64::from));
+    text_field(out, r.outcome.as_str());
+    field(out, Some(r.output_tokens.into()));
+    text_field(out, tokens_from(r));
+    field(out, Some(r.content_chunks.into()));
+    field(out, Some(r.attempts.into()));
+    field(out, us(Some(r.backoff)));
+    text_field(out, r.error.as_deref().unwrap_or(""));
+    field(out, Some(r.cached_tokens.into()));
+    field(out, us(r.connect));
+    // The last field's comma is the row's end.
+    *out.last_mut().expect("a row was written") = b'\n';
+}
+
+/// A text field and its comma, quoted as `csv` quotes by default (`QuoteStyle::Necessary`):
+/// when it holds a comma, a quote or a line break, with its quotes doubled.
+fn text_field(out: &mut Vec<u8>, text: &str) {
+    if text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.push(b'"');
+        for b in text.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.push(b',');
 }
 
 fn into_bytes(out: csv::Writer<Vec<u8>>) -> std::io::Result<Vec<u8>> {
@@ -455,16 +472,64 @@ mod tests {
             connect: None,
             ..failed.clone()
         };
-        let mut out = csv::Writer::from_writer(Vec::new());
+        let mut out = Vec::new();
         for record in [&failed, &ok, &RequestRecord::unsent(&item())] {
-            write_row(&mut out, "joinset-64", record).unwrap();
+            write_row(&mut out, "joinset-64", record);
         }
         assert_eq!(
-            String::from_utf8(into_bytes(out).unwrap()).unwrap(),
+            String::from_utf8(out).unwrap(),
             "joinset-64,7,16,16,1500,2000,2500,,3000,429,rate_limited,0,,0,2,500,\"HTTP 429: \"\"slow, down\"\"\",3,120\n\
              joinset-64,7,16,16,1500,2000,2500,18446744073709551,3000,200,ok,9,counted,4,2,500,,3,\n\
              joinset-64,3,4,5,250000,,,,,,cancelled,0,,0,0,0,,0,\n"
         );
+    }
+
+    #[test]
+    fn text_fields_are_quoted_as_the_csv_crate_quotes_them() {
+        let texts = [
+            "",
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "line\nbreak",
+            "cr\rhere",
+            " padded ",
+            "#x",
+            "é, ü",
+            "\"",
+        ];
+        for text in texts {
+            let record = RequestRecord {
+                error: Some(text.into()),
+                ..RequestRecord::unsent(&item())
+            };
+            let mut ours = Vec::new();
+            write_row(&mut ours, text, &record);
+            let mut theirs = csv::Writer::from_writer(Vec::new());
+            let fields = [
+                text,
+                "3",
+                "4",
+                "5",
+                "250000",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "cancelled",
+                "0",
+                "",
+                "0",
+                "0",
+                "0",
+                text,
+                "0",
+                "",
+            ];
+            theirs.write_record(fields).unwrap();
+            assert_eq!(ours, into_bytes(theirs).unwrap(), "{text:?}");
+        }
     }
 
     fn item() -> crate::workload::WorkItem {
