@@ -42,7 +42,7 @@ impl WireAdapter for OpenAiCompletions {
     }
 
     fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
-        read_whole(body, |completion: TextCompletion| completion.usage.totals())
+        read_whole(body)
     }
 }
 

@@ -1,10 +1,10 @@
 //! The client side of OpenAI Chat Completions.
 
-use super::{BodyUsage, EventSummary, WireAdapter};
+use super::{BodyUsage, EventSummary, UsageOf, WireAdapter};
 use crate::wire::content::Content;
 use crate::wire::openai::{
-    CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatMessage, ChatRequest, DONE,
-    ErrorEnvelope, StreamOptions, Usage,
+    CHAT_COMPLETIONS_PATH, ChatChunk, ChatMessage, ChatRequest, DONE, ErrorEnvelope, StreamOptions,
+    Usage,
 };
 use crate::wire::sse::SseEvent;
 use crate::workload::WorkItem;
@@ -54,7 +54,7 @@ impl WireAdapter for OpenAiChat {
     }
 
     fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
-        read_whole(body, |completion: ChatCompletion| completion.usage)
+        read_whole(body)
     }
 }
 
@@ -79,13 +79,11 @@ pub(super) fn read_event<'a, T: Deserialize<'a>>(
     Ok(summary(chunk))
 }
 
-/// Reads a whole OpenAI response of type `T` into its token counts.
-pub(super) fn read_whole<'a, T: Deserialize<'a>>(
-    body: &'a [u8],
-    usage: impl FnOnce(T) -> Option<Usage>,
-) -> Result<BodyUsage, String> {
-    let completion = super::read_body(body, "completion")?;
-    usage(completion)
+/// Reads a whole OpenAI response (a chat or a text completion) into its token counts.
+pub(super) fn read_whole(body: &[u8]) -> Result<BodyUsage, String> {
+    let completion: UsageOf<Usage> = super::read_body(body, "completion")?;
+    completion
+        .usage
         .map(|u| BodyUsage {
             output_tokens: u.completion_tokens,
             cached_tokens: u.cached_tokens(),
@@ -127,6 +125,41 @@ mod tests {
             a.stream_event(event("{not json"))
                 .unwrap_err()
                 .starts_with("unreadable chunk")
+        );
+    }
+
+    #[test]
+    fn a_whole_body_is_read_for_its_usage() {
+        let a = OpenAiChat {
+            model: "m".into(),
+            exact_length: false,
+        };
+        let body = |usage: &str| {
+            format!(
+                r#"{{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{{"index":0,"message":{{"role":"assistant","content":"Hi \"there\"","refusal":null}},"logprobs":null,"finish_reason":"stop"}}]{usage}}}"#
+            )
+        };
+        let cached = body(
+            r#","usage":{"prompt_tokens":16,"completion_tokens":9,"total_tokens":25,"prompt_tokens_details":{"cached_tokens":8}}"#,
+        );
+        assert_eq!(
+            a.whole_body(cached.as_bytes()),
+            Ok(BodyUsage {
+                output_tokens: 9,
+                cached_tokens: 8
+            })
+        );
+        for without in [body(""), body(r#","usage":null"#)] {
+            assert_eq!(
+                a.whole_body(without.as_bytes()),
+                Err("completion without usage".into())
+            );
+        }
+        let cut = &cached[..cached.len() - 1];
+        assert!(
+            a.whole_body(cut.as_bytes())
+                .unwrap_err()
+                .starts_with("unreadable completion (EOF while parsing an object")
         );
     }
 }

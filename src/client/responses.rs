@@ -1,25 +1,19 @@
 //! The client side of OpenAI Responses (`api = "responses"`).
 
-use super::{BodyUsage, EventSummary, WireAdapter};
+use super::{BodyUsage, EventSummary, UsageOf, WireAdapter};
 use crate::wire::responses::{RESPONSES_PATH, ResponsesInput, ResponsesRequest, ResponsesUsage};
 use crate::wire::sse::SseEvent;
 use crate::workload::WorkItem;
 use serde::Deserialize;
 use std::borrow::Cow;
 
-/// What the client reads of a response object: its usage only. The whole object's
-/// `output` holds items of kinds the mock never sends (a reasoning model's `reasoning`
-/// items, `function_call`s, without a role or a message's status); reading them would
-/// fail every measurement of such a model.
-#[derive(Deserialize)]
-struct UsageOf {
-    usage: Option<ResponsesUsage>,
-}
-
-/// `response.completed` / `response.incomplete`: the response, for its usage.
+/// `response.completed` / `response.incomplete`: the response, for its usage. (Its
+/// `output` holds items of kinds the mock never sends, a reasoning model's `reasoning`
+/// items, `function_call`s, without a role or a message's status: reading them would
+/// fail every measurement of such a model.)
 #[derive(Deserialize)]
 struct Closing {
-    response: UsageOf,
+    response: UsageOf<ResponsesUsage>,
 }
 
 /// `response.output_text.delta`, as much as is measured.
@@ -107,7 +101,7 @@ impl WireAdapter for OpenAiResponses {
     }
 
     fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
-        let response: UsageOf = super::read_body(body, "response")?;
+        let response: UsageOf<ResponsesUsage> = super::read_body(body, "response")?;
         let usage = response
             .usage
             .ok_or_else(|| "response without usage".to_string())?;

@@ -124,7 +124,7 @@ fn write_rows(
     let mut rows = Vec::new();
     let mut next = receiver.recv().ok();
     while let Some(RowMessage::Row(first)) = next {
-        let gathered = gather(&mut rows, label, first, receiver)?;
+        let gathered = gather(&mut rows, label, first, receiver);
         // The batch in one write, so that a row is never split between two writes.
         std::io::Write::write_all(&mut file, &rows)?;
         rows.clear();
@@ -161,53 +161,74 @@ fn gather(
     label: &str,
     first: RequestRecord,
     receiver: &mpsc::Receiver<RowMessage>,
-) -> std::io::Result<Gathered> {
-    let mut out = csv::Writer::from_writer(rows);
+) -> Gathered {
     let mut record = first;
-    let gathered = loop {
-        write_row(&mut out, label, &record)?;
+    loop {
+        write_row(rows, label, &record);
         record = match receiver.try_recv() {
             Ok(RowMessage::Row(record)) => record,
             Err(mpsc::TryRecvError::Empty) => break Gathered::CaughtUp,
             Ok(RowMessage::End) | Err(mpsc::TryRecvError::Disconnected) => break Gathered::End,
         };
-    };
-    out.flush()?;
-    Ok(gathered)
+    }
 }
 
-/// One record as a row of `requests.csv`.
-fn write_row<W: std::io::Write>(
-    out: &mut csv::Writer<W>,
-    label: &str,
-    r: &RequestRecord,
-) -> std::io::Result<()> {
-    let us = |d: Option<Duration>| {
-        d.map(|d| crate::recorder::micros(d).to_string())
-            .unwrap_or_default()
+/// One record as a row of `requests.csv`, as the `csv` crate writes it (the header,
+/// and the reader, are its). Formatted here rather than through `csv::Writer`, whose
+/// per-field work (buffering, a scan of every byte for quoting) was most of the row's
+/// cost: the writer thread shares the client's cores, and this runs for every request.
+/// Numbers never need quoting; only the text fields are checked.
+fn write_row(out: &mut Vec<u8>, label: &str, r: &RequestRecord) {
+    let mut number = itoa::Buffer::new();
+    let mut field = |out: &mut Vec<u8>, value: Option<u64>| {
+        if let Some(value) = value {
+            out.extend_from_slice(number.format(value).as_bytes());
+        }
+        out.push(b',');
     };
-    out.write_record([
-        label,
-        &r.index.to_string(),
-        &r.prompt_tokens.to_string(),
-        &r.max_tokens.to_string(),
-        &us(Some(r.intended)),
-        &us(r.sent),
-        &us(r.attempt_sent),
-        &us(r.first_token),
-        &us(r.end),
-        &r.status.map(|s| s.to_string()).unwrap_or_default(),
-        r.outcome.as_str(),
-        &r.output_tokens.to_string(),
-        tokens_from(r),
-        &r.content_chunks.to_string(),
-        &r.attempts.to_string(),
-        &us(Some(r.backoff)),
-        r.error.as_deref().unwrap_or(""),
-        &r.cached_tokens.to_string(),
-        &us(r.connect),
-    ])?;
-    Ok(())
+    let us = |d: Option<Duration>| d.map(crate::recorder::micros);
+    text_field(out, label);
+    field(out, Some(r.index.into()));
+    field(out, Some(r.prompt_tokens.into()));
+    field(out, Some(r.max_tokens.into()));
+    field(out, us(Some(r.intended)));
+    field(out, us(r.sent));
+    field(out, us(r.attempt_sent));
+    field(out, us(r.first_token));
+    field(out, us(r.end));
+    field(out, r.status.map(u64::from));
+    text_field(out, r.outcome.as_str());
+    field(out, Some(r.output_tokens.into()));
+    text_field(out, tokens_from(r));
+    field(out, Some(r.content_chunks.into()));
+    field(out, Some(r.attempts.into()));
+    field(out, us(Some(r.backoff)));
+    text_field(out, r.error.as_deref().unwrap_or(""));
+    field(out, Some(r.cached_tokens.into()));
+    field(out, us(r.connect));
+    // The last field's comma is the row's end.
+    *out.last_mut().expect("a row was written") = b'\n';
+}
+
+/// A text field and its comma, quoted as `csv` quotes by default (`QuoteStyle::Necessary`):
+/// when it holds a comma, a quote or a line break, with its quotes doubled.
+fn text_field(out: &mut Vec<u8>, text: &str) {
+    if text
+        .bytes()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        out.push(b'"');
+        for b in text.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(text.as_bytes());
+    }
+    out.push(b',');
 }
 
 fn into_bytes(out: csv::Writer<Vec<u8>>) -> std::io::Result<Vec<u8>> {
@@ -416,6 +437,110 @@ mod tests {
         assert_eq!(parse_outcome("no such outcome"), None);
         assert_eq!(parse_us(""), Ok(None));
         assert_eq!(parse_us("1500"), Ok(Some(Duration::from_micros(1500))));
+    }
+
+    #[test]
+    fn rows_are_written_as_they_always_were() {
+        let failed = RequestRecord {
+            index: 7,
+            prompt_tokens: 16,
+            max_tokens: 16,
+            intended: Duration::from_micros(1500),
+            sent: Some(Duration::from_micros(2000)),
+            attempt_sent: Some(Duration::from_micros(2500)),
+            first_token: None,
+            end: Some(Duration::from_micros(3000)),
+            status: Some(429),
+            output_tokens: 0,
+            content_chunks: 0,
+            tokens_counted: false,
+            cached_tokens: 3,
+            outcome: Outcome::Failed(ErrorClass::RateLimited),
+            attempts: 2,
+            backoff: Duration::from_micros(500),
+            error: Some("HTTP 429: \"slow, down\"".into()),
+            connect: Some(Duration::from_nanos(120_999)),
+        };
+        let ok = RequestRecord {
+            first_token: Some(Duration::from_micros(u64::MAX / 1000)),
+            status: Some(200),
+            output_tokens: 9,
+            content_chunks: 4,
+            tokens_counted: true,
+            outcome: Outcome::Ok,
+            error: None,
+            connect: None,
+            ..failed.clone()
+        };
+        let mut out = Vec::new();
+        for record in [&failed, &ok, &RequestRecord::unsent(&item())] {
+            write_row(&mut out, "joinset-64", record);
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "joinset-64,7,16,16,1500,2000,2500,,3000,429,rate_limited,0,,0,2,500,\"HTTP 429: \"\"slow, down\"\"\",3,120\n\
+             joinset-64,7,16,16,1500,2000,2500,18446744073709551,3000,200,ok,9,counted,4,2,500,,3,\n\
+             joinset-64,3,4,5,250000,,,,,,cancelled,0,,0,0,0,,0,\n"
+        );
+    }
+
+    #[test]
+    fn text_fields_are_quoted_as_the_csv_crate_quotes_them() {
+        let texts = [
+            "",
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "line\nbreak",
+            "cr\rhere",
+            " padded ",
+            "#x",
+            "é, ü",
+            "\"",
+        ];
+        for text in texts {
+            let record = RequestRecord {
+                error: Some(text.into()),
+                ..RequestRecord::unsent(&item())
+            };
+            let mut ours = Vec::new();
+            write_row(&mut ours, text, &record);
+            let mut theirs = csv::Writer::from_writer(Vec::new());
+            let fields = [
+                text,
+                "3",
+                "4",
+                "5",
+                "250000",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "cancelled",
+                "0",
+                "",
+                "0",
+                "0",
+                "0",
+                text,
+                "0",
+                "",
+            ];
+            theirs.write_record(fields).unwrap();
+            assert_eq!(ours, into_bytes(theirs).unwrap(), "{text:?}");
+        }
+    }
+
+    fn item() -> crate::workload::WorkItem {
+        crate::workload::WorkItem {
+            index: 3,
+            prompt: None,
+            at: Duration::from_millis(250),
+            prompt_tokens: 4,
+            max_tokens: 5,
+            shared_prefix: 0,
+        }
     }
 
     #[test]

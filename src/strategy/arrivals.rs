@@ -26,10 +26,11 @@ pub struct Arrivals {
     pacer: Option<JoinHandle<()>>,
 }
 
-/// Arrived items waiting for a strategy to take them. Held as runs of consecutive items
-/// (each a place in the item sequence and a count), not as items: a batch of ten
-/// million arrives at once and takes a few hundred bytes. Only a dropped arrival starts
-/// a new run, and drops happen only while the queue is at its `max_queue`.
+/// Arrived items waiting for a strategy to take them. Held as runs of consecutive
+/// indices (each a first index and a count), not as items: a batch of ten million
+/// arrives at once and takes a few hundred bytes. Only a dropped arrival starts a new
+/// run, and drops happen only while the queue is at its `max_queue`. The items are drawn
+/// as they are taken, from a stream of the queue's own that only moves forward.
 struct Queue {
     runs: Mutex<Runs>,
     ready: Notify,
@@ -37,34 +38,48 @@ struct Queue {
     stride: usize,
 }
 
-#[derive(Default)]
 struct Runs {
     runs: VecDeque<Run>,
+    /// The items, positioned at or before the first run's next item.
+    items: ItemStream,
     /// The pacer has released its last item (or stopped).
     closed: bool,
 }
 
 struct Run {
-    /// Positioned at the run's next item.
-    items: ItemStream,
+    /// The index of the run's next item.
+    next: u64,
     left: u64,
+}
+
+impl Run {
     /// The index the item after the run's last would have.
-    next_index: u64,
+    fn end(&self, stride: usize) -> u64 {
+        self.next + self.left * stride as u64
+    }
 }
 
 impl Queue {
-    fn push(&self, index: u64, at: ItemStream) {
+    fn new(items: ItemStream, stride: usize) -> Queue {
+        Queue {
+            runs: Mutex::new(Runs {
+                runs: VecDeque::new(),
+                items,
+                closed: false,
+            }),
+            ready: Notify::new(),
+            stride,
+        }
+    }
+
+    fn push(&self, index: u64) {
         {
             let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
             match runs.runs.back_mut() {
-                Some(run) if run.next_index == index => {
-                    run.left += 1;
-                    run.next_index += self.stride as u64;
-                }
+                Some(run) if run.end(self.stride) == index => run.left += 1,
                 _ => runs.runs.push_back(Run {
-                    items: at,
+                    next: index,
                     left: 1,
-                    next_index: index + self.stride as u64,
                 }),
             }
         }
@@ -73,21 +88,22 @@ impl Queue {
 
     /// The next arrived item, `Err(closed)` when there is none.
     fn pop(&self) -> Result<WorkItem, bool> {
-        let mut runs = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
-        let closed = runs.closed;
+        let mut guard = self.runs.lock().unwrap_or_else(PoisonError::into_inner);
+        let runs = &mut *guard;
         let Some(run) = runs.runs.front_mut() else {
-            return Err(closed);
+            return Err(runs.closed);
         };
-        let item = run.items.next().expect("a run holds items");
+        let index = run.next;
+        run.next += self.stride as u64;
         run.left -= 1;
         if run.left == 0 {
             runs.runs.pop_front();
-        } else {
-            // The items between belong to the other copies.
-            for _ in 1..self.stride {
-                run.items.next();
-            }
         }
+        // The items before it belong to the other copies, or were dropped.
+        let item = runs
+            .items
+            .find(|item| u64::from(item.index) == index)
+            .expect("an arrived item is in the sequence");
         Ok(item)
     }
 
@@ -123,13 +139,7 @@ impl Arrivals {
     ) -> std::io::Result<Vec<Arrivals>> {
         let stride = copies.max(1);
         let queues: Vec<Arc<Queue>> = (0..stride)
-            .map(|_| {
-                Arc::new(Queue {
-                    runs: Mutex::new(Runs::default()),
-                    ready: Notify::new(),
-                    stride,
-                })
-            })
+            .map(|_| Arc::new(Queue::new(dispatcher.items().iter(), stride)))
             .collect();
         let released = queues.clone();
         let pacer = std::thread::Builder::new()
@@ -171,7 +181,6 @@ fn release(dispatcher: &Dispatcher, max_queue: Option<u64>, queues: &[Arc<Queue>
     precise_sleeps();
     let mut items = dispatcher.items().iter();
     loop {
-        let here = items.clone();
         let Some(item) = items.next() else { return };
         if dispatcher.is_cancelled() || !pace_until(epoch + item.at, spin, dispatcher) {
             return;
@@ -182,7 +191,7 @@ fn release(dispatcher: &Dispatcher, max_queue: Option<u64>, queues: &[Arc<Queue>
         }
         dispatcher.arrived();
         let index = u64::from(item.index);
-        queues[(index % queues.len() as u64) as usize].push(index, here);
+        queues[(index % queues.len() as u64) as usize].push(index);
     }
 }
 
@@ -227,6 +236,53 @@ fn pace_until(due: Instant, spin: Duration, dispatcher: &Dispatcher) -> bool {
             std::thread::sleep((left - spin).min(MAX_SLEEP));
         } else {
             std::hint::spin_loop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two copies' queues fed as the pacer feeds them, with arrivals dropped on the way
+    /// and taken now and then: each hands out exactly its own items, whole and in order.
+    #[test]
+    fn queues_hand_out_their_arrivals_across_drops() {
+        let config: crate::scenario::WorkloadConfig =
+            toml::from_str("requests = 40\nseed = 3").unwrap();
+        let items = crate::workload::generate(&config, None, &[]);
+        let all: Vec<WorkItem> = items.iter().collect();
+        let queues = [Queue::new(items.iter(), 2), Queue::new(items.iter(), 2)];
+        let dropped = |index: u64| index % 7 == 3 || (10..14).contains(&index);
+        let mut taken = [Vec::new(), Vec::new()];
+        let take = |queue: &Queue, taken: &mut Vec<WorkItem>| {
+            while let Ok(item) = queue.pop() {
+                taken.push(item);
+            }
+        };
+        for index in 0..40u64 {
+            if !dropped(index) {
+                queues[(index % 2) as usize].push(index);
+            }
+            if index % 5 == 4 {
+                for (queue, taken) in queues.iter().zip(&mut taken) {
+                    take(queue, taken);
+                }
+            }
+        }
+        for (copy, (queue, taken)) in queues.iter().zip(&mut taken).enumerate() {
+            queue.close();
+            take(queue, taken);
+            assert_eq!(queue.pop(), Err(true));
+            let expected: Vec<WorkItem> = all
+                .iter()
+                .filter(|item| {
+                    let index = u64::from(item.index);
+                    index % 2 == copy as u64 && !dropped(index)
+                })
+                .cloned()
+                .collect();
+            assert_eq!(*taken, expected, "copy {copy}");
         }
     }
 }

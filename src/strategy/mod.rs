@@ -331,7 +331,7 @@ impl Dispatcher {
         let mut rng = ChaCha8Rng::seed_from_u64(u64::from(item.index));
         loop {
             attempts.count += 1;
-            // Boxed: the client's future is most of this one's 9 KB, which would
+            // Boxed: the client's future is most of this one's, which would
             // otherwise be copied into every spawned task and moved with it.
             let exchange = tokio::select! {
                 exchange = Box::pin(state.client.send(item, recorder.gap_sink(item))) => exchange,

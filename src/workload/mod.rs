@@ -17,7 +17,6 @@ use arrival::Offsets;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,12 +51,16 @@ impl WorkItem {
     /// words: the shared prefix, if any, then a word unique to the item (so the mock can
     /// derive per-item draws from the request, see `mock::generator`), then filler.
     pub fn prompt_text(&self) -> String {
-        let (prefix, own) = self.prompt_parts();
-        if prefix.is_empty() {
-            own
-        } else {
-            format!("{prefix} {own}")
+        if let Some(prompt) = &self.prompt {
+            return prompt.to_string();
         }
+        let mut text = String::with_capacity(self.synthetic_capacity());
+        let shared = self.push_prefix(&mut text);
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        self.push_own(&mut text, shared);
+        text
     }
 
     /// The prompt in two parts: the prefix shared by every item (empty without one) and
@@ -66,16 +69,42 @@ impl WorkItem {
         if let Some(prompt) = &self.prompt {
             return (String::new(), prompt.to_string());
         }
+        let mut prefix = String::new();
+        let shared = self.push_prefix(&mut prefix);
+        let mut own = String::with_capacity(self.synthetic_capacity());
+        self.push_own(&mut own, shared);
+        (prefix, own)
+    }
+
+    /// Appends the shared prefix's words to `text`; returns how many there are.
+    fn push_prefix(&self, text: &mut String) -> usize {
         let shared = self.shared_prefix.min(self.prompt_tokens.saturating_sub(1)) as usize;
-        let prefix: Vec<&str> = (0..shared)
-            .map(|k| PROMPT_WORDS[k % PROMPT_WORDS.len()])
-            .collect();
-        let mut own = format!("item-{}", self.index);
-        for k in shared + 1..self.prompt_tokens as usize {
-            let word = PROMPT_WORDS[(self.index as usize + k * 7) % PROMPT_WORDS.len()];
-            let _ = write!(own, " {word}");
+        for k in 0..shared {
+            if k > 0 {
+                text.push(' ');
+            }
+            text.push_str(PROMPT_WORDS[k % PROMPT_WORDS.len()]);
         }
-        (prefix.join(" "), own)
+        shared
+    }
+
+    /// Appends the item's own part (after `shared` prefix words): its unique word, then
+    /// filler. Pushed word by word rather than formatted: this runs for every request.
+    fn push_own(&self, text: &mut String, shared: usize) {
+        text.push_str("item-");
+        text.push_str(itoa::Buffer::new().format(self.index));
+        for k in shared + 1..self.prompt_tokens as usize {
+            text.push(' ');
+            text.push_str(PROMPT_WORDS[(self.index as usize + k * 7) % PROMPT_WORDS.len()]);
+        }
+    }
+
+    /// Room for a synthetic prompt, so it is built without growing: every word is at
+    /// most 8 bytes and a space, and the unique word at most 15.
+    fn synthetic_capacity(&self) -> usize {
+        (self.prompt_tokens as usize)
+            .saturating_mul(9)
+            .saturating_add(16)
     }
 }
 
@@ -467,6 +496,35 @@ mod tests {
             assert_eq!(text.split_whitespace().count(), item.prompt_tokens as usize);
             assert!(text.starts_with(&format!("{prefix} item-{} ", item.index)));
         }
+    }
+
+    #[test]
+    fn synthetic_prompts_are_the_words_they_always_were() {
+        let item = |index, prompt_tokens, shared_prefix| WorkItem {
+            index,
+            prompt: None,
+            at: Duration::ZERO,
+            prompt_tokens,
+            max_tokens: 16,
+            shared_prefix,
+        };
+        // The request of benches/peers.sh, which sends this body to oha too.
+        assert_eq!(
+            item(0, 16, 0).prompt_text(),
+            "item-0 hotel oscar victor charlie juliett quebec xray echo lima sierra zulu golf november uniform bravo"
+        );
+        assert_eq!(item(41, 1, 0).prompt_text(), "item-41");
+        assert_eq!(
+            item(7, 5, 2).prompt_parts(),
+            ("alpha bravo".into(), "item-7 charlie juliett".into())
+        );
+        assert_eq!(
+            item(7, 5, 2).prompt_text(),
+            "alpha bravo item-7 charlie juliett"
+        );
+        // A prefix never takes the item's own word.
+        assert_eq!(item(3, 2, 9).prompt_text(), "alpha item-3");
+        assert_eq!(item(3, 0, 0).prompt_text(), "item-3");
     }
 
     #[test]

@@ -336,7 +336,10 @@ impl HyperTransport {
     /// A new connection, within the connect timeout.
     async fn open(&self, deadline: Instant) -> Result<Lease, Failure> {
         let until = self.connect_deadline(deadline);
-        match timeout_at(until, self.dial()).await {
+        // Boxed: dialling (TCP, TLS, HTTP handshakes) is most of a request's future
+        // (~8 KB) but happens once per connection; unboxed, every request's future would
+        // hold room for it, and copy it whenever the future is moved.
+        match timeout_at(until, Box::pin(self.dial())).await {
             Err(_) => Err(self.connect_timed_out(until, deadline)),
             Ok(Err(e)) => Err((ErrorClass::Connect, error_chain(&e))),
             Ok(Ok(sender)) => Ok(self.held.count(sender)),
