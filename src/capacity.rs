@@ -28,6 +28,9 @@ pub struct Probes<'a> {
     search: &'a SearchConfig,
     strategy: &'a StrategyConfig,
     prompts: Vec<Arc<str>>,
+    /// A trace's rows, replayed by every probe (a concurrency search): its first
+    /// `requests` rows at their own times.
+    trace: Option<Arc<[crate::workload::TraceRow]>>,
 }
 
 impl<'a> Probes<'a> {
@@ -82,11 +85,20 @@ impl<'a> Probes<'a> {
                 .map_err(|e| format!("{e} (the file of workload.prompts)"))?,
             None => Vec::new(),
         };
+        let trace = match &workload.arrival {
+            ArrivalConfig::Trace { path, time_scale } => Some(
+                crate::workload::trace::load(&scenario.folder().join(path), time_scale.0)
+                    .map_err(|e| format!("{e} (the trace of workload.arrival)"))?
+                    .into(),
+            ),
+            _ => None,
+        };
         Ok(Probes {
             scenario,
             search,
             strategy,
             prompts,
+            trace,
         })
     }
 
@@ -116,7 +128,7 @@ impl<'a> Probes<'a> {
             self.search.dimension.as_str(),
             point_label(point)
         )));
-        let items = crate::workload::generate(&workload, None, &self.prompts);
+        let items = crate::workload::generate(&workload, self.trace.clone(), &self.prompts);
         (strategy, items)
     }
 
@@ -288,4 +300,50 @@ fn report_progress(search: &Search, quiet: bool) {
         end(answer.highest_passing),
         end(answer.lowest_failing),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A concurrency search over a trace replays its first `requests` rows in every
+    /// probe (it drew nothing from a trace before: every probe was empty).
+    #[test]
+    fn a_concurrency_search_replays_the_trace_in_every_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: String = (0..5)
+            .map(|i| {
+                format!(
+                    "{{\"timestamp\": {i}.5, \"input_tokens\": {}, \"output_tokens\": 2}}\n",
+                    10 + i
+                )
+            })
+            .collect();
+        std::fs::write(dir.path().join("t.jsonl"), rows).unwrap();
+        let src = r#"
+name = "replayed-search"
+[target]
+kind = "mock"
+[workload]
+arrival = { kind = "trace", path = "t.jsonl" }
+[search]
+dimension = "concurrency"
+low = 1
+high = 4
+requests = 3
+[slo]
+ttft_p99_ms = 300
+[[strategy]]
+kind = "joinset"
+limit = 1
+"#;
+        let scenario = Scenario::parse_in(src, "test", dir.path()).unwrap();
+        let probes = Probes::new(&scenario, None).unwrap();
+        for point in [1.0, 4.0] {
+            let (strategy, items) = probes.probe(0, point);
+            assert_eq!(strategy.limit().map(|l| l.0), Some(point as u64));
+            let prompts: Vec<u32> = items.iter().map(|i| i.prompt_tokens).collect();
+            assert_eq!(prompts, [10, 11, 12]);
+        }
+    }
 }
