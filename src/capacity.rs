@@ -332,10 +332,10 @@ low = 1
 high = 4
 requests = 3
 [slo]
-ttft_p99_ms = 300
+max_error_rate = 0.01
 [[strategy]]
-kind = "joinset"
-limit = 1
+kind = "semaphore"
+limit = 2
 "#;
         let scenario = Scenario::parse_in(src, "test", dir.path()).unwrap();
         let probes = Probes::new(&scenario, None).unwrap();
