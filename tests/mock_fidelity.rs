@@ -425,6 +425,27 @@ async fn n_choices_are_sampled_each_on_its_own_and_usage_sums_them() {
         };
         assert_eq!(usage["completion_tokens"], lengths.iter().sum::<u64>());
         if stream {
+            // Each choice's finish_reason comes in the chunk right after its last token,
+            // as OpenAI sends it, not all at the end.
+            let per_choice: Vec<(u64, bool)> = frames(&body)
+                .iter()
+                .filter_map(|f| f["choices"].get(0).cloned())
+                .map(|c| (c["index"].as_u64().unwrap(), c["finish_reason"].is_string()))
+                .collect();
+            for (i, &length) in lengths.iter().enumerate() {
+                let own: Vec<usize> = (0..per_choice.len())
+                    .filter(|&k| per_choice[k].0 == i as u64)
+                    .collect();
+                let finish = own.iter().position(|&k| per_choice[k].1).unwrap();
+                assert_eq!(
+                    finish,
+                    own.len() - 1,
+                    "choice {i}'s finish chunk is its last"
+                );
+                // Its start chunk, its tokens, then at once its finish.
+                let (last_token, finished) = (own[finish - 1], own[finish]);
+                assert_eq!(finished, last_token + 1, "choice {i} ({length} tokens)");
+            }
             // Without usage, the client counts every choice's chunks: the same sum.
             use llmbench::client::WireAdapter;
             let counted: u32 = body

@@ -308,6 +308,10 @@ impl<F: Framer> Framer for Observed<F> {
         self.framer.token(choice, text, out);
     }
 
+    fn choice_finished(&mut self, plan: &CompletionPlan, choice: u32, out: &mut Vec<u8>) {
+        self.framer.choice_finished(plan, choice, out);
+    }
+
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
         self.framer.finish(plan, out);
         self.running.ended();

@@ -310,10 +310,19 @@ impl Framer for ChunkFramer {
         self.token_frames[choice as usize].write(text, out);
     }
 
+    fn choice_finished(&mut self, plan: &CompletionPlan, index: u32, out: &mut Vec<u8>) {
+        let reason = plan.choices[index as usize].finish_reason;
+        let choices = choice(index, Delta::default(), Some(reason));
+        data_frame(out, &chunk(&self.meta, &choices, self.usage));
+    }
+
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
+        // Choices that stopped early were finished with their last token.
+        let steps = plan.steps();
         for (index, drawn) in (0..).zip(&plan.choices) {
-            let choices = choice(index, Delta::default(), Some(drawn.finish_reason));
-            data_frame(out, &chunk(&self.meta, &choices, self.usage));
+            if drawn.output_tokens == steps {
+                self.choice_finished(plan, index, out);
+            }
         }
         end_of_stream(out, self.usage, &self.meta, plan, |out, totals| {
             data_frame(out, &chunk(&self.meta, &[], totals));

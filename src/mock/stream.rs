@@ -27,6 +27,10 @@ pub(super) trait Framer: Send + 'static {
     fn start(&mut self, out: &mut Vec<u8>);
     /// The frame carrying one token of choice `choice` (always 0 on APIs without `n`).
     fn token(&mut self, choice: u32, text: &str, out: &mut Vec<u8>);
+    /// The frame ending choice `choice` when it stops before the others (OpenAI's `n`:
+    /// its `finish_reason` goes out with its last token, as the API sends it); choices
+    /// that run to the last step end in [`Framer::finish`].
+    fn choice_finished(&mut self, _plan: &CompletionPlan, _choice: u32, _out: &mut Vec<u8>) {}
     /// Frames after the last token (finish, usage, end marker).
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>);
     /// The API's mid-stream error event.
@@ -155,11 +159,16 @@ impl Paced {
     fn emit_step(&mut self, step: u32, out: &mut Vec<u8>) {
         self.next_at += self.pacing.gap(self.plan.next_gap());
         let mut tokens = 0;
+        let steps = self.plan.steps();
         for choice in 0..self.plan.choices.len() {
-            if self.plan.choices[choice].output_tokens > step {
+            let length = self.plan.choices[choice].output_tokens;
+            if length > step {
                 let word = self.plan.next_word(choice);
                 self.framer.token(choice as u32, word, out);
                 tokens += 1;
+                if length == step + 1 && length < steps {
+                    self.framer.choice_finished(&self.plan, choice as u32, out);
+                }
             }
         }
         self.state
