@@ -8,6 +8,8 @@
 #   P1_REQUESTS=200000  requests per P1 run
 #   MEMORY_RUNS="1000000 10000000"  request counts of the peak-memory runs
 #   SERVER_CORE=0 CLIENT_CORE=1     the cores the server and the client are pinned to
+#   HTTP2=1             P2 and P3 over HTTP/2 (h2c, every stream on one connection)
+#                       instead of HTTP/1.1
 #   REALTIME=1          runs both ends at real-time priority (chrt -f; root), so that on
 #                       a machine shared with other work neither waits behind it
 #
@@ -210,6 +212,7 @@ max_tokens = $tokens
 timeout_s = 300
 [[strategy]]
 kind = "join_all"
+${HTTP2:+http2 = true}
 EOF
     "${priority[@]}" taskset -c "$client_core" "$llmbench" run "$work/$name.toml" -q --no-report -o "$out/$name" >/dev/null || true
     summary=$(summary_of "$out/$name")
@@ -228,7 +231,7 @@ EOF
 
 streams() {
     echo
-    echo "P2: 10,000 streams (mock on core $server_core: TTFT 200 ms, ITL 500 ms, 8 tokens; constant 2,700/s for 20,000; default client on core $client_core)"
+    echo "P2: 10,000 streams (mock on core $server_core: TTFT 200 ms, ITL 500 ms, 8 tokens; constant 2,700/s for 20,000; default client on core $client_core${HTTP2:+, over HTTP/2})"
     streams_run p2-streams 200 500 8 2700 20000
     check "P2 every request succeeds" "$ok of 20000" "$ok == 20000"
     check "P2 TTFT p99" "$ttft_p99 ms, within 5 ms of the mock's $(awk "BEGIN { print 200 + $lateness_p99 }")" "$ttft_p99 <= 200 + $lateness_p99 + 5"
@@ -237,7 +240,7 @@ streams() {
 
 overhead() {
     echo
-    echo "P3: 1,000 streams at 20 ms ITL (mock on core $server_core: TTFT 100 ms, 50 tokens; constant 925/s for 3,000; default client on core $client_core)"
+    echo "P3: 1,000 streams at 20 ms ITL (mock on core $server_core: TTFT 100 ms, 50 tokens; constant 925/s for 3,000; default client on core $client_core${HTTP2:+, over HTTP/2})"
     streams_run p3-overhead 100 20 50 925 3000
     check "P3 every request succeeds" "$ok of 3000" "$ok == 3000"
     check "P3 TTFT p50" "$ttft_p50 ms, within 1 ms of the mock's $(awk "BEGIN { print 100 + $lateness_p50 }")" "$ttft_p50 <= 100 + $lateness_p50 + 1"
