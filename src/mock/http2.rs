@@ -71,8 +71,8 @@ const RATE_SAMPLE: Duration = Duration::from_millis(20);
 /// reader; a timer expiry and re-arm about as much again. Waking for every deadline, a
 /// mock at 5,000 streams spent three fifths of its core in the kernel at a few tokens
 /// per write. At light load the grid is microseconds apart and pacing stays exact; under
-/// load each wake-up serves every connection, and each write carries tens of tokens, for
-/// at most [`MAX_COALESCING`] of pacing error.
+/// load each wake-up serves every connection at once, for at most [`MAX_COALESCING`] of
+/// pacing error.
 pub(super) struct Coalescing {
     /// The grid's origin.
     epoch: Instant,
