@@ -327,6 +327,19 @@ async fn a_connection_the_mock_has_no_descriptor_for_is_closed_at_once() {
 /// room for one sequence and no queue, the next request is served, not refused.
 #[tokio::test]
 async fn an_http2_stream_reset_by_its_client_frees_its_slot() {
+    // The reset is seen at the stream's next token, at most an ITL (20 ms) later.
+    reset_frees_the_slot(None, 500, Duration::from_millis(200)).await;
+}
+
+/// The same while the stream is stalled (the `stall` fault strikes after the first of
+/// two tokens, for minutes): the reset is seen at the stream's next check-in, within a
+/// second.
+#[tokio::test]
+async fn an_http2_stream_reset_while_stalled_frees_its_slot() {
+    reset_frees_the_slot(Some("stall"), 2, Duration::from_millis(1_500)).await;
+}
+
+async fn reset_frees_the_slot(fault: Option<&str>, max_tokens: u32, wait: Duration) {
     let config = MockConfig {
         ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
         itl_ms: MillisDistribution(Distribution::Constant { value: 20.0 }),
@@ -347,27 +360,31 @@ async fn an_http2_stream_reset_by_its_client_frees_its_slot() {
         .build()
         .unwrap();
     let url = format!("{}/v1/chat/completions", mock.base_url());
-    let body = serde_json::json!({"model": "m", "stream": true, "max_tokens": 500,
+    let body = serde_json::json!({"model": "m", "stream": true, "max_tokens": max_tokens,
         "messages": [{"role": "user", "content": "a b"}]});
-    let send = || {
-        h2.post(&url)
+    let send = |fault: Option<&str>| {
+        let request = h2
+            .post(&url)
             .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
+            .body(body.to_string());
+        match fault {
+            Some(fault) => request.header("x-llmbench-fault", fault),
+            None => request,
+        }
+        .send()
     };
 
-    let mut first = send().await.unwrap();
+    let mut first = send(fault).await.unwrap();
     assert_eq!(first.version(), reqwest::Version::HTTP_2);
     assert!(
         first.chunk().await.unwrap().is_some(),
         "the stream has started"
     );
-    // 500 tokens 20 ms apart hold the one slot for ten seconds.
-    assert_eq!(send().await.unwrap().status(), 429, "the slot is taken");
+    // 500 tokens 20 ms apart, or a stall, hold the one slot for seconds.
+    assert_eq!(send(None).await.unwrap().status(), 429, "the slot is taken");
     drop(first);
-    // The reset is seen at the stream's next token, at most an ITL later.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let next = send().await.unwrap();
+    tokio::time::sleep(wait).await;
+    let next = send(None).await.unwrap();
     assert_eq!(next.status(), 200, "the reset stream's slot is free");
     assert_eq!(mock.stats().connections, 1, "all on one connection");
 }

@@ -97,6 +97,7 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
 async fn speaks_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
     let sniff = async {
         let mut first = [0u8; HTTP2_PREFACE.len()];
+        let mut pause = Duration::from_millis(1);
         loop {
             let n = stream.peek(&mut first).await.ok()?;
             if n == 0 {
@@ -106,8 +107,10 @@ async fn speaks_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
                 return Some(first == HTTP2_PREFACE);
             }
             // Part of the preface: peeking again at once would return the same bytes,
-            // so give the rest a moment to arrive (clients send it in one segment).
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            // so give the rest a moment to arrive (clients send it in one segment), a
+            // longer one each time, so a client that stops half-way costs little.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
     };
     tokio::time::timeout(timeout, sniff).await.ok().flatten()

@@ -50,6 +50,10 @@ const WINDOW: u32 = 1024 * 1024;
 /// The largest header list a request may send: hyper's server default.
 const MAX_HEADER_LIST: u32 = 16 * 1024;
 
+/// The longest a stream waits without being looked at: a stalled stream (the `stall`
+/// fault, ten minutes by default) is checked this often for a reset by its client.
+const CHECK_IN: Duration = Duration::from_secs(1);
+
 /// Frames of many streams are rendered into one buffer this size, each stream's share
 /// split off it, so a batch costs an allocation per this many bytes instead of one per
 /// stream.
@@ -185,17 +189,27 @@ async fn answer(
     handoff: mpsc::UnboundedSender<PacedHandoff>,
 ) {
     let request = request.map(|body| axum::body::Body::new(RequestBody(body)));
-    let Ok(response) = app.oneshot(request).await;
+    // A client that resets the stream while the router waits (for a slot, a rate limit,
+    // a whole completion's last token) ends the wait, and with it what it holds.
+    let reset = std::future::poll_fn(|cx| respond.poll_reset(cx));
+    let response = tokio::select! {
+        Ok(response) = app.oneshot(request) => response,
+        _ = reset => return,
+    };
     let (mut head, body) = response.into_parts();
     strip_connection_headers(&mut head.headers);
     let paced = head.extensions.remove::<PacedSlot>().and_then(|s| s.take());
     let end = paced.is_none() && http_body::Body::is_end_stream(&body);
-    let Ok(send) = respond.send_response(http::Response::from_parts(head, ()), end) else {
+    let Ok(mut send) = respond.send_response(http::Response::from_parts(head, ()), end) else {
         return;
     };
     match paced {
         Some(mut paced) => {
-            let first = paced.start().await;
+            let reset = std::future::poll_fn(|cx| send.poll_reset(cx));
+            let first = tokio::select! {
+                first = paced.start() => first,
+                _ = reset => return,
+            };
             // The connection is gone if nobody receives; so is the stream.
             let _ = handoff.send(PacedHandoff { paced, send, first });
         }
@@ -209,6 +223,9 @@ async fn answer(
 async fn forward(mut body: axum::body::Body, mut send: SendStream<Bytes>) {
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
+            // As for a paced stream: let the connection write the head before the reset
+            // drops what h2 still holds.
+            tokio::task::yield_now().await;
             send.send_reset(Reason::INTERNAL_ERROR);
             return;
         };
@@ -271,11 +288,13 @@ struct Streams {
     coalescing: Arc<Coalescing>,
     handoffs: mpsc::UnboundedReceiver<PacedHandoff>,
     live: Slab<(Paced, SendStream<Bytes>)>,
-    /// Each live stream's next deadline: exactly one entry per stream.
+    /// Each live stream's next deadline (or check-in): one entry per stream, except
+    /// those `breaking`, which have none.
     due: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// Streams broken off by an injected disconnect, reset on the next pass: a reset
-    /// drops the frames h2 still holds, and the response head must reach the client
-    /// first (the connection writes it when polled, after this pass).
+    /// Streams broken off by an injected disconnect, reset on the next pass (the task
+    /// wakes itself for it): a reset drops the frames h2 still holds, and the response
+    /// head must reach the client first (the connection writes it when polled, after
+    /// this pass).
     breaking: Vec<usize>,
     /// The pacing timer's wait for the earliest deadline, and that deadline.
     alarm: Option<(Instant, Alarm)>,
@@ -313,16 +332,25 @@ impl Streams {
             let key = self.live.insert((h.paced, h.send));
             self.due.push(Reverse((h.first, key)));
         }
-        while let Some(&Reverse((at, _))) = self.due.peek() {
-            if at > Instant::now() && self.wait_for(at, cx).is_pending() {
-                return;
-            }
+        if let Some(at) = self.earliest()
+            && (at <= Instant::now() || self.wait_for(at, cx).is_ready())
+        {
+            // Once per pass: what this pass rendered is written (by the connection, after
+            // this) before anything that fell due meanwhile, however far behind it is.
             self.advance_due(Instant::now());
+            match self.earliest() {
+                Some(next) if next > Instant::now() && self.wait_for(next, cx).is_pending() => {}
+                Some(_) => cx.waker().wake_by_ref(),
+                None => self.alarm = None,
+            }
         }
-        self.alarm = None;
         if !self.breaking.is_empty() {
             cx.waker().wake_by_ref();
         }
+    }
+
+    fn earliest(&self) -> Option<Instant> {
+        self.due.peek().map(|&Reverse((at, _))| at)
     }
 
     /// Waits on the pacing timer until `at` (put off to the coalescing grid), re-armed
@@ -340,14 +368,17 @@ impl Streams {
         Poll::Ready(())
     }
 
-    /// Advances every stream due by `now`.
+    /// Advances every stream due by `now`. A stream whose next step is further away than
+    /// [`CHECK_IN`] (a stall) is looked at sooner, to see whether its client reset it.
     fn advance_due(&mut self, now: Instant) {
         while let Some(&Reverse((at, key))) = self.due.peek()
             && at <= now
         {
             self.due.pop();
             match self.advance(key, now) {
-                Some(Progress::Due(next)) => self.due.push(Reverse((next, key))),
+                Some(Progress::Due(next)) => {
+                    self.due.push(Reverse((next.min(now + CHECK_IN), key)))
+                }
                 Some(Progress::Broken) => self.breaking.push(key),
                 Some(Progress::Ended) | None => drop(self.live.remove(key)),
             }
@@ -361,6 +392,14 @@ impl Streams {
         self.rendered.clear();
         let progress = paced.advance(now, &mut self.rendered);
         let end = matches!(progress, Progress::Ended);
+        if self.rendered.is_empty() && !end {
+            // A check-in (or a stall's start): nothing to send, so ask h2 whether the
+            // client has reset the stream; it frees its slot and settles if so.
+            let reset = send.poll_reset(&mut Context::from_waker(std::task::Waker::noop()));
+            if reset.is_ready() {
+                return None;
+            }
+        }
         if !self.rendered.is_empty() || end {
             if self.frames.capacity() < self.rendered.len() {
                 self.frames.reserve(FRAME_BUFFER.max(self.rendered.len()));

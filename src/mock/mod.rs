@@ -263,7 +263,6 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 /// (The kernel caps it at `net.core.somaxconn`.)
 const ACCEPT_BACKLOG: i32 = 8192;
 
-/// Token lateness in microseconds, 3 significant digits, exact up to an hour.
 /// Transparent huge pages off for the process. mimalloc asks for them, and each first
 /// touch of one zeroes 2 MiB, which a fresh mock does again and again while its streams
 /// grow from none to thousands: P3 over HTTP/2 against a fresh mock, requests 100–1,000,
@@ -279,6 +278,7 @@ fn without_huge_pages() {
     }
 }
 
+/// Token lateness in microseconds, 3 significant digits, exact up to an hour.
 fn lateness_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("bounds are valid")
 }
