@@ -138,7 +138,6 @@ impl MockServer {
     pub fn start(config: MockConfig, seed: u64, addr: SocketAddr) -> std::io::Result<MockServer> {
         let listener = listen(addr)?;
         let addr = listener.local_addr()?;
-        without_huge_pages();
         let runtime = runtime(config.threads.get())?;
         let timer = {
             let _on_runtime = runtime.enter();
@@ -262,21 +261,6 @@ fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 /// and retried a second later, which would show up as a 1 s TTFT the mock never caused.
 /// (The kernel caps it at `net.core.somaxconn`.)
 const ACCEPT_BACKLOG: i32 = 8192;
-
-/// Transparent huge pages off for the process. mimalloc asks for them, and each first
-/// touch of one zeroes 2 MiB, which a fresh mock does again and again while its streams
-/// grow from none to thousands: P3 over HTTP/2 against a fresh mock, requests 100–1,000,
-/// had TTFT p99 107–110 ms with huge pages (four runs) and 104–108 ms without (six), for
-/// the mock's own 100.2 (a warm mock: 100.7). Per process on Linux, so an embedded
-/// mock's client goes without them too.
-fn without_huge_pages() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: a plain system call with integer arguments; it cannot fail in a way that
-    // matters (huge pages stay on, as before).
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
-}
 
 /// Token lateness in microseconds, 3 significant digits, exact up to an hour.
 fn lateness_histogram() -> hdrhistogram::Histogram<u64> {
