@@ -377,6 +377,10 @@ async fn reset_frees_the_slot(fault: Option<&str>, max_tokens: u32, wait: Durati
     let mut first = send(fault).await.unwrap();
     assert_eq!(first.version(), reqwest::Version::HTTP_2);
     assert!(
+        first.headers().contains_key("date"),
+        "a Date, as over HTTP/1.1"
+    );
+    assert!(
         first.chunk().await.unwrap().is_some(),
         "the stream has started"
     );

@@ -198,6 +198,11 @@ async fn answer(
     };
     let (mut head, body) = response.into_parts();
     strip_connection_headers(&mut head.headers);
+    // Every provider's response carries a Date, as hyper adds over HTTP/1.1.
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    if let Ok(date) = http::HeaderValue::from_str(&date) {
+        head.headers.entry(http::header::DATE).or_insert(date);
+    }
     let paced = head.extensions.remove::<PacedSlot>().and_then(|s| s.take());
     let end = paced.is_none() && http_body::Body::is_end_stream(&body);
     let Ok(mut send) = respond.send_response(http::Response::from_parts(head, ()), end) else {
