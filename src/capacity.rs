@@ -19,7 +19,6 @@ use crate::summary::StrategySummary;
 use crate::workload::WorkItems;
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// A search ready to run: checked against the scenario before any traffic.
@@ -27,10 +26,9 @@ pub struct Probes<'a> {
     scenario: &'a Scenario,
     search: &'a SearchConfig,
     strategy: &'a StrategyConfig,
-    prompts: Vec<Arc<str>>,
-    /// A trace's rows, replayed by every probe (a concurrency search): its first
-    /// `requests` rows at their own times.
-    trace: Option<Arc<[crate::workload::TraceRow]>>,
+    /// Prompts, and a trace whose first `requests` rows every probe replays at their
+    /// own times (a concurrency search).
+    files: crate::workload::WorkloadFiles,
 }
 
 impl<'a> Probes<'a> {
@@ -80,25 +78,12 @@ impl<'a> Probes<'a> {
             }
             _ => {}
         }
-        let prompts = match &workload.prompts {
-            Some(path) => crate::workload::prompts::load(&scenario.folder().join(path))
-                .map_err(|e| format!("{e} (the file of workload.prompts)"))?,
-            None => Vec::new(),
-        };
-        let trace = match &workload.arrival {
-            ArrivalConfig::Trace { path, time_scale } => Some(
-                crate::workload::trace::load(&scenario.folder().join(path), time_scale.0)
-                    .map_err(|e| format!("{e} (the trace of workload.arrival)"))?
-                    .into(),
-            ),
-            _ => None,
-        };
+        let files = crate::workload::WorkloadFiles::read(scenario).map_err(|e| e.to_string())?;
         Ok(Probes {
             scenario,
             search,
             strategy,
-            prompts,
-            trace,
+            files,
         })
     }
 
@@ -128,7 +113,8 @@ impl<'a> Probes<'a> {
             self.search.dimension.as_str(),
             point_label(point)
         )));
-        let items = crate::workload::generate(&workload, self.trace.clone(), &self.prompts);
+        let items =
+            crate::workload::generate(&workload, self.files.trace.clone(), &self.files.prompts);
         (strategy, items)
     }
 

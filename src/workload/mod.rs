@@ -125,23 +125,39 @@ pub enum WorkloadError {
 /// items every strategy is offered. Called before a run and by `validate`, so a bad
 /// prompt or trace row is reported before any traffic.
 pub fn load(scenario: &Scenario) -> Result<WorkItems, WorkloadError> {
-    let config = scenario.workload();
-    let folder = scenario.folder();
-    let prompts = match &config.prompts {
-        Some(path) => prompts::load(&folder.join(path)).map_err(WorkloadError::Prompts)?,
-        None => Vec::new(),
-    };
-    let trace = match &config.arrival {
-        ArrivalConfig::Trace { path, time_scale } => {
-            Some(trace::load(&folder.join(path), time_scale.0).map_err(WorkloadError::Trace)?)
-        }
-        _ => None,
-    };
-    let items = generate(config, trace.map(Into::into), &prompts);
+    let files = WorkloadFiles::read(scenario)?;
+    let items = generate(scenario.workload(), files.trace, &files.prompts);
     if items.len() as u64 > MAX_REQUESTS {
         return Err(WorkloadError::TooMany);
     }
     Ok(items)
+}
+
+/// The files a scenario's workload names, read (relative to its folder): what
+/// [`generate`] takes besides the configuration.
+pub struct WorkloadFiles {
+    pub prompts: Vec<Arc<str>>,
+    pub trace: Option<Arc<[TraceRow]>>,
+}
+
+impl WorkloadFiles {
+    pub fn read(scenario: &Scenario) -> Result<WorkloadFiles, WorkloadError> {
+        let config = scenario.workload();
+        let folder = scenario.folder();
+        let prompts = match &config.prompts {
+            Some(path) => prompts::load(&folder.join(path)).map_err(WorkloadError::Prompts)?,
+            None => Vec::new(),
+        };
+        let trace = match &config.arrival {
+            ArrivalConfig::Trace { path, time_scale } => Some(
+                trace::load(&folder.join(path), time_scale.0)
+                    .map_err(WorkloadError::Trace)?
+                    .into(),
+            ),
+            _ => None,
+        };
+        Ok(WorkloadFiles { prompts, trace })
+    }
 }
 
 /// The work items of a workload, in arrival order; the same seed always gives the same
