@@ -7,8 +7,9 @@
 //! and body polls a second, and hyper's stream task and h2's stream store were about a
 //! sixth of the mock's CPU at 5,000 streams. Here the connection's task wakes once for
 //! the earliest deadline, renders the frames of every stream then due, hands them to h2
-//! and lets it write them together: one timer entry, one wake-up and a few writes per
-//! batch, however many streams are in it.
+//! and lets it write them together: one timer entry, one wake-up and one write per
+//! batch, however many streams are in it (`write_gate` holds what h2 writes between
+//! batches, and rendering stops while the client does not read what was sent).
 //!
 //! A request still goes through the router on a task of its own until its response
 //! head, so a request waiting for its body, a decode slot or a rate limit does not hold
@@ -21,6 +22,7 @@
 
 use super::MockState;
 use super::stream::{Paced, PacedSlot, Progress};
+use super::write_gate::{Gate, GatedSocket};
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
@@ -105,7 +107,7 @@ impl Coalescing {
 
     /// The grid's spacing, from the token rate over the last sample (re-sampled by
     /// whichever connection asks first once it is due).
-    fn spacing(&self, state: &MockState) -> Duration {
+    pub fn spacing(&self, state: &MockState) -> Duration {
         use std::sync::atomic::Ordering;
         if let Ok(mut sample) = self.sample.try_lock() {
             let now = Instant::now();
@@ -137,6 +139,9 @@ fn put_off(since: Duration, spacing: Duration) -> Duration {
 
 /// Serves one HTTP/2 connection until it closes. The client has `handshake_timeout` to
 /// send its preface and settings.
+///
+/// What the connection writes goes out on its passes at the coalescing grid's points
+/// (every write at once when there is no grid), through its [`Gate`].
 pub(super) async fn serve(
     io: TcpStream,
     app: axum::Router,
@@ -144,6 +149,8 @@ pub(super) async fn serve(
     coalescing: Arc<Coalescing>,
     handshake_timeout: Duration,
 ) {
+    let gate = Gate::new();
+    let io = GatedSocket::new(io, gate.clone());
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .initial_window_size(WINDOW)
@@ -158,16 +165,32 @@ pub(super) async fn serve(
     std::future::poll_fn(|cx| {
         // The streams first, so what they render goes out when the connection is polled
         // next, in this same pass.
-        streams.poll(cx);
+        // A client that does not read what was sent gets nothing new rendered: h2 would
+        // buffer every frame, without bound, until the socket takes them.
+        let blocked = gate.is_blocked();
+        let at_grid_point = streams.poll(cx, blocked);
+        // What a blocked socket holds goes out as soon as the client reads.
+        let no_grid = streams.coalescing.spacing(&streams.state).is_zero();
+        gate.set_open(blocked || at_grid_point || no_grid);
         loop {
-            match ready!(connection.poll_accept(cx)) {
-                Some(Ok((request, respond))) => {
+            match connection.poll_accept(cx) {
+                Poll::Ready(Some(Ok((request, respond)))) => {
                     tokio::spawn(answer(request, respond, app.clone(), handoff.clone()));
                 }
                 // Closed, or broken: its streams end with it.
-                Some(Err(_)) | None => return Poll::Ready(()),
+                Poll::Ready(Some(Err(_)) | None) => return Poll::Ready(()),
+                Poll::Pending => break,
             }
         }
+        // Response heads sent between grid points, say, wait for the next.
+        if gate.take_holding() {
+            streams.hold(cx);
+        }
+        // The socket took what it held (h2 sent it above): the streams left waiting go on.
+        if blocked && !gate.is_blocked() {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     })
     .await;
 }
@@ -303,6 +326,9 @@ struct Streams {
     breaking: Vec<usize>,
     /// The pacing timer's wait for the earliest deadline, and that deadline.
     alarm: Option<(Instant, Alarm)>,
+    /// Since when the connection's socket holds bytes back (see `write_gate`): the next
+    /// grid point after it is a pass that sends, whether or not a stream is due.
+    held: Option<Instant>,
     rendered: Vec<u8>,
     frames: BytesMut,
 }
@@ -321,14 +347,20 @@ impl Streams {
             due: BinaryHeap::new(),
             breaking: Vec::new(),
             alarm: None,
+            held: None,
             rendered: Vec::with_capacity(1024),
             frames: BytesMut::new(),
         }
     }
 
-    /// Takes the streams handed over, then advances every stream that is due, until
-    /// the earliest deadline left is in the future and the timer is set for it.
-    fn poll(&mut self, cx: &mut Context<'_>) {
+    /// Takes the streams handed over; at the grid point after the earliest deadline,
+    /// advances every stream due and returns true: this pass sends. Otherwise the timer
+    /// is set for that grid point. Between grid points nothing is advanced, however
+    /// often h2 or new requests wake the connection, so that each pass that sends
+    /// carries a grid interval's tokens. While the socket is `blocked` nothing is
+    /// advanced either (the socket's readiness wakes the task): the streams catch up
+    /// once the client reads, their lateness counted.
+    fn poll(&mut self, cx: &mut Context<'_>, blocked: bool) -> bool {
         for key in self.breaking.drain(..) {
             let (_, mut send) = self.live.remove(key);
             send.send_reset(Reason::INTERNAL_ERROR);
@@ -337,25 +369,46 @@ impl Streams {
             let key = self.live.insert((h.paced, h.send));
             self.due.push(Reverse((h.first, key)));
         }
-        if let Some(at) = self.earliest()
-            && (at <= Instant::now() || self.wait_for(at, cx).is_ready())
-        {
+        let at_grid_point = !blocked
+            && self
+                .earliest()
+                .is_some_and(|at| self.wait_for(at, cx).is_ready());
+        if at_grid_point {
+            self.held = None;
             // Once per pass: what this pass rendered is written (by the connection, after
             // this) before anything that fell due meanwhile, however far behind it is.
             self.advance_due(Instant::now());
-            match self.earliest() {
-                Some(next) if next > Instant::now() && self.wait_for(next, cx).is_pending() => {}
-                Some(_) => cx.waker().wake_by_ref(),
-                None => self.alarm = None,
-            }
+            self.rearm(cx);
         }
         if !self.breaking.is_empty() {
             cx.waker().wake_by_ref();
         }
+        at_grid_point
+    }
+
+    /// Sets the timer for the earliest deadline's grid point, or wakes the task at once
+    /// when that has passed already.
+    fn rearm(&mut self, cx: &mut Context<'_>) {
+        match self.earliest() {
+            Some(next) if self.wait_for(next, cx).is_pending() => {}
+            Some(_) => cx.waker().wake_by_ref(),
+            None => self.alarm = None,
+        }
+    }
+
+    /// The connection's socket holds bytes back: the task passes again at the next grid
+    /// point to send them.
+    fn hold(&mut self, cx: &mut Context<'_>) {
+        self.held.get_or_insert_with(Instant::now);
+        self.rearm(cx);
     }
 
     fn earliest(&self) -> Option<Instant> {
-        self.due.peek().map(|&Reverse((at, _))| at)
+        let due = self.due.peek().map(|&Reverse((at, _))| at);
+        match (due, self.held) {
+            (Some(due), Some(held)) => Some(due.min(held)),
+            (due, held) => due.or(held),
+        }
     }
 
     /// Waits on the pacing timer until `at` (put off to the coalescing grid), re-armed

@@ -11,9 +11,7 @@
 //! responses are rendered (see [`Observed`]).
 
 use super::MockState;
-use super::generator::CompletionPlan;
 use super::limits::Dimension;
-use super::stream::Framer;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -210,11 +208,17 @@ impl Buckets {
     }
 
     fn observe(&self, value: Duration) {
+        self.observe_n(value, 1);
+    }
+
+    /// Observes `value` `n` times.
+    fn observe_n(&self, value: Duration, n: u32) {
         let seconds = value.as_secs_f64();
         let i = self.bounds.partition_point(|&bound| bound < seconds);
-        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.counts[i].fetch_add(u64::from(n), Ordering::Relaxed);
         let ns = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(ns.saturating_mul(u64::from(n)), Ordering::Relaxed);
     }
 
     fn reset(&self) {
@@ -240,10 +244,16 @@ impl Buckets {
     }
 }
 
-/// One admitted response while it runs: counted as running until dropped.
+/// One admitted response while it runs: counted as running until dropped. A streamed
+/// one observes the first token's time from arrival and every gap after it (per choice:
+/// each is a sequence of its own, as vLLM counts them), when its tokens are rendered,
+/// just before their write; and its end.
 pub(super) struct Running {
     state: Arc<MockState>,
     received: tokio::time::Instant,
+    /// When the last step's tokens were rendered: every choice still generating has a
+    /// token in every step, so it is each one's last token.
+    last_step: Option<tokio::time::Instant>,
 }
 
 impl Running {
@@ -252,6 +262,16 @@ impl Running {
         Running {
             state: state.clone(),
             received,
+            last_step: None,
+        }
+    }
+
+    /// A step rendered `tokens` tokens (one per choice still generating) at `now`.
+    pub fn step(&mut self, now: tokio::time::Instant, tokens: u32) {
+        let serving = &self.state.serving;
+        match self.last_step.replace(now) {
+            Some(last) => serving.itl.observe_n(now - last, tokens),
+            None => serving.ttft.observe(now - self.received),
         }
     }
 
@@ -264,65 +284,6 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.state.serving.running.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// An API's framer, observed: the first token's time from arrival, every gap after it
-/// (per choice: each is a sequence of its own, as vLLM counts them), and the end. Wraps
-/// the framer rather than the stream so the stream's pacing is untouched; a token is
-/// observed when it is rendered, just before its write.
-pub(super) struct Observed<F> {
-    framer: F,
-    running: Running,
-    /// Each choice's last token so far, by index (choices start together, in order).
-    last_tokens: Vec<tokio::time::Instant>,
-}
-
-impl<F> Observed<F> {
-    pub fn new(framer: F, running: Running) -> Observed<F> {
-        Observed {
-            framer,
-            running,
-            last_tokens: Vec::new(),
-        }
-    }
-}
-
-impl<F: Framer> Framer for Observed<F> {
-    fn start(&mut self, out: &mut Vec<u8>) {
-        self.framer.start(out);
-    }
-
-    fn token(&mut self, choice: u32, text: &str, out: &mut Vec<u8>) {
-        let now = tokio::time::Instant::now();
-        let serving = &self.running.state.serving;
-        match self.last_tokens.get_mut(choice as usize) {
-            Some(last) => serving.itl.observe(now - std::mem::replace(last, now)),
-            None => {
-                if self.last_tokens.is_empty() {
-                    serving.ttft.observe(now - self.running.received);
-                }
-                self.last_tokens.push(now);
-            }
-        }
-        self.framer.token(choice, text, out);
-    }
-
-    fn choice_finished(&mut self, plan: &CompletionPlan, choice: u32, out: &mut Vec<u8>) {
-        self.framer.choice_finished(plan, choice, out);
-    }
-
-    fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {
-        self.framer.finish(plan, out);
-        self.running.ended();
-    }
-
-    fn error_event(&mut self, out: &mut Vec<u8>) {
-        self.framer.error_event(out);
-    }
-
-    fn malformed(&mut self, out: &mut Vec<u8>) {
-        self.framer.malformed(out);
     }
 }
 

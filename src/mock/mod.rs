@@ -29,6 +29,7 @@ pub mod rate_limit;
 mod responses;
 mod stream;
 mod timer;
+mod write_gate;
 
 /// Name (and prefix) of the mock's threads, so their CPU time can be told from the client's.
 pub const THREAD_NAME: &str = "llmbench-mock";

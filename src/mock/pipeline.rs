@@ -13,7 +13,7 @@ use super::cache::{CacheUsage, PromptTokens};
 use super::faults::Fault;
 use super::generator::CompletionPlan;
 use super::limits::{Admission, Charge, Dimension, RateLimited, Reading, api_key};
-use super::metrics::{Observed, Running};
+use super::metrics::Running;
 use super::stream::{self, Completion, Framer};
 use super::{MockState, insert};
 use axum::body::Bytes;
@@ -153,8 +153,7 @@ pub(super) async fn serve<A: ServedApi>(
             let running = Running::start(&state, admitted.completion.received);
             let choices = admitted.completion.plan.choices.len() as u32;
             let framer = A::framer(admitted.meta, choices, admitted.include_usage);
-            let framer = Observed::new(framer, running);
-            stream_response(state, headers, admitted.completion, framer)
+            stream_response(state, headers, admitted.completion, framer, running)
         }
         Ok(admitted) => {
             let running = Running::start(&state, admitted.completion.received);
@@ -320,13 +319,14 @@ fn stream_response(
     mut headers: HeaderMap,
     completion: Completion,
     framer: impl Framer,
+    running: Running,
 ) -> Response {
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let paced = stream::Paced::new(state, completion, Box::new(framer));
+    let paced = stream::Paced::new(state, completion, Box::new(framer), running);
     let (body, slot) = stream::body(paced);
     let mut response = (StatusCode::OK, headers, body).into_response();
     response.extensions_mut().insert(slot);

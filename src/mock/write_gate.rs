@@ -1,0 +1,230 @@
+//! An HTTP/2 connection's socket whose writes wait for the connection's next pass on
+//! the coalescing grid (`http2::Coalescing`), so that one write carries everything the
+//! connection has to send between two grid points.
+//!
+//! Why: h2 flushes at the end of every poll of its connection, and a connection is
+//! polled far more often than the grid: after each frame queued (h2 wakes its task),
+//! for each request read, for each response head sent by a request's task. At 5,000
+//! streams that made about 37,000 writes a second of six tokens each, where the grid
+//! allows 10,000; each write to a loopback socket costs the mock 5–10 µs of kernel time,
+//! most of it waking the reader. tokio's `BufWriter` cannot do this: it writes on every
+//! flush, and h2 flushes whenever it has nothing more to encode.
+//!
+//! Owns holding and sending a connection's bytes; when the gate opens is the
+//! connection's task's call ([`Gate::set_open`]).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The most a connection holds back: past it, a write sends what is held first, so a
+/// connection's held bytes are bounded whatever the gate says.
+const MOST_HELD: usize = 64 * 1024;
+
+/// Whether a connection's socket may send now, and whether it is holding bytes back:
+/// shared by the connection's task, which opens it on its grid passes, and the socket.
+pub(super) struct Gate {
+    open: AtomicBool,
+    holding: AtomicBool,
+    /// The socket's last send found its buffer full: the client is not reading as fast
+    /// as the connection writes.
+    blocked: AtomicBool,
+}
+
+impl Gate {
+    /// A gate open until the connection's task first says otherwise (the handshake's
+    /// settings go out at once).
+    pub fn new() -> Arc<Gate> {
+        Arc::new(Gate {
+            open: AtomicBool::new(true),
+            holding: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
+        })
+    }
+
+    pub fn set_open(&self, open: bool) {
+        self.open.store(open, Ordering::Relaxed);
+    }
+
+    /// Whether the socket is waiting for its client to read what it sent.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Whether bytes were held back since the last call: the task then has to open the
+    /// gate at its next grid point even if no stream falls due by then.
+    pub fn take_holding(&self) -> bool {
+        self.holding.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// A socket whose flushes send only while its [`Gate`] is open; written bytes wait in a
+/// buffer until then (at most [`MOST_HELD`]).
+pub(super) struct GatedSocket<IO> {
+    io: IO,
+    held: Vec<u8>,
+    /// How much of `held` is already sent.
+    sent: usize,
+    gate: Arc<Gate>,
+}
+
+impl<IO: AsyncWrite + Unpin> GatedSocket<IO> {
+    pub fn new(io: IO, gate: Arc<Gate>) -> GatedSocket<IO> {
+        GatedSocket {
+            io,
+            held: Vec::new(),
+            sent: 0,
+            gate,
+        }
+    }
+
+    /// Sends everything held.
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.held.len() {
+            let written = Pin::new(&mut self.io).poll_write(cx, &self.held[self.sent..]);
+            if written.is_pending() {
+                self.gate.blocked.store(true, Ordering::Relaxed);
+            }
+            let n = ready!(written)?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.held.clear();
+        self.sent = 0;
+        self.gate.blocked.store(false, Ordering::Relaxed);
+        Poll::Ready(Ok(()))
+    }
+
+    /// Makes room for `len` more bytes: sends what is held once it would pass the bound.
+    fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<()>> {
+        if self.held.len() + len > MOST_HELD && !self.held.is_empty() {
+            ready!(self.poll_send(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncWrite + Unpin> AsyncWrite for GatedSocket<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if this.held.is_empty() && this.gate.open.load(Ordering::Relaxed) {
+            // Nothing to keep in order behind: straight to the socket, not copied.
+            let written = Pin::new(&mut this.io).poll_write(cx, buf);
+            this.gate
+                .blocked
+                .store(written.is_pending(), Ordering::Relaxed);
+            return written;
+        }
+        ready!(this.poll_room(cx, buf.len()))?;
+        this.held.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let len = bufs.iter().map(|b| b.len()).sum();
+        ready!(this.poll_room(cx, len))?;
+        for buf in bufs {
+            this.held.extend_from_slice(buf);
+        }
+        Poll::Ready(Ok(len))
+    }
+
+    /// No: h2 then copies data frames of up to 1 KiB into its buffer instead of 256
+    /// bytes, and each frame past that makes it flush (a send, with the gate open). A
+    /// stream's first and last frames are 400–600 bytes, one of each per request.
+    fn is_write_vectored(&self) -> bool {
+        false
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.gate.open.load(Ordering::Relaxed) {
+            if !this.held.is_empty() {
+                this.gate.holding.store(true, Ordering::Relaxed);
+            }
+            return Poll::Ready(Ok(()));
+        }
+        ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_send(cx))?;
+        Pin::new(&mut this.io).poll_shutdown(cx)
+    }
+}
+
+impl<IO: AsyncRead + Unpin> AsyncRead for GatedSocket<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_closed_gate_holds_writes_until_it_opens() {
+        let (near, mut far) = tokio::io::duplex(1 << 20);
+        let gate = Gate::new();
+        let mut socket = GatedSocket::new(near, gate.clone());
+        gate.set_open(false);
+        socket.write_all(b"head").await.unwrap();
+        socket.flush().await.unwrap();
+        assert!(gate.take_holding());
+        let mut buf = [0u8; 16];
+        let nothing =
+            tokio::time::timeout(std::time::Duration::from_millis(20), far.read(&mut buf));
+        assert!(
+            nothing.await.is_err(),
+            "nothing is sent while the gate is closed"
+        );
+        gate.set_open(true);
+        socket.flush().await.unwrap();
+        assert!(!gate.take_holding());
+        let n = far.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"head");
+    }
+
+    #[tokio::test]
+    async fn held_bytes_are_bounded() {
+        let (near, mut far) = tokio::io::duplex(1 << 20);
+        let gate = Gate::new();
+        let mut socket = GatedSocket::new(near, gate.clone());
+        gate.set_open(false);
+        let chunk = vec![7u8; MOST_HELD / 4 + 1];
+        for _ in 0..4 {
+            socket.write_all(&chunk).await.unwrap();
+        }
+        // The fourth write passed the bound: the three before it went out.
+        assert_eq!(socket.held.len(), chunk.len());
+        let mut received = vec![0u8; 3 * chunk.len()];
+        far.read_exact(&mut received).await.unwrap();
+        // Shutting down sends the rest, gate or not.
+        socket.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        far.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest.len(), chunk.len());
+    }
+}
