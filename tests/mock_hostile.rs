@@ -392,3 +392,119 @@ async fn reset_frees_the_slot(fault: Option<&str>, max_tokens: u32, wait: Durati
     assert_eq!(next.status(), 200, "the reset stream's slot is free");
     assert_eq!(mock.stats().connections, 1, "all on one connection");
 }
+
+/// A socket whose reads stop for good once `paused` is set: a client that stops reading
+/// what the mock sends.
+struct PausableReads {
+    io: TcpStream,
+    paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for PausableReads {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.paused.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::task::Poll::Pending;
+        }
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for PausableReads {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// An HTTP/2 client that stops reading, with flow-control windows wide open: the mock
+/// stops rendering its streams once the socket is full, rather than having h2 buffer
+/// every frame due (10 MB a second here) for as long as the client does not read.
+#[tokio::test]
+async fn an_http2_client_that_stops_reading_stops_the_rendering() {
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        ..MockConfig::default()
+    };
+    let mock = mock(config);
+    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let io = PausableReads {
+        io: connect(&mock).await,
+        paused: paused.clone(),
+    };
+    let (mut client, connection) = h2::client::Builder::new()
+        .initial_window_size(i32::MAX as u32)
+        .initial_connection_window_size(i32::MAX as u32)
+        .handshake::<_, bytes::Bytes>(io)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // 50 streams of 20,000 tokens, a token a millisecond each: 50,000 tokens a second,
+    // none of them ending within the test.
+    let (streams, tokens) = (50u64, 20_000u64);
+    let body = serde_json::json!({"model": "m", "stream": true, "max_tokens": tokens,
+        "messages": [{"role": "user", "content": "a b"}]})
+    .to_string();
+    let mut responses = Vec::new();
+    for _ in 0..streams {
+        let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap();
+        client = client.ready().await.unwrap();
+        let (response, mut send) = client.send_request(request, false).unwrap();
+        send.send_data(bytes::Bytes::from(body.clone()), true)
+            .unwrap();
+        responses.push(response);
+    }
+    for response in responses.iter_mut() {
+        let head = timeout(SLACK, response).await.expect("a head").unwrap();
+        assert_eq!(head.status(), 200);
+    }
+    paused.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    // The socket's buffers (a few MB on loopback) fill within a second or two; from then
+    // on the count stands still. Sampled until it does, within a bound.
+    let sent = || mock.stats().output_tokens_sent;
+    let deadline = Instant::now() + 4 * SLACK;
+    let mut last = sent();
+    let still = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = sent();
+        if now == last || Instant::now() > deadline {
+            break now;
+        }
+        last = now;
+    };
+    assert_eq!(
+        still, last,
+        "the mock went on rendering for a client that does not read"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sent(), still, "nothing rendered while the socket is full");
+    assert!(
+        still < streams * tokens / 2,
+        "the streams were still running: {still} tokens sent"
+    );
+}
