@@ -23,7 +23,7 @@
 use super::MockState;
 use super::stream::{Paced, PacedSlot, Progress};
 use super::write_gate::{Gate, GatedSocket};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
 use http_body_util::BodyExt;
@@ -55,11 +55,6 @@ const MAX_HEADER_LIST: u32 = 16 * 1024;
 /// The longest a stream waits without being looked at: a stalled stream (the `stall`
 /// fault, ten minutes by default) is checked this often for a reset by its client.
 const CHECK_IN: Duration = Duration::from_secs(1);
-
-/// Frames of many streams are rendered into one buffer this size, each stream's share
-/// split off it, so a batch costs an allocation per this many bytes instead of one per
-/// stream.
-const FRAME_BUFFER: usize = 64 * 1024;
 
 /// How long a connection's wake-ups are put off, per token a second the whole mock
 /// sends: 500,000 tokens a second (10,000 streams at 20 ms) make it a millisecond.
@@ -329,8 +324,11 @@ struct Streams {
     /// Since when the connection's socket holds bytes back (see `write_gate`): the next
     /// grid point after it is a pass that sends, whether or not a stream is due.
     held: Option<Instant>,
-    rendered: Vec<u8>,
-    frames: BytesMut,
+    /// The streams a pass rendered, with where their frames are in its buffer (kept for
+    /// its allocation).
+    rendered: Vec<(usize, std::ops::Range<usize>, Progress)>,
+    /// How many bytes the last pass rendered: the next one's first guess.
+    last_pass_bytes: usize,
 }
 
 impl Streams {
@@ -348,8 +346,8 @@ impl Streams {
             breaking: Vec::new(),
             alarm: None,
             held: None,
-            rendered: Vec::with_capacity(1024),
-            frames: BytesMut::new(),
+            rendered: Vec::new(),
+            last_pass_bytes: 0,
         }
     }
 
@@ -426,46 +424,46 @@ impl Streams {
         Poll::Ready(())
     }
 
-    /// Advances every stream due by `now`. A stream whose next step is further away than
+    /// Advances every stream due by `now`: renders them all into one buffer, then hands
+    /// each its slice of it (no copy). A stream whose next step is further away than
     /// [`CHECK_IN`] (a stall) is looked at sooner, to see whether its client reset it.
     fn advance_due(&mut self, now: Instant) {
+        let mut out = Vec::with_capacity(self.last_pass_bytes.max(4096));
+        let mut rendered = std::mem::take(&mut self.rendered);
         while let Some(&Reverse((at, key))) = self.due.peek()
             && at <= now
         {
             self.due.pop();
-            match self.advance(key, now) {
-                Some(Progress::Due(next)) => {
+            let (paced, send) = &mut self.live[key];
+            let start = out.len();
+            let progress = paced.advance(now, &mut out);
+            if out.len() == start && matches!(progress, Progress::Due(_)) {
+                // A check-in (or a stall's start): nothing to send, so ask h2 whether the
+                // client has reset the stream; it frees its slot and settles if so.
+                let reset = send.poll_reset(&mut Context::from_waker(std::task::Waker::noop()));
+                if reset.is_ready() {
+                    drop(self.live.remove(key));
+                    continue;
+                }
+            }
+            rendered.push((key, start..out.len(), progress));
+        }
+        self.last_pass_bytes = out.len();
+        let out = Bytes::from(out);
+        for (key, range, progress) in rendered.drain(..) {
+            let (_, send) = &mut self.live[key];
+            let end = matches!(progress, Progress::Ended);
+            let sent = (range.is_empty() && !end) || send.send_data(out.slice(range), end).is_ok();
+            match progress {
+                Progress::Due(next) if sent => {
                     self.due.push(Reverse((next.min(now + CHECK_IN), key)))
                 }
-                Some(Progress::Broken) => self.breaking.push(key),
-                Some(Progress::Ended) | None => drop(self.live.remove(key)),
+                Progress::Broken if sent => self.breaking.push(key),
+                // Ended, or reset by its client.
+                _ => drop(self.live.remove(key)),
             }
         }
-    }
-
-    /// Renders and sends stream `key`'s due steps; what is left of it, or `None` when
-    /// the client has reset it.
-    fn advance(&mut self, key: usize, now: Instant) -> Option<Progress> {
-        let (paced, send) = &mut self.live[key];
-        self.rendered.clear();
-        let progress = paced.advance(now, &mut self.rendered);
-        let end = matches!(progress, Progress::Ended);
-        if self.rendered.is_empty() && !end {
-            // A check-in (or a stall's start): nothing to send, so ask h2 whether the
-            // client has reset the stream; it frees its slot and settles if so.
-            let reset = send.poll_reset(&mut Context::from_waker(std::task::Waker::noop()));
-            if reset.is_ready() {
-                return None;
-            }
-        }
-        if !self.rendered.is_empty() || end {
-            if self.frames.capacity() < self.rendered.len() {
-                self.frames.reserve(FRAME_BUFFER.max(self.rendered.len()));
-            }
-            self.frames.extend_from_slice(&self.rendered);
-            send.send_data(self.frames.split().freeze(), end).ok()?;
-        }
-        Some(progress)
+        self.rendered = rendered;
     }
 }
 
