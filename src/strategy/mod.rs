@@ -41,7 +41,7 @@ use crate::retry::Decision;
 use crate::scenario::{RetryConfig, StrategyConfig, StrategyKind};
 use crate::workload::{WorkItem, WorkItems};
 use futures_util::future::BoxFuture;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -167,6 +167,44 @@ impl DispatchPolicy {
         } else {
             crate::cpu::spin(work);
         }
+    }
+}
+
+/// The retry jitter of one item: drawn from a generator seeded by the item's index, so
+/// that a rerun retries on the same schedule. The generator is made at the first draw:
+/// seeding one costs hundreds of instructions, and it would be part of every request's
+/// future, where most requests are never retried.
+struct Jitter {
+    seed: u64,
+    rng: Option<Box<ChaCha8Rng>>,
+}
+
+impl Jitter {
+    fn of(item: &WorkItem) -> Jitter {
+        Jitter {
+            seed: u64::from(item.index),
+            rng: None,
+        }
+    }
+
+    fn rng(&mut self) -> &mut ChaCha8Rng {
+        let seed = self.seed;
+        self.rng
+            .get_or_insert_with(|| Box::new(ChaCha8Rng::seed_from_u64(seed)))
+    }
+}
+
+impl RngCore for Jitter {
+    fn next_u32(&mut self) -> u32 {
+        self.rng().next_u32()
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.rng().next_u64()
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        self.rng().fill_bytes(dst)
     }
 }
 
@@ -327,8 +365,7 @@ impl Dispatcher {
             count: 0,
             backoff: Duration::ZERO,
         };
-        // Jitter drawn per item, so a rerun retries on the same schedule.
-        let mut rng = ChaCha8Rng::seed_from_u64(u64::from(item.index));
+        let mut rng = Jitter::of(item);
         loop {
             attempts.count += 1;
             // Boxed: the client's future is most of this one's, which would
