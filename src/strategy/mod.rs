@@ -373,7 +373,9 @@ impl Dispatcher {
             attempts.count += 1;
             // Boxed: the client's future is most of this one's, which would
             // otherwise be copied into every spawned task and moved with it.
+            // Biased: the client first, without drawing a random order at every poll.
             let exchange = tokio::select! {
+                biased;
                 exchange = Box::pin(state.client.send(item, recorder.gap_sink(item))) => exchange,
                 _ = state.cancel.cancelled() => {
                     return recorder.cancel_in_flight(item, &attempts);
