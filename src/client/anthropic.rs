@@ -19,12 +19,13 @@ impl WireAdapter for AnthropicMessages {
     }
 
     fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8> {
+        let (content, prompt) = content(item);
         let request = MessagesRequest {
             model: Cow::Borrowed(&self.model),
             max_tokens: item.max_tokens,
             messages: vec![Message {
                 role: "user".into(),
-                content: content(item),
+                content,
             }],
             system: None,
             stream,
@@ -32,7 +33,7 @@ impl WireAdapter for AnthropicMessages {
             temperature: None,
             metadata: None,
         };
-        serde_json::to_vec(&request).expect("a request always serializes")
+        super::json_body(&request, prompt + self.model.len())
     }
 
     /// Reads the events that carry what is measured, by their `event:` name as the SDKs
@@ -80,17 +81,19 @@ impl WireAdapter for AnthropicMessages {
 }
 
 /// The prompt as a string, or, with a shared prefix, as two text blocks of which the
-/// first (the prefix) is a cache breakpoint: Anthropic caches only what is marked.
-fn content(item: &WorkItem) -> Content<'static> {
+/// first (the prefix) is a cache breakpoint: Anthropic caches only what is marked. With
+/// the prompt's length in bytes.
+fn content(item: &WorkItem) -> (Content<'static>, usize) {
     let (prefix, own) = item.prompt_parts();
+    let bytes = prefix.len() + own.len();
     if prefix.is_empty() {
-        return Content::Text(own.into());
+        return (Content::Text(own.into()), bytes);
     }
     let prefix = Block {
         cache_control: Some(CacheControl::ephemeral()),
         ..Block::text(prefix)
     };
-    Content::Blocks(vec![prefix, Block::text(own)])
+    (Content::Blocks(vec![prefix, Block::text(own)]), bytes)
 }
 
 #[cfg(test)]

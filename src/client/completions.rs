@@ -20,16 +20,18 @@ impl WireAdapter for OpenAiCompletions {
     }
 
     fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8> {
+        let prompt = item.prompt_text();
+        let text = prompt.len() + self.model.len();
         let request = CompletionRequest {
             model: Cow::Borrowed(&self.model),
-            prompt: Prompt::One(item.prompt_text().into()),
+            prompt: Prompt::One(prompt.into()),
             max_tokens: Some(item.max_tokens),
             stream,
             stream_options: StreamOptions::usage_if_streamed(stream),
             ignore_eos: self.exact_length.then_some(true),
             min_tokens: self.exact_length.then_some(item.max_tokens),
         };
-        serde_json::to_vec(&request).expect("a request always serializes")
+        super::json_body(&request, text)
     }
 
     fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String> {

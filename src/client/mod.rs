@@ -593,6 +593,15 @@ fn read_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Resul
     })
 }
 
+/// A request's JSON body, in a buffer sized for it from the start (`to_vec` starts
+/// at 128 bytes and doubles, copying each time): `text` is the bytes of prompt and
+/// model name it carries, the rest is room for the field names and numbers.
+fn json_body(request: &impl serde::Serialize, text: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(text + 256);
+    serde_json::to_writer(&mut body, request).expect("a request always serializes");
+    body
+}
+
 /// The start of a long text, for error messages.
 fn excerpt(s: &str) -> &str {
     let end = s.char_indices().nth(120).map_or(s.len(), |(i, _)| i);

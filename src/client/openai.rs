@@ -23,11 +23,13 @@ impl WireAdapter for OpenAiChat {
     }
 
     fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8> {
+        let prompt = item.prompt_text();
+        let text = prompt.len() + self.model.len();
         let request = ChatRequest {
             model: Cow::Borrowed(&self.model),
             messages: vec![ChatMessage {
                 role: "user".into(),
-                content: Some(Content::Text(item.prompt_text().into())),
+                content: Some(Content::Text(prompt.into())),
             }],
             max_completion_tokens: Some(item.max_tokens),
             max_tokens: None,
@@ -37,7 +39,7 @@ impl WireAdapter for OpenAiChat {
             min_tokens: self.exact_length.then_some(item.max_tokens),
             n: None,
         };
-        serde_json::to_vec(&request).expect("a request always serializes")
+        super::json_body(&request, text)
     }
 
     fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String> {

@@ -40,14 +40,16 @@ impl WireAdapter for OpenAiResponses {
     }
 
     fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8> {
+        let prompt = item.prompt_text();
+        let text = prompt.len() + self.model.len();
         let request = ResponsesRequest {
             model: Cow::Borrowed(&self.model),
-            input: ResponsesInput::Text(item.prompt_text().into()),
+            input: ResponsesInput::Text(prompt.into()),
             instructions: None,
             max_output_tokens: Some(item.max_tokens),
             stream,
         };
-        serde_json::to_vec(&request).expect("a request always serializes")
+        super::json_body(&request, text)
     }
 
     /// Reads the events that carry what is measured, by their `event:` name: text

@@ -6,10 +6,13 @@
 //! They are drawn as they fall due, never held in a list. Imports only the scenario.
 
 mod arrival;
+mod filler;
 pub mod prompts;
 pub mod trace;
 
 pub use trace::{RowError, TraceRow};
+
+use filler::PROMPT_WORDS;
 
 use crate::scenario::limits::MAX_REQUESTS;
 use crate::scenario::{ArrivalConfig, Scenario, TokenDistribution, WorkloadConfig};
@@ -37,14 +40,6 @@ pub struct WorkItem {
     #[serde(skip)]
     pub shared_prefix: u32,
 }
-
-/// Words the synthetic prompts are made of. Each is one token under the mock's
-/// one-token-per-word count.
-const PROMPT_WORDS: &[&str] = &[
-    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett",
-    "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango",
-    "uniform", "victor", "whiskey", "xray", "yankee", "zulu",
-];
 
 impl WorkItem {
     /// The prompt: the item's real prompt, or a synthetic one of exactly `prompt_tokens`
@@ -89,14 +84,11 @@ impl WorkItem {
     }
 
     /// Appends the item's own part (after `shared` prefix words): its unique word, then
-    /// filler. Pushed word by word rather than formatted: this runs for every request.
+    /// filler. Pushed by pieces rather than formatted: this runs for every request.
     fn push_own(&self, text: &mut String, shared: usize) {
         text.push_str("item-");
         text.push_str(itoa::Buffer::new().format(self.index));
-        for k in shared + 1..self.prompt_tokens as usize {
-            text.push(' ');
-            text.push_str(PROMPT_WORDS[(self.index as usize + k * 7) % PROMPT_WORDS.len()]);
-        }
+        filler::push(text, self.index, shared + 1, self.prompt_tokens as usize);
     }
 
     /// Room for a synthetic prompt, so it is built without growing: every word is at

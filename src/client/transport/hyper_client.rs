@@ -26,12 +26,15 @@ use http::uri::{PathAndQuery, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, Sleep, timeout_at};
 
 /// A request's sending half of one connection.
 pub enum Sender {
@@ -103,6 +106,7 @@ impl HeldConnections {
         Lease {
             sender,
             counted: Arc::new(Counted(self.clone())),
+            timer: Timer::new(),
         }
     }
 }
@@ -121,6 +125,9 @@ impl Drop for Counted {
 struct Lease {
     sender: Sender,
     counted: Arc<Counted>,
+    /// Bounds the waits of the lease's requests: HTTP/1.1's one per connection, reused
+    /// by each request on it.
+    timer: Timer,
 }
 
 impl Lease {
@@ -131,6 +138,7 @@ impl Lease {
             Sender::Http2(sender) => Some(Lease {
                 sender: Sender::Http2(sender.clone()),
                 counted: self.counted.clone(),
+                timer: Timer::new(),
             }),
         }
     }
@@ -224,8 +232,9 @@ impl HyperTransport {
     pub async fn post(&self, body: Vec<u8>) -> Result<Response, Failure> {
         let deadline = Instant::now() + self.timeouts.total;
         let (mut lease, opened) = self.connection(deadline).await?;
+        let Lease { sender, timer, .. } = &mut lease;
         let sent = async {
-            match &mut lease.sender {
+            match sender {
                 Sender::Http1(sender) => sender.send_request(self.request(body, false)).await,
                 Sender::Http2(sender) => sender.send_request(self.request(body, true)).await,
             }
@@ -233,11 +242,9 @@ impl HyperTransport {
         // Silence while waiting for the response head counts as idle too, as it does
         // for reqwest's read timeout: a server that stalls before answering fails as
         // `timeout` after `idle_timeout_s`, not after the whole attempt's.
-        let idle_end = Instant::now() + self.timeouts.idle;
-        let response = match timeout_at(idle_end.min(deadline), sent).await {
-            Err(_) => return Err(timed_out(self.timeouts, idle_end, deadline)),
-            Ok(Err(e)) => return Err(before_response(&e)),
-            Ok(Ok(response)) => response,
+        let response = match timer.within(self.timeouts, deadline, sent).await? {
+            Err(e) => return Err(before_response(&e)),
+            Ok(response) => response,
         };
         let (parts, incoming) = response.into_parts();
         let body = HyperBody {
@@ -412,15 +419,20 @@ pub struct HyperBody {
 impl HyperBody {
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, Failure> {
         loop {
-            let idle_end = Instant::now() + self.timeouts.idle;
-            let frame = match timeout_at(idle_end.min(self.deadline), self.incoming.frame()).await {
-                Err(_) => return Err(timed_out(self.timeouts, idle_end, self.deadline)),
-                Ok(None) => {
+            // The lease is let go at the body's end.
+            let Some((lease, _)) = &mut self.lease else {
+                return Ok(None);
+            };
+            let frame = lease
+                .timer
+                .within(self.timeouts, self.deadline, self.incoming.frame());
+            let frame = match frame.await? {
+                None => {
                     self.release();
                     return Ok(None);
                 }
-                Ok(Some(Err(e))) => return Err((ErrorClass::Protocol, error_chain(&e))),
-                Ok(Some(Ok(frame))) => frame,
+                Some(Err(e)) => return Err((ErrorClass::Protocol, error_chain(&e))),
+                Some(Ok(frame)) => frame,
             };
             // Trailers and empty frames carry no content.
             if let Ok(data) = frame.into_data()
@@ -437,6 +449,48 @@ impl HyperBody {
         {
             pool.lock().unwrap_or_else(|e| e.into_inner()).push(lease);
         }
+    }
+}
+
+/// A timer bounding one wait at a time (a response head, a body frame) by the idle and
+/// the attempt's timeouts. Kept with its connection and moved to each wait's end rather
+/// than made anew: moving a registered timer later is a compare-and-swap on its entry,
+/// where a new one is an insertion into tokio's timer wheel and a removal, each under
+/// the wheel's lock. It is armed only when the wait does not end at once (a body frame
+/// already read, most often).
+struct Timer(Pin<Box<Sleep>>);
+
+impl Timer {
+    fn new() -> Timer {
+        // Unpolled, a `Sleep` registers nothing: the first wait that is armed does.
+        Timer(Box::pin(tokio::time::sleep_until(Instant::now())))
+    }
+
+    /// `future`'s output, unless silence lasts `idle_timeout_s` or the attempt outlives
+    /// its `deadline` first.
+    async fn within<F: Future>(
+        &mut self,
+        timeouts: Timeouts,
+        deadline: Instant,
+        future: F,
+    ) -> Result<F::Output, Failure> {
+        let mut future = pin!(future);
+        let mut idle_end = None;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Ok(output));
+            }
+            let idle_end = *idle_end.get_or_insert_with(|| {
+                let idle_end = Instant::now() + timeouts.idle;
+                self.0.as_mut().reset(idle_end.min(deadline));
+                idle_end
+            });
+            self.0
+                .as_mut()
+                .poll(cx)
+                .map(|()| Err(timed_out(timeouts, idle_end, deadline)))
+        })
+        .await
     }
 }
 
