@@ -86,15 +86,18 @@ pub fn write_cost(f: &mut fmt::Formatter<'_>, max_cost: Option<f64>) -> fmt::Res
 const OTHER_DESCRIPTORS: u64 = 64;
 
 /// Why the run may run out of sockets, if it may: the strategy that could hold the most
-/// requests in flight, against this process's open-file limit (`limit`). With the
+/// connections open, against this process's open-file limit (`limit`). With the
 /// embedded mock each connection takes two descriptors, the client's and the mock's.
 pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Option<String> {
-    let (label, in_flight) = scenario
+    let (label, in_flight, connections) = scenario
         .strategies()
-        .map(|s| (s.label(), peak_in_flight(s, items.len() as u64)))
-        .max_by_key(|(_, n)| *n)?;
+        .map(|s| {
+            let in_flight = peak_in_flight(s, items.len() as u64);
+            (s.label(), in_flight, peak_connections(s, in_flight))
+        })
+        .max_by_key(|&(_, _, connections)| connections)?;
     let embedded = matches!(scenario.target, Target::Mock { .. });
-    let sockets = in_flight * if embedded { 2 } else { 1 };
+    let sockets = connections * if embedded { 2 } else { 1 };
     if sockets + OTHER_DESCRIPTORS <= limit {
         return None;
     }
@@ -108,6 +111,16 @@ pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Op
     Some(format!(
         "{label} may hold {in_flight} requests in flight{sockets} above this process's open-file limit of {limit}: cap the requests in flight (`limit`), raise the hard limit (`ulimit -Hn`){standalone}; requests past the limit fail at once as connect errors"
     ))
+}
+
+/// The most connections `strategy` may hold with `in_flight` requests: one per request,
+/// or over HTTP/2 (h2c with prior knowledge, or the one protocol its TLS offers) one per
+/// copy of the strategy, every request a stream on it.
+fn peak_connections(strategy: &StrategyConfig, in_flight: u64) -> u64 {
+    match strategy.http2 {
+        true => (strategy.copies() as u64).min(in_flight),
+        false => in_flight,
+    }
 }
 
 /// The most requests `strategy` may have in flight with `items` work items.
@@ -156,5 +169,16 @@ mod tests {
             None
         );
         assert!(shortage(mock, "kind = \"joinset\"\nlimit = 5000", 2000).is_some());
+        // Over HTTP/2 every request is a stream of one connection (per copy).
+        assert_eq!(
+            shortage(mock, "kind = \"join_all\"\nhttp2 = true", 2000),
+            None
+        );
+        assert_eq!(
+            shortage(live, "kind = \"join_all\"\nhttp2 = true", 1000),
+            None
+        );
+        let copies = "kind = \"join_all\"\nhttp2 = true\ncopies = 1000";
+        assert!(shortage(live, copies, 1000).is_some());
     }
 }

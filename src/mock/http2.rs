@@ -22,7 +22,7 @@
 
 use super::MockState;
 use super::stream::{Paced, PacedSlot, Progress};
-use super::write_gate::{Gate, GatedSocket};
+use super::write_gate::{GatedSocket, WriteGate};
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
@@ -136,7 +136,7 @@ fn put_off(since: Duration, spacing: Duration) -> Duration {
 /// send its preface and settings.
 ///
 /// What the connection writes goes out on its passes at the coalescing grid's points
-/// (every write at once when there is no grid), through its [`Gate`].
+/// (every write at once when there is no grid), through its [`WriteGate`].
 pub(super) async fn serve(
     io: TcpStream,
     app: axum::Router,
@@ -144,7 +144,7 @@ pub(super) async fn serve(
     coalescing: Arc<Coalescing>,
     handshake_timeout: Duration,
 ) {
-    let gate = Gate::new();
+    let gate = WriteGate::new();
     let io = GatedSocket::new(io, gate.clone());
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)

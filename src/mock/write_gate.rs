@@ -11,7 +11,7 @@
 //! flush, and h2 flushes whenever it has nothing more to encode.
 //!
 //! Owns holding and sending a connection's bytes; when the gate opens is the
-//! connection's task's call ([`Gate::set_open`]).
+//! connection's task's call ([`WriteGate::set_open`]).
 
 use std::io;
 use std::pin::Pin;
@@ -26,7 +26,7 @@ const MOST_HELD: usize = 64 * 1024;
 
 /// Whether a connection's socket may send now, and whether it is holding bytes back:
 /// shared by the connection's task, which opens it on its grid passes, and the socket.
-pub(super) struct Gate {
+pub(super) struct WriteGate {
     open: AtomicBool,
     holding: AtomicBool,
     /// The socket's last send found its buffer full: the client is not reading as fast
@@ -34,11 +34,11 @@ pub(super) struct Gate {
     blocked: AtomicBool,
 }
 
-impl Gate {
+impl WriteGate {
     /// A gate open until the connection's task first says otherwise (the handshake's
     /// settings go out at once).
-    pub fn new() -> Arc<Gate> {
-        Arc::new(Gate {
+    pub fn new() -> Arc<WriteGate> {
+        Arc::new(WriteGate {
             open: AtomicBool::new(true),
             holding: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
@@ -61,18 +61,18 @@ impl Gate {
     }
 }
 
-/// A socket whose flushes send only while its [`Gate`] is open; written bytes wait in a
+/// A socket whose flushes send only while its [`WriteGate`] is open; written bytes wait in a
 /// buffer until then (at most [`MOST_HELD`]).
 pub(super) struct GatedSocket<IO> {
     io: IO,
     held: Vec<u8>,
     /// How much of `held` is already sent.
     sent: usize,
-    gate: Arc<Gate>,
+    gate: Arc<WriteGate>,
 }
 
 impl<IO: AsyncWrite + Unpin> GatedSocket<IO> {
-    pub fn new(io: IO, gate: Arc<Gate>) -> GatedSocket<IO> {
+    pub fn new(io: IO, gate: Arc<WriteGate>) -> GatedSocket<IO> {
         GatedSocket {
             io,
             held: Vec::new(),
@@ -187,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn a_closed_gate_holds_writes_until_it_opens() {
         let (near, mut far) = tokio::io::duplex(1 << 20);
-        let gate = Gate::new();
+        let gate = WriteGate::new();
         let mut socket = GatedSocket::new(near, gate.clone());
         gate.set_open(false);
         socket.write_all(b"head").await.unwrap();
@@ -210,7 +210,7 @@ mod tests {
     #[tokio::test]
     async fn held_bytes_are_bounded() {
         let (near, mut far) = tokio::io::duplex(1 << 20);
-        let gate = Gate::new();
+        let gate = WriteGate::new();
         let mut socket = GatedSocket::new(near, gate.clone());
         gate.set_open(false);
         let chunk = vec![7u8; MOST_HELD / 4 + 1];
