@@ -508,3 +508,49 @@ async fn an_http2_client_that_stops_reading_stops_the_rendering() {
         "the streams were still running: {still} tokens sent"
     );
 }
+
+/// An HTTP/2 connection is closed once it has had no stream open for the head timeout,
+/// as an idle HTTP/1.1 one is; a stream longer than that is not cut.
+#[tokio::test]
+async fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
+    let mock = mock(MockConfig {
+        header_timeout_s: Seconds(0.5),
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1_000.0 }),
+        ..MockConfig::default()
+    });
+    let (mut client, connection) = h2::client::handshake(connect(&mock).await).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let body =
+        r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2,"stream":true}"#;
+    let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+        .header("content-type", "application/json")
+        .body(())
+        .unwrap();
+    let started = Instant::now();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    send.send_data(bytes::Bytes::from(body), true).unwrap();
+    let mut response = response.await.unwrap().into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = timeout(SLACK, response.data()).await.expect("a chunk") {
+        let chunk = chunk.unwrap();
+        let _ = response.flow_control().release_capacity(chunk.len());
+        text.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&text);
+    assert!(
+        text.contains("data: [DONE]"),
+        "the 1 s stream is whole: {text}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    // Idle from here, the client still holding the connection: the mock closes it after
+    // 0.5 s, with a GOAWAY (the connection ends cleanly).
+    let idle = Instant::now();
+    let closed = timeout(SLACK, connection).await.expect("closed");
+    assert!(closed.unwrap().is_ok(), "a graceful close");
+    assert!(
+        idle.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        idle.elapsed()
+    );
+    drop(client);
+}

@@ -132,8 +132,9 @@ fn put_off(since: Duration, spacing: Duration) -> Duration {
     Duration::from_nanos(u64::try_from(late).unwrap_or(0))
 }
 
-/// Serves one HTTP/2 connection until it closes. The client has `handshake_timeout` to
-/// send its preface and settings.
+/// Serves one HTTP/2 connection until it closes. The client has `header_timeout` to
+/// send its preface and settings, and a connection without a stream open for that long
+/// is closed (a GOAWAY), as hyper closes an HTTP/1.1 connection idle between requests.
 ///
 /// What the connection writes goes out on its passes at the coalescing grid's points
 /// (every write at once when there is no grid), through its [`WriteGate`].
@@ -142,7 +143,7 @@ pub(super) async fn serve(
     app: axum::Router,
     state: Arc<MockState>,
     coalescing: Arc<Coalescing>,
-    handshake_timeout: Duration,
+    header_timeout: Duration,
 ) {
     let gate = WriteGate::new();
     let io = GatedSocket::new(io, gate.clone());
@@ -152,11 +153,12 @@ pub(super) async fn serve(
         .initial_connection_window_size(WINDOW)
         .max_header_list_size(MAX_HEADER_LIST)
         .handshake::<_, Bytes>(io);
-    let Ok(Ok(mut connection)) = tokio::time::timeout(handshake_timeout, handshake).await else {
+    let Ok(Ok(mut connection)) = tokio::time::timeout(header_timeout, handshake).await else {
         return;
     };
     let (handoff, handoffs) = mpsc::unbounded_channel();
     let mut streams = Streams::new(state, coalescing, handoffs);
+    let mut idle = IdleTimeout::new(header_timeout);
     std::future::poll_fn(|cx| {
         // The streams first, so what they render goes out when the connection is polled
         // next, in this same pass.
@@ -185,9 +187,47 @@ pub(super) async fn serve(
         if blocked && !gate.is_blocked() {
             cx.waker().wake_by_ref();
         }
+        let open = connection.has_streams() || !streams.live.is_empty();
+        if idle.poll_expired(!open, cx) {
+            connection.graceful_shutdown();
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
     })
     .await;
+}
+
+/// How long a connection has had no stream open, against its limit.
+struct IdleTimeout {
+    limit: Duration,
+    /// Armed while the connection is idle.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    expired: bool,
+}
+
+impl IdleTimeout {
+    fn new(limit: Duration) -> IdleTimeout {
+        IdleTimeout {
+            limit,
+            timer: None,
+            expired: false,
+        }
+    }
+
+    /// Whether the connection, `idle` now, has just been idle for the whole limit: true
+    /// once. A stream opened meanwhile starts the count again.
+    fn poll_expired(&mut self, idle: bool, cx: &mut Context<'_>) -> bool {
+        if !idle || self.expired {
+            self.timer = None;
+            return false;
+        }
+        let limit = self.limit;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        self.expired = timer.as_mut().poll(cx).is_ready();
+        self.expired
+    }
 }
 
 /// A streamed response handed to its connection's task: its steps and its stream.

@@ -43,7 +43,7 @@ pub struct MockConfig {
     #[serde(default = "default_max_body")]
     pub max_body_bytes: ByteCount,
     /// Seconds a connection may take to send a request's head (and may sit idle between
-    /// requests) before it is closed.
+    /// requests; over HTTP/2, with no stream open) before it is closed.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_s: Seconds,
     /// Seconds a request's whole body may take to arrive once its head has; a slower one
