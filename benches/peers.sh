@@ -10,6 +10,8 @@
 #   SERVER_CORE=0 CLIENT_CORE=1     the cores the server and the client are pinned to
 #   HTTP2=1             P2 and P3 over HTTP/2 (h2c, every stream on one connection)
 #                       instead of HTTP/1.1
+#   LLMBENCH=path       runs that build (the client and the mock) instead of building
+#                       this one: two builds side by side, say
 #   REALTIME=1          runs both ends at real-time priority (chrt -f; root), so that on
 #                       a machine shared with other work neither waits behind it
 #
@@ -59,8 +61,12 @@ if [ ! -x "$oha" ]; then
     echo "installing oha into target/tools (cargo install)"
     cargo install oha --locked --root target/tools --quiet
 fi
-cargo build --release --quiet --bin llmbench
-llmbench=$root/target/release/llmbench
+if [ -n "${LLMBENCH:-}" ]; then
+    llmbench=$(realpath "$LLMBENCH")
+else
+    cargo build --release --quiet --bin llmbench
+    llmbench=$root/target/release/llmbench
+fi
 
 echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -161,9 +161,9 @@ pub(super) async fn serve(
     let mut idle = IdleTimeout::new(header_timeout);
     std::future::poll_fn(|cx| {
         // The streams first, so what they render goes out when the connection is polled
-        // next, in this same pass.
-        // A client that does not read what was sent gets nothing new rendered: h2 would
-        // buffer every frame, without bound, until the socket takes them.
+        // next, in this same pass. A client that does not read what was sent gets
+        // nothing new rendered: h2 would buffer every frame, without bound, until the
+        // socket takes them.
         let blocked = gate.is_blocked();
         let at_grid_point = streams.poll(cx, blocked);
         // What a blocked socket holds goes out as soon as the client reads.
