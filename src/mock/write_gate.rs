@@ -10,6 +10,10 @@
 //! most of it waking the reader. tokio's `BufWriter` cannot do this: it writes on every
 //! flush, and h2 flushes whenever it has nothing more to encode.
 //!
+//! It also tells when the socket is full ([`WriteGate::is_blocked`]): the connection then
+//! renders nothing new, where h2 would have buffered every frame due until the client
+//! read them.
+//!
 //! Owns holding and sending a connection's bytes; when the gate opens is the
 //! connection's task's call ([`WriteGate::set_open`]).
 
