@@ -478,9 +478,12 @@ async fn an_http2_client_that_stops_reading_stops_the_rendering() {
             .unwrap();
         responses.push(response);
     }
+    // Each response kept: one dropped is a stream reset by its client.
+    let mut heads = Vec::new();
     for response in responses.iter_mut() {
         let head = timeout(SLACK, response).await.expect("a head").unwrap();
         assert_eq!(head.status(), 200);
+        heads.push(head);
     }
     paused.store(true, std::sync::atomic::Ordering::Relaxed);
 
@@ -553,4 +556,64 @@ async fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
         idle.elapsed()
     );
     drop(client);
+}
+
+/// An HTTP/2 client that reads but never opens its flow-control windows: the mock stops
+/// rendering once 16 MiB of its connection's responses wait in h2 for those windows,
+/// rather than h2 buffering every response whole (here 50 × 20,000 tokens, ~200 MB).
+#[tokio::test]
+async fn an_http2_client_that_never_opens_its_windows_stops_the_rendering() {
+    let config = MockConfig {
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
+        ..MockConfig::default()
+    };
+    let mock = mock(config);
+    // h2's default windows, 64 KiB, never given back (no `release_capacity`).
+    let (mut client, connection) = h2::client::handshake(connect(&mock).await).await.unwrap();
+    tokio::spawn(connection);
+    let (streams, tokens) = (50u64, 20_000u64);
+    let body = serde_json::json!({"model": "m", "stream": true, "max_tokens": tokens,
+        "messages": [{"role": "user", "content": "a b"}]})
+    .to_string();
+    let mut responses = Vec::new();
+    for _ in 0..streams {
+        let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap();
+        client = client.ready().await.unwrap();
+        let (response, mut send) = client.send_request(request, false).unwrap();
+        send.send_data(bytes::Bytes::from(body.clone()), true)
+            .unwrap();
+        responses.push(response);
+    }
+    // Each response kept: one dropped is a stream reset by its client.
+    let mut heads = Vec::new();
+    for response in responses.iter_mut() {
+        let head = timeout(SLACK, response).await.expect("a head").unwrap();
+        assert_eq!(head.status(), 200);
+        heads.push(head);
+    }
+    // 50,000 tokens a second of ~220 bytes: the 16 MiB are reached within two seconds;
+    // from then on the count stands still.
+    let sent = || mock.stats().output_tokens_sent;
+    let deadline = Instant::now() + 4 * SLACK;
+    let mut last = sent();
+    let still = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = sent();
+        if now == last || Instant::now() > deadline {
+            break now;
+        }
+        last = now;
+    };
+    assert_eq!(
+        still, last,
+        "the mock went on rendering for windows never opened"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sent(), still, "nothing rendered while the windows are shut");
+    // 16 MiB of ~220-byte tokens, and a pass's worth more at most.
+    assert!(still < 120_000, "{still} tokens rendered");
 }

@@ -63,6 +63,13 @@ const COALESCING_PER_TOKEN_RATE: Duration = Duration::from_nanos(2);
 /// The most a wake-up is put off: the pacing error a stream may get for it.
 const MAX_COALESCING: Duration = Duration::from_millis(1);
 
+/// The most response bytes a connection's streams may have waiting in h2 for the
+/// client's flow-control windows before the connection renders nothing more: h2
+/// buffers whatever it is given, so a client that never opens its windows would
+/// otherwise have every response buffered whole. Far above what a pass renders (10,000
+/// streams' tokens are about 2 MB).
+const MOST_UNSENT: u64 = 16 * 1024 * 1024;
+
 /// How often the mock's token rate is sampled.
 const RATE_SAMPLE: Duration = Duration::from_millis(20);
 
@@ -164,7 +171,7 @@ pub(super) async fn serve(
         // next, in this same pass. A client that does not read what was sent gets
         // nothing new rendered: h2 would buffer every frame, without bound, until the
         // socket takes them.
-        let blocked = gate.is_blocked();
+        let blocked = streams.waits_for_client(&gate);
         let at_grid_point = streams.poll(cx, blocked);
         // What a blocked socket holds goes out as soon as the client reads.
         let no_grid = streams.coalescing.spacing(&streams.state).is_zero();
@@ -183,8 +190,9 @@ pub(super) async fn serve(
         if gate.take_holding() {
             streams.hold(cx);
         }
-        // The socket took what it held (h2 sent it above): the streams left waiting go on.
-        if blocked && !gate.is_blocked() {
+        // The client read, or opened its windows (h2 sent above what it held): the
+        // streams left waiting go on.
+        if blocked && !streams.waits_for_client(&gate) {
             cx.waker().wake_by_ref();
         }
         let open = connection.has_streams() || !streams.live.is_empty();
@@ -369,6 +377,9 @@ struct Streams {
     rendered: Vec<(usize, std::ops::Range<usize>, Progress)>,
     /// How many bytes the last pass rendered: the next one's first guess.
     last_pass_bytes: usize,
+    /// Response bytes handed to h2 so far, against what the socket has taken
+    /// (`WriteGate::data_written`).
+    handed: u64,
 }
 
 impl Streams {
@@ -388,6 +399,7 @@ impl Streams {
             held: None,
             rendered: Vec::new(),
             last_pass_bytes: 0,
+            handed: 0,
         }
     }
 
@@ -395,9 +407,10 @@ impl Streams {
     /// advances every stream due and returns true: this pass sends. Otherwise the timer
     /// is set for that grid point. Between grid points nothing is advanced, however
     /// often h2 or new requests wake the connection, so that each pass that sends
-    /// carries a grid interval's tokens. While the socket is `blocked` nothing is
-    /// advanced either (the socket's readiness wakes the task): the streams catch up
-    /// once the client reads, their lateness counted.
+    /// carries a grid interval's tokens. While the client holds the connection up
+    /// (`blocked`: see [`Streams::waits_for_client`]) nothing is advanced either (what
+    /// the client sends, or the socket's readiness, wakes the task): the streams catch
+    /// up once it reads, their lateness counted.
     fn poll(&mut self, cx: &mut Context<'_>, blocked: bool) -> bool {
         for key in self.breaking.drain(..) {
             let (_, mut send) = self.live.remove(key);
@@ -439,6 +452,12 @@ impl Streams {
     fn hold(&mut self, cx: &mut Context<'_>) {
         self.held.get_or_insert_with(Instant::now);
         self.rearm(cx);
+    }
+
+    /// Whether the client holds the connection up: its socket is full, or more than
+    /// [`MOST_UNSENT`] of what the streams handed h2 waits for its flow-control windows.
+    fn waits_for_client(&self, gate: &WriteGate) -> bool {
+        gate.is_blocked() || self.handed.saturating_sub(gate.data_written()) > MOST_UNSENT
     }
 
     fn earliest(&self) -> Option<Instant> {
@@ -493,7 +512,11 @@ impl Streams {
         for (key, range, progress) in rendered.drain(..) {
             let (_, send) = &mut self.live[key];
             let end = matches!(progress, Progress::Ended);
+            let len = range.len() as u64;
             let sent = (range.is_empty() && !end) || send.send_data(out.slice(range), end).is_ok();
+            if sent {
+                self.handed += len;
+            }
             match progress {
                 Progress::Due(next) if sent => {
                     self.due.push(Reverse((next.min(now + CHECK_IN), key)))

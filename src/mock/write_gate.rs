@@ -20,7 +20,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -36,6 +36,9 @@ pub(super) struct WriteGate {
     /// The socket's last send found its buffer full: the client is not reading as fast
     /// as the connection writes.
     blocked: AtomicBool,
+    /// DATA frames' payload bytes h2 has written to the socket: what the connection handed
+    /// h2 and this has not reached are waiting in h2 for the client's flow-control window.
+    data_written: AtomicU64,
 }
 
 impl WriteGate {
@@ -46,7 +49,13 @@ impl WriteGate {
             open: AtomicBool::new(true),
             holding: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            data_written: AtomicU64::new(0),
         })
+    }
+
+    /// DATA payload bytes written so far.
+    pub fn data_written(&self) -> u64 {
+        self.data_written.load(Ordering::Relaxed)
     }
 
     pub fn set_open(&self, open: bool) {
@@ -73,6 +82,7 @@ pub(super) struct GatedSocket<IO> {
     /// How much of `held` is already sent.
     sent: usize,
     gate: Arc<WriteGate>,
+    frames: FrameCounter,
 }
 
 impl<IO: AsyncWrite + Unpin> GatedSocket<IO> {
@@ -82,7 +92,14 @@ impl<IO: AsyncWrite + Unpin> GatedSocket<IO> {
             held: Vec::new(),
             sent: 0,
             gate,
+            frames: FrameCounter::default(),
         }
+    }
+
+    /// h2 has handed over `bytes`: the DATA payload in them is out of h2's buffers.
+    fn taken(&mut self, bytes: &[u8]) {
+        let data = self.frames.count(bytes);
+        self.gate.data_written.fetch_add(data, Ordering::Relaxed);
     }
 
     /// Sends everything held.
@@ -126,10 +143,14 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for GatedSocket<IO> {
             this.gate
                 .blocked
                 .store(written.is_pending(), Ordering::Relaxed);
+            if let Poll::Ready(Ok(n)) = written {
+                this.taken(&buf[..n]);
+            }
             return written;
         }
         ready!(this.poll_room(cx, buf.len()))?;
         this.held.extend_from_slice(buf);
+        this.taken(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -143,6 +164,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for GatedSocket<IO> {
         ready!(this.poll_room(cx, len))?;
         for buf in bufs {
             this.held.extend_from_slice(buf);
+            this.taken(buf);
         }
         Poll::Ready(Ok(len))
     }
@@ -183,10 +205,73 @@ impl<IO: AsyncRead + Unpin> AsyncRead for GatedSocket<IO> {
     }
 }
 
+/// Counts the DATA frames' payload bytes in the HTTP/2 frames written, wherever the
+/// writes cut them: each frame is a 9-byte header (its first three bytes the payload's
+/// length, the fourth its type, 0 for DATA; RFC 9113 §4.1) and its payload. h2 pads no
+/// frame, so a DATA frame's payload is the response's bytes.
+#[derive(Default)]
+struct FrameCounter {
+    header: [u8; 9],
+    /// Bytes of the next header seen so far.
+    header_seen: usize,
+    /// Bytes of the current frame's payload still to come.
+    payload_left: usize,
+    data: bool,
+}
+
+impl FrameCounter {
+    /// The DATA payload bytes among `bytes`.
+    fn count(&mut self, mut bytes: &[u8]) -> u64 {
+        let mut data = 0;
+        while !bytes.is_empty() {
+            if self.payload_left == 0 {
+                let n = (9 - self.header_seen).min(bytes.len());
+                self.header[self.header_seen..self.header_seen + n].copy_from_slice(&bytes[..n]);
+                self.header_seen += n;
+                bytes = &bytes[n..];
+                if self.header_seen == 9 {
+                    let [a, b, c, kind, ..] = self.header;
+                    self.payload_left = usize::from_be_bytes([0, 0, 0, 0, 0, a, b, c]);
+                    self.data = kind == 0;
+                    self.header_seen = 0;
+                }
+            } else {
+                let n = self.payload_left.min(bytes.len());
+                if self.data {
+                    data += n as u64;
+                }
+                self.payload_left -= n;
+                bytes = &bytes[n..];
+            }
+        }
+        data
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn data_payload_is_counted_however_the_writes_cut_the_frames() {
+        let frame = |kind: u8, payload: &[u8]| {
+            let len = payload.len().to_be_bytes();
+            let mut frame = vec![len[5], len[6], len[7], kind, 0, 0, 0, 0, 1];
+            frame.extend_from_slice(payload);
+            frame
+        };
+        let mut bytes = frame(4, &[0; 12]); // SETTINGS
+        bytes.extend(frame(1, &[7; 30])); // HEADERS
+        bytes.extend(frame(0, &[1; 300])); // DATA
+        bytes.extend(frame(0, &[])); // an empty DATA, ending a stream
+        bytes.extend(frame(0, &[2; 5]));
+        for cut in [1, 2, 9, 10, 64, bytes.len()] {
+            let mut counter = FrameCounter::default();
+            let counted: u64 = bytes.chunks(cut).map(|c| counter.count(c)).sum();
+            assert_eq!(counted, 305, "cut every {cut} bytes");
+        }
+    }
 
     #[tokio::test]
     async fn a_closed_gate_holds_writes_until_it_opens() {
