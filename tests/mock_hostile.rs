@@ -437,36 +437,30 @@ impl tokio::io::AsyncWrite for PausableReads {
     }
 }
 
-/// An HTTP/2 client that stops reading, with flow-control windows wide open: the mock
-/// stops rendering its streams once the socket is full, rather than having h2 buffer
-/// every frame due (10 MB a second here) for as long as the client does not read.
-#[tokio::test]
-async fn an_http2_client_that_stops_reading_stops_the_rendering() {
-    let config = MockConfig {
+/// A mock whose streams send a token a millisecond: 50 streams make 50,000 tokens a
+/// second (~10 MB).
+fn fast_mock() -> MockServer {
+    mock(MockConfig {
         ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
         itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
         ..MockConfig::default()
-    };
-    let mock = mock(config);
-    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let io = PausableReads {
-        io: connect(&mock).await,
-        paused: paused.clone(),
-    };
-    let (mut client, connection) = h2::client::Builder::new()
-        .initial_window_size(i32::MAX as u32)
-        .initial_connection_window_size(i32::MAX as u32)
-        .handshake::<_, bytes::Bytes>(io)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    // 50 streams of 20,000 tokens, a token a millisecond each: 50,000 tokens a second,
-    // none of them ending within the test.
-    let (streams, tokens) = (50u64, 20_000u64);
-    let body = serde_json::json!({"model": "m", "stream": true, "max_tokens": tokens,
-        "messages": [{"role": "user", "content": "a b"}]})
+    })
+}
+
+/// The streams of a long-running test: 20,000 tokens each, none ending within it.
+const LONG_STREAM_TOKENS: u64 = 20_000;
+
+/// Opens `streams` long streamed completions on `client` and returns their responses,
+/// heads received. They are to be kept: one dropped is a stream reset by its client.
+async fn open_long_streams(
+    mut client: h2::client::SendRequest<bytes::Bytes>,
+    mock: &MockServer,
+    streams: u64,
+) -> Vec<http::Response<h2::RecvStream>> {
+    let body = serde_json::json!({"model": "m", "stream": true,
+        "max_tokens": LONG_STREAM_TOKENS, "messages": [{"role": "user", "content": "a b"}]})
     .to_string();
-    let mut responses = Vec::new();
+    let mut pending = Vec::new();
     for _ in 0..streams {
         let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
             .header("content-type", "application/json")
@@ -476,19 +470,20 @@ async fn an_http2_client_that_stops_reading_stops_the_rendering() {
         let (response, mut send) = client.send_request(request, false).unwrap();
         send.send_data(bytes::Bytes::from(body.clone()), true)
             .unwrap();
-        responses.push(response);
+        pending.push(response);
     }
-    // Each response kept: one dropped is a stream reset by its client.
     let mut heads = Vec::new();
-    for response in responses.iter_mut() {
+    for response in pending {
         let head = timeout(SLACK, response).await.expect("a head").unwrap();
         assert_eq!(head.status(), 200);
         heads.push(head);
     }
-    paused.store(true, std::sync::atomic::Ordering::Relaxed);
+    heads
+}
 
-    // The socket's buffers (a few MB on loopback) fill within a second or two; from then
-    // on the count stands still. Sampled until it does, within a bound.
+/// Waits until the mock's count of tokens sent stands still (sampled every half second,
+/// within a bound), checks that it stays so for another second, and returns it.
+async fn tokens_when_rendering_stops(mock: &MockServer) -> u64 {
     let sent = || mock.stats().output_tokens_sent;
     let deadline = Instant::now() + 4 * SLACK;
     let mut last = sent();
@@ -500,16 +495,55 @@ async fn an_http2_client_that_stops_reading_stops_the_rendering() {
         }
         last = now;
     };
-    assert_eq!(
-        still, last,
-        "the mock went on rendering for a client that does not read"
-    );
+    assert_eq!(still, last, "the mock went on rendering");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(sent(), still, "nothing rendered while the socket is full");
+    assert_eq!(sent(), still, "nothing more is rendered");
+    still
+}
+
+/// An HTTP/2 client that stops reading, with flow-control windows wide open: the mock
+/// stops rendering its streams once the socket is full, rather than having h2 buffer
+/// every frame due (10 MB a second here) for as long as the client does not read.
+#[tokio::test]
+async fn an_http2_client_that_stops_reading_stops_the_rendering() {
+    let mock = fast_mock();
+    let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let io = PausableReads {
+        io: connect(&mock).await,
+        paused: paused.clone(),
+    };
+    let (client, connection) = h2::client::Builder::new()
+        .initial_window_size(i32::MAX as u32)
+        .initial_connection_window_size(i32::MAX as u32)
+        .handshake::<_, bytes::Bytes>(io)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let streams = 50;
+    let _responses = open_long_streams(client, &mock, streams).await;
+    paused.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The socket's buffers (a few MB on loopback) fill within a second or two.
+    let still = tokens_when_rendering_stops(&mock).await;
     assert!(
-        still < streams * tokens / 2,
+        still < streams * LONG_STREAM_TOKENS / 2,
         "the streams were still running: {still} tokens sent"
     );
+}
+
+/// An HTTP/2 client that reads but never opens its flow-control windows: the mock stops
+/// rendering once 16 MiB of its connection's responses wait in h2 for those windows,
+/// rather than h2 buffering every response whole (here 50 × 20,000 tokens, ~200 MB).
+#[tokio::test]
+async fn an_http2_client_that_never_opens_its_windows_stops_the_rendering() {
+    let mock = fast_mock();
+    // h2's default windows, 64 KiB, never given back (no `release_capacity`).
+    let (client, connection) = h2::client::handshake(connect(&mock).await).await.unwrap();
+    tokio::spawn(connection);
+    let _responses = open_long_streams(client, &mock, 50).await;
+    // 50,000 tokens a second of ~220 bytes: the 16 MiB are reached within two seconds.
+    let still = tokens_when_rendering_stops(&mock).await;
+    // 16 MiB of ~220-byte tokens, and a pass's worth more at most.
+    assert!(still < 120_000, "{still} tokens rendered");
 }
 
 /// An HTTP/2 connection is closed once it has had no stream open for the head timeout,
@@ -556,64 +590,4 @@ async fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
         idle.elapsed()
     );
     drop(client);
-}
-
-/// An HTTP/2 client that reads but never opens its flow-control windows: the mock stops
-/// rendering once 16 MiB of its connection's responses wait in h2 for those windows,
-/// rather than h2 buffering every response whole (here 50 × 20,000 tokens, ~200 MB).
-#[tokio::test]
-async fn an_http2_client_that_never_opens_its_windows_stops_the_rendering() {
-    let config = MockConfig {
-        ttft_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
-        itl_ms: MillisDistribution(Distribution::Constant { value: 1.0 }),
-        ..MockConfig::default()
-    };
-    let mock = mock(config);
-    // h2's default windows, 64 KiB, never given back (no `release_capacity`).
-    let (mut client, connection) = h2::client::handshake(connect(&mock).await).await.unwrap();
-    tokio::spawn(connection);
-    let (streams, tokens) = (50u64, 20_000u64);
-    let body = serde_json::json!({"model": "m", "stream": true, "max_tokens": tokens,
-        "messages": [{"role": "user", "content": "a b"}]})
-    .to_string();
-    let mut responses = Vec::new();
-    for _ in 0..streams {
-        let request = http::Request::post(format!("{}/v1/chat/completions", mock.base_url()))
-            .header("content-type", "application/json")
-            .body(())
-            .unwrap();
-        client = client.ready().await.unwrap();
-        let (response, mut send) = client.send_request(request, false).unwrap();
-        send.send_data(bytes::Bytes::from(body.clone()), true)
-            .unwrap();
-        responses.push(response);
-    }
-    // Each response kept: one dropped is a stream reset by its client.
-    let mut heads = Vec::new();
-    for response in responses.iter_mut() {
-        let head = timeout(SLACK, response).await.expect("a head").unwrap();
-        assert_eq!(head.status(), 200);
-        heads.push(head);
-    }
-    // 50,000 tokens a second of ~220 bytes: the 16 MiB are reached within two seconds;
-    // from then on the count stands still.
-    let sent = || mock.stats().output_tokens_sent;
-    let deadline = Instant::now() + 4 * SLACK;
-    let mut last = sent();
-    let still = loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = sent();
-        if now == last || Instant::now() > deadline {
-            break now;
-        }
-        last = now;
-    };
-    assert_eq!(
-        still, last,
-        "the mock went on rendering for windows never opened"
-    );
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(sent(), still, "nothing rendered while the windows are shut");
-    // 16 MiB of ~220-byte tokens, and a pass's worth more at most.
-    assert!(still < 120_000, "{still} tokens rendered");
 }
