@@ -174,8 +174,7 @@ pub(super) async fn serve(
         let blocked = streams.waits_for_client(&gate);
         let at_grid_point = streams.poll(cx, blocked);
         // What a blocked socket holds goes out as soon as the client reads.
-        let no_grid = streams.coalescing.spacing(&streams.state).is_zero();
-        gate.set_open(blocked || at_grid_point || no_grid);
+        gate.set_open(blocked || at_grid_point || streams.no_grid());
         loop {
             match connection.poll_accept(cx) {
                 Poll::Ready(Some(Ok((request, respond)))) => {
@@ -195,8 +194,8 @@ pub(super) async fn serve(
         if blocked && !streams.waits_for_client(&gate) {
             cx.waker().wake_by_ref();
         }
-        let open = connection.has_streams() || !streams.live.is_empty();
-        if idle.poll_expired(!open, cx) {
+        let idle_now = !connection.has_streams() && streams.live.is_empty();
+        if idle.poll_expired(idle_now, cx) {
             connection.graceful_shutdown();
             cx.waker().wake_by_ref();
         }
@@ -351,6 +350,10 @@ impl http_body::Body for RequestBody {
     }
 }
 
+/// A stream a pass rendered: its key, where its frames are in the pass's buffer, and
+/// what is left of it.
+type RenderedStream = (usize, std::ops::Range<usize>, Progress);
+
 type Alarm = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A connection's streamed responses, ordered by when each next falls due.
@@ -374,7 +377,7 @@ struct Streams {
     held: Option<Instant>,
     /// The streams a pass rendered, with where their frames are in its buffer (kept for
     /// its allocation).
-    rendered: Vec<(usize, std::ops::Range<usize>, Progress)>,
+    rendered: Vec<RenderedStream>,
     /// How many bytes the last pass rendered: the next one's first guess.
     last_pass_bytes: usize,
     /// Response bytes handed to h2 so far, against what the socket has taken
@@ -454,6 +457,11 @@ impl Streams {
         self.rearm(cx);
     }
 
+    /// Whether the mock sends too little for a grid: every write then goes out at once.
+    fn no_grid(&self) -> bool {
+        self.coalescing.spacing(&self.state).is_zero()
+    }
+
     /// Whether the client holds the connection up: its socket is full, or more than
     /// [`MOST_UNSENT`] of what the streams handed h2 waits for its flow-control windows.
     fn waits_for_client(&self, gate: &WriteGate) -> bool {
@@ -484,11 +492,19 @@ impl Streams {
     }
 
     /// Advances every stream due by `now`: renders them all into one buffer, then hands
-    /// each its slice of it (no copy). A stream whose next step is further away than
-    /// [`CHECK_IN`] (a stall) is looked at sooner, to see whether its client reset it.
+    /// each its slice of it (no copy).
     fn advance_due(&mut self, now: Instant) {
-        let mut out = Vec::with_capacity(self.last_pass_bytes.max(4096));
         let mut rendered = std::mem::take(&mut self.rendered);
+        let out = self.render_due(now, &mut rendered);
+        self.hand_over(Bytes::from(out), &mut rendered, now);
+        self.rendered = rendered;
+    }
+
+    /// Renders every stream due by `now` into one buffer, noting in `rendered` where
+    /// each one's frames are. A stream whose next step is further away than
+    /// [`CHECK_IN`] (a stall) is looked at sooner, to see whether its client reset it.
+    fn render_due(&mut self, now: Instant, rendered: &mut Vec<RenderedStream>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.last_pass_bytes.max(4096));
         while let Some(&Reverse((at, key))) = self.due.peek()
             && at <= now
         {
@@ -508,7 +524,11 @@ impl Streams {
             rendered.push((key, start..out.len(), progress));
         }
         self.last_pass_bytes = out.len();
-        let out = Bytes::from(out);
+        out
+    }
+
+    /// Hands each stream rendered its slice of `out`, and schedules what is left of it.
+    fn hand_over(&mut self, out: Bytes, rendered: &mut Vec<RenderedStream>, now: Instant) {
         for (key, range, progress) in rendered.drain(..) {
             let (_, send) = &mut self.live[key];
             let end = matches!(progress, Progress::Ended);
@@ -526,7 +546,6 @@ impl Streams {
                 _ => drop(self.live.remove(key)),
             }
         }
-        self.rendered = rendered;
     }
 }
 

@@ -8,7 +8,7 @@
 //! since the mock started or was last reset (before each strategy of a run).
 //!
 //! Only reads the counters, except the `vllm:` histograms' own, which it keeps as
-//! responses are rendered (see [`Observed`]).
+//! responses are rendered (see [`Running::step`]).
 
 use super::MockState;
 use super::limits::Dimension;

@@ -154,24 +154,11 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for GatedSocket<IO> {
         Poll::Ready(Ok(buf.len()))
     }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let len = bufs.iter().map(|b| b.len()).sum();
-        ready!(this.poll_room(cx, len))?;
-        for buf in bufs {
-            this.held.extend_from_slice(buf);
-            this.taken(buf);
-        }
-        Poll::Ready(Ok(len))
-    }
-
     /// No: h2 then copies data frames of up to 1 KiB into its buffer instead of 256
     /// bytes, and each frame past that makes it flush (a send, with the gate open). A
-    /// stream's first and last frames are 400–600 bytes, one of each per request.
+    /// stream's first and last frames are 400–600 bytes, one of each per request. (So
+    /// the default `poll_write_vectored`, a slice at a time through `poll_write`, is all
+    /// a vectored write gets.)
     fn is_write_vectored(&self) -> bool {
         false
     }
@@ -251,7 +238,7 @@ impl FrameCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
     #[test]
     fn data_payload_is_counted_however_the_writes_cut_the_frames() {
@@ -273,12 +260,17 @@ mod tests {
         }
     }
 
+    /// A socket behind a closed gate, the other end of its pipe, and the gate.
+    fn behind_a_closed_gate() -> (GatedSocket<DuplexStream>, DuplexStream, Arc<WriteGate>) {
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let gate = WriteGate::new();
+        gate.set_open(false);
+        (GatedSocket::new(near, gate.clone()), far, gate)
+    }
+
     #[tokio::test]
     async fn a_closed_gate_holds_writes_until_it_opens() {
-        let (near, mut far) = tokio::io::duplex(1 << 20);
-        let gate = WriteGate::new();
-        let mut socket = GatedSocket::new(near, gate.clone());
-        gate.set_open(false);
+        let (mut socket, mut far, gate) = behind_a_closed_gate();
         socket.write_all(b"head").await.unwrap();
         socket.flush().await.unwrap();
         assert!(gate.take_holding());
@@ -298,10 +290,7 @@ mod tests {
 
     #[tokio::test]
     async fn held_bytes_are_bounded() {
-        let (near, mut far) = tokio::io::duplex(1 << 20);
-        let gate = WriteGate::new();
-        let mut socket = GatedSocket::new(near, gate.clone());
-        gate.set_open(false);
+        let (mut socket, mut far, _gate) = behind_a_closed_gate();
         let chunk = vec![7u8; MOST_HELD / 4 + 1];
         for _ in 0..4 {
             socket.write_all(&chunk).await.unwrap();
