@@ -16,6 +16,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("wire", &[]),
     ("quota", &[]),
     ("cpu", &[]),
+    ("heap", &[]),
     ("machine", &[]),
     ("shard", &[]),
     // Configuration: the bottom layer of the pipeline.

@@ -556,3 +556,50 @@ fn strategy_selects_labels_to_run_and_an_unknown_label_is_refused() {
         stderr(&out)
     );
 }
+
+/// The standalone mock's resident memory once it listens, started with `warm_mib`.
+#[cfg(target_os = "linux")]
+fn mock_resident_mib(warm_mib: &str) -> u64 {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmbench"))
+        .args(["mock", "--port", "0", "--warm-mib", warm_mib])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("llmbench mock listening"), "{first}");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib >> 10
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn the_standalone_mock_keeps_the_heap_it_warmed() {
+    // Written, freed and kept for reuse: resident before the first request.
+    let warmed = mock_resident_mib("96");
+    assert!(warmed >= 96, "{warmed} MiB resident after warming 96");
+    let cold = mock_resident_mib("0");
+    assert!(cold < 96, "{cold} MiB resident without warming");
+}
+
+#[test]
+fn a_warm_size_out_of_range_is_refused() {
+    let out = llmbench(&["mock", "--port", "0", "--warm-mib", "70000"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--warm-mib") && err.contains("0..=65536"),
+        "{err}"
+    );
+}
