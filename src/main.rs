@@ -146,7 +146,7 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm: u64) ->
         }
         None => (Default::default(), 0),
     };
-    llmbench::heap::warm(warm);
+    let warmed_in = llmbench::heap::warm(warm);
     let mock = match llmbench::mock::MockServer::start(config, seed, addr) {
         Ok(mock) => mock,
         Err(e) => {
@@ -156,8 +156,15 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm: u64) ->
     };
     out!("llmbench mock listening on {}", mock.base_url());
     out!(
-        "  POST /v1/chat/completions, /v1/completions (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health   GET /metrics"
+        "  POST /v1/chat/completions, /v1/completions, /v1/responses (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health   GET /metrics"
     );
+    if warm > 0 {
+        out!(
+            "  {} MiB of heap warmed in {} ms (--warm-mib)",
+            warm >> 20,
+            warmed_in.as_millis()
+        );
+    }
     out!("Ctrl-C to stop");
     let (stop, stopped) = std::sync::mpsc::channel();
     if ctrlc_handler(stop).is_err() {

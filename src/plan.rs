@@ -120,7 +120,8 @@ pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Op
 /// latency), its connections and, with the embedded mock, the other end of each. The
 /// figures are measured peaks, rounded up: at 1,000 streams in flight the client grew
 /// by 15 MB over HTTP/2 and by 44 MB over HTTP/1.1, the mock by 8 and 25 MB.
-/// Capped, so that a plan of millions in flight does not make the start slow.
+/// Capped at 256 MiB: more makes the start slow, and warming 1 GiB made the kernel
+/// compact memory for huge pages long enough to stall the mock on the other core.
 pub fn heap_to_warm(scenario: &Scenario, items: &WorkItems) -> u64 {
     const BASE: u64 = 16 << 20;
     const MOST: u64 = 256 << 20;
