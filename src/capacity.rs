@@ -118,6 +118,19 @@ impl<'a> Probes<'a> {
         (strategy, items)
     }
 
+    /// The heap to warm before the first probe: what the probe at the highest point
+    /// may hold in flight ([`crate::plan::heap_to_warm`]). A search's verdicts are
+    /// measurements too, and its first probe high up would otherwise grow the heap
+    /// while it is judged.
+    pub fn heap_to_warm(&self) -> u64 {
+        let (strategy, items) = self.probe(0, self.search.high.0);
+        crate::plan::heap_to_warm(
+            self.scenario,
+            std::iter::once(&strategy),
+            items.len() as u64,
+        )
+    }
+
     /// What the search may spend at most, before it starts.
     pub fn plan(&self) -> SearchPlan {
         let probes = Search::max_probes(self.search) as u64;
@@ -331,5 +344,23 @@ limit = 2
             let prompts: Vec<u32> = items.iter().map(|i| i.prompt_tokens).collect();
             assert_eq!(prompts, [10, 11, 12]);
         }
+    }
+
+    /// The heap is warmed for the probe at the highest point: its limit over HTTP/1.1
+    /// to a live target (48 KiB a request in flight), a rate search's every request.
+    #[test]
+    fn a_search_warms_the_heap_its_highest_probe_may_hold() {
+        let search = |dimension: &str, high: u32, strategy: &str| {
+            let src = format!(
+                "name = \"s\"\n[target]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\n[workload]\nrequests = 10\n[search]\ndimension = \"{dimension}\"\nlow = 1\nhigh = {high}\nrequests = 1000\n[slo]\nmax_error_rate = 0.01\n[[strategy]]\n{strategy}\n"
+            );
+            let scenario = Scenario::parse(&src, "s.toml").unwrap();
+            Probes::new(&scenario, None).unwrap().heap_to_warm() >> 20
+        };
+        assert_eq!(
+            search("concurrency", 200, "kind = \"joinset\"\nlimit = 1"),
+            16 + 9
+        );
+        assert_eq!(search("rate", 50, "kind = \"join_all\""), 16 + 46);
     }
 }

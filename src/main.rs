@@ -388,7 +388,11 @@ fn run(
         return code;
     }
     warn_of_socket_shortage(&scenario, &items);
-    llmbench::heap::warm(llmbench::plan::heap_to_warm(&scenario, &items));
+    llmbench::heap::warm(llmbench::plan::heap_to_warm(
+        &scenario,
+        scenario.strategies(),
+        items.len() as u64,
+    ));
     if !matches!(scenario.target, llmbench::scenario::Target::Mock { .. })
         && let Err(e) = llmbench::client::Endpoint::live(&scenario.target, scenario.folder())
     {
@@ -461,6 +465,7 @@ fn capacity(
     if !options.quiet && (plan.loopback || consent.yes) {
         err!("{plan}");
     }
+    llmbench::heap::warm(probes.heap_to_warm());
     on_runtime(|cancel| async move {
         match llmbench::capacity::run(&probes, path, &options, cancel).await {
             Ok(outcome) => finish_capacity(&outcome),

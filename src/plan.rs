@@ -113,7 +113,8 @@ pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Op
     ))
 }
 
-/// Heap to warm before the first strategy ([`crate::heap::warm`]), so that the run's
+/// Heap to warm before the first of `strategies` runs over `items` work items
+/// ([`crate::heap::warm`]), so that the run's
 /// growth does not fault in while it is measured: a base for the histograms and
 /// buffers every run has, and per request the strategy that may hold the most in
 /// flight may hold (an open-loop strategy counts every item, not knowing the
@@ -122,7 +123,11 @@ pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Op
 /// by 15 MB over HTTP/2 and by 44 MB over HTTP/1.1, the mock by 8 and 25 MB.
 /// Capped at 256 MiB: more makes the start slow, and warming 1 GiB made the kernel
 /// compact memory for huge pages long enough to stall the mock on the other core.
-pub fn heap_to_warm(scenario: &Scenario, items: &WorkItems) -> u64 {
+pub fn heap_to_warm<'a>(
+    scenario: &Scenario,
+    strategies: impl Iterator<Item = &'a StrategyConfig>,
+    items: u64,
+) -> u64 {
     const BASE: u64 = 16 << 20;
     const MOST: u64 = 256 << 20;
     let embedded = matches!(scenario.target, Target::Mock { .. });
@@ -133,8 +138,8 @@ pub fn heap_to_warm(scenario: &Scenario, items: &WorkItems) -> u64 {
         ),
         false => (STREAM_HEAP, CONNECTION_HEAP),
     };
-    let per_strategy = scenario.strategies().map(|s| {
-        let in_flight = peak_in_flight(s, items.len() as u64);
+    let per_strategy = strategies.map(|s| {
+        let in_flight = peak_in_flight(s, items);
         let connections = peak_connections(s, in_flight);
         in_flight
             .saturating_mul(stream)
@@ -193,7 +198,7 @@ mod tests {
         );
         let scenario = Scenario::parse(&src, "s.toml").unwrap();
         let items = crate::workload::load(&scenario).unwrap();
-        heap_to_warm(&scenario, &items) >> 20
+        heap_to_warm(&scenario, scenario.strategies(), items.len() as u64) >> 20
     }
 
     #[test]
