@@ -19,6 +19,14 @@ fn mock(config: MockConfig) -> MockServer {
     MockServer::start_local(config, 1).expect("mock starts")
 }
 
+/// A mock whose connections have `header_timeout` for a request's head.
+fn mock_timing_heads(header_timeout: Duration) -> MockServer {
+    mock(MockConfig {
+        header_timeout_s: Seconds(header_timeout.as_secs_f64()),
+        ..MockConfig::default()
+    })
+}
+
 async fn connect(mock: &MockServer) -> TcpStream {
     TcpStream::connect(mock.addr()).await.expect("connects")
 }
@@ -65,10 +73,7 @@ async fn still_serves(mock: &MockServer) {
 #[tokio::test]
 async fn heads_that_never_end_are_closed_after_the_header_timeout() {
     let header_timeout = Duration::from_millis(500);
-    let mock = mock(MockConfig {
-        header_timeout_s: Seconds(header_timeout.as_secs_f64()),
-        ..MockConfig::default()
-    });
+    let mock = mock_timing_heads(header_timeout);
     let started = Instant::now();
     let mut streams = Vec::new();
     for _ in 0..50 {
@@ -99,6 +104,35 @@ async fn heads_that_never_end_are_closed_after_the_header_timeout() {
     );
     assert_eq!(mock.stats().requests, 0);
     still_serves(&mock).await;
+}
+
+/// The wait for a connection's first bytes (its "P" could begin an HTTP/2 preface or a
+/// POST) counts against the head's time: the head is due one header timeout after the
+/// accept, not one after the mock told the protocols apart.
+#[tokio::test]
+async fn the_first_bytes_wait_counts_against_the_header_timeout() {
+    let header_timeout = Duration::from_secs(1);
+    let mock = mock_timing_heads(header_timeout);
+    let started = Instant::now();
+    let mut stream = connect(&mock).await;
+    stream.write_all(b"P").await.unwrap();
+    tokio::time::sleep(header_timeout.mul_f64(0.8)).await;
+    stream
+        .write_all(b"OST /v1/chat/completions HTTP/1.1\r\nhost: mock\r\n")
+        .await
+        .unwrap();
+    let response = read_to_close(&mut stream, SLACK).await.expect("closed");
+    let elapsed = started.elapsed();
+    assert!(
+        response.is_empty(),
+        "closed without an answer: {response:?}"
+    );
+    // Closed at the timeout (1 s) plus scheduling, not at 1.8 s: the half second of
+    // slack is hundreds of times what a run queue adds here.
+    assert!(
+        (header_timeout..header_timeout + Duration::from_millis(500)).contains(&elapsed),
+        "closed after {elapsed:?}"
+    );
 }
 
 #[tokio::test]

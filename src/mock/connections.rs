@@ -33,8 +33,8 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// its own while it holds one of the `max_connections` slots. A connection accepted
 /// when none is free is closed at once (the client reads end-of-file before any
 /// response) and counted as refused. One that has not sent a request's whole head within
-/// `header_timeout_s` (its first, or the next on a kept-alive connection) is closed by
-/// hyper without an answer: there is no request yet to answer, as nginx's
+/// `header_timeout_s` (its first, counted from the accept, or the next on a kept-alive
+/// connection) is closed by hyper without an answer: there is no request yet to answer, as nginx's
 /// `client_header_timeout` also only closes.
 pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<MockState>) {
     let config = &state.config;
@@ -75,11 +75,17 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
         let coalescing = coalescing.clone();
         tokio::spawn(async move {
             // A connection's errors (a reset, a head timeout) end only that connection.
+            // Its first head (or HTTP/2 handshake) is due `header_timeout` after the
+            // accept, the wait for its first bytes included.
+            let head_due = tokio::time::Instant::now() + header_timeout;
             match speaks_http2(&stream, header_timeout).await {
                 Some(true) => {
-                    super::http2::serve(stream, app, state, coalescing, header_timeout).await;
+                    super::http2::serve(stream, app, state, coalescing, head_due, header_timeout)
+                        .await;
                 }
                 Some(false) => {
+                    let mut http1 = http1;
+                    http1.header_read_timeout(time_left(head_due));
                     let service = TowerToHyperService::new(app);
                     let _ = http1.serve_connection(TokioIo::new(stream), service).await;
                 }
@@ -88,6 +94,15 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
             drop(slot);
         });
     }
+}
+
+/// What is left until `due` (at least a millisecond: hyper takes no zero timeout, and
+/// a connection at its deadline gets its head's first read, no more). hyper has one
+/// head timeout per connection, so a client that took long over its first bytes has
+/// as much less for every later head too.
+fn time_left(due: tokio::time::Instant) -> Duration {
+    due.saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(1))
 }
 
 /// Whether the connection opens with the HTTP/2 preface, from its first bytes (peeked,

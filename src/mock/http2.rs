@@ -139,9 +139,10 @@ fn put_off(since: Duration, spacing: Duration) -> Duration {
     Duration::from_nanos(u64::try_from(late).unwrap_or(0))
 }
 
-/// Serves one HTTP/2 connection until it closes. The client has `header_timeout` to
-/// send its preface and settings, and a connection without a stream open for that long
-/// is closed (a GOAWAY), as hyper closes an HTTP/1.1 connection idle between requests.
+/// Serves one HTTP/2 connection until it closes. The client has until `handshake_due`
+/// to send its preface and settings, and a connection without a stream open for
+/// `idle_timeout` is closed (a GOAWAY), as hyper closes an HTTP/1.1 connection idle
+/// between requests.
 ///
 /// What the connection writes goes out on its passes at the coalescing grid's points
 /// (every write at once when there is no grid), through its [`WriteGate`].
@@ -150,7 +151,8 @@ pub(super) async fn serve(
     app: axum::Router,
     state: Arc<MockState>,
     coalescing: Arc<Coalescing>,
-    header_timeout: Duration,
+    handshake_due: tokio::time::Instant,
+    idle_timeout: Duration,
 ) {
     let gate = WriteGate::new();
     let io = GatedSocket::new(io, gate.clone());
@@ -160,12 +162,12 @@ pub(super) async fn serve(
         .initial_connection_window_size(WINDOW)
         .max_header_list_size(MAX_HEADER_LIST)
         .handshake::<_, Bytes>(io);
-    let Ok(Ok(mut connection)) = tokio::time::timeout(header_timeout, handshake).await else {
+    let Ok(Ok(mut connection)) = tokio::time::timeout_at(handshake_due, handshake).await else {
         return;
     };
     let (handoff, handoffs) = mpsc::unbounded_channel();
     let mut streams = Streams::new(state, coalescing, handoffs);
-    let mut idle = IdleTimeout::new(header_timeout);
+    let mut idle = IdleTimeout::new(idle_timeout);
     std::future::poll_fn(|cx| {
         // The streams first, so what they render goes out when the connection is polled
         // next, in this same pass. A client that does not read what was sent gets
