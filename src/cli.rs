@@ -114,10 +114,11 @@ and faults, exactly as for the embedded mock of `llmbench run`."
         /// Port to listen on (0: any free port).
         #[arg(long, default_value_t = 8000)]
         port: u16,
-        /// MiB of heap to write before listening (0: none), so that serving streams
-        /// does not wait for the kernel to back the memory they grow into.
-        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(0..=65536))]
-        warm_mib: u32,
+        /// MiB of heap to write before listening (0: none; at most a quarter of the
+        /// memory left), so that serving streams does not wait for the kernel to back
+        /// the memory they grow into.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=llmbench::scenario::limits::MAX_WARM_MIB))]
+        warm_mib: u64,
     },
     /// Search the highest load (rate or concurrency) at which the scenario's strategy
     /// meets its [slo], as the [search] section says.

@@ -48,7 +48,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// into by an earlier strategy, is then still backed when a measurement grows into
 /// it. The process holds what its peak needed, which is what it reports as its peak.
 fn keep_freed_memory() {
-    // SAFETY: setting an option is thread-safe, and -1 is its documented "never".
+    // SAFETY: a plain store into mimalloc's option table, made first thing in `main`,
+    // before any thread exists to read it; -1 is its documented "never".
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
 
@@ -127,7 +128,7 @@ fn main() -> ExitCode {
         } => serve_mock(
             scenario.as_deref(),
             std::net::SocketAddr::new(host, port),
-            u64::from(warm_mib) << 20,
+            warm_mib << 20,
         ),
         Command::Compare {
             baseline,
@@ -137,7 +138,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm: u64) -> ExitCode {
+fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm_bytes: u64) -> ExitCode {
     let (config, seed) = match scenario.map(llmbench::scenario::load_mock_config) {
         Some(Ok(loaded)) => loaded,
         Some(Err(e)) => {
@@ -146,7 +147,6 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm: u64) ->
         }
         None => (Default::default(), 0),
     };
-    let warmed_in = llmbench::heap::warm(warm);
     let mock = match llmbench::mock::MockServer::start(config, seed, addr) {
         Ok(mock) => mock,
         Err(e) => {
@@ -154,15 +154,18 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm: u64) ->
             return ExitCode::from(EXIT_FAILED);
         }
     };
+    // Bound first, so that a port in use is said at once; warmed before it says it
+    // listens, so that a client waiting for that line meets a warm heap.
+    let warmed = llmbench::heap::warm(warm_bytes);
     out!("llmbench mock listening on {}", mock.base_url());
     out!(
         "  POST /v1/chat/completions, /v1/completions, /v1/responses (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health   GET /metrics"
     );
-    if warm > 0 {
+    if warmed.bytes > 0 {
         out!(
             "  {} MiB of heap warmed in {} ms (--warm-mib)",
-            warm >> 20,
-            warmed_in.as_millis()
+            warmed.bytes >> 20,
+            warmed.took.as_millis()
         );
     }
     out!("Ctrl-C to stop");
@@ -388,17 +391,17 @@ fn run(
         return code;
     }
     warn_of_socket_shortage(&scenario, &items);
-    llmbench::heap::warm(llmbench::plan::heap_to_warm(
-        &scenario,
-        scenario.strategies(),
-        items.len() as u64,
-    ));
     if !matches!(scenario.target, llmbench::scenario::Target::Mock { .. })
         && let Err(e) = llmbench::client::Endpoint::live(&scenario.target, scenario.folder())
     {
         err!("error: {}: {e}", path.display());
         return ExitCode::from(EXIT_INVALID);
     }
+    llmbench::heap::warm(llmbench::plan::heap_to_warm(
+        &scenario,
+        scenario.strategies(),
+        items.len() as u64,
+    ));
     on_runtime(|cancel| async move {
         match runner::run(&scenario, items, path, &options, cancel).await {
             Ok(outcome) => finish_run(&outcome),
@@ -801,7 +804,8 @@ mod tests {
     fn the_option_kept_is_mimallocs_purge_delay() {
         // Its default is 1000 ms; the options beside it default to 1 and 0, so an
         // index shifted by a mimalloc upgrade fails here.
-        // SAFETY: reading an option is thread-safe.
+        // SAFETY: a read of mimalloc's option table, which nothing else writes in this
+        // test process.
         let delay = unsafe { libmimalloc_sys::mi_option_get(super::MI_OPTION_PURGE_DELAY) };
         assert_eq!(delay, 1000);
     }

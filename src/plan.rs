@@ -1,8 +1,9 @@
-//! What a run will send, shown before it sends it: the guard rail for paid APIs.
+//! What a run will send, shown before it sends it: the guard rail for paid APIs; and
+//! what it will hold, the sockets and the heap, sized before it starts.
 //!
 //! Reads the scenario and its work items; sends nothing.
 
-use crate::scenario::{Scenario, StrategyConfig, Target};
+use crate::scenario::{Scenario, StrategyConfig, StrategyKind, Target};
 use crate::workload::WorkItems;
 use std::fmt;
 
@@ -123,6 +124,7 @@ pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Op
 /// by 15 MB over HTTP/2 and by 44 MB over HTTP/1.1, the mock by 8 and 25 MB.
 /// Capped at 256 MiB: more makes the start slow, and warming 1 GiB made the kernel
 /// compact memory for huge pages long enough to stall the mock on the other core.
+/// `[client] warm_heap_mib` replaces the estimate (0: no warming).
 pub fn heap_to_warm<'a>(
     scenario: &Scenario,
     strategies: impl Iterator<Item = &'a StrategyConfig>,
@@ -130,15 +132,17 @@ pub fn heap_to_warm<'a>(
 ) -> u64 {
     const BASE: u64 = 16 << 20;
     const MOST: u64 = 256 << 20;
+    if let Some(asked) = scenario.client.warm_heap_mib {
+        return asked.0 << 20;
+    }
     let embedded = matches!(scenario.target, Target::Mock { .. });
-    let (stream, connection) = match embedded {
-        true => (
-            STREAM_HEAP + MOCK_STREAM_HEAP,
-            CONNECTION_HEAP + MOCK_CONNECTION_HEAP,
-        ),
-        false => (STREAM_HEAP, CONNECTION_HEAP),
-    };
     let per_strategy = strategies.map(|s| {
+        // An external program sends from its own process: only the mock's end is here.
+        let client = s.kind != StrategyKind::External;
+        let (stream, connection) = (
+            heap_share(client, STREAM_HEAP) + heap_share(embedded, MOCK_STREAM_HEAP),
+            heap_share(client, CONNECTION_HEAP) + heap_share(embedded, MOCK_CONNECTION_HEAP),
+        );
         let in_flight = peak_in_flight(s, items);
         let connections = peak_connections(s, in_flight);
         in_flight
@@ -147,6 +151,11 @@ pub fn heap_to_warm<'a>(
     });
     BASE.saturating_add(per_strategy.max().unwrap_or(0))
         .min(MOST)
+}
+
+/// `bytes` if that end of the connections is in this process, else nothing.
+fn heap_share(here: bool, bytes: u64) -> u64 {
+    if here { bytes } else { 0 }
 }
 
 /// The client's heap per request in flight (its task, stream state, parser), and per
@@ -225,6 +234,14 @@ mod tests {
         // The embedded mock's end counts too; 100,000 open-loop requests hit the cap.
         assert_eq!(heap_mib(mock, "kind = \"join_all\"", 1000), 16 + 78);
         assert_eq!(heap_mib(mock, "kind = \"join_all\"", 100_000), 256);
+        // An external program's requests are its own: only the mock's end is here.
+        let external = "kind = \"external\"\ncommand = [\"p\"]\nlimit = 1000";
+        assert_eq!(heap_mib(live, external, 1000), 16);
+        assert_eq!(heap_mib(mock, external, 1000), 16 + 31);
+        // The scenario's own figure replaces the estimate, 0 turning warming off.
+        let asked = |mib: u32| format!("kind = \"join_all\"\n[client]\nwarm_heap_mib = {mib}");
+        assert_eq!(heap_mib(mock, &asked(0), 1000), 0);
+        assert_eq!(heap_mib(live, &asked(4096), 1000), 4096);
     }
 
     #[test]

@@ -585,8 +585,10 @@ fn mock_resident_mib(warm_mib: &str) -> u64 {
 
 #[test]
 #[cfg(target_os = "linux")]
-fn the_standalone_mock_keeps_the_heap_it_warmed() {
-    // Written, freed and kept for reuse: resident before the first request.
+fn the_standalone_mock_warms_its_heap_before_it_listens() {
+    // Written and freed for reuse, and resident once it says it listens. (That it stays
+    // resident under load, mimalloc's purge being off, takes seconds of allocation to
+    // show; the option's index is checked in main.rs.)
     let warmed = mock_resident_mib("96");
     assert!(warmed >= 96, "{warmed} MiB resident after warming 96");
     let cold = mock_resident_mib("0");
@@ -595,11 +597,11 @@ fn the_standalone_mock_keeps_the_heap_it_warmed() {
 
 #[test]
 fn a_warm_size_out_of_range_is_refused() {
-    let out = llmbench(&["mock", "--port", "0", "--warm-mib", "70000"]);
+    let out = llmbench(&["mock", "--port", "0", "--warm-mib", "5000"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("--warm-mib") && err.contains("0..=65536"),
+        err.contains("--warm-mib") && err.contains("0..=4096"),
         "{err}"
     );
 }

@@ -83,12 +83,7 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
                     super::http2::serve(stream, app, state, coalescing, head_due, header_timeout)
                         .await;
                 }
-                Some(false) => {
-                    let mut http1 = http1;
-                    http1.header_read_timeout(time_left(head_due));
-                    let service = TowerToHyperService::new(app);
-                    let _ = http1.serve_connection(TokioIo::new(stream), service).await;
-                }
+                Some(false) => serve_http1(&http1, stream, app, head_due).await,
                 None => {}
             }
             drop(slot);
@@ -96,13 +91,33 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
     }
 }
 
-/// What is left until `due` (at least a millisecond: hyper takes no zero timeout, and
-/// a connection at its deadline gets its head's first read, no more). hyper has one
-/// head timeout per connection, so a client that took long over its first bytes has
-/// as much less for every later head too.
-fn time_left(due: tokio::time::Instant) -> Duration {
-    due.saturating_duration_since(tokio::time::Instant::now())
-        .max(Duration::from_millis(1))
+/// Serves an HTTP/1.1 connection with hyper, closing it unanswered if its first
+/// request's head is not whole by `head_due`. hyper's own head timeout (which also
+/// bounds the idle time between requests) runs from when it starts reading, after the
+/// protocol sniff, so the first head's deadline from the accept is kept here, and
+/// later heads and idle gaps keep hyper's whole timeout.
+async fn serve_http1(
+    http1: &hyper::server::conn::http1::Builder,
+    stream: TcpStream,
+    app: axum::Router,
+    head_due: tokio::time::Instant,
+) {
+    use tower::ServiceExt;
+    let first_head = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = first_head.clone();
+    let app = app.map_request(move |request: http::Request<hyper::body::Incoming>| {
+        seen.store(true, Ordering::Relaxed);
+        request
+    });
+    let connection = http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        _ = &mut connection => return,
+        () = tokio::time::sleep_until(head_due) => {}
+    }
+    if first_head.load(Ordering::Relaxed) {
+        let _ = connection.await;
+    }
 }
 
 /// Whether the connection opens with the HTTP/2 preface, from its first bytes (peeked,

@@ -1,6 +1,6 @@
 //! `[client]`: the timeouts of each attempt, and how much of a response it may hold.
 
-use super::values::{ByteCount, Seconds};
+use super::values::{ByteCount, Seconds, WarmMib};
 use serde::{Deserialize, Serialize};
 
 /// The `[client]` section.
@@ -24,6 +24,9 @@ pub struct ClientConfig {
     /// The largest whole (non-streamed) response body accepted, in bytes.
     #[serde(default = "sixty_four_mebibytes")]
     pub max_body_bytes: ByteCount,
+    /// Heap written before the first request (0: none); unset, the plan's estimate of
+    /// what the requests in flight will need.
+    pub warm_heap_mib: Option<WarmMib>,
 }
 
 impl Default for ClientConfig {
@@ -34,6 +37,7 @@ impl Default for ClientConfig {
             idle_timeout_s: one_minute(),
             max_event_bytes: one_mebibyte(),
             max_body_bytes: sixty_four_mebibytes(),
+            warm_heap_mib: None,
         }
     }
 }

@@ -52,7 +52,7 @@ pub use target::{CaFile, OpenAiApi, Price, Target};
 pub use values::{
     BaseUrl, ByteCount, Concurrency, CopyCount, Count, CpuMicros, EnvName, Fraction, Headroom,
     Millis, Name, NonNegative, Offset, Positive, Precision, QueueLength, Rate, RequestCount, Scale,
-    Seconds, Share, ThreadCount, TokenCount, limits,
+    Seconds, Share, ThreadCount, TokenCount, WarmMib, limits,
 };
 pub use workload::WorkloadConfig;
 

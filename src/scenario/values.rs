@@ -26,6 +26,8 @@ pub mod limits {
     pub const MIN_RATE: f64 = 1.0 / MAX_SECONDS;
     /// Bytes one response may be allowed to hold (16 GiB).
     pub const MAX_BYTES: u64 = 1 << 34;
+    /// Heap `warm_heap_mib` and `llmbench mock --warm-mib` may ask for (4 GiB).
+    pub const MAX_WARM_MIB: u64 = 4096;
     /// CPU work after one response: one minute, in microseconds.
     pub const MAX_CPU_WORK_US: u64 = 60_000_000;
     /// Requests that may wait in a queue.
@@ -195,6 +197,11 @@ checked_count!(
 checked_count!(
     /// A size in bytes.
     ByteCount, 1, MAX_BYTES, "a number of bytes"
+);
+checked_count!(
+    /// MiB of heap written before a run or a mock serves (0: none); at most 4 GiB,
+    /// past which the kernel's compaction for huge pages costs more than it saves.
+    WarmMib, 0, MAX_WARM_MIB, "a number of MiB"
 );
 checked_count!(
     /// CPU time in microseconds.
