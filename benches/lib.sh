@@ -6,11 +6,11 @@
 priority=()
 [ -z "${REALTIME:-}" ] || priority=(chrt -f 10)
 
-# start_mock_on CORE LLMBENCH CONFIG OUT: starts `LLMBENCH mock CONFIG --port 0` pinned to
-# CORE (at `priority`), its output in OUT, and waits until it listens; sets mock_pid and
-# mock_url.
+# start_mock_on CORE LLMBENCH CONFIG OUT [ARGS…]: starts `LLMBENCH mock CONFIG --port 0
+# ARGS…` pinned to CORE (at `priority`), its output in OUT, and waits until it listens;
+# sets mock_pid and mock_url.
 start_mock_on() {
-    "${priority[@]}" taskset -c "$1" "$2" mock "$3" --port 0 >"$4" &
+    "${priority[@]}" taskset -c "$1" "$2" mock "$3" --port 0 "${@:5}" >"$4" &
     mock_pid=$!
     for _ in $(seq 100); do
         grep -q listening "$4" 2>/dev/null && break
