@@ -141,9 +141,11 @@ impl PromptCache {
         super::lock(&self.held).clear();
     }
 
-    /// What `prompt` reads from the cache now; `seed` and `text` (the request's) draw a
-    /// `hit_rate` hit. Changes nothing: [`PromptCache::store`] does, once admitted.
-    pub fn lookup(&self, prompt: &PromptTokens, seed: u64, text: &str) -> CacheUsage {
+    /// What `prompt` reads from the cache now; `seed` and the prompt's own hash (of
+    /// its roles and words, already made while counting it) draw a `hit_rate` hit, so
+    /// each distinct request draws its own. Changes nothing: [`PromptCache::store`]
+    /// does, once admitted.
+    pub fn lookup(&self, prompt: &PromptTokens, seed: u64) -> CacheUsage {
         let min = u32::try_from(self.config.min_tokens.0).unwrap_or(u32::MAX);
         let mut eligible = prompt.breakpoints.iter().filter(|(t, _)| *t >= min);
         let Some(&(longest, _)) = eligible.clone().next_back() else {
@@ -151,7 +153,7 @@ impl PromptCache {
         };
         let read = match self.config.mode {
             CacheMode::HitRate => {
-                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ fnv1a(text.as_bytes()) ^ CACHE_SALT);
+                let mut rng = ChaCha8Rng::seed_from_u64(seed ^ prompt.hash ^ CACHE_SALT);
                 if rng.random::<f64>() < self.config.hit_rate.0 {
                     longest
                 } else {
@@ -244,7 +246,7 @@ mod tests {
         let first = openai(300, "item-1 tail");
         assert_eq!(first.tokens(), 302);
         assert_eq!(
-            cache.lookup(&first, 0, ""),
+            cache.lookup(&first, 0),
             CacheUsage {
                 read: 0,
                 written: 256
@@ -254,16 +256,16 @@ mod tests {
         // 300 shared words: the 256-token block is shared, the 384 one never reached.
         let second = openai(300, "item-2 tail");
         assert_eq!(
-            cache.lookup(&second, 0, ""),
+            cache.lookup(&second, 0),
             CacheUsage {
                 read: 256,
                 written: 0
             }
         );
         let other = openai(0, &"other ".repeat(300));
-        assert_eq!(cache.lookup(&other, 0, "").read, 0);
+        assert_eq!(cache.lookup(&other, 0).read, 0);
         cache.reset();
-        assert_eq!(cache.lookup(&second, 0, "").read, 0);
+        assert_eq!(cache.lookup(&second, 0).read, 0);
     }
 
     #[test]
@@ -277,7 +279,7 @@ mod tests {
         assert_eq!((p.tokens(), p.breakpoints.len()), (302, 1));
         let cache = PromptCache::new(config(CacheMode::HitRate));
         assert_eq!(
-            cache.lookup(&p, 1, "x"),
+            cache.lookup(&p, 1),
             CacheUsage {
                 read: 300,
                 written: 0
@@ -285,7 +287,7 @@ mod tests {
         );
         let mut unmarked = PromptTokens::explicit();
         unmarked.text(&"shared ".repeat(300));
-        assert_eq!(cache.lookup(&unmarked, 1, "x"), CacheUsage::default());
+        assert_eq!(cache.lookup(&unmarked, 1), CacheUsage::default());
     }
 
     #[test]
@@ -294,13 +296,10 @@ mod tests {
             hit_rate: Share(0.5),
             ..config(CacheMode::HitRate)
         });
-        let p = openai(512, "");
-        let hits = (0..1000)
-            .filter(|i| cache.lookup(&p, 7, &format!("item-{i}")).read > 0)
-            .count();
+        let lookup = |i: i32| cache.lookup(&openai(512, &format!("item-{i}")), 7);
+        let hits = (0..1000).filter(|&i| lookup(i).read > 0).count();
         assert!((400..600).contains(&hits), "{hits}");
-        let again = |i: i32| cache.lookup(&p, 7, &format!("item-{i}"));
-        assert_eq!(again(3), again(3));
+        assert_eq!(lookup(3), lookup(3));
         let ttft = Duration::from_millis(100);
         assert_eq!(cache.ttft(ttft, 512, 512), Duration::from_millis(20));
         assert_eq!(cache.ttft(ttft, 256, 512), Duration::from_millis(60));

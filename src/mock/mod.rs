@@ -319,7 +319,7 @@ impl MockState {
     /// What a request's prompt reads from the cache; `None` without `[mock.cache]`.
     fn cache_lookup(&self, request: &pipeline::ParsedRequest) -> Option<cache::CacheUsage> {
         let cache = self.cache.as_ref()?;
-        Some(cache.lookup(&request.prompt_tokens, self.seed, &request.prompt))
+        Some(cache.lookup(&request.prompt_tokens, self.seed))
     }
 
     /// Counts an admitted request, and caches its prompt's prefixes.
