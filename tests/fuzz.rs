@@ -365,6 +365,7 @@ fn client() -> BoxedStrategy<String> {
             key("idle_timeout_s", SECONDS, 0.3),
             key("max_event_bytes", BYTES, 0.3),
             key("max_body_bytes", BYTES, 0.3),
+            key("warm_heap_mib", &["0", "1", "64", "4096"], 0.3),
         ],
         0.3,
     )
@@ -533,6 +534,9 @@ fn exercise(scenario: &Scenario) {
         if let Ok(items) = llmbench::workload::load(scenario) {
             let plan = Plan::of(scenario, &items);
             let _ = plan.to_string();
+            let heap =
+                llmbench::plan::heap_to_warm(scenario, scenario.strategies(), items.len() as u64);
+            assert!(heap <= 4096 << 20, "{heap} bytes to warm");
             // A synthetic prompt is one word per token: keep to the short ones.
             for item in items.iter().filter(|i| i.prompt_tokens < 10_000).take(3) {
                 let _ = item.prompt_text();
