@@ -339,7 +339,7 @@ pub(super) struct TokenFrame {
 
 impl TokenFrame {
     /// Control characters, so no token text can be mistaken for it.
-    const PLACEHOLDER: &'static str = "\u{1}llmbench-token\u{1}";
+    pub(super) const PLACEHOLDER: &'static str = "\u{1}llmbench-token\u{1}";
 
     /// `render` writes the frame of a token with the given text.
     pub fn new(render: impl Fn(&str, &mut Vec<u8>)) -> TokenFrame {
