@@ -90,7 +90,6 @@ impl<'a> Probes<'a> {
     /// The strategy and work items of a probe at `point`, labelled by its number.
     fn probe(&self, number: usize, point: f64) -> (StrategyConfig, WorkItems) {
         let mut workload: WorkloadConfig = self.scenario.workload().clone();
-        let mut strategy = self.strategy.clone();
         match self.search.dimension {
             SearchDimension::Rate => {
                 let rate = Rate(point);
@@ -103,10 +102,9 @@ impl<'a> Probes<'a> {
                 };
                 workload.duration_s = self.search.duration_s;
             }
-            SearchDimension::Concurrency => {
-                strategy = strategy.with_limit(Concurrency(point as u64));
-            }
+            SearchDimension::Concurrency => {}
         }
+        let mut strategy = self.strategy_at(point);
         workload.requests = Some(RequestCount(self.search.requests_at(point)));
         strategy.custom_label = Some(crate::scenario::Name(format!(
             "p{number:02}-{}-{}",
@@ -123,12 +121,19 @@ impl<'a> Probes<'a> {
     /// measurements too, and its first probe high up would otherwise grow the heap
     /// while it is judged.
     pub fn heap_to_warm(&self) -> u64 {
-        let (strategy, items) = self.probe(0, self.search.high.0);
-        crate::plan::heap_to_warm(
-            self.scenario,
-            std::iter::once(&strategy),
-            items.len() as u64,
-        )
+        let high = self.search.high.0;
+        let strategy = self.strategy_at(high);
+        let requests = self.search.requests_at(high);
+        crate::plan::heap_to_warm(self.scenario, std::iter::once(&strategy), requests)
+    }
+
+    /// The strategy at `point`: with that `limit` in a concurrency search, as it is in
+    /// a rate search (the arrivals change there).
+    fn strategy_at(&self, point: f64) -> StrategyConfig {
+        match self.search.dimension {
+            SearchDimension::Concurrency => self.strategy.with_limit(Concurrency(point as u64)),
+            SearchDimension::Rate => self.strategy.clone(),
+        }
     }
 
     /// What the search may spend at most, before it starts.

@@ -27,6 +27,16 @@ fn mock_timing_heads(header_timeout: Duration) -> MockServer {
     })
 }
 
+/// A mock whose first token comes after a second, longer than `header_timeout_s`: a
+/// stream outlasts the head timeout.
+fn slow_to_answer(header_timeout_s: Seconds) -> MockServer {
+    mock(MockConfig {
+        header_timeout_s,
+        ttft_ms: MillisDistribution(Distribution::Constant { value: 1_000.0 }),
+        ..MockConfig::default()
+    })
+}
+
 async fn connect(mock: &MockServer) -> TcpStream {
     TcpStream::connect(mock.addr()).await.expect("connects")
 }
@@ -138,11 +148,7 @@ async fn the_first_bytes_wait_counts_against_the_header_timeout() {
 #[tokio::test]
 async fn a_response_longer_than_the_header_timeout_is_not_cut() {
     // The head timeout times only the wait for a head, not the answer to one.
-    let mock = mock(MockConfig {
-        header_timeout_s: Seconds(0.3),
-        ttft_ms: MillisDistribution(Distribution::Constant { value: 1_000.0 }),
-        ..MockConfig::default()
-    });
+    let mock = slow_to_answer(Seconds(0.3));
     let body =
         r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2,"stream":true}"#;
     let request = format!(
@@ -584,11 +590,7 @@ async fn an_http2_client_that_never_opens_its_windows_stops_the_rendering() {
 /// as an idle HTTP/1.1 one is; a stream longer than that is not cut.
 #[tokio::test]
 async fn an_idle_http2_connection_is_closed_after_the_header_timeout() {
-    let mock = mock(MockConfig {
-        header_timeout_s: Seconds(0.5),
-        ttft_ms: MillisDistribution(Distribution::Constant { value: 1_000.0 }),
-        ..MockConfig::default()
-    });
+    let mock = slow_to_answer(Seconds(0.5));
     let (mut client, connection) = h2::client::handshake(connect(&mock).await).await.unwrap();
     let connection = tokio::spawn(connection);
     let body =

@@ -34,8 +34,8 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// when none is free is closed at once (the client reads end-of-file before any
 /// response) and counted as refused. One that has not sent a request's whole head within
 /// `header_timeout_s` (its first, counted from the accept, or the next on a kept-alive
-/// connection) is closed by hyper without an answer: there is no request yet to answer, as nginx's
-/// `client_header_timeout` also only closes.
+/// connection) is closed without an answer: there is no request yet to answer, as
+/// nginx's `client_header_timeout` also only closes.
 pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<MockState>) {
     let config = &state.config;
     let slots = Arc::new(Semaphore::new(
@@ -78,7 +78,7 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
             // Its first head (or HTTP/2 handshake) is due `header_timeout` after the
             // accept, the wait for its first bytes included.
             let head_due = tokio::time::Instant::now() + header_timeout;
-            match speaks_http2(&stream, header_timeout).await {
+            match speaks_http2(&stream, head_due).await {
                 Some(true) => {
                     super::http2::serve(stream, app, state, coalescing, head_due, header_timeout)
                         .await;
@@ -121,10 +121,10 @@ async fn serve_http1(
 }
 
 /// Whether the connection opens with the HTTP/2 preface, from its first bytes (peeked,
-/// so whoever serves it reads them again); `None` if it closes or stays silent for
-/// `timeout`. Written here because hyper-util's own detection (`server::conn::auto`)
+/// so whoever serves it reads them again); `None` if it closes or stays silent until
+/// `due`. Written here because hyper-util's own detection (`server::conn::auto`)
 /// hands an HTTP/2 connection only to hyper's HTTP/2 server.
-async fn speaks_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+async fn speaks_http2(stream: &TcpStream, due: tokio::time::Instant) -> Option<bool> {
     let sniff = async {
         let mut first = [0u8; HTTP2_PREFACE.len()];
         let mut pause = Duration::from_millis(1);
@@ -143,7 +143,7 @@ async fn speaks_http2(stream: &TcpStream, timeout: Duration) -> Option<bool> {
             pause = (pause * 2).min(Duration::from_millis(100));
         }
     };
-    tokio::time::timeout(timeout, sniff).await.ok().flatten()
+    tokio::time::timeout_at(due, sniff).await.ok().flatten()
 }
 
 /// A file descriptor held in reserve, as nginx and libev do: when the process has none

@@ -11,7 +11,7 @@ use super::limits::RateLimited;
 use super::limits::{Dimension, Reading};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, Refusal, ResponseMeta, ServedApi};
 use super::rate_limit::go_duration;
-use super::stream::{Framer, TokenFrame, data_frame};
+use super::stream::{Framer, TokenFrame, cut_hole, data_frame};
 use super::{MockState, insert_named};
 use crate::wire::openai::{
     AssistantMessage, CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatRequest, ChunkChoice,
@@ -299,25 +299,31 @@ struct ChunkSkeleton {
 /// model in every request gets skeletons of its own instead of growing the cache.
 const MOST_SKELETONS: usize = 64;
 
-/// A model, a choice index, and whether the chunk says `"usage": null`.
-type SkeletonKey = (String, u32, bool);
+/// Per model: each choice index's and usage field's skeleton (a model's few choices,
+/// with `"usage": null` or without, make a list shorter than a hash would pay for).
+type Skeletons = std::collections::HashMap<String, Vec<(u32, bool, Arc<ChunkSkeleton>)>>;
 
 impl ChunkSkeleton {
     /// Larger than any Unix time in seconds, so it cannot be mistaken for one.
     const CREATED: u64 = 18_446_744_073_709_551_557;
 
     fn shared(model: &str, index: u32, usage: UsageField) -> Arc<ChunkSkeleton> {
-        type Skeletons = std::collections::HashMap<SkeletonKey, Arc<ChunkSkeleton>>;
         static SHARED: std::sync::OnceLock<std::sync::Mutex<Skeletons>> =
             std::sync::OnceLock::new();
+        let null = usage == UsageField::Null;
         let mut shared = super::lock(SHARED.get_or_init(Default::default));
-        let key = (model.to_string(), index, usage == UsageField::Null);
-        if let Some(skeleton) = shared.get(&key) {
+        // Looked up by `&str`: a request of a known model allocates nothing here.
+        if let Some((_, _, skeleton)) = shared
+            .get(model)
+            .and_then(|kept| kept.iter().find(|(i, n, _)| (*i, *n) == (index, null)))
+        {
             return skeleton.clone();
         }
         let skeleton = Arc::new(ChunkSkeleton::new(model, index, usage));
-        if shared.len() < MOST_SKELETONS {
-            shared.insert(key, skeleton.clone());
+        let kept: usize = shared.values().map(Vec::len).sum();
+        if kept < MOST_SKELETONS {
+            let entry = shared.entry(model.to_string()).or_default();
+            entry.push((index, null, skeleton.clone()));
         }
         skeleton
     }
@@ -341,9 +347,9 @@ impl ChunkSkeleton {
         );
         let quoted =
             serde_json::to_vec(TokenFrame::PLACEHOLDER).expect("a string always serializes");
-        let id_at = cut(&mut bytes, &quoted, 0);
-        let created_at = cut(&mut bytes, Self::CREATED.to_string().as_bytes(), id_at);
-        let text_at = cut(&mut bytes, &quoted, created_at);
+        let id_at = cut_hole(&mut bytes, &quoted, 0);
+        let created_at = cut_hole(&mut bytes, Self::CREATED.to_string().as_bytes(), id_at);
+        let text_at = cut_hole(&mut bytes, &quoted, created_at);
         ChunkSkeleton {
             bytes: bytes.into_boxed_slice(),
             id_at,
@@ -361,17 +367,6 @@ impl ChunkSkeleton {
         serde_json::to_writer(&mut *out, text).expect("a string always serializes");
         out.extend_from_slice(&self.bytes[self.text_at..]);
     }
-}
-
-/// Removes the first `hole` at or after `from` from `bytes`, returning where it was.
-fn cut(bytes: &mut Vec<u8>, hole: &[u8], from: usize) -> usize {
-    let at = from
-        + bytes[from..]
-            .windows(hole.len())
-            .position(|w| w == hole)
-            .expect("the frame carries each hole");
-    bytes.drain(at..at + hole.len());
-    at
 }
 
 /// With `include_usage` every chunk carries `"usage": null`.

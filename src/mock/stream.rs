@@ -346,11 +346,7 @@ impl TokenFrame {
         let mut frame = Vec::new();
         render(Self::PLACEHOLDER, &mut frame);
         let quoted = serde_json::to_vec(Self::PLACEHOLDER).expect("a string always serializes");
-        let at = frame
-            .windows(quoted.len())
-            .position(|w| w == quoted.as_slice())
-            .expect("the frame carries the token text");
-        frame.drain(at..at + quoted.len());
+        let at = cut_hole(&mut frame, &quoted, 0);
         TokenFrame {
             frame: frame.into_boxed_slice(),
             text_at: at,
@@ -363,6 +359,18 @@ impl TokenFrame {
         serde_json::to_writer(&mut *out, text).expect("a string always serializes");
         out.extend_from_slice(suffix);
     }
+}
+
+/// Removes the first `hole` at or after `from` from a frame rendered with a placeholder
+/// there, returning where it was: where the value it stood for is written.
+pub(super) fn cut_hole(frame: &mut Vec<u8>, hole: &[u8], from: usize) -> usize {
+    let at = from
+        + frame[from..]
+            .windows(hole.len())
+            .position(|w| w == hole)
+            .expect("the frame carries each placeholder");
+    frame.drain(at..at + hole.len());
+    at
 }
 
 /// Appends `data: <json>\n\n`.
