@@ -127,6 +127,15 @@ impl<'a> Probes<'a> {
         crate::plan::heap_to_warm(self.scenario, std::iter::once(&strategy), requests)
     }
 
+    /// The descriptors the probe at the highest point may hold
+    /// ([`crate::plan::peak_descriptors`]), to reserve before the first probe.
+    pub fn peak_descriptors(&self) -> u64 {
+        let high = self.search.high.0;
+        let strategy = self.strategy_at(high);
+        let requests = self.search.requests_at(high);
+        crate::plan::peak_descriptors(self.scenario, std::iter::once(&strategy), requests)
+    }
+
     /// The strategy at `point`: with that `limit` in a concurrency search, as it is in
     /// a rate search (the arrivals change there).
     fn strategy_at(&self, point: f64) -> StrategyConfig {

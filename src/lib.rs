@@ -15,6 +15,7 @@ pub mod capacity;
 pub mod client;
 pub mod compare;
 pub mod cpu;
+pub mod descriptors;
 pub mod heap;
 pub mod machine;
 pub mod merge;

@@ -138,6 +138,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// The descriptors a standalone mock reserves before it listens
+/// ([`llmbench::descriptors::reserve`]), within the open-file limit: not knowing how
+/// many connections will come, room for 65,536 (a table of 512 KiB), so that accepting
+/// them never stalls it; past that the table grows as it must.
+const MOCK_DESCRIPTORS: u64 = 1 << 16;
+
 fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm_bytes: u64) -> ExitCode {
     let (config, seed) = match scenario.map(llmbench::scenario::load_mock_config) {
         Some(Ok(loaded)) => loaded,
@@ -157,6 +163,7 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm_bytes: u
     // Bound first, so that a port in use is said at once; warmed before it says it
     // listens, so that a client waiting for that line meets a warm heap.
     let warmed = llmbench::heap::warm(warm_bytes);
+    llmbench::descriptors::reserve(MOCK_DESCRIPTORS);
     out!("llmbench mock listening on {}", mock.base_url());
     out!(
         "  POST /v1/chat/completions, /v1/completions, /v1/responses (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health   GET /metrics"
@@ -402,6 +409,11 @@ fn run(
         scenario.strategies(),
         items.len() as u64,
     ));
+    llmbench::descriptors::reserve(llmbench::plan::peak_descriptors(
+        &scenario,
+        scenario.strategies(),
+        items.len() as u64,
+    ));
     on_runtime(|cancel| async move {
         match runner::run(&scenario, items, path, &options, cancel).await {
             Ok(outcome) => finish_run(&outcome),
@@ -469,6 +481,7 @@ fn capacity(
         err!("{plan}");
     }
     llmbench::heap::warm(probes.heap_to_warm());
+    llmbench::descriptors::reserve(probes.peak_descriptors());
     on_runtime(|cancel| async move {
         match llmbench::capacity::run(&probes, path, &options, cancel).await {
             Ok(outcome) => finish_capacity(&outcome),

@@ -86,28 +86,49 @@ pub fn write_cost(f: &mut fmt::Formatter<'_>, max_cost: Option<f64>) -> fmt::Res
 /// the terminal, the listener.
 const OTHER_DESCRIPTORS: u64 = 64;
 
-/// Why the run may run out of sockets, if it may: the strategy that could hold the most
-/// connections open, against this process's open-file limit (`limit`). With the
-/// embedded mock each connection takes two descriptors, the client's and the mock's.
-pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Option<String> {
-    let (label, in_flight, connections) = scenario
-        .strategies()
-        .map(|s| {
-            let in_flight = peak_in_flight(s, items.len() as u64);
-            (s.label(), in_flight, peak_connections(s, in_flight))
-        })
-        .max_by_key(|&(_, _, connections)| connections)?;
+/// The strategy that may hold the most sockets at once: its label, the requests it
+/// may hold in flight and the sockets they take in this process. With the embedded
+/// mock each connection takes two descriptors, the client's and the mock's.
+fn peak_sockets<'a>(
+    scenario: &Scenario,
+    strategies: impl Iterator<Item = &'a StrategyConfig>,
+    items: u64,
+) -> Option<(String, u64, u64)> {
     let embedded = matches!(scenario.target, Target::Mock { .. });
-    let sockets = connections * if embedded { 2 } else { 1 };
+    strategies
+        .map(|s| {
+            let in_flight = peak_in_flight(s, items);
+            let sockets = peak_connections(s, in_flight) * if embedded { 2 } else { 1 };
+            (s.label(), in_flight, sockets)
+        })
+        .max_by_key(|&(_, _, sockets)| sockets)
+}
+
+/// The descriptors the run may hold at once, for [`crate::descriptors::reserve`]: the
+/// sockets of the strategy that may hold the most, and the others every run has.
+pub fn peak_descriptors<'a>(
+    scenario: &Scenario,
+    strategies: impl Iterator<Item = &'a StrategyConfig>,
+    items: u64,
+) -> u64 {
+    let sockets = peak_sockets(scenario, strategies, items).map_or(0, |(_, _, n)| n);
+    sockets.saturating_add(OTHER_DESCRIPTORS)
+}
+
+/// Why the run may run out of sockets, if it may: the strategy that could hold the most
+/// connections open, against this process's open-file limit (`limit`).
+pub fn socket_shortage(scenario: &Scenario, items: &WorkItems, limit: u64) -> Option<String> {
+    let (label, in_flight, sockets) =
+        peak_sockets(scenario, scenario.strategies(), items.len() as u64)?;
     if sockets + OTHER_DESCRIPTORS <= limit {
         return None;
     }
-    let (sockets, standalone) = match embedded {
-        true => (
+    let (sockets, standalone) = match scenario.target {
+        Target::Mock { .. } => (
             format!(", {sockets} sockets with the embedded mock holding the other end of each,"),
             ", or run `llmbench mock` apart and target it (kind = \"openai\")",
         ),
-        false => (String::new(), ""),
+        _ => (String::new(), ""),
     };
     Some(format!(
         "{label} may hold {in_flight} requests in flight{sockets} above this process's open-file limit of {limit}: cap the requests in flight (`limit`), raise the hard limit (`ulimit -Hn`){standalone}; requests past the limit fail at once as connect errors"
@@ -244,6 +265,26 @@ mod tests {
         let asked = |mib: u32| format!("kind = \"join_all\"\n[client]\nwarm_heap_mib = {mib}");
         assert_eq!(heap_mib(mock, &asked(0), 1000), 0);
         assert_eq!(heap_mib(live, &asked(4096), 1000), 4096);
+    }
+
+    #[test]
+    fn the_descriptors_reserved_are_the_peak_sockets_and_the_others() {
+        let count = |target: &str, strategy: &str| {
+            let src = format!(
+                "name = \"s\"\n[target]\n{target}\n[workload]\nrequests = 1000\n[[strategy]]\nkind = \"serial\"\n[[strategy]]\n{strategy}\n"
+            );
+            let scenario = Scenario::parse(&src, "s.toml").unwrap();
+            peak_descriptors(&scenario, scenario.strategies(), 1000)
+        };
+        let mock = "kind = \"mock\"";
+        let live = "kind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"";
+        // The strategy that may hold the most: 1,000 connections, both ends with the
+        // embedded mock.
+        assert_eq!(count(live, "kind = \"join_all\""), 1000 + 64);
+        assert_eq!(count(mock, "kind = \"join_all\""), 2000 + 64);
+        // Over HTTP/2 one connection; then the serial strategy's one is as many.
+        assert_eq!(count(mock, "kind = \"join_all\"\nhttp2 = true"), 2 + 64);
+        assert_eq!(count(live, "kind = \"joinset\"\nlimit = 100"), 100 + 64);
     }
 
     #[test]

@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("quota", &[]),
     ("cpu", &[]),
     ("heap", &[]),
+    ("descriptors", &[]),
     ("machine", &[]),
     ("shard", &[]),
     // Configuration: the bottom layer of the pipeline.

@@ -557,9 +557,10 @@ fn strategy_selects_labels_to_run_and_an_unknown_label_is_refused() {
     );
 }
 
-/// The standalone mock's resident memory once it listens, started with `warm_mib`.
+/// A line of the standalone mock's `/proc/PID/status` once it listens (started with
+/// `warm_mib`), as a number: `VmRSS` in kB, `FDSize` in slots.
 #[cfg(target_os = "linux")]
-fn mock_resident_mib(warm_mib: &str) -> u64 {
+fn mock_status(warm_mib: &str, field: &str) -> u64 {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_llmbench"))
         .args(["mock", "--port", "0", "--warm-mib", warm_mib])
@@ -575,12 +576,30 @@ fn mock_resident_mib(warm_mib: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
-    let kib: u64 = status
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib >> 10
+        .unwrap()
+}
+
+#[cfg(target_os = "linux")]
+fn mock_resident_mib(warm_mib: &str) -> u64 {
+    mock_status(warm_mib, "VmRSS") >> 10
+}
+
+/// Grown once before it listens, so that accepting connections never waits for the
+/// kernel to grow it: room for 65,536, or as many as its open-file limit (raised to the
+/// hard limit, which it shares with this test) allows.
+#[test]
+#[cfg(target_os = "linux")]
+fn the_standalone_mock_grows_its_descriptor_table_before_it_listens() {
+    let hard = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap().1;
+    let table = mock_status("0", "FDSize");
+    assert!(
+        table >= hard.min(1 << 16),
+        "{table} slots (hard limit {hard})"
+    );
 }
 
 #[test]
