@@ -1,15 +1,10 @@
 //! The client side of OpenAI Chat Completions.
 
 use super::{BodyUsage, EventSummary, UsageOf, WireAdapter};
-use crate::wire::content::Content;
-use crate::wire::openai::{
-    CHAT_COMPLETIONS_PATH, ChatChunk, ChatMessage, ChatRequest, DONE, ErrorEnvelope, StreamOptions,
-    Usage,
-};
+use crate::wire::openai::{CHAT_COMPLETIONS_PATH, ChatChunk, DONE, ErrorEnvelope, Usage};
 use crate::wire::sse::SseEvent;
 use crate::workload::WorkItem;
 use serde::Deserialize;
-use std::borrow::Cow;
 
 pub struct OpenAiChat {
     pub model: String,
@@ -24,22 +19,7 @@ impl WireAdapter for OpenAiChat {
 
     fn request_body(&self, item: &WorkItem, stream: bool) -> Vec<u8> {
         let prompt = item.prompt_text();
-        let text = prompt.len() + self.model.len();
-        let request = ChatRequest {
-            model: Cow::Borrowed(&self.model),
-            messages: vec![ChatMessage {
-                role: "user".into(),
-                content: Some(Content::Text(prompt.into())),
-            }],
-            max_completion_tokens: Some(item.max_tokens),
-            max_tokens: None,
-            stream,
-            stream_options: StreamOptions::usage_if_streamed(stream),
-            ignore_eos: self.exact_length.then_some(true),
-            min_tokens: self.exact_length.then_some(item.max_tokens),
-            n: None,
-        };
-        super::json_body(&request, text)
+        self.write_request(&prompt, item.max_tokens, stream)
     }
 
     fn stream_event(&self, event: SseEvent<'_>) -> Result<EventSummary, String> {
@@ -57,6 +37,30 @@ impl WireAdapter for OpenAiChat {
 
     fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
         read_whole(body)
+    }
+}
+
+impl OpenAiChat {
+    /// The [`ChatRequest`](crate::wire::openai::ChatRequest) of one user message, written as `serde_json` writes it
+    /// ([`super::JsonBody`]; the tests compare the two): its fields in the type's order,
+    /// the `None`s left out.
+    fn write_request(&self, prompt: &str, max_tokens: u32, stream: bool) -> Vec<u8> {
+        let mut body = super::JsonBody::with_room(prompt.len() + self.model.len());
+        body.raw("{\"model\":").string(&self.model);
+        body.raw(",\"messages\":[{\"role\":\"user\",\"content\":")
+            .string(prompt);
+        body.raw("}],\"max_completion_tokens\":").number(max_tokens);
+        body.raw(if stream {
+            ",\"stream\":true,\"stream_options\":{\"include_usage\":true}"
+        } else {
+            ",\"stream\":false"
+        });
+        if self.exact_length {
+            body.raw(",\"ignore_eos\":true,\"min_tokens\":")
+                .number(max_tokens);
+        }
+        body.raw("}");
+        body.into_bytes()
     }
 }
 
@@ -96,11 +100,59 @@ pub(super) fn read_whole(body: &[u8]) -> Result<BodyUsage, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::content::Content;
+    use crate::wire::openai::{ChatMessage, ChatRequest, StreamOptions};
+    use std::borrow::Cow;
 
     fn event(data: &str) -> SseEvent<'_> {
         SseEvent {
             event: "message",
             data,
+        }
+    }
+
+    /// The body written piece by piece is byte for byte what serde_json writes for the
+    /// wire type, for prompts that need escaping and prompts that do not.
+    #[test]
+    fn the_request_is_what_serde_json_writes_for_the_wire_type() {
+        let prompts = [
+            "item-7 hotel oscar victor",
+            "",
+            "quote \" backslash \\ slash / tab \t newline \n bell \u{7} del \u{7f}",
+            "unicode: \u{e9}t\u{e9}, \u{4e2d}\u{6587}, \u{1f600}; \u{2028} line separator",
+            "\u{0}\u{1f}",
+        ];
+        for model in ["m", "gpt-4o-mini", "we\"ird\\model"] {
+            for exact_length in [false, true] {
+                let adapter = OpenAiChat {
+                    model: model.into(),
+                    exact_length,
+                };
+                for prompt in prompts {
+                    for (stream, max_tokens) in [(false, 16), (true, 4_000_000_000)] {
+                        let request = ChatRequest {
+                            model: Cow::Borrowed(model),
+                            messages: vec![ChatMessage {
+                                role: "user".into(),
+                                content: Some(Content::Text(prompt.into())),
+                            }],
+                            max_completion_tokens: Some(max_tokens),
+                            max_tokens: None,
+                            stream,
+                            stream_options: StreamOptions::usage_if_streamed(stream),
+                            ignore_eos: exact_length.then_some(true),
+                            min_tokens: exact_length.then_some(max_tokens),
+                            n: None,
+                        };
+                        let written = adapter.write_request(prompt, max_tokens, stream);
+                        let expected = serde_json::to_vec(&request).unwrap();
+                        assert_eq!(
+                            String::from_utf8(written).unwrap(),
+                            String::from_utf8(expected).unwrap()
+                        );
+                    }
+                }
+            }
         }
     }
 
