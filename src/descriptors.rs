@@ -13,15 +13,22 @@
 
 use std::time::{Duration, Instant};
 
-/// Grows the descriptor table to hold `count` descriptors (at most the open-file soft
-/// limit allows), by duplicating a descriptor onto the last slot wanted and closing the
-/// copy; returns how long that took (one grace period when the table grew). A table
-/// that already holds `count` is left as it is; nothing is done where the platform
-/// offers no way (and on error: the run then grows it as it goes, as before).
+/// The most descriptors reserved, whatever is asked: a table of 2 MiB of kernel memory
+/// (8 bytes a slot). An open-loop plan counts every work item as possibly in flight, so
+/// a long soak would otherwise ask for millions; a run that does hold more sockets
+/// grows the table past this as it goes.
+const MOST: u64 = 1 << 18;
+
+/// Grows the descriptor table to hold `count` descriptors (at most [`MOST`], and what
+/// the open-file soft limit allows), by duplicating a descriptor onto the last slot
+/// wanted and closing the copy; returns how long that took (one grace period when the
+/// table grew). A table that already holds `count` is left as it is; nothing is done
+/// where the platform offers no way (and on error: the run then grows it as it goes,
+/// as before).
 pub fn reserve(count: u64) -> Duration {
     let started = Instant::now();
     #[cfg(unix)]
-    grow_to(count);
+    grow_to(count.min(MOST));
     started.elapsed()
 }
 
