@@ -8,10 +8,9 @@
 //! `socket()` and `accept()`), once per doubling: a client opening 1,000 HTTP/1.1
 //! connections stalled every task on its thread four or five times in its ramp-up, and
 //! its TTFT p99 was 4 to 10 ms above the mock's. The kernel never shrinks a table, so
-//! growing it once, before the clock starts, pays the one wait there. A leaf: it knows
-//! nothing of what the descriptors are for.
-
-use std::time::{Duration, Instant};
+//! growing it once, before the clock starts, pays for it there: nothing while the
+//! process has one thread (`llmbench run` grows it before its runtimes start), one
+//! grace period after. A leaf: it knows nothing of what the descriptors are for.
 
 /// The most descriptors reserved, whatever is asked: a table of 2 MiB of kernel memory
 /// (8 bytes a slot). An open-loop plan counts every work item as possibly in flight, so
@@ -19,24 +18,33 @@ use std::time::{Duration, Instant};
 /// grows the table past this as it goes.
 const MOST: u64 = 1 << 18;
 
-/// Grows the descriptor table to hold `count` descriptors (at most [`MOST`], and what
-/// the open-file soft limit allows), by duplicating a descriptor onto the last slot
-/// wanted and closing the copy; returns how long that took (one grace period when the
-/// table grew). A table that already holds `count` is left as it is; nothing is done
-/// where the platform offers no way (and on error: the run then grows it as it goes,
-/// as before).
-pub fn reserve(count: u64) -> Duration {
-    let started = Instant::now();
-    #[cfg(unix)]
-    grow_to(count.min(MOST));
-    started.elapsed()
+/// Grows the descriptor table to hold `count` descriptors ([`slots`]), by duplicating
+/// a descriptor onto the last slot wanted and closing the copy. A table that already
+/// holds them is left as it is. Linux only, where growing is what stalls; elsewhere,
+/// and on any error, nothing is done and the run grows the table as it goes.
+pub fn reserve(count: u64) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
+        if let Some(last) = slots(count, limit).checked_sub(1) {
+            grow_to(last);
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = count;
 }
 
-#[cfg(unix)]
-fn grow_to(count: u64) {
+/// The slots to reserve for `count` descriptors under an open-file soft limit of
+/// `limit`: no more than the limit allows (a descriptor at or past it cannot be
+/// opened) nor [`MOST`].
+fn slots(count: u64, limit: u64) -> u64 {
+    count.min(limit).min(MOST)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn grow_to(last: u64) {
     use std::os::fd::AsRawFd;
-    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft);
-    let Ok(last) = libc::c_int::try_from(count.min(limit).saturating_sub(1)) else {
+    let Ok(last) = libc::c_int::try_from(last) else {
         return;
     };
     let Ok(null) = std::fs::File::open("/dev/null") else {
@@ -52,12 +60,22 @@ fn grow_to(count: u64) {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_slots_are_capped_by_the_limit_and_by_the_most() {
+        assert_eq!(slots(3000, 20_000), 3000);
+        assert_eq!(slots(3000, 1024), 1024);
+        assert_eq!(slots(0, 1024), 0);
+        assert_eq!(slots(10_000_000, u64::MAX), MOST);
+        assert_eq!(slots(u64::MAX, 0), 0);
+    }
+
     /// The size of this process's descriptor table, as the kernel reports it: the
     /// `FDSize` line of `/proc/self/status`.
+    #[cfg(target_os = "linux")]
     fn table_size() -> u64 {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let line = status.lines().find(|l| l.starts_with("FDSize:")).unwrap();
@@ -65,21 +83,21 @@ mod tests {
     }
 
     #[test]
-    fn the_table_holds_what_was_reserved_within_the_limit() {
+    #[cfg(target_os = "linux")]
+    fn the_table_holds_what_was_reserved_and_nothing_stays_open() {
         let _ = rlimit::increase_nofile_limit(u64::MAX);
         let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap().0;
         let wanted = 3000.min(limit);
         reserve(wanted);
         assert!(table_size() >= wanted, "{} < {wanted}", table_size());
-        // Past the limit (where the limit is small enough to grow a table to): grown
-        // to the limit, without an error.
-        if limit <= 1 << 16 {
-            reserve(limit * 4);
-            assert!(table_size() >= limit);
-        }
-        // Nothing stays open: a new descriptor still takes the lowest free number.
-        let file = std::fs::File::open("/dev/null").unwrap();
-        use std::os::fd::AsRawFd;
-        assert!((file.as_raw_fd() as u64) < wanted - 1);
+        // The copy made on the last slot is closed again.
+        let last = libc::c_int::try_from(wanted - 1).unwrap();
+        // SAFETY: F_GETFD on a descriptor number only reads its flags, or fails.
+        let flags = unsafe { libc::fcntl(last, libc::F_GETFD) };
+        assert_eq!(flags, -1, "descriptor {last} was left open");
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EBADF)
+        );
     }
 }

@@ -138,7 +138,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The descriptors a standalone mock reserves before it listens
+/// The descriptors a standalone mock reserves before it says it listens
 /// ([`llmbench::descriptors::reserve`]), within the open-file limit: not knowing how
 /// many connections will come, room for 65,536 (a table of 512 KiB), so that accepting
 /// them never stalls it; past that the table grows as it must.

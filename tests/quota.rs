@@ -91,8 +91,8 @@ rpm = 600
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adaptive_with_retries_answers_everything_with_few_429s_and_a_limit_that_settles() {
-    // 1,200 RPM: 1,200 at once, then 20 a second. Each request takes 400 ms, so the
-    // quota's rate is 8 in flight.
+    // 1,200 RPM: 1,200 at once, then 20 a second. Each request takes about 250 ms, so
+    // the quota's rate is 5 in flight.
     let src = r#"
 name = "adaptive"
 [target]
@@ -143,8 +143,8 @@ kind = "adaptive"
     // 429 halves that, and the third sets a threshold near the quota. From there the
     // limit saws: up by one per window, back to 1 on a 429, with peaks about twice the 5
     // in flight the quota sustains (9 to 10 measured). The band: never above 12, and
-    // every peak from 4 to 12. The 80 requests past the bucket and its refill give the
-    // steady phase about 8 s, room for three cycles after the third decrease.
+    // every peak from 4 to 12. The 160 requests past the bucket and its refill give the
+    // steady phase about 8 s at 20 a second, room for cycles after the third decrease.
     assert_eq!(series.unit, LimitUnit::InFlight);
     let decreases: Vec<usize> = series
         .points
@@ -167,6 +167,7 @@ kind = "adaptive"
         .filter(|w| w[1].1 < w[0].1)
         .map(|w| w[0].1)
         .collect();
+    assert!(!peaks.is_empty(), "no cycle to judge: {warm:?}");
     assert!(
         peaks.iter().all(|p| (4.0..=12.0).contains(p)),
         "peaks out of the band: {peaks:?} in {warm:?}"

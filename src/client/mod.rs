@@ -602,11 +602,11 @@ fn json_body(request: &impl serde::Serialize, text: usize) -> Vec<u8> {
     body
 }
 
-/// A request's JSON body written piece by piece, for the adapters whose request is
-/// sent for every work item (OpenAI chat): the same bytes `serde_json` writes for the
-/// wire type (each adapter's tests compare them), without its per-byte escape scan of
-/// every key and value, half of the cost of serialising a chat request
-/// (`callgrind`: 2,600 instructions of the request's 3,100 went to it).
+/// A request's JSON body written piece by piece, for the OpenAI chat adapter (the
+/// default API, on every request's path): the same bytes `serde_json` writes for the
+/// wire type (the adapter's tests compare them), without its per-byte escape scan of
+/// every key and value (`callgrind`: 2,600 instructions of the chat request's 3,100
+/// went to serialising it).
 struct JsonBody(Vec<u8>);
 
 impl JsonBody {

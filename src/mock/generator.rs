@@ -87,10 +87,13 @@ impl CompletionPlan {
         let ttft = config.ttft_ms.sample(&mut rng);
         let first = ChoicePlan::draw(config, cap, &mut rng);
         let fault_roll = rng.random();
+        // Drawn after the fault roll, so that a request's time to first token, length
+        // and fault are what they were before the words had a stream of their own.
+        let first = first.with_words(&mut rng);
         let others = (1..choices.max(1)).map(|k| {
             let mut draws = ChaCha8Rng::seed_from_u64(request_seed);
             draws.set_stream(u64::from(k));
-            ChoicePlan::draw(config, cap, &mut draws)
+            ChoicePlan::draw(config, cap, &mut draws).with_words(&mut draws)
         });
         CompletionPlan {
             fault_roll,
@@ -132,7 +135,8 @@ impl CompletionPlan {
 }
 
 impl ChoicePlan {
-    /// A choice's length from the mock's length model, then its word stream's seed.
+    /// A choice's length from the mock's length model (its words' stream is seeded by
+    /// [`ChoicePlan::with_words`]).
     fn draw(config: &MockConfig, cap: Option<u32>, rng: &mut ChaCha8Rng) -> ChoicePlan {
         let wanted = match config.output_tokens {
             Some(dist) => dist.sample(rng),
@@ -145,7 +149,15 @@ impl ChoicePlan {
         ChoicePlan {
             output_tokens,
             finish_reason,
+            words: Pcg32::seed_from_u64(0),
+        }
+    }
+
+    /// The choice with its word stream seeded by the next draw of `rng`.
+    fn with_words(self, rng: &mut ChaCha8Rng) -> ChoicePlan {
+        ChoicePlan {
             words: Pcg32::seed_from_u64(rng.random()),
+            ..self
         }
     }
 }

@@ -261,7 +261,7 @@ struct ChunkFramer {
     meta: ResponseMeta,
     usage: UsageField,
     /// The response's `id` as JSON, written into every content chunk. Inline (an id is
-    /// 37 bytes quoted), as is the one choice's skeleton pointer of almost every
+    /// 35 bytes quoted), as is the one choice's skeleton pointer of almost every
     /// response: at 10,000 streams the framer is cold at each token, and each separate
     /// allocation read then was one cache miss more.
     id_json: smallvec::SmallVec<[u8; 48]>,
