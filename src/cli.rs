@@ -48,7 +48,7 @@ Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at
         strategies: Vec<String>,
         /// Send only part I of N (from 0) of the work: the items whose index mod N is I,
         /// at their times in the whole schedule; `llmbench merge` joins the parts. Needs
-        /// one strategy and a target that is not the embedded mock.
+        /// --start-at, one strategy and a target that is not the embedded mock.
         #[arg(long, value_name = "I/N", conflicts_with = "shards")]
         shard: Option<llmbench::shard::ShardSpec>,
         /// As --shard, with I read from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).

@@ -586,6 +586,13 @@ fn take_shard(
             path.display()
         ));
     }
+    if options.start_at.is_none() {
+        // The merge refuses parts without one common start: say so before the run.
+        return Err(format!(
+            "{}: --shard needs --start-at TIME, one instant given to every part (RFC 3339 or Unix seconds, say `--start-at $(date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)`): parts that start on their own cannot be merged",
+            path.display()
+        ));
+    }
     let file = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     // Item by item, so a long schedule is hashed without a copy of it.
     let schedule = items.iter().map(|item| {

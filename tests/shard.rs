@@ -374,6 +374,31 @@ fn a_shard_needs_a_shared_target_one_strategy_and_a_valid_index() {
         stderr.contains("from 0 to 2") && stderr.contains("got 3"),
         "{stderr}"
     );
+    // A part without a common start could not be merged: refused before it runs.
+    let live = dir.path().join("live.toml");
+    std::fs::write(
+        &live,
+        "name = \"l\"\n[target]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\n[workload]\nrequests = 3\n[[strategy]]\nkind = \"serial\"\n",
+    )
+    .unwrap();
+    let output = llmbench(
+        &[
+            "run",
+            live.to_str().unwrap(),
+            "--shard",
+            "0/2",
+            "--yes",
+            "-o",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("live.toml") && stderr.contains("--shard needs --start-at"),
+        "{stderr}"
+    );
     let (code, stderr) = run(&["--start-at", "2001-01-01T00:00:00Z", "-s", "serial"], &[]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("ago"), "{stderr}");
@@ -381,7 +406,7 @@ fn a_shard_needs_a_shared_target_one_strategy_and_a_valid_index() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("RFC 3339"), "{stderr}");
     assert!(
-        std::fs::read_dir(dir.path()).unwrap().count() == 1,
-        "no results folder for a refused run"
+        std::fs::read_dir(dir.path()).unwrap().count() == 2,
+        "no results folder for a refused run: only the two scenarios"
     );
 }
