@@ -1,8 +1,8 @@
 //! The client side of Anthropic Messages.
 
-use super::{BodyUsage, EventSummary, WireAdapter};
+use super::{BodyUsage, EventSummary, UsageOf, WireAdapter};
 use crate::wire::anthropic::{
-    Block, Content, MESSAGES_PATH, Message, MessageResponse, MessagesRequest, StreamEvent,
+    Block, Content, MESSAGES_PATH, Message, MessagesRequest, MessagesUsage, StreamEvent,
 };
 use crate::wire::content::CacheControl;
 use crate::wire::sse::SseEvent;
@@ -72,10 +72,15 @@ impl WireAdapter for AnthropicMessages {
     }
 
     fn whole_body(&self, body: &[u8]) -> Result<BodyUsage, String> {
-        let message: MessageResponse = super::read_body(body, "message")?;
+        // Read for its usage only, as the OpenAI adapters read theirs: the content
+        // blocks are checked as JSON, not built.
+        let message: UsageOf<MessagesUsage> = super::read_body(body, "message")?;
+        let usage = message
+            .usage
+            .ok_or_else(|| "message without usage".to_string())?;
         Ok(BodyUsage {
-            output_tokens: message.usage.output_tokens,
-            cached_tokens: message.usage.cache_read_input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_tokens: usage.cache_read_input_tokens,
         })
     }
 }
@@ -134,6 +139,37 @@ mod tests {
         assert_eq!(
             a.stream_event(event("error", err)).unwrap_err(),
             "error event: overloaded_error: Overloaded"
+        );
+    }
+
+    #[test]
+    fn a_whole_message_is_read_for_its_usage() {
+        let a = AnthropicMessages { model: "m".into() };
+        let body = |usage: &str| {
+            format!(
+                r#"{{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{{"type":"text","text":"Hi \"there\""}}],"stop_reason":"end_turn","stop_sequence":null{usage}}}"#
+            )
+        };
+        let cached = body(
+            r#","usage":{"input_tokens":16,"output_tokens":9,"cache_creation_input_tokens":0,"cache_read_input_tokens":8}"#,
+        );
+        assert_eq!(
+            a.whole_body(cached.as_bytes()),
+            Ok(BodyUsage {
+                output_tokens: 9,
+                cached_tokens: 8
+            })
+        );
+        assert_eq!(
+            a.whole_body(body("").as_bytes()),
+            Err("message without usage".into())
+        );
+        // A body that is not JSON throughout is refused, though its usage is whole.
+        let broken = cached.replace(r#""content":["#, r#""content":[,"#);
+        assert!(
+            a.whole_body(broken.as_bytes())
+                .unwrap_err()
+                .starts_with("unreadable message"),
         );
     }
 }
