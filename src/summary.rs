@@ -206,6 +206,25 @@ pub struct CopyShare {
     pub requests_per_s: f64,
 }
 
+/// Parts' shares of one copy added (a merge): the counts add; the rate is the caller's
+/// to recompute over the merged makespan. Destructured, so that a new field must say
+/// how it adds.
+impl std::ops::AddAssign<&CopyShare> for CopyShare {
+    fn add_assign(&mut self, other: &CopyShare) {
+        let CopyShare {
+            requests,
+            ok,
+            rate_limited,
+            failed,
+            requests_per_s: _,
+        } = other;
+        self.requests += requests;
+        self.ok += ok;
+        self.rate_limited += rate_limited;
+        self.failed += failed;
+    }
+}
+
 /// The cache hits among the answered requests; `None` when none reported a cached token.
 fn prompt_cache_hits(s: &StrategyResult) -> Option<PromptCacheHits> {
     let c = s.tally.prompt_cache;

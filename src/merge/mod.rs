@@ -410,10 +410,7 @@ fn add_copies(of: &[&StrategySummary], makespan_s: f64) -> Vec<CopyShare> {
             return Vec::new();
         }
         for (total, share) in sum.iter_mut().zip(&s.copies) {
-            total.requests += share.requests;
-            total.ok += share.ok;
-            total.rate_limited += share.rate_limited;
-            total.failed += share.failed;
+            *total += share;
         }
     }
     for share in &mut sum {
