@@ -12,7 +12,8 @@ use crate::recorder::{ErrorClass, Outcome, RecordSink, RequestRecord};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 pub const FILE: &str = "requests.csv";
@@ -50,11 +51,57 @@ pub fn create(dir: &Path) -> std::io::Result<()> {
 /// recorder hands each record over on the request's task (a channel send, no I/O), and a
 /// thread of its own formats and appends them in batches, one write every few
 /// milliseconds ([`GATHER`]). After a kill the file holds every row but those of the
-/// last few milliseconds; [`read`] drops a row cut in half.
+/// last few milliseconds; [`read`] drops a row cut in half. Rows waiting to be written
+/// are bounded ([`MOST_WAITING`]): past it, a recording thread waits for the writer.
 pub struct RowWriter {
     sender: mpsc::Sender<RowMessage>,
     thread: Mutex<Option<std::thread::JoinHandle<std::io::Result<()>>>>,
     path: PathBuf,
+    backlog: Arc<Backlog>,
+    most_waiting: usize,
+}
+
+/// The most rows handed over and not yet written before a request's thread waits for
+/// the writer: about 50 MB of records, three seconds of rows at 80,000 requests a
+/// second. A few hundred wait normally (one write every [`GATHER`]); a disk that stalls,
+/// or a writer kept off its core (a client at real-time priority shares it), would
+/// otherwise let them pile up without bound.
+const MOST_WAITING: usize = 1 << 18;
+
+/// The rows handed over and not yet written, and a way to wait for room.
+#[derive(Default)]
+struct Backlog {
+    rows: AtomicUsize,
+    /// The writer has stopped (done, or failed): nothing waits for it any more.
+    closed: AtomicBool,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+impl Backlog {
+    /// Counts a row in; past `most`, waits until the writer has caught up below it (or
+    /// stopped). The wait is checked every 100 ms as well, in case a wake-up is missed.
+    fn add(&self, most: usize) {
+        if self.rows.fetch_add(1, Ordering::Relaxed) < most {
+            return;
+        }
+        let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        while self.rows.load(Ordering::Relaxed) > most && !self.closed.load(Ordering::Relaxed) {
+            lock = self
+                .room
+                .wait_timeout(lock, Duration::from_millis(100))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// `rows` are written (or `closed`: the writer stopped); wakes whoever waits.
+    fn taken(&self, rows: usize, closed: bool) {
+        self.rows.fetch_sub(rows, Ordering::Relaxed);
+        self.closed.fetch_or(closed, Ordering::Relaxed);
+        let _lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.room.notify_all();
+    }
 }
 
 enum RowMessage {
@@ -65,17 +112,34 @@ enum RowMessage {
 impl RowWriter {
     /// Starts appending the rows of strategy `label` to `dir`'s `requests.csv`.
     pub fn start(dir: &Path, label: &str) -> std::io::Result<Arc<RowWriter>> {
+        RowWriter::start_with_room(dir, label, MOST_WAITING)
+    }
+
+    /// [`RowWriter::start`], with up to `most_waiting` rows waiting to be written.
+    fn start_with_room(
+        dir: &Path,
+        label: &str,
+        most_waiting: usize,
+    ) -> std::io::Result<Arc<RowWriter>> {
         let path = dir.join(FILE);
         let file = std::fs::OpenOptions::new().append(true).open(&path)?;
         let (sender, receiver) = mpsc::channel();
         let label = label.to_string();
+        let backlog = Arc::new(Backlog::default());
+        let writer_backlog = backlog.clone();
         let thread = std::thread::Builder::new()
             .name("llmbench-rows".into())
-            .spawn(move || write_rows(file, &label, &receiver))?;
+            .spawn(move || {
+                let written = write_rows(file, &label, &receiver, &writer_backlog);
+                writer_backlog.taken(0, true);
+                written
+            })?;
         Ok(Arc::new(RowWriter {
             sender,
             thread: Mutex::new(Some(thread)),
             path,
+            backlog,
+            most_waiting,
         }))
     }
 
@@ -104,6 +168,7 @@ impl RowWriter {
 
 impl RecordSink for RowWriter {
     fn record(&self, record: &RequestRecord) {
+        self.backlog.add(self.most_waiting);
         let _ = self.sender.send(RowMessage::Row(record.clone()));
     }
 }
@@ -118,16 +183,18 @@ fn write_rows(
     mut file: std::fs::File,
     label: &str,
     receiver: &mpsc::Receiver<RowMessage>,
+    backlog: &Backlog,
 ) -> std::io::Result<()> {
     // One buffer for every batch: a fresh one each time would have its pages returned
     // to the system and faulted back in, tens of times a second.
     let mut rows = Vec::new();
     let mut next = receiver.recv().ok();
     while let Some(RowMessage::Row(first)) = next {
-        let gathered = gather(&mut rows, label, first, receiver);
+        let (gathered, count) = gather(&mut rows, label, first, receiver);
         // The batch in one write, so that a row is never split between two writes.
         std::io::Write::write_all(&mut file, &rows)?;
         rows.clear();
+        backlog.taken(count, false);
         next = match gathered {
             Gathered::End => None,
             // Let rows gather rather than block at once: a sender wakes a blocked
@@ -155,22 +222,25 @@ enum Gathered {
     End,
 }
 
-/// Formats `first` and every row already waiting into `rows`.
+/// Formats `first` and every row already waiting into `rows`; with how many there were.
 fn gather(
     rows: &mut Vec<u8>,
     label: &str,
     first: RequestRecord,
     receiver: &mpsc::Receiver<RowMessage>,
-) -> Gathered {
+) -> (Gathered, usize) {
     let mut record = first;
-    loop {
+    let mut count = 0;
+    let gathered = loop {
         write_row(rows, label, &record);
+        count += 1;
         record = match receiver.try_recv() {
             Ok(RowMessage::Row(record)) => record,
             Err(mpsc::TryRecvError::Empty) => break Gathered::CaughtUp,
             Ok(RowMessage::End) | Err(mpsc::TryRecvError::Disconnected) => break Gathered::End,
         };
-    }
+    };
+    (gathered, count)
 }
 
 /// One record as a row of `requests.csv`, as the `csv` crate writes it (the header,
@@ -420,6 +490,92 @@ fn parse_us(s: &str) -> Result<Option<Duration>, std::num::ParseIntError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(index: u32) -> RequestRecord {
+        RequestRecord {
+            index,
+            prompt_tokens: 16,
+            max_tokens: 16,
+            intended: Duration::ZERO,
+            sent: None,
+            attempt_sent: None,
+            first_token: None,
+            end: None,
+            status: None,
+            output_tokens: 0,
+            content_chunks: 0,
+            tokens_counted: false,
+            cached_tokens: 0,
+            outcome: Outcome::Cancelled,
+            attempts: 0,
+            backoff: Duration::ZERO,
+            // Long, so that a few rows fill a pipe's buffer.
+            error: Some("x".repeat(4096)),
+            connect: None,
+        }
+    }
+
+    /// A writer that cannot write (its file a pipe nobody reads) holds the recording
+    /// threads back once its room is full, instead of letting rows pile up; they go on
+    /// once it writes again.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn rows_past_the_room_wait_for_a_writer_that_cannot_write() {
+        use std::io::Read;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE);
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a path that is a valid C string; mkfifo touches nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // Opened for reading first (without blocking), so that the writer's open does
+        // not wait for a reader; nothing is read until the end.
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let rows = RowWriter::start_with_room(dir.path(), "s", 8).unwrap();
+        // 64 rows of 4 KiB: the pipe (64 KiB) fills, the writer blocks, and past 8 rows
+        // waiting the recording thread waits.
+        let recorder = {
+            let rows = rows.clone();
+            std::thread::spawn(move || {
+                for index in 0..64 {
+                    rows.record(&record(index));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            !recorder.is_finished(),
+            "64 rows handed over past a room of 8"
+        );
+        assert!(rows.backlog.rows.load(Ordering::Relaxed) <= 8 + 1 + 64 / 16);
+        // The reader drains the pipe: the writer writes, the recorder goes on.
+        let drain = std::thread::spawn(move || {
+            let mut read = 0;
+            let mut buffer = vec![0; 1 << 16];
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(20) {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => read += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            read
+        });
+        recorder.join().unwrap();
+        // Every row written; the error it reports is the pipe's refusal to be synced.
+        let _ = rows.finish();
+        drop(rows);
+        assert!(drain.join().unwrap() >= 64 * 4096);
+    }
 
     #[test]
     fn every_outcome_cell_reads_back() {
