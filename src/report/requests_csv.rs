@@ -494,24 +494,9 @@ mod tests {
     fn record(index: u32) -> RequestRecord {
         RequestRecord {
             index,
-            prompt_tokens: 16,
-            max_tokens: 16,
-            intended: Duration::ZERO,
-            sent: None,
-            attempt_sent: None,
-            first_token: None,
-            end: None,
-            status: None,
-            output_tokens: 0,
-            content_chunks: 0,
-            tokens_counted: false,
-            cached_tokens: 0,
-            outcome: Outcome::Cancelled,
-            attempts: 0,
-            backoff: Duration::ZERO,
             // Long, so that a few rows fill a pipe's buffer.
             error: Some("x".repeat(4096)),
-            connect: None,
+            ..RequestRecord::unsent(&item())
         }
     }
 
