@@ -68,6 +68,15 @@ pub struct RowWriter {
 /// otherwise let them pile up without bound.
 const MOST_WAITING: usize = 1 << 18;
 
+/// Closes a [`Backlog`] when dropped.
+struct Closed<'a>(&'a Backlog);
+
+impl Drop for Closed<'_> {
+    fn drop(&mut self) {
+        self.0.taken(0, true);
+    }
+}
+
 /// The rows handed over and not yet written, and a way to wait for room.
 #[derive(Default)]
 struct Backlog {
@@ -130,9 +139,10 @@ impl RowWriter {
         let thread = std::thread::Builder::new()
             .name("llmbench-rows".into())
             .spawn(move || {
-                let written = write_rows(file, &label, &receiver, &writer_backlog);
-                writer_backlog.taken(0, true);
-                written
+                // Closed however the writer stops, a panic included: no recorder waits
+                // for it then.
+                let _closed = Closed(&writer_backlog);
+                write_rows(file, &label, &receiver, &writer_backlog)
             })?;
         Ok(Arc::new(RowWriter {
             sender,
