@@ -589,7 +589,7 @@ fn take_shard(
     if options.start_at.is_none() {
         // The merge refuses parts without one common start: say so before the run.
         return Err(format!(
-            "{}: --shard needs --start-at TIME, one instant given to every part (RFC 3339 or Unix seconds, say `--start-at $(date -u -d '+1 min' +%Y-%m-%dT%H:%M:%SZ)`): parts that start on their own cannot be merged",
+            "{}: a part of a sharded run (--shard or --shards) needs --start-at TIME, one instant given to every part (RFC 3339, like 2026-11-29T12:00:00Z, or Unix seconds): parts that start on their own cannot be merged",
             path.display()
         ));
     }

@@ -396,7 +396,7 @@ fn a_shard_needs_a_shared_target_one_strategy_and_a_valid_index() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("live.toml") && stderr.contains("--shard needs --start-at"),
+        stderr.contains("live.toml") && stderr.contains("needs --start-at"),
         "{stderr}"
     );
     let (code, stderr) = run(&["--start-at", "2001-01-01T00:00:00Z", "-s", "serial"], &[]);

@@ -21,7 +21,8 @@ pub mod timeline;
 /// Where each record goes the moment it is made (the recorder keeps only its tally): the
 /// results folder's `requests.csv`, written by a layer above through this trait, so that
 /// a crash leaves every finished request on disk. Called once per request on the
-/// request's own task: an implementation must not block.
+/// request's own task: an implementation must not block on I/O; it may hold the task
+/// back only as backpressure, when the records it has not yet written are too many.
 pub trait RecordSink: Send + Sync {
     fn record(&self, record: &RequestRecord);
 }

@@ -48,7 +48,8 @@ pub fn create(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Streams one strategy's rows into `requests.csv` as its requests finish: the
-/// recorder hands each record over on the request's task (a channel send, no I/O), and a
+/// recorder hands each record over on the request's task (a channel send, no I/O; a
+/// wait only when [`MOST_WAITING`] rows are not yet written), and a
 /// thread of its own formats and appends them in batches, one write every few
 /// milliseconds ([`GATHER`]). After a kill the file holds every row but those of the
 /// last few milliseconds; [`read`] drops a row cut in half. Rows waiting to be written
@@ -89,19 +90,25 @@ struct Backlog {
 
 impl Backlog {
     /// Counts a row in; past `most`, waits until the writer has caught up below it (or
-    /// stopped). The wait is checked every 100 ms as well, in case a wake-up is missed.
+    /// stopped). A waiting thread's row is not counted while it waits (it is not sent
+    /// yet, so the writer could never take it), so any number of threads may wait; the
+    /// count may pass `most` by the threads let go at once. The wait is checked every
+    /// 100 ms as well, in case a wake-up is missed.
     fn add(&self, most: usize) {
         if self.rows.fetch_add(1, Ordering::Relaxed) < most {
             return;
         }
+        self.rows.fetch_sub(1, Ordering::Relaxed);
         let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        while self.rows.load(Ordering::Relaxed) > most && !self.closed.load(Ordering::Relaxed) {
+        while self.rows.load(Ordering::Relaxed) >= most && !self.closed.load(Ordering::Relaxed) {
             lock = self
                 .room
                 .wait_timeout(lock, Duration::from_millis(100))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        drop(lock);
+        self.rows.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `rows` are written (or `closed`: the writer stopped); wakes whoever waits.
@@ -154,7 +161,8 @@ impl RowWriter {
     }
 
     /// Waits until every row handed over is on disk; an error (a full disk) names the
-    /// file. Rows handed over later are not written.
+    /// file. Rows handed over later are not written, nor those of a recorder still
+    /// waiting for room then (a task that outlived its strategy).
     pub fn finish(&self) -> std::io::Result<()> {
         let _ = self.sender.send(RowMessage::End);
         let thread = self
@@ -511,44 +519,63 @@ mod tests {
     }
 
     /// A writer that cannot write (its file a pipe nobody reads) holds the recording
-    /// threads back once its room is full, instead of letting rows pile up; they go on
-    /// once it writes again.
+    /// threads back once its room is full, more of them than it has room for included,
+    /// instead of letting rows pile up; they go on once it writes again.
     #[test]
     #[cfg(target_os = "linux")]
     fn rows_past_the_room_wait_for_a_writer_that_cannot_write() {
         use std::io::Read;
+        use std::os::fd::AsRawFd;
         use std::os::unix::ffi::OsStrExt;
         use std::os::unix::fs::OpenOptionsExt;
+        const ROOM: usize = 2;
+        const THREADS: u32 = 4;
+        const ROWS: u32 = 64;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE);
         let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
         // SAFETY: a path that is a valid C string; mkfifo touches nothing else.
         assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
         // Opened for reading first (without blocking), so that the writer's open does
-        // not wait for a reader; nothing is read until the end.
+        // not wait for a reader; nothing is read until the end. The pipe holds 64 KiB
+        // whatever the page size (16 pages by default).
         let mut reader = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(&path)
             .unwrap();
-        let rows = RowWriter::start_with_room(dir.path(), "s", 8).unwrap();
-        // 64 rows of 4 KiB: the pipe (64 KiB) fills, the writer blocks, and past 8 rows
-        // waiting the recording thread waits.
-        let recorder = {
-            let rows = rows.clone();
-            std::thread::spawn(move || {
-                for index in 0..64 {
-                    rows.record(&record(index));
-                }
+        // SAFETY: F_SETPIPE_SZ on a pipe descriptor this test owns.
+        assert!(unsafe { libc::fcntl(reader.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 16) } >= 1 << 16);
+        let rows = RowWriter::start_with_room(dir.path(), "s", ROOM).unwrap();
+        // Rows of 4 KiB from more threads than there is room: the pipe fills, the
+        // writer blocks in a write, and every thread ends up waiting for room.
+        let recorders: Vec<_> = (0..THREADS)
+            .map(|thread| {
+                let rows = rows.clone();
+                std::thread::spawn(move || {
+                    for index in 0..ROWS {
+                        rows.record(&record(thread * ROWS + index));
+                    }
+                })
             })
-        };
-        std::thread::sleep(Duration::from_millis(500));
+            .collect();
+        let waiting = || rows.backlog.rows.load(Ordering::Relaxed);
+        let started = std::time::Instant::now();
+        while waiting() < ROOM && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Settled: nothing moves while the pipe stays full.
+        std::thread::sleep(Duration::from_millis(300));
+        let held = waiting();
         assert!(
-            !recorder.is_finished(),
-            "64 rows handed over past a room of 8"
+            (ROOM..=ROOM + THREADS as usize).contains(&held),
+            "{held} rows waiting with a room of {ROOM}"
         );
-        assert!(rows.backlog.rows.load(Ordering::Relaxed) <= 8 + 1 + 64 / 16);
-        // The reader drains the pipe: the writer writes, the recorder goes on.
+        assert!(
+            recorders.iter().all(|r| !r.is_finished()),
+            "a thread handed over all its rows past the room"
+        );
+        // The reader drains the pipe: the writer writes, the recorders go on.
         let drain = std::thread::spawn(move || {
             let mut read = 0;
             let mut buffer = vec![0; 1 << 16];
@@ -565,11 +592,18 @@ mod tests {
             }
             read
         });
-        recorder.join().unwrap();
-        // Every row written; the error it reports is the pipe's refusal to be synced.
-        let _ = rows.finish();
+        for recorder in recorders {
+            recorder.join().unwrap();
+        }
+        // Every row written; the one error is the pipe's refusal to be synced.
+        let finished = rows.finish();
+        assert_eq!(
+            finished.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::InvalidInput)
+        );
         drop(rows);
-        assert!(drain.join().unwrap() >= 64 * 4096);
+        let read = drain.join().unwrap();
+        assert!(read >= (THREADS * ROWS * 4096) as usize, "{read} bytes");
     }
 
     #[test]
