@@ -164,6 +164,17 @@ mod tests {
             a.whole_body(body("").as_bytes()),
             Err("message without usage".into())
         );
+        // Cache counts sent as `null`, as some compatible proxies do: none.
+        let nulls = body(
+            r#","usage":{"input_tokens":16,"output_tokens":9,"cache_creation_input_tokens":null,"cache_read_input_tokens":null}"#,
+        );
+        assert_eq!(
+            a.whole_body(nulls.as_bytes()),
+            Ok(BodyUsage {
+                output_tokens: 9,
+                cached_tokens: 0
+            })
+        );
         // A body that is not JSON throughout is refused, though its usage is whole.
         let broken = cached.replace(r#""content":["#, r#""content":[,"#);
         assert!(

@@ -45,10 +45,16 @@ pub enum StopReason {
 pub struct MessagesUsage {
     pub input_tokens: u32,
     pub output_tokens: u32,
-    #[serde(default)]
+    /// Absent or `null` (as some Anthropic-compatible proxies send it): none.
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub cache_creation_input_tokens: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub cache_read_input_tokens: u32,
+}
+
+/// A count that may be `null`, read as 0.
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.unwrap_or(0))
 }
 
 impl MessagesUsage {
