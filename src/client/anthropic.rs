@@ -77,7 +77,7 @@ impl WireAdapter for AnthropicMessages {
         let message: UsageOf<MessagesUsage> = super::read_body(body, "message")?;
         let usage = message
             .usage
-            .ok_or_else(|| "message without usage".to_string())?;
+            .ok_or_else(|| super::without_usage("message", body))?;
         Ok(BodyUsage {
             output_tokens: usage.output_tokens,
             cached_tokens: usage.cache_read_input_tokens,
@@ -160,9 +160,10 @@ mod tests {
                 cached_tokens: 8
             })
         );
+        let without = body("");
         assert_eq!(
-            a.whole_body(body("").as_bytes()),
-            Err("message without usage".into())
+            a.whole_body(without.as_bytes()),
+            Err(format!("message without usage: {}", &without[..120]))
         );
         // Cache counts sent as `null`, as some compatible proxies do: none.
         let nulls = body(

@@ -651,6 +651,13 @@ impl JsonBody {
     }
 }
 
+/// That a body parsed but carried no usage, with the start of the body: a proxy's
+/// error in a 200, say, shows what it was.
+fn without_usage(what: &str, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    format!("{what} without usage: {}", excerpt(&text))
+}
+
 /// The start of a long text, for error messages.
 fn excerpt(s: &str) -> &str {
     let end = s.char_indices().nth(120).map_or(s.len(), |(i, _)| i);

@@ -94,7 +94,7 @@ pub(super) fn read_whole(body: &[u8]) -> Result<BodyUsage, String> {
             output_tokens: u.completion_tokens,
             cached_tokens: u.cached_tokens(),
         })
-        .ok_or_else(|| "completion without usage".to_string())
+        .ok_or_else(|| super::without_usage("completion", body))
 }
 
 #[cfg(test)]
@@ -206,7 +206,7 @@ mod tests {
         for without in [body(""), body(r#","usage":null"#)] {
             assert_eq!(
                 a.whole_body(without.as_bytes()),
-                Err("completion without usage".into())
+                Err(format!("completion without usage: {}", &without[..120]))
             );
         }
         let cut = &cached[..cached.len() - 1];

@@ -106,7 +106,7 @@ impl WireAdapter for OpenAiResponses {
         let response: UsageOf<ResponsesUsage> = super::read_body(body, "response")?;
         let usage = response
             .usage
-            .ok_or_else(|| "response without usage".to_string())?;
+            .ok_or_else(|| super::without_usage("response", body))?;
         Ok(BodyUsage {
             output_tokens: usage.output_tokens,
             cached_tokens: usage.input_tokens_details.cached_tokens,
