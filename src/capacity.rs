@@ -121,19 +121,21 @@ impl<'a> Probes<'a> {
     /// measurements too, and its first probe high up would otherwise grow the heap
     /// while it is judged.
     pub fn heap_to_warm(&self) -> u64 {
-        let high = self.search.high.0;
-        let strategy = self.strategy_at(high);
-        let requests = self.search.requests_at(high);
+        let (strategy, requests) = self.highest_probe();
         crate::plan::heap_to_warm(self.scenario, std::iter::once(&strategy), requests)
     }
 
     /// The descriptors the probe at the highest point may hold
     /// ([`crate::plan::peak_descriptors`]), to reserve before the first probe.
     pub fn peak_descriptors(&self) -> u64 {
-        let high = self.search.high.0;
-        let strategy = self.strategy_at(high);
-        let requests = self.search.requests_at(high);
+        let (strategy, requests) = self.highest_probe();
         crate::plan::peak_descriptors(self.scenario, std::iter::once(&strategy), requests)
+    }
+
+    /// The strategy and request count of a probe at the search's highest point.
+    fn highest_probe(&self) -> (StrategyConfig, u64) {
+        let high = self.search.high.0;
+        (self.strategy_at(high), self.search.requests_at(high))
     }
 
     /// The strategy at `point`: with that `limit` in a concurrency search, as it is in

@@ -269,6 +269,25 @@ const CASES: &[Case] = &[
         "",
         &["workload.cpu_work_us", "60,000,000"],
     ),
+    // Heap to warm past its cap, or below nothing.
+    case(
+        MOCK,
+        BATCH,
+        SERIAL,
+        "[client]\nwarm_heap_mib = 5000",
+        &[
+            "client.warm_heap_mib",
+            "a number of MiB from 0 to 4,096",
+            "5000",
+        ],
+    ),
+    case(
+        MOCK,
+        BATCH,
+        SERIAL,
+        "[client]\nwarm_heap_mib = -3",
+        &["client.warm_heap_mib", "a number of MiB", "-3"],
+    ),
     case(
         MOCK,
         BATCH,

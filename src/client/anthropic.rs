@@ -150,16 +150,16 @@ mod tests {
                 r#"{{"id":"msg_1","type":"message","role":"assistant","model":"m","content":[{{"type":"text","text":"Hi \"there\""}}],"stop_reason":"end_turn","stop_sequence":null{usage}}}"#
             )
         };
+        let read = |output_tokens, cached_tokens| {
+            Ok(BodyUsage {
+                output_tokens,
+                cached_tokens,
+            })
+        };
         let cached = body(
             r#","usage":{"input_tokens":16,"output_tokens":9,"cache_creation_input_tokens":0,"cache_read_input_tokens":8}"#,
         );
-        assert_eq!(
-            a.whole_body(cached.as_bytes()),
-            Ok(BodyUsage {
-                output_tokens: 9,
-                cached_tokens: 8
-            })
-        );
+        assert_eq!(a.whole_body(cached.as_bytes()), read(9, 8));
         let without = body("");
         assert_eq!(
             a.whole_body(without.as_bytes()),
@@ -169,13 +169,7 @@ mod tests {
         let nulls = body(
             r#","usage":{"input_tokens":16,"output_tokens":9,"cache_creation_input_tokens":null,"cache_read_input_tokens":null}"#,
         );
-        assert_eq!(
-            a.whole_body(nulls.as_bytes()),
-            Ok(BodyUsage {
-                output_tokens: 9,
-                cached_tokens: 0
-            })
-        );
+        assert_eq!(a.whole_body(nulls.as_bytes()), read(9, 0));
         // A body that is not JSON throughout is refused, though its usage is whole.
         let broken = cached.replace(r#""content":["#, r#""content":[,"#);
         assert!(

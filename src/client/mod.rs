@@ -587,19 +587,16 @@ fn read_body<'a, T: serde::Deserialize<'a>>(body: &'a [u8], what: &str) -> Resul
         Ok(text) => serde_json::from_str(text),
         Err(_) => serde_json::from_slice(body),
     };
-    parsed.map_err(|e| {
-        let text = String::from_utf8_lossy(body);
-        format!("unreadable {what} ({e}): {}", excerpt(&text))
-    })
+    parsed.map_err(|e| format!("unreadable {what} ({e}): {}", body_excerpt(body)))
 }
 
 /// A request's JSON body, in a buffer sized for it from the start (`to_vec` starts
 /// at 128 bytes and doubles, copying each time): `text` is the bytes of prompt and
-/// model name it carries, the rest is room for the field names and numbers.
+/// model name it carries.
 fn json_body(request: &impl serde::Serialize, text: usize) -> Vec<u8> {
-    let mut body = Vec::with_capacity(text + 256);
-    serde_json::to_writer(&mut body, request).expect("a request always serializes");
-    body
+    let mut body = JsonBody::with_room(text);
+    serde_json::to_writer(&mut body.0, request).expect("a request always serializes");
+    body.into_bytes()
 }
 
 /// A request's JSON body written piece by piece, for the OpenAI chat adapter (the
@@ -610,7 +607,8 @@ fn json_body(request: &impl serde::Serialize, text: usize) -> Vec<u8> {
 struct JsonBody(Vec<u8>);
 
 impl JsonBody {
-    /// A body with room for `text` bytes of strings and the rest of a request.
+    /// A body with room for `text` bytes of strings, and the rest of a request (its
+    /// field names and numbers) in 256 more.
     fn with_room(text: usize) -> JsonBody {
         JsonBody(Vec::with_capacity(text + 256))
     }
@@ -654,8 +652,15 @@ impl JsonBody {
 /// That a body parsed but carried no usage, with the start of the body: a proxy's
 /// error in a 200, say, shows what it was.
 fn without_usage(what: &str, body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    format!("{what} without usage: {}", excerpt(&text))
+    format!("{what} without usage: {}", body_excerpt(body))
+}
+
+/// The start of a response body, as text, for error messages: only the bytes its
+/// first 120 characters can take (4 each at most) are converted, not a body of
+/// megabytes.
+fn body_excerpt(body: &[u8]) -> String {
+    let start = &body[..body.len().min(4 * 120)];
+    excerpt(&String::from_utf8_lossy(start)).to_string()
 }
 
 /// The start of a long text, for error messages.

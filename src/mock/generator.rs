@@ -85,15 +85,15 @@ impl CompletionPlan {
         let request_seed = seed ^ fnv1a(prompt.as_bytes());
         let mut rng = ChaCha8Rng::seed_from_u64(request_seed);
         let ttft = config.ttft_ms.sample(&mut rng);
-        let first = ChoicePlan::draw(config, cap, &mut rng);
+        let first = ChoicePlan::length(config, cap, &mut rng);
         let fault_roll = rng.random();
-        // Drawn after the fault roll, so that a request's time to first token, length
+        // Seeded after the fault roll, so that a request's time to first token, length
         // and fault are what they were before the words had a stream of their own.
-        let first = first.with_words(&mut rng);
+        let first = ChoicePlan::new(first, &mut rng);
         let others = (1..choices.max(1)).map(|k| {
             let mut draws = ChaCha8Rng::seed_from_u64(request_seed);
             draws.set_stream(u64::from(k));
-            ChoicePlan::draw(config, cap, &mut draws).with_words(&mut draws)
+            ChoicePlan::new(ChoicePlan::length(config, cap, &mut draws), &mut draws)
         });
         CompletionPlan {
             fault_roll,
@@ -135,29 +135,27 @@ impl CompletionPlan {
 }
 
 impl ChoicePlan {
-    /// A choice's length from the mock's length model (its words' stream is seeded by
-    /// [`ChoicePlan::with_words`]).
-    fn draw(config: &MockConfig, cap: Option<u32>, rng: &mut ChaCha8Rng) -> ChoicePlan {
+    /// A choice's length from the mock's length model, and why it ends.
+    fn length(config: &MockConfig, cap: Option<u32>, rng: &mut ChaCha8Rng) -> (u32, FinishReason) {
         let wanted = match config.output_tokens {
             Some(dist) => dist.sample(rng),
             None => cap.unwrap_or(UNCAPPED_LENGTH),
         };
-        let (output_tokens, finish_reason) = match cap {
+        match cap {
             Some(cap) if wanted >= cap => (cap, FinishReason::Length),
             _ => (wanted, FinishReason::Stop),
-        };
-        ChoicePlan {
-            output_tokens,
-            finish_reason,
-            words: Pcg32::seed_from_u64(0),
         }
     }
 
-    /// The choice with its word stream seeded by the next draw of `rng`.
-    fn with_words(self, rng: &mut ChaCha8Rng) -> ChoicePlan {
+    /// A choice of that length, its word stream seeded by the next draw of `rng`.
+    fn new(
+        (output_tokens, finish_reason): (u32, FinishReason),
+        rng: &mut ChaCha8Rng,
+    ) -> ChoicePlan {
         ChoicePlan {
+            output_tokens,
+            finish_reason,
             words: Pcg32::seed_from_u64(rng.random()),
-            ..self
         }
     }
 }

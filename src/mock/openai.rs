@@ -274,9 +274,10 @@ impl ChunkFramer {
         let skeletons = (0..choices)
             .map(|index| ChunkSkeleton::shared(&meta.model, index, usage))
             .collect();
-        let id_json = serde_json::to_vec(&meta.id).expect("a string always serializes");
+        let mut id_json = smallvec::SmallVec::new();
+        serde_json::to_writer(&mut id_json, &meta.id).expect("a string always serializes");
         ChunkFramer {
-            id_json: smallvec::SmallVec::from_slice(&id_json),
+            id_json,
             meta,
             usage,
             skeletons,

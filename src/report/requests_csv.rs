@@ -59,7 +59,6 @@ pub struct RowWriter {
     thread: Mutex<Option<std::thread::JoinHandle<std::io::Result<()>>>>,
     path: PathBuf,
     backlog: Arc<Backlog>,
-    most_waiting: usize,
 }
 
 /// The most rows handed over and not yet written before a request's thread waits for
@@ -78,9 +77,10 @@ impl Drop for Closed<'_> {
     }
 }
 
-/// The rows handed over and not yet written, and a way to wait for room.
-#[derive(Default)]
+/// The rows handed over and not yet written, at most `most` but for the threads let go
+/// at once, and a way to wait for room.
 struct Backlog {
+    most: usize,
     rows: AtomicUsize,
     /// The writer has stopped (done, or failed): nothing waits for it any more.
     closed: AtomicBool,
@@ -89,25 +89,35 @@ struct Backlog {
 }
 
 impl Backlog {
+    fn new(most: usize) -> Backlog {
+        Backlog {
+            most,
+            rows: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+        }
+    }
+
     /// Counts a row in; past `most`, waits until the writer has caught up below it (or
     /// stopped). A waiting thread's row is not counted while it waits (it is not sent
-    /// yet, so the writer could never take it), so any number of threads may wait; the
-    /// count may pass `most` by the threads let go at once. The wait is checked every
-    /// 100 ms as well, in case a wake-up is missed.
-    fn add(&self, most: usize) {
-        if self.rows.fetch_add(1, Ordering::Relaxed) < most {
+    /// yet, so the writer could never take it), so any number of threads may wait. No
+    /// wake-up is missed: [`Backlog::taken`] changes the counts before it takes the
+    /// lock to notify, and the condition is checked under that lock.
+    fn add(&self) {
+        if self.rows.fetch_add(1, Ordering::Relaxed) < self.most {
             return;
         }
         self.rows.fetch_sub(1, Ordering::Relaxed);
-        let mut lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        while self.rows.load(Ordering::Relaxed) >= most && !self.closed.load(Ordering::Relaxed) {
-            lock = self
-                .room
-                .wait_timeout(lock, Duration::from_millis(100))
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-        drop(lock);
+        let lock = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let full = |_: &mut ()| {
+            self.rows.load(Ordering::Relaxed) >= self.most && !self.closed.load(Ordering::Relaxed)
+        };
+        drop(
+            self.room
+                .wait_while(lock, full)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
         self.rows.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -141,7 +151,7 @@ impl RowWriter {
         let file = std::fs::OpenOptions::new().append(true).open(&path)?;
         let (sender, receiver) = mpsc::channel();
         let label = label.to_string();
-        let backlog = Arc::new(Backlog::default());
+        let backlog = Arc::new(Backlog::new(most_waiting));
         let writer_backlog = backlog.clone();
         let thread = std::thread::Builder::new()
             .name("llmbench-rows".into())
@@ -156,7 +166,6 @@ impl RowWriter {
             thread: Mutex::new(Some(thread)),
             path,
             backlog,
-            most_waiting,
         }))
     }
 
@@ -186,7 +195,7 @@ impl RowWriter {
 
 impl RecordSink for RowWriter {
     fn record(&self, record: &RequestRecord) {
-        self.backlog.add(self.most_waiting);
+        self.backlog.add();
         let _ = self.sender.send(RowMessage::Row(record.clone()));
     }
 }
