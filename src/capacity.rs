@@ -116,20 +116,13 @@ impl<'a> Probes<'a> {
         (strategy, items)
     }
 
-    /// The heap to warm before the first probe: what the probe at the highest point
-    /// may hold in flight ([`crate::plan::heap_to_warm`]). A search's verdicts are
-    /// measurements too, and its first probe high up would otherwise grow the heap
-    /// while it is judged.
-    pub fn heap_to_warm(&self) -> u64 {
+    /// What to set aside before the first probe: what the probe at the highest point
+    /// may take ([`crate::plan::Footprint`]). A search's verdicts are measurements too,
+    /// and its first probe high up would otherwise grow the heap and the descriptor
+    /// table while it is judged.
+    pub fn footprint(&self) -> crate::plan::Footprint {
         let (strategy, requests) = self.highest_probe();
-        crate::plan::heap_to_warm(self.scenario, std::iter::once(&strategy), requests)
-    }
-
-    /// The descriptors the probe at the highest point may hold
-    /// ([`crate::plan::peak_descriptors`]), to reserve before the first probe.
-    pub fn peak_descriptors(&self) -> u64 {
-        let (strategy, requests) = self.highest_probe();
-        crate::plan::peak_descriptors(self.scenario, std::iter::once(&strategy), requests)
+        crate::plan::Footprint::of(self.scenario, std::iter::once(&strategy), requests)
     }
 
     /// The strategy and request count of a probe at the search's highest point.
@@ -371,7 +364,7 @@ limit = 2
                 "name = \"s\"\n[target]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmodel = \"m\"\n[workload]\nrequests = 10\n[search]\ndimension = \"{dimension}\"\nlow = 1\nhigh = {high}\nrequests = 1000\n[slo]\nmax_error_rate = 0.01\n[[strategy]]\n{strategy}\n"
             );
             let scenario = Scenario::parse(&src, "s.toml").unwrap();
-            Probes::new(&scenario, None).unwrap().heap_to_warm() >> 20
+            Probes::new(&scenario, None).unwrap().footprint().heap >> 20
         };
         assert_eq!(
             search("concurrency", 200, "kind = \"joinset\"\nlimit = 1"),

@@ -162,8 +162,11 @@ fn serve_mock(scenario: Option<&Path>, addr: std::net::SocketAddr, warm_bytes: u
     };
     // Bound first, so that a port in use is said at once; warmed before it says it
     // listens, so that a client waiting for that line meets a warm heap.
-    let warmed = llmbench::heap::warm(warm_bytes);
-    llmbench::descriptors::reserve(MOCK_DESCRIPTORS);
+    let footprint = llmbench::plan::Footprint {
+        heap: warm_bytes,
+        descriptors: MOCK_DESCRIPTORS,
+    };
+    let warmed = footprint.set_aside();
     out!("llmbench mock listening on {}", mock.base_url());
     out!(
         "  POST /v1/chat/completions, /v1/completions, /v1/responses (OpenAI)   POST /v1/messages (Anthropic)   GET /v1/models   GET /health   GET /metrics"
@@ -404,16 +407,7 @@ fn run(
         err!("error: {}: {e}", path.display());
         return ExitCode::from(EXIT_INVALID);
     }
-    llmbench::heap::warm(llmbench::plan::heap_to_warm(
-        &scenario,
-        scenario.strategies(),
-        items.len() as u64,
-    ));
-    llmbench::descriptors::reserve(llmbench::plan::peak_descriptors(
-        &scenario,
-        scenario.strategies(),
-        items.len() as u64,
-    ));
+    llmbench::plan::Footprint::of(&scenario, scenario.strategies(), items.len() as u64).set_aside();
     on_runtime(|cancel| async move {
         match runner::run(&scenario, items, path, &options, cancel).await {
             Ok(outcome) => finish_run(&outcome),
@@ -480,8 +474,7 @@ fn capacity(
     if !options.quiet && (plan.loopback || consent.yes) {
         err!("{plan}");
     }
-    llmbench::heap::warm(probes.heap_to_warm());
-    llmbench::descriptors::reserve(probes.peak_descriptors());
+    probes.footprint().set_aside();
     on_runtime(|cancel| async move {
         match llmbench::capacity::run(&probes, path, &options, cancel).await {
             Ok(outcome) => finish_capacity(&outcome),

@@ -104,6 +104,39 @@ fn peak_sockets<'a>(
         .max_by_key(|&(_, _, sockets)| sockets)
 }
 
+/// What a process sets aside before it measures, so that neither grows while it is
+/// measured: heap memory written once ([`crate::heap::warm`]) and a descriptor table
+/// grown to its peak ([`crate::descriptors::reserve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// Bytes of heap to warm.
+    pub heap: u64,
+    /// Descriptors the process may hold at once.
+    pub descriptors: u64,
+}
+
+impl Footprint {
+    /// What the first of `strategies` to need the most may take over `items` work
+    /// items ([`heap_to_warm`], [`peak_descriptors`]).
+    pub fn of<'a>(
+        scenario: &Scenario,
+        strategies: impl Iterator<Item = &'a StrategyConfig> + Clone,
+        items: u64,
+    ) -> Footprint {
+        Footprint {
+            heap: heap_to_warm(scenario, strategies.clone(), items),
+            descriptors: peak_descriptors(scenario, strategies, items),
+        }
+    }
+
+    /// Sets it aside, returning what warming the heap did.
+    pub fn set_aside(self) -> crate::heap::Warmed {
+        let warmed = crate::heap::warm(self.heap);
+        crate::descriptors::reserve(self.descriptors);
+        warmed
+    }
+}
+
 /// The descriptors the run may hold at once, for [`crate::descriptors::reserve`]: the
 /// sockets of the strategy that may hold the most, and the others every run has.
 pub fn peak_descriptors<'a>(

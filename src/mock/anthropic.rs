@@ -9,7 +9,7 @@ use super::cache::PromptTokens;
 use super::generator::CompletionPlan;
 use super::limits::{Dimension, RateLimited, Reading};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, Refusal, ResponseMeta, ServedApi};
-use super::stream::{Framer, TokenFrame, named_frame};
+use super::stream::{Fill, FrameTemplate, Framer, Hole, named_frame};
 use super::{MockState, insert_named};
 use crate::wire::anthropic::{
     Block, MESSAGES_PATH, MessageDeltaBody, MessageResponse, MessagesErrorBody,
@@ -239,14 +239,15 @@ impl EventFramer {
 }
 
 /// `content_block_delta` frames name no message, so every stream shares one template.
-static TOKEN_FRAME: LazyLock<TokenFrame> = LazyLock::new(|| {
-    TokenFrame::new(|text, out| {
+static TOKEN_FRAME: LazyLock<FrameTemplate<1>> = LazyLock::new(|| {
+    let render = |out: &mut Vec<u8>| {
         let delta = TextDelta {
             kind: "text_delta".into(),
-            text: text.into(),
+            text: Hole::TEXT.into(),
         };
         EventFramer::emit(out, &StreamEvent::ContentBlockDelta { index: 0, delta });
-    })
+    };
+    FrameTemplate::new(render, [Hole::Text])
 });
 
 impl Framer for EventFramer {
@@ -266,7 +267,7 @@ impl Framer for EventFramer {
     }
 
     fn token(&mut self, _choice: u32, text: &str, out: &mut Vec<u8>) {
-        TOKEN_FRAME.write(text, out);
+        TOKEN_FRAME.write([Fill::Text(text)], out);
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {

@@ -6,9 +6,9 @@
 use super::MockState;
 use super::cache::PromptTokens;
 use super::generator::CompletionPlan;
-use super::openai::{self, end_of_stream};
+use super::openai::{self, ContentChunks, end_of_stream};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, ResponseMeta, ServedApi};
-use super::stream::{Framer, TokenFrame, data_frame};
+use super::stream::{Framer, Hole, data_frame};
 use crate::wire::completions::{
     COMPLETIONS_PATH, CompletionRequest, DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
 };
@@ -103,18 +103,18 @@ fn choice(text: &str, finish: Option<FinishReason>) -> [TextChoice<'_>; 1] {
 struct TextFramer {
     meta: ResponseMeta,
     usage: UsageField,
-    token_frame: TokenFrame,
+    content: ContentChunks,
 }
 
 impl TextFramer {
     fn new(meta: ResponseMeta, usage: UsageField) -> TextFramer {
-        let token_frame = TokenFrame::new(|text, out| {
-            data_frame(out, &object(&meta, &choice(text, None), usage));
+        let content = ContentChunks::new(&meta, "completions", 1, usage, |meta, _, out| {
+            data_frame(out, &object(meta, &choice(Hole::TEXT, None), usage));
         });
         TextFramer {
             meta,
             usage,
-            token_frame,
+            content,
         }
     }
 }
@@ -123,7 +123,7 @@ impl Framer for TextFramer {
     fn start(&mut self, _out: &mut Vec<u8>) {}
 
     fn token(&mut self, _choice: u32, text: &str, out: &mut Vec<u8>) {
-        self.token_frame.write(text, out);
+        self.content.write(0, text, out);
     }
 
     fn finish(&mut self, plan: &CompletionPlan, out: &mut Vec<u8>) {

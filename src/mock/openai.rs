@@ -11,7 +11,7 @@ use super::limits::RateLimited;
 use super::limits::{Dimension, Reading};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, Refusal, ResponseMeta, ServedApi};
 use super::rate_limit::go_duration;
-use super::stream::{Framer, TokenFrame, cut_hole, data_frame};
+use super::stream::{Fill, FrameTemplate, Framer, Hole, data_frame};
 use super::{MockState, insert_named};
 use crate::wire::openai::{
     AssistantMessage, CHAT_COMPLETIONS_PATH, ChatChunk, ChatCompletion, ChatRequest, ChunkChoice,
@@ -260,115 +260,126 @@ fn choice(index: u32, delta: Delta<'_>, finish: Option<FinishReason>) -> [ChunkC
 struct ChunkFramer {
     meta: ResponseMeta,
     usage: UsageField,
-    /// The response's `id` as JSON, written into every content chunk. Inline (an id is
-    /// 35 bytes quoted), as is the one choice's skeleton pointer of almost every
-    /// response: at 10,000 streams the framer is cold at each token, and each separate
-    /// allocation read then was one cache miss more.
-    id_json: smallvec::SmallVec<[u8; 48]>,
-    /// One per choice, by index: shared by every response of the same model.
-    skeletons: smallvec::SmallVec<[Arc<ChunkSkeleton>; 1]>,
+    content: ContentChunks,
 }
 
 impl ChunkFramer {
     fn new(meta: ResponseMeta, choices: u32, usage: UsageField) -> ChunkFramer {
-        let skeletons = (0..choices)
-            .map(|index| ChunkSkeleton::shared(&meta.model, index, usage))
+        let content = ContentChunks::new(&meta, "chat", choices, usage, |meta, index, out| {
+            let delta = Delta {
+                role: None,
+                content: Some(Hole::TEXT.into()),
+            };
+            data_frame(out, &chunk(meta, &choice(index, delta, None), usage));
+        });
+        ChunkFramer {
+            meta,
+            usage,
+            content,
+        }
+    }
+}
+
+/// A response's content chunks (one token's text each), chat's or the legacy
+/// endpoint's: written through templates with holes for what differs between responses
+/// (the `id`, `created`) and between tokens (the text), shared by every response of one
+/// model, choice index and usage field. A response's own template would be read cold at
+/// each of its tokens: at 10,000 streams copying those ~200 bytes was a tenth of the
+/// mock's CPU, where a shared one stays in cache.
+pub(super) struct ContentChunks {
+    /// The response's `id` as JSON. Inline (an id is 35 bytes quoted), as is the one
+    /// choice's template pointer of almost every response: at 10,000 streams this is
+    /// cold at each token, and each separate allocation read then was one cache miss
+    /// more.
+    id_json: smallvec::SmallVec<[u8; 48]>,
+    created: u64,
+    /// One per choice, by index.
+    templates: smallvec::SmallVec<[Arc<FrameTemplate<3>>; 1]>,
+}
+
+/// Templates kept at most: a client naming a new model in every request gets templates
+/// of its own instead of growing the cache.
+const MOST_TEMPLATES: usize = 64;
+
+/// Which of a model's templates: the endpoint's, a choice index's and the usage field's
+/// (a model's few make a list shorter than a hash would pay for).
+type TemplateKey = (&'static str, u32, bool);
+
+/// Per model, its templates.
+type Templates = std::collections::HashMap<String, Vec<(TemplateKey, Arc<FrameTemplate<3>>)>>;
+
+impl ContentChunks {
+    /// `render` writes a choice's content chunk for the meta given (its `id`, `created`
+    /// and the text are placeholders); `endpoint` names the rendering.
+    pub fn new(
+        meta: &ResponseMeta,
+        endpoint: &'static str,
+        choices: u32,
+        usage: UsageField,
+        render: impl Fn(&ResponseMeta, u32, &mut Vec<u8>),
+    ) -> ContentChunks {
+        let templates = (0..choices)
+            .map(|index| {
+                let key = (endpoint, index, usage == UsageField::Null);
+                Self::shared(&meta.model, key, |out| {
+                    let placeholders = ResponseMeta {
+                        id: Hole::TEXT.to_string(),
+                        created: Hole::NUMBER,
+                        model: meta.model.clone(),
+                        prompt_tokens: 0,
+                        cached: None,
+                    };
+                    render(&placeholders, index, out);
+                })
+            })
             .collect();
         let mut id_json = smallvec::SmallVec::new();
         serde_json::to_writer(&mut id_json, &meta.id).expect("a string always serializes");
-        ChunkFramer {
+        ContentChunks {
             id_json,
-            meta,
-            usage,
-            skeletons,
+            created: meta.created,
+            templates,
         }
     }
-}
 
-/// A content chunk's bytes with holes for what differs between responses (the `id`,
-/// `created`) and between tokens (the text), shared by every response of one model and
-/// choice index. A stream's own template would be read cold at each of its tokens: at
-/// 10,000 streams copying those ~200 bytes was a tenth of the mock's CPU, where a
-/// shared one stays in cache.
-struct ChunkSkeleton {
-    bytes: Box<[u8]>,
-    /// Where the JSON of the `id`, the digits of `created` and the JSON of the text go.
-    id_at: usize,
-    created_at: usize,
-    text_at: usize,
-}
-
-/// Skeletons kept at most, by model, choice and usage field: a client naming a new
-/// model in every request gets skeletons of its own instead of growing the cache.
-const MOST_SKELETONS: usize = 64;
-
-/// Per model: each choice index's and usage field's skeleton (a model's few choices,
-/// with `"usage": null` or without, make a list shorter than a hash would pay for).
-type Skeletons = std::collections::HashMap<String, Vec<(u32, bool, Arc<ChunkSkeleton>)>>;
-
-impl ChunkSkeleton {
-    /// Larger than any Unix time in seconds, so it cannot be mistaken for one.
-    const CREATED: u64 = 18_446_744_073_709_551_557;
-
-    fn shared(model: &str, index: u32, usage: UsageField) -> Arc<ChunkSkeleton> {
-        static SHARED: std::sync::OnceLock<std::sync::Mutex<Skeletons>> =
+    fn shared(
+        model: &str,
+        key: TemplateKey,
+        render: impl FnOnce(&mut Vec<u8>),
+    ) -> Arc<FrameTemplate<3>> {
+        static SHARED: std::sync::OnceLock<std::sync::Mutex<Templates>> =
             std::sync::OnceLock::new();
-        let null = usage == UsageField::Null;
         let mut shared = super::lock(SHARED.get_or_init(Default::default));
         // Looked up by `&str`: a request of a known model allocates nothing here.
-        if let Some((_, _, skeleton)) = shared
+        if let Some((_, template)) = shared
             .get(model)
-            .and_then(|kept| kept.iter().find(|(i, n, _)| (*i, *n) == (index, null)))
+            .and_then(|kept| kept.iter().find(|(k, _)| *k == key))
         {
-            return skeleton.clone();
+            return template.clone();
         }
-        let skeleton = Arc::new(ChunkSkeleton::new(model, index, usage));
+        let holes = [Hole::Text, Hole::Number, Hole::Text];
+        let template = Arc::new(FrameTemplate::new(render, holes));
         let kept: usize = shared.values().map(Vec::len).sum();
-        if kept < MOST_SKELETONS {
+        if kept < MOST_TEMPLATES {
             let entry = shared.entry(model.to_string()).or_default();
-            entry.push((index, null, skeleton.clone()));
+            entry.push((key, template.clone()));
         }
-        skeleton
+        template
     }
 
-    fn new(model: &str, index: u32, usage: UsageField) -> ChunkSkeleton {
-        let meta = ResponseMeta {
-            id: TokenFrame::PLACEHOLDER.to_string(),
-            created: Self::CREATED,
-            model: model.to_string(),
-            prompt_tokens: 0,
-            cached: None,
-        };
-        let delta = Delta {
-            role: None,
-            content: Some(TokenFrame::PLACEHOLDER.into()),
-        };
-        let mut bytes = Vec::new();
-        data_frame(
-            &mut bytes,
-            &chunk(&meta, &choice(index, delta, None), usage),
-        );
-        let quoted =
-            serde_json::to_vec(TokenFrame::PLACEHOLDER).expect("a string always serializes");
-        let id_at = cut_hole(&mut bytes, &quoted, 0);
-        let created_at = cut_hole(&mut bytes, Self::CREATED.to_string().as_bytes(), id_at);
-        let text_at = cut_hole(&mut bytes, &quoted, created_at);
-        ChunkSkeleton {
-            bytes: bytes.into_boxed_slice(),
-            id_at,
-            created_at,
-            text_at,
-        }
+    /// The number of choices.
+    pub fn choices(&self) -> u32 {
+        self.templates.len() as u32
     }
 
-    fn write(&self, id_json: &[u8], created: u64, text: &str, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.bytes[..self.id_at]);
-        out.extend_from_slice(id_json);
-        out.extend_from_slice(&self.bytes[self.id_at..self.created_at]);
-        out.extend_from_slice(itoa::Buffer::new().format(created).as_bytes());
-        out.extend_from_slice(&self.bytes[self.created_at..self.text_at]);
-        serde_json::to_writer(&mut *out, text).expect("a string always serializes");
-        out.extend_from_slice(&self.bytes[self.text_at..]);
+    /// Writes choice `index`'s chunk of one token.
+    pub fn write(&self, index: u32, text: &str, out: &mut Vec<u8>) {
+        let values = [
+            Fill::Json(&self.id_json),
+            Fill::Number(self.created),
+            Fill::Text(text),
+        ];
+        self.templates[index as usize].write(values, out);
     }
 }
 
@@ -383,7 +394,7 @@ pub(super) fn usage_field(include_usage: bool) -> UsageField {
 
 impl Framer for ChunkFramer {
     fn start(&mut self, out: &mut Vec<u8>) {
-        for index in 0..self.skeletons.len() as u32 {
+        for index in 0..self.content.choices() {
             let delta = Delta {
                 role: Some("assistant".into()),
                 content: Some("".into()),
@@ -394,8 +405,7 @@ impl Framer for ChunkFramer {
     }
 
     fn token(&mut self, choice: u32, text: &str, out: &mut Vec<u8>) {
-        let created = self.meta.created;
-        self.skeletons[choice as usize].write(&self.id_json, created, text, out);
+        self.content.write(choice, text, out);
     }
 
     fn choice_finished(&mut self, plan: &CompletionPlan, index: u32, out: &mut Vec<u8>) {
@@ -473,21 +483,13 @@ pub(super) fn model_list(ids: &[String]) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    /// A content chunk written through its shared skeleton is byte for byte the chunk
+    /// A content chunk written through its shared template is byte for byte the chunk
     /// serialised whole, whatever the id, time, model, choice, usage field and text.
     #[test]
-    fn a_chunk_from_its_skeleton_is_the_chunk_serialised() {
-        let texts = [
-            "word",
-            " spaced",
-            "quote\" and \\ slash",
-            "\u{1}ctl",
-            "ünï",
-            "",
-        ];
+    fn a_chunk_from_its_template_is_the_chunk_serialised() {
         for (model, index, usage) in [
             ("gpt-4o", 0, UsageField::Absent),
-            ("m \"odd\" 18446744073709551557", 3, UsageField::Null),
+            ("m \"odd\" 18446744073709551615", 3, UsageField::Null),
         ] {
             let meta = || ResponseMeta {
                 id: "chatcmpl-\"42\"".into(),
@@ -497,10 +499,9 @@ mod tests {
                 cached: None,
             };
             let (framer, meta) = (ChunkFramer::new(meta(), index + 1, usage), meta());
-            for text in texts {
+            for text in super::super::stream::TRICKY_TEXTS {
                 let mut written = Vec::new();
-                let skeleton = &framer.skeletons[index as usize];
-                skeleton.write(&framer.id_json, meta.created, text, &mut written);
+                framer.content.write(index, text, &mut written);
                 let delta = Delta {
                     role: None,
                     content: Some(text.into()),

@@ -9,7 +9,7 @@ use super::cache::PromptTokens;
 use super::generator::CompletionPlan;
 use super::openai;
 use super::pipeline::{self, ParsedRequest, ProviderConventions, ResponseMeta, ServedApi};
-use super::stream::{Framer, named_frame};
+use super::stream::{Fill, FrameTemplate, Framer, Hole, named_frame};
 use crate::wire::openai::FinishReason;
 use crate::wire::responses::{
     IncompleteDetails, IncompleteReason, ItemEvent, OutputMessage, OutputText, PartEvent,
@@ -20,7 +20,7 @@ use axum::Router;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 pub(super) fn routes() -> Router<Arc<MockState>> {
     Router::new().route(RESPONSES_PATH, post(pipeline::serve::<Responses>))
@@ -78,15 +78,13 @@ impl ServedApi for Responses {
 
     fn framer(meta: ResponseMeta, _choices: u32, _include_usage: bool) -> ResponsesFramer {
         let item_id = item_id(&meta);
-        let delta_frame = DeltaFrame::new(|text, sequence_number, out| {
-            delta_event(&item_id, text, sequence_number, out);
-        });
+        let item_id_json = serde_json::to_vec(&item_id).expect("a string always serializes");
         ResponsesFramer {
             meta,
             item_id,
+            item_id_json,
             text: String::new(),
             sequence: 0,
-            delta_frame,
         }
     }
 
@@ -163,10 +161,11 @@ fn output_message<'a>(
 pub(super) struct ResponsesFramer {
     meta: ResponseMeta,
     item_id: String,
+    /// `item_id` as JSON, for the delta events' template.
+    item_id_json: Vec<u8>,
     /// The text so far, which the closing events repeat.
     text: String,
     sequence: u64,
-    delta_frame: DeltaFrame,
 }
 
 impl ResponsesFramer {
@@ -216,7 +215,12 @@ impl Framer for ResponsesFramer {
     }
 
     fn token(&mut self, _choice: u32, text: &str, out: &mut Vec<u8>) {
-        self.delta_frame.write(text, self.sequence, out);
+        let values = [
+            Fill::Json(&self.item_id_json),
+            Fill::Text(text),
+            Fill::Number(self.sequence),
+        ];
+        DELTA_FRAME.write(values, out);
         self.sequence += 1;
         self.text.push_str(text);
     }
@@ -271,7 +275,7 @@ impl Framer for ResponsesFramer {
     }
 }
 
-/// The full rendering of a `response.output_text.delta` event, which [`DeltaFrame`]
+/// The full rendering of a `response.output_text.delta` event, which [`DELTA_FRAME`]
 /// reproduces.
 fn delta_event(item_id: &str, text: &str, sequence_number: u64, out: &mut Vec<u8>) {
     let delta = ResponsesEvent::OutputTextDelta(TextEvent {
@@ -285,78 +289,30 @@ fn delta_event(item_id: &str, text: &str, sequence_number: u64, out: &mut Vec<u8
     named_frame(out, delta.name(), &delta);
 }
 
-/// A `response.output_text.delta` event rendered once, as the other APIs'
-/// [`TokenFrame`](super::stream::TokenFrame), but with two holes: the token's text and
-/// the event's `sequence_number`, which changes per event. The bytes are exactly those
-/// of the full rendering: a string or a number serializes the same wherever it sits.
-struct DeltaFrame {
-    before_text: Vec<u8>,
-    before_number: Vec<u8>,
-    after_number: Vec<u8>,
-}
-
-impl DeltaFrame {
-    /// Control characters, so no token text can be mistaken for it.
-    const TEXT: &'static str = "\u{1}llmbench-token\u{1}";
-    /// Looked for only after the text, where the event holds no other number.
-    const NUMBER: u64 = u64::MAX;
-
-    /// `render` writes the event of a token with the given text and sequence number.
-    fn new(render: impl Fn(&str, u64, &mut Vec<u8>)) -> DeltaFrame {
-        let mut frame = Vec::new();
-        render(Self::TEXT, Self::NUMBER, &mut frame);
-        let text = serde_json::to_vec(Self::TEXT).expect("a string always serializes");
-        let number = Self::NUMBER.to_string().into_bytes();
-        let text_at = find(&frame, &text, 0).expect("the event carries the token text");
-        let number_at = find(&frame, &number, text_at + text.len())
-            .expect("the event carries its sequence number after the text");
-        let after_number = frame.split_off(number_at + number.len());
-        frame.truncate(number_at);
-        let before_number = frame.split_off(text_at + text.len());
-        frame.truncate(text_at);
-        DeltaFrame {
-            before_text: frame,
-            before_number,
-            after_number,
-        }
-    }
-
-    fn write(&self, text: &str, sequence_number: u64, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.before_text);
-        serde_json::to_writer(&mut *out, text).expect("a string always serializes");
-        out.extend_from_slice(&self.before_number);
-        serde_json::to_writer(&mut *out, &sequence_number).expect("a number always serializes");
-        out.extend_from_slice(&self.after_number);
-    }
-}
-
-/// Where `needle` first starts in `haystack` at or after `from`.
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let rest = haystack.get(from..)?;
-    let at = rest.windows(needle.len()).position(|w| w == needle)?;
-    Some(from + at)
-}
+/// Every stream's delta events, with holes for the item's id, the token's text and the
+/// event's `sequence_number`: one template shared by all, so it stays in cache.
+static DELTA_FRAME: LazyLock<FrameTemplate<3>> = LazyLock::new(|| {
+    let render = |out: &mut Vec<u8>| delta_event(Hole::TEXT, Hole::TEXT, Hole::NUMBER, out);
+    FrameTemplate::new(render, [Hole::Text, Hole::Text, Hole::Number])
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn delta_frame_writes_the_bytes_of_a_full_rendering() {
+    fn the_delta_template_writes_the_bytes_of_a_full_rendering() {
         let item_id = "msg_000000000000000000000000000000ff";
-        let frame = DeltaFrame::new(|text, n, out| delta_event(item_id, text, n, out));
-        let texts = [
-            " the",
-            "",
-            "quote \" and \\ and\nnewline",
-            "\u{1}",
-            "é ✓",
-            "4",
-        ];
-        for text in texts {
+        let item_id_json = serde_json::to_vec(item_id).unwrap();
+        for text in super::super::stream::TRICKY_TEXTS {
             for sequence_number in [0, 4, 9, 10, 12345, u64::MAX] {
                 let (mut templated, mut full) = (Vec::new(), Vec::new());
-                frame.write(text, sequence_number, &mut templated);
+                let values = [
+                    Fill::Json(&item_id_json),
+                    Fill::Text(text),
+                    Fill::Number(sequence_number),
+                ];
+                DELTA_FRAME.write(values, &mut templated);
                 delta_event(item_id, text, sequence_number, &mut full);
                 assert_eq!(
                     String::from_utf8(templated).unwrap(),

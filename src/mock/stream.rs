@@ -324,51 +324,104 @@ pub(super) async fn whole_fault(
     }
 }
 
-/// A stream's token frame, rendered once with a placeholder for the text, so each token
-/// costs two copies and the escaping of its own text. Serializing the whole chunk per
-/// token was a quarter of the mock's user CPU at 10,000 streams. The bytes are exactly
-/// those of the full rendering: a string field serializes the same wherever it sits.
-pub(super) struct TokenFrame {
-    /// The frame's bytes before the text, then after it: one allocation, so writing a
-    /// token touches one cache line of it more rather than two (at 10,000 streams each
-    /// is cold by its next token).
-    frame: Box<[u8]>,
-    /// Where the text goes in `frame`.
-    text_at: usize,
+/// A token's frame rendered once with a placeholder in each hole (what differs between
+/// responses, such as an id, or between tokens: the text, a sequence number), so each
+/// token costs copies of the fixed bytes and the serialization of the holes' values.
+/// Serializing the whole chunk per token was a quarter of the mock's user CPU at 10,000
+/// streams. The bytes are exactly those of the full rendering: a string or a number
+/// serializes the same wherever it sits.
+pub(super) struct FrameTemplate<const HOLES: usize> {
+    /// The fixed bytes, in one allocation: writing a token touches one cache line of it
+    /// more rather than one per piece (at 10,000 streams a stream's is cold by its next
+    /// token).
+    bytes: Box<[u8]>,
+    /// Where each hole's value goes in `bytes`, in order.
+    holes: [usize; HOLES],
 }
 
-impl TokenFrame {
-    /// Control characters, so no token text can be mistaken for it.
-    pub(super) const PLACEHOLDER: &'static str = "\u{1}llmbench-token\u{1}";
+/// What a rendering carries in a template's hole.
+#[derive(Clone, Copy)]
+pub(super) enum Hole {
+    /// [`Hole::TEXT`], serialized as a JSON string.
+    Text,
+    /// [`Hole::NUMBER`].
+    Number,
+}
 
-    /// `render` writes the frame of a token with the given text.
-    pub fn new(render: impl Fn(&str, &mut Vec<u8>)) -> TokenFrame {
-        let mut frame = Vec::new();
-        render(Self::PLACEHOLDER, &mut frame);
-        let quoted = serde_json::to_vec(Self::PLACEHOLDER).expect("a string always serializes");
-        let at = cut_hole(&mut frame, &quoted, 0);
-        TokenFrame {
-            frame: frame.into_boxed_slice(),
-            text_at: at,
+impl Hole {
+    /// Control characters, so no token text or id can be mistaken for it.
+    pub const TEXT: &'static str = "\u{1}llmbench-token\u{1}";
+    /// No time, index or sequence number reaches it, so none is mistaken for it.
+    pub const NUMBER: u64 = u64::MAX;
+
+    fn placeholder(self) -> Vec<u8> {
+        match self {
+            Hole::Text => serde_json::to_vec(Self::TEXT).expect("a string always serializes"),
+            Hole::Number => Self::NUMBER.to_string().into_bytes(),
+        }
+    }
+}
+
+/// A hole's value as a frame is written.
+#[derive(Clone, Copy)]
+pub(super) enum Fill<'a> {
+    /// A string, serialized as JSON.
+    Text(&'a str),
+    /// A value serialized once beforehand (a response's id, the same in each token).
+    Json(&'a [u8]),
+    Number(u64),
+}
+
+impl Fill<'_> {
+    fn write(self, out: &mut Vec<u8>) {
+        match self {
+            Fill::Text(text) => {
+                serde_json::to_writer(&mut *out, text).expect("a string always serializes")
+            }
+            Fill::Json(json) => out.extend_from_slice(json),
+            Fill::Number(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        }
+    }
+}
+
+impl<const HOLES: usize> FrameTemplate<HOLES> {
+    /// `render` writes the frame with each hole's placeholder; `holes` are those
+    /// placeholders in the order the frame carries them.
+    pub fn new(render: impl FnOnce(&mut Vec<u8>), holes: [Hole; HOLES]) -> Self {
+        let mut bytes = Vec::new();
+        render(&mut bytes);
+        let mut from = 0;
+        let holes = holes.map(|hole| {
+            from = cut_hole(&mut bytes, &hole.placeholder(), from);
+            from
+        });
+        FrameTemplate {
+            bytes: bytes.into_boxed_slice(),
+            holes,
         }
     }
 
-    pub fn write(&self, text: &str, out: &mut Vec<u8>) {
-        let (prefix, suffix) = self.frame.split_at(self.text_at);
-        out.extend_from_slice(prefix);
-        serde_json::to_writer(&mut *out, text).expect("a string always serializes");
-        out.extend_from_slice(suffix);
+    /// Writes the frame with `values` in its holes, in order.
+    #[inline]
+    pub fn write(&self, values: [Fill<'_>; HOLES], out: &mut Vec<u8>) {
+        let mut from = 0;
+        for (&at, value) in self.holes.iter().zip(values) {
+            out.extend_from_slice(&self.bytes[from..at]);
+            value.write(out);
+            from = at;
+        }
+        out.extend_from_slice(&self.bytes[from..]);
     }
 }
 
 /// Removes the first `hole` at or after `from` from a frame rendered with a placeholder
 /// there, returning where it was: where the value it stood for is written.
-pub(super) fn cut_hole(frame: &mut Vec<u8>, hole: &[u8], from: usize) -> usize {
+fn cut_hole(frame: &mut Vec<u8>, hole: &[u8], from: usize) -> usize {
     let at = from
         + frame[from..]
             .windows(hole.len())
             .position(|w| w == hole)
-            .expect("the frame carries each placeholder");
+            .expect("the frame carries each placeholder, in order");
     frame.drain(at..at + hole.len());
     at
 }
@@ -388,25 +441,57 @@ pub(super) fn named_frame(out: &mut Vec<u8>, name: &str, value: &impl serde::Ser
     data_frame(out, value);
 }
 
+/// Token texts a template must write as a full rendering does: plain, empty, escaped,
+/// a placeholder's control character, non-ASCII, digits.
+#[cfg(test)]
+pub(super) const TRICKY_TEXTS: [&str; 6] = [
+    " the",
+    "",
+    "quote \" and \\ and\nnewline",
+    "\u{1}",
+    "é ✓",
+    "42",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn render(text: &str, out: &mut Vec<u8>) {
-        let chunk = serde_json::json!({"id": "c-1", "delta": {"content": text}, "n": 1});
+    fn render(id: &str, n: u64, text: &str, out: &mut Vec<u8>) {
+        // An array, so the holes keep their order (json!'s maps sort their keys).
+        let chunk = serde_json::json!([id, n, {"content": text}, 1]);
         named_frame(out, "delta", &chunk);
     }
 
     #[test]
-    fn token_frame_writes_the_bytes_of_a_full_rendering() {
-        let frame = TokenFrame::new(render);
-        for text in [" the", "", "quote \" and \\ and\nnewline", "\u{1}", "é ✓"] {
+    fn a_template_writes_the_bytes_of_a_full_rendering() {
+        let one = FrameTemplate::new(|out| render("c-1", 7, Hole::TEXT, out), [Hole::Text]);
+        let holes = [Hole::Text, Hole::Number, Hole::Text];
+        let three = FrameTemplate::new(
+            |out| render(Hole::TEXT, Hole::NUMBER, Hole::TEXT, out),
+            holes,
+        );
+        let id = "chatcmpl-\"ff\"";
+        let id_json = serde_json::to_vec(id).unwrap();
+        for text in TRICKY_TEXTS {
+            for n in [0, 9, 10, 1_700_000_000, u64::MAX] {
+                let (mut templated, mut full) = (Vec::new(), Vec::new());
+                three.write(
+                    [Fill::Json(&id_json), Fill::Number(n), Fill::Text(text)],
+                    &mut templated,
+                );
+                render(id, n, text, &mut full);
+                assert_eq!(
+                    String::from_utf8_lossy(&templated),
+                    String::from_utf8_lossy(&full)
+                );
+            }
             let (mut templated, mut full) = (Vec::new(), Vec::new());
-            frame.write(text, &mut templated);
-            render(text, &mut full);
+            one.write([Fill::Text(text)], &mut templated);
+            render("c-1", 7, text, &mut full);
             assert_eq!(
-                String::from_utf8(templated).unwrap(),
-                String::from_utf8(full).unwrap()
+                String::from_utf8_lossy(&templated),
+                String::from_utf8_lossy(&full)
             );
         }
     }

@@ -232,7 +232,7 @@ impl Scenario {
     }
 
     /// The strategy entries without their source positions.
-    pub fn strategies(&self) -> impl Iterator<Item = &StrategyConfig> {
+    pub fn strategies(&self) -> impl Iterator<Item = &StrategyConfig> + Clone {
         self.strategies.iter().map(|s| s.get_ref())
     }
 
