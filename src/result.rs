@@ -290,6 +290,7 @@ impl StrategyResult {
             wall: run.wall,
             cpu: run.cpu,
             threads: 1,
+            probe_idle_cost: None,
         });
         self.program = Some(run.report);
     }

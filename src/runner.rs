@@ -14,7 +14,7 @@ use crate::recorder::Recorder;
 use crate::report::{ResultsDir, RowWriter};
 use crate::result::{MockReport, RunResult, SkippedStrategy, StrategyResult};
 use crate::runtime;
-use crate::scenario::{Scenario, StrategyConfig, StrategyKind, Target};
+use crate::scenario::{RuntimeKind, Scenario, StrategyConfig, StrategyKind, Target};
 use crate::shard::{ShardRecord, StartAt};
 use crate::strategy::{Arrivals, DispatchPolicy, Dispatcher, ProgramContext};
 use crate::workload::WorkItems;
@@ -188,6 +188,8 @@ pub struct StepwiseRun<'a> {
     target: TargetHandle,
     budget: Arc<Budget>,
     dir: ResultsDir,
+    /// Measured once per runtime, at its first probe.
+    probe_costs: ProbeCosts,
     pub result: RunResult,
 }
 
@@ -218,6 +220,7 @@ impl<'a> StepwiseRun<'a> {
             options,
             cancel,
             dir,
+            probe_costs: ProbeCosts::new(),
         })
     }
 
@@ -238,6 +241,7 @@ impl<'a> StepwiseRun<'a> {
     ) -> anyhow::Result<Option<&StrategyResult>> {
         self.result.planned.push(config.label());
         let rows = self.dir.rows(&config.label())?;
+        add_probe_cost(&mut self.probe_costs, config).await;
         let run = StrategyRun {
             scenario: self.scenario,
             items: &items,
@@ -248,6 +252,7 @@ impl<'a> StepwiseRun<'a> {
             folder: self.dir.path(),
             epoch: std::cell::Cell::new(None),
             ready: Arc::default(),
+            probe_costs: &self.probe_costs,
         };
         let ran = run.strategy(config, rows.clone()).await;
         let written = rows.finish();
@@ -307,6 +312,8 @@ async fn measure(
         scenario.target.price(),
     ));
     let folder = dir.path().to_path_buf();
+    // Before the common start is taken: it is an instant that does not wait for this.
+    let probe_costs = probe_costs(scenario).await;
     let epoch = options.start_at.map(|at| start_epoch(at, options.quiet));
     let run = StrategyRun {
         scenario,
@@ -318,6 +325,7 @@ async fn measure(
         folder: &folder,
         epoch: std::cell::Cell::new(epoch),
         ready: Arc::default(),
+        probe_costs: &probe_costs,
     };
     for config in scenario.strategies() {
         if cancel.is_cancelled() || budget.exhausted().is_some() {
@@ -341,6 +349,37 @@ async fn measure(
         dir.write(result)?;
     }
     Ok(())
+}
+
+/// The lag probe's idle cost per wake-up ([`runtime::probe_idle_cost`]) on each runtime
+/// (kind and workers) the scenario's strategies run on.
+async fn probe_costs(scenario: &Scenario) -> ProbeCosts {
+    let mut costs = ProbeCosts::new();
+    for config in scenario.strategies() {
+        add_probe_cost(&mut costs, config).await;
+    }
+    costs
+}
+
+/// Measures the probe's idle cost on `config`'s runtime unless `costs` has it: not for an
+/// external program, whose CPU time is its own, without the probe.
+async fn add_probe_cost(costs: &mut ProbeCosts, config: &StrategyConfig) {
+    let runtime = runtime_of(config);
+    if config.kind == StrategyKind::External
+        || config.runtime.unavailable().is_some()
+        || costs.contains_key(&runtime)
+    {
+        return;
+    }
+    if let Some(cost) = runtime::probe_idle_cost(runtime.0, runtime.1).await {
+        costs.insert(runtime, cost);
+    }
+}
+
+/// The runtime a strategy runs on, and its worker threads.
+fn runtime_of(config: &StrategyConfig) -> (RuntimeKind, usize) {
+    let workers = config.runtime.workers(config.workers.map(|w| w.get()));
+    (config.runtime, workers)
 }
 
 /// The instant on this process's clock that `at` is. The first strategy's schedule is
@@ -384,7 +423,11 @@ struct StrategyRun<'a> {
     epoch: std::cell::Cell<Option<Instant>>,
     /// When the first strategy's runtime was up and ready to send.
     ready: Arc<std::sync::OnceLock<std::time::SystemTime>>,
+    probe_costs: &'a ProbeCosts,
 }
+
+/// The lag probe's idle cost per wake-up, by runtime kind and workers.
+type ProbeCosts = std::collections::HashMap<(RuntimeKind, usize), Duration>;
 
 impl StrategyRun<'_> {
     /// Runs one strategy from a reset target and returns what it measured.
@@ -401,7 +444,7 @@ impl StrategyRun<'_> {
             ..
         } = *self;
         let label = config.label();
-        let workers = config.runtime.workers(config.workers.map(|w| w.get()));
+        let (_, workers) = runtime_of(config);
         let unavailable = config.runtime.unavailable();
         if let Some(reason) = unavailable.or_else(|| crate::strategy::program_unavailable(config)) {
             eprintln!("skipped {label}: {reason}");
@@ -475,7 +518,7 @@ impl StrategyRun<'_> {
         let on_runtime = dispatcher.clone();
         let cpu_before = crate::cpu::client_cpu(crate::mock::THREAD_NAME);
         let ready = self.ready.clone();
-        let ((), health) = runtime::run_on(config.runtime, workers, move || async move {
+        let ((), mut health) = runtime::run_on(config.runtime, workers, move || async move {
             let _ = ready.set(std::time::SystemTime::now());
             // Each copy's dispatch loop is a task of the runtime, not polled by the
             // thread that started it: on a multi-threaded runtime that thread would
@@ -514,6 +557,7 @@ impl StrategyRun<'_> {
         result.client_cpu = crate::cpu::client_cpu(crate::mock::THREAD_NAME)
             .zip(cpu_before)
             .map(|(after, before)| after.saturating_sub(before));
+        health.probe_idle_cost = self.probe_costs.get(&(config.runtime, workers)).copied();
         result.runtime_health = Some(health);
         result.pool_peak_connections = dispatcher.peak_connections();
         result.http_version = dispatcher.http_versions();

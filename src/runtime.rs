@@ -108,6 +108,23 @@ where
     })?
 }
 
+/// How long [`probe_idle_cost`] watches an idle runtime: 50 of the probe's wake-ups.
+const CALIBRATION: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The CPU time one wake-up of the lag probe costs a fresh runtime of `kind` with
+/// `workers` threads that has nothing else to do: its threads' CPU time over
+/// [`CALIBRATION`] of idling, per wake-up. As hyperfine measures its shell's start-up
+/// apart, so that a strategy's CPU per request is its own
+/// ([`health::RuntimeHealth::probe_cpu`]). `None` where the runtime cannot start or
+/// thread clocks cannot be read.
+pub async fn probe_idle_cost(kind: RuntimeKind, workers: usize) -> Option<std::time::Duration> {
+    // A sleep made inside the runtime: `make` is called before the runtime is entered.
+    let idle = || async { tokio::time::sleep(CALIBRATION).await };
+    let ((), health) = run_on(kind, workers, idle).await.ok()?;
+    let wakes = u32::try_from(health.lag.len()).ok()?.max(1);
+    Some(health.cpu? / wakes)
+}
+
 /// Builds the runtime on the calling thread (a tokio-uring runtime cannot move between
 /// threads) and runs the future on it, probed.
 fn block_on<F, Fut, T>(

@@ -106,6 +106,11 @@ pub struct StrategySummary {
     /// excluded); absent where it cannot be measured.
     #[serde(default)]
     pub client_cpu_s: Option<f64>,
+    /// Of `client_cpu_s`, what the runtime-lag probe's own wake-ups cost, estimated
+    /// (`RuntimeHealth::probe_cpu`); absent for an external program and where not
+    /// measured.
+    #[serde(default)]
+    pub probe_cpu_s: Option<f64>,
     /// The client's own health while the strategy ran, and whether it was the
     /// bottleneck; absent in summaries written before it was measured.
     #[serde(default)]
@@ -331,6 +336,13 @@ impl Percentiles {
 }
 
 impl StrategySummary {
+    /// The client's CPU time per request, in milliseconds, the lag probe's estimated
+    /// share taken out (what the strategy itself cost); `None` where not measured.
+    pub fn client_cpu_per_request_ms(&self) -> Option<f64> {
+        let own = self.client_cpu_s? - self.probe_cpu_s.unwrap_or(0.0);
+        Some(own.max(0.0) * 1e3 / self.requests.total.max(1) as f64)
+    }
+
     /// The percentiles of `metric`; `None` when the strategy has no samples of it.
     pub fn latency(&self, metric: Metric) -> Option<&Percentiles> {
         self.latency_ms.get(metric.name())
@@ -355,6 +367,11 @@ impl StrategySummary {
             client: s.client.to_string(),
             http_version: s.http_version.clone(),
             client_cpu_s: s.client_cpu.map(|c| c.as_secs_f64()),
+            probe_cpu_s: s
+                .runtime_health
+                .as_ref()
+                .and_then(|h| h.probe_cpu())
+                .map(|c| c.as_secs_f64()),
             client_health: ClientHealth::from_result(s),
             interrupted: s.interrupted,
             requests: RequestCounts {

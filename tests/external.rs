@@ -87,6 +87,8 @@ limit = 4
     // From its rusage: start-up (the interpreter) apart from the strategy's share.
     let cpu = s["client_cpu_s"].as_f64().unwrap() + s["program"]["startup_cpu_s"].as_f64().unwrap();
     assert!(cpu > 0.0, "{s}");
+    // Its CPU time is its own: llmbench's lag probe does not run in it.
+    assert_eq!(s["probe_cpu_s"], Value::Null, "{s}");
     let program = &s["program"];
     assert_eq!(program["outcome"], "completed");
     assert_eq!(program["exit"], "exit status 0");

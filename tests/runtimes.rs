@@ -116,6 +116,34 @@ async fn every_runtime_and_client_completes_the_same_work_with_identical_counts(
     }
 }
 
+/// Each runtime's probe is calibrated before the run, and its estimated share is taken
+/// out of the client's CPU per request: a strategy that mostly waits (eight requests of
+/// about 200 ms, four at a time, the probe waking its runtime about 400 times) would
+/// otherwise show the probe as its cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probes_own_cpu_is_measured_on_every_runtime_and_taken_out_of_the_clients() {
+    let src = scenario("requests = 8\nmax_tokens = 2", COMBINATIONS)
+        .replace("ttft_ms = 5\n", "ttft_ms = 200\n");
+    let run = common::run(&src).await;
+    check_ran_or_skipped(&run);
+    for s in &run.strategies {
+        let health = s.runtime_health.as_ref().unwrap();
+        let per_wake = health.probe_idle_cost.expect("calibrated before the run");
+        assert!(per_wake > std::time::Duration::ZERO, "{}", s.label);
+        let (raw, probe) = (s.client_cpu.unwrap(), health.probe_cpu().unwrap());
+        assert!(probe > std::time::Duration::ZERO, "{}: {health:?}", s.label);
+        assert!(probe <= raw, "{}: probe {probe:?} of {raw:?}", s.label);
+        let summary = llmbench::summary::StrategySummary::from_result(s);
+        let own_ms = (raw - probe).as_secs_f64() * 1e3 / 8.0;
+        let shown = summary.client_cpu_per_request_ms().unwrap();
+        assert!(
+            (shown - own_ms).abs() < 1e-6,
+            "{}: {shown} against {own_ms}",
+            s.label
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_classifies_every_fault_alike() {
     let cases = [

@@ -87,10 +87,8 @@ impl ResultTable {
             ("req/s", |s| format!("{:.2}", s.requests_per_s)),
             ("output tok/s", |s| format!("{:.1}", s.output_tokens_per_s)),
             ("client CPU per request (ms)", |s| {
-                s.client_cpu_s.map_or_else(
-                    || "-".into(),
-                    |cpu| format!("{:.3}", cpu * 1e3 / s.requests.total.max(1) as f64),
-                )
+                s.client_cpu_per_request_ms()
+                    .map_or_else(|| "-".into(), |ms| format!("{ms:.3}"))
             }),
         ]);
         if any(|s| s.client_health.is_some()) {

@@ -371,7 +371,7 @@ impl fmt::Display for StrategyKind {
 }
 
 /// The `runtime` of a `[[strategy]]` entry: the async runtime it runs on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuntimeKind {
     /// tokio's multi-threaded work-stealing scheduler.
