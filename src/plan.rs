@@ -1,5 +1,6 @@
 //! What a run will send, shown before it sends it: the guard rail for paid APIs; and
-//! what it will hold, the sockets and the heap, sized before it starts.
+//! what it will hold, the sockets and the heap, sized before it starts and set aside
+//! then ([`Footprint::set_aside`]).
 //!
 //! Reads the scenario and its work items; sends nothing.
 
@@ -88,7 +89,8 @@ const OTHER_DESCRIPTORS: u64 = 64;
 
 /// The strategy that may hold the most sockets at once: its label, the requests it
 /// may hold in flight and the sockets they take in this process. With the embedded
-/// mock each connection takes two descriptors, the client's and the mock's.
+/// mock each connection takes two descriptors, the client's and the mock's; an
+/// external program's end is in its own process.
 fn peak_sockets<'a>(
     scenario: &Scenario,
     strategies: impl Iterator<Item = &'a StrategyConfig>,
@@ -98,8 +100,9 @@ fn peak_sockets<'a>(
     strategies
         .map(|s| {
             let in_flight = peak_in_flight(s, items);
-            let sockets = peak_connections(s, in_flight) * if embedded { 2 } else { 1 };
-            (s.label(), in_flight, sockets)
+            let client = s.kind != StrategyKind::External;
+            let ends = u64::from(client) + u64::from(embedded);
+            (s.label(), in_flight, peak_connections(s, in_flight) * ends)
         })
         .max_by_key(|&(_, _, sockets)| sockets)
 }
@@ -116,8 +119,8 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    /// What the first of `strategies` to need the most may take over `items` work
-    /// items ([`heap_to_warm`], [`peak_descriptors`]).
+    /// The most any of `strategies` may take of each over `items` work items
+    /// ([`heap_to_warm`], [`peak_descriptors`]).
     pub fn of<'a>(
         scenario: &Scenario,
         strategies: impl Iterator<Item = &'a StrategyConfig> + Clone,
@@ -318,6 +321,10 @@ mod tests {
         // Over HTTP/2 one connection; then the serial strategy's one is as many.
         assert_eq!(count(mock, "kind = \"join_all\"\nhttp2 = true"), 2 + 64);
         assert_eq!(count(live, "kind = \"joinset\"\nlimit = 100"), 100 + 64);
+        // An external program's end of each connection is in its own process.
+        let external = "kind = \"external\"\ncommand = [\"p\"]\nlimit = 1000";
+        assert_eq!(count(mock, external), 1000 + 64);
+        assert_eq!(count(live, external), 1 + 64);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! thread counts are pinned and reported.
 //!
 //! Builds runtimes, and measures their health while a strategy runs on them (`health`:
-//! a lag probe on every runtime, and the CPU of the threads that poll its tasks); the
-//! strategies and the client run on them unaware of which.
+//! a lag probe on every runtime, and the CPU of the threads that poll its tasks), and
+//! what the probe itself costs an idle runtime ([`probe_idle_cost`]); the strategies and
+//! the client run on them unaware of which.
 
 mod health;
 
@@ -108,21 +109,34 @@ where
     })?
 }
 
-/// How long [`probe_idle_cost`] watches an idle runtime: 50 of the probe's wake-ups.
-const CALIBRATION: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long [`probe_idle_cost`] watches idle runtimes: a short and a long watch, whose
+/// difference is 50 of the probe's wake-ups.
+const CALIBRATION: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(10),
+    std::time::Duration::from_millis(60),
+];
 
 /// The CPU time one wake-up of the lag probe costs a fresh runtime of `kind` with
-/// `workers` threads that has nothing else to do: its threads' CPU time over
-/// [`CALIBRATION`] of idling, per wake-up. As hyperfine measures its shell's start-up
-/// apart, so that a strategy's CPU per request is its own
-/// ([`health::RuntimeHealth::probe_cpu`]). `None` where the runtime cannot start or
+/// `workers` threads that has nothing else to do, as hyperfine measures its shell's
+/// start-up apart, so that a strategy's CPU per request is its own
+/// ([`health::RuntimeHealth::probe_cpu`]). Two fresh runtimes idle for a short and a
+/// long watch ([`CALIBRATION`]); the difference of their threads' CPU time over the
+/// difference of their wake-ups leaves out what a fresh runtime costs at first (its
+/// threads' start, their stacks' first touch). `None` where the runtime cannot start or
 /// thread clocks cannot be read.
 pub async fn probe_idle_cost(kind: RuntimeKind, workers: usize) -> Option<std::time::Duration> {
-    // A sleep made inside the runtime: `make` is called before the runtime is entered.
-    let idle = || async { tokio::time::sleep(CALIBRATION).await };
-    let ((), health) = run_on(kind, workers, idle).await.ok()?;
-    let wakes = u32::try_from(health.lag.len()).ok()?.max(1);
-    Some(health.cpu? / wakes)
+    let mut watches = Vec::with_capacity(CALIBRATION.len());
+    for watch in CALIBRATION {
+        // A sleep made inside the runtime: `make` is called before the runtime is entered.
+        let idle = move || async move { tokio::time::sleep(watch).await };
+        let ((), health) = run_on(kind, workers, idle).await.ok()?;
+        watches.push((health.cpu?, health.lag.len()));
+    }
+    let [(short_cpu, short_wakes), (long_cpu, long_wakes)] = watches[..] else {
+        return None;
+    };
+    let wakes = u32::try_from(long_wakes.checked_sub(short_wakes)?).ok()?;
+    long_cpu.checked_sub(short_cpu)?.checked_div(wakes)
 }
 
 /// Builds the runtime on the calling thread (a tokio-uring runtime cannot move between

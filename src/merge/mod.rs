@@ -335,7 +335,12 @@ fn merge_strategy(parts: &[Part], label: &str) -> anyhow::Result<MergedStrategy>
             .iter()
             .filter_map(|s| s.client_cpu_s)
             .reduce(|a, b| a + b),
-        probe_cpu_s: of.iter().filter_map(|s| s.probe_cpu_s).reduce(|a, b| a + b),
+        // Only beside the client CPU time it is a share of.
+        probe_cpu_s: of
+            .iter()
+            .filter(|s| s.client_cpu_s.is_some())
+            .filter_map(|s| s.probe_cpu_s)
+            .reduce(|a, b| a + b),
         client_health: worst_health(parts, &of),
         interrupted: of.iter().any(|s| s.interrupted),
         makespan_s,

@@ -6,9 +6,9 @@
 use super::MockState;
 use super::cache::PromptTokens;
 use super::generator::CompletionPlan;
-use super::openai::{self, ContentChunks, end_of_stream};
+use super::openai::{self, ChunkObject, ContentChunks, end_of_stream};
 use super::pipeline::{self, ParsedRequest, ProviderConventions, ResponseMeta, ServedApi};
-use super::stream::{Framer, Hole, data_frame};
+use super::stream::{Framer, data_frame};
 use crate::wire::completions::{
     COMPLETIONS_PATH, CompletionRequest, DEFAULT_MAX_TOKENS, Prompt, TextChoice, TextCompletion,
 };
@@ -73,6 +73,11 @@ impl ServedApi for LegacyCompletions {
     }
 }
 
+/// A content chunk of `meta`'s response with `text` (its template's full rendering).
+pub(super) fn content_chunk(meta: &ResponseMeta, text: &str, usage: UsageField, out: &mut Vec<u8>) {
+    data_frame(out, &object(meta, &choice(text, None), usage));
+}
+
 fn object<'a>(
     meta: &'a ResponseMeta,
     choices: &'a [TextChoice<'a>],
@@ -108,9 +113,7 @@ struct TextFramer {
 
 impl TextFramer {
     fn new(meta: ResponseMeta, usage: UsageField) -> TextFramer {
-        let content = ContentChunks::new(&meta, "completions", 1, usage, |meta, _, out| {
-            data_frame(out, &object(meta, &choice(Hole::TEXT, None), usage));
-        });
+        let content = ContentChunks::new(&meta, ChunkObject::Text, 1, usage);
         TextFramer {
             meta,
             usage,

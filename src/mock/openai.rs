@@ -265,13 +265,7 @@ struct ChunkFramer {
 
 impl ChunkFramer {
     fn new(meta: ResponseMeta, choices: u32, usage: UsageField) -> ChunkFramer {
-        let content = ContentChunks::new(&meta, "chat", choices, usage, |meta, index, out| {
-            let delta = Delta {
-                role: None,
-                content: Some(Hole::TEXT.into()),
-            };
-            data_frame(out, &chunk(meta, &choice(index, delta, None), usage));
-        });
+        let content = ContentChunks::new(&meta, ChunkObject::Chat, choices, usage);
         ChunkFramer {
             meta,
             usage,
@@ -280,90 +274,103 @@ impl ChunkFramer {
     }
 }
 
-/// A response's content chunks (one token's text each), chat's or the legacy
-/// endpoint's: written through templates with holes for what differs between responses
-/// (the `id`, `created`) and between tokens (the text), shared by every response of one
-/// model, choice index and usage field. A response's own template would be read cold at
-/// each of its tokens: at 10,000 streams copying those ~200 bytes was a tenth of the
-/// mock's CPU, where a shared one stays in cache.
-pub(super) struct ContentChunks {
-    /// The response's `id` as JSON. Inline (an id is 35 bytes quoted), as is the one
-    /// choice's template pointer of almost every response: at 10,000 streams this is
-    /// cold at each token, and each separate allocation read then was one cache miss
-    /// more.
-    id_json: smallvec::SmallVec<[u8; 48]>,
-    created: u64,
-    /// One per choice, by index.
-    templates: smallvec::SmallVec<[Arc<FrameTemplate<3>>; 1]>,
+/// Which of OpenAI's streamed objects a content chunk is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ChunkObject {
+    /// `chat.completion.chunk`, its text in `choices[].delta.content`.
+    Chat,
+    /// The legacy `text_completion`, its text in `choices[].text`.
+    Text,
 }
 
-/// Templates kept at most: a client naming a new model in every request gets templates
-/// of its own instead of growing the cache.
-const MOST_TEMPLATES: usize = 64;
+impl ChunkObject {
+    /// Writes the content chunk of `meta`'s response for choice `index` with `text`,
+    /// serialized whole.
+    pub fn render(self, meta: &ResponseMeta, index: u32, text: &str, usage: UsageField) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            ChunkObject::Chat => {
+                let delta = Delta {
+                    role: None,
+                    content: Some(text.into()),
+                };
+                data_frame(&mut out, &chunk(meta, &choice(index, delta, None), usage));
+            }
+            ChunkObject::Text => super::completions::content_chunk(meta, text, usage, &mut out),
+        }
+        out
+    }
+}
 
-/// Which of a model's templates: the endpoint's, a choice index's and the usage field's
-/// (a model's few make a list shorter than a hash would pay for).
-type TemplateKey = (&'static str, u32, bool);
+/// A response's content chunks (one token's text each), chat's or the legacy
+/// endpoint's: written through templates with holes for what differs between responses
+/// (the `id`, `created`, the `model`) and between tokens (the text), shared by every
+/// response of one object, choice index and usage field. A response's own template
+/// would be read cold at each of its tokens: at 10,000 streams copying those ~200 bytes
+/// was a tenth of the mock's CPU, where a shared one stays in cache. No text from the
+/// request is in a template, so none can be mistaken for a placeholder.
+pub(super) struct ContentChunks {
+    /// The response's `id` then its `model`, as JSON. Inline (about 60 bytes quoted), as
+    /// is the one choice's template pointer of almost every response: at 10,000 streams
+    /// this is cold at each token, and each separate allocation read then was one cache
+    /// miss more.
+    json: smallvec::SmallVec<[u8; 64]>,
+    /// Where the model's JSON starts in `json`.
+    model_at: usize,
+    /// The response's `created`, beside its JSON so that a token reads one place.
+    created: u64,
+    /// One per choice, by index.
+    templates: smallvec::SmallVec<[Arc<FrameTemplate<4>>; 1]>,
+}
 
-/// Per model, its templates.
-type Templates = std::collections::HashMap<String, Vec<(TemplateKey, Arc<FrameTemplate<3>>)>>;
+/// A content template's key: its object, choice index and whether its chunks carry
+/// `"usage": null`. Few (two objects, at most [`MAX_CHOICES`] choices, two usage
+/// fields) and none from a request's text, so the templates are kept without a bound.
+type TemplateKey = (ChunkObject, u32, bool);
 
 impl ContentChunks {
-    /// `render` writes a choice's content chunk for the meta given (its `id`, `created`
-    /// and the text are placeholders); `endpoint` names the rendering.
     pub fn new(
         meta: &ResponseMeta,
-        endpoint: &'static str,
+        object: ChunkObject,
         choices: u32,
         usage: UsageField,
-        render: impl Fn(&ResponseMeta, u32, &mut Vec<u8>),
     ) -> ContentChunks {
+        let null = usage == UsageField::Null;
         let templates = (0..choices)
-            .map(|index| {
-                let key = (endpoint, index, usage == UsageField::Null);
-                Self::shared(&meta.model, key, |out| {
-                    let placeholders = ResponseMeta {
-                        id: Hole::TEXT.to_string(),
-                        created: Hole::NUMBER,
-                        model: meta.model.clone(),
-                        prompt_tokens: 0,
-                        cached: None,
-                    };
-                    render(&placeholders, index, out);
-                })
-            })
+            .map(|index| Self::shared((object, index, null)))
             .collect();
-        let mut id_json = smallvec::SmallVec::new();
-        serde_json::to_writer(&mut id_json, &meta.id).expect("a string always serializes");
+        let mut json = smallvec::SmallVec::new();
+        serde_json::to_writer(&mut json, &meta.id).expect("a string always serializes");
+        let model_at = json.len();
+        serde_json::to_writer(&mut json, &meta.model).expect("a string always serializes");
         ContentChunks {
-            id_json,
+            json,
+            model_at,
             created: meta.created,
             templates,
         }
     }
 
-    fn shared(
-        model: &str,
-        key: TemplateKey,
-        render: impl FnOnce(&mut Vec<u8>),
-    ) -> Arc<FrameTemplate<3>> {
-        static SHARED: std::sync::OnceLock<std::sync::Mutex<Templates>> =
-            std::sync::OnceLock::new();
-        let mut shared = super::lock(SHARED.get_or_init(Default::default));
-        // Looked up by `&str`: a request of a known model allocates nothing here.
-        if let Some((_, template)) = shared
-            .get(model)
-            .and_then(|kept| kept.iter().find(|(k, _)| *k == key))
-        {
+    /// The template of `key`, rendered at its first use and kept.
+    fn shared(key: TemplateKey) -> Arc<FrameTemplate<4>> {
+        static SHARED: std::sync::Mutex<Vec<(TemplateKey, Arc<FrameTemplate<4>>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut shared = super::lock(&SHARED);
+        if let Some((_, template)) = shared.iter().find(|(k, _)| *k == key) {
             return template.clone();
         }
-        let holes = [Hole::Text, Hole::Number, Hole::Text];
-        let template = Arc::new(FrameTemplate::new(render, holes));
-        let kept: usize = shared.values().map(Vec::len).sum();
-        if kept < MOST_TEMPLATES {
-            let entry = shared.entry(model.to_string()).or_default();
-            entry.push((key, template.clone()));
-        }
+        let (object, index, null) = key;
+        let placeholders = ResponseMeta {
+            id: Hole::TEXT.to_string(),
+            created: Hole::NUMBER,
+            model: Hole::TEXT.to_string(),
+            prompt_tokens: 0,
+            cached: None,
+        };
+        let rendered = object.render(&placeholders, index, Hole::TEXT, usage_field(null));
+        let holes = [Hole::Text, Hole::Number, Hole::Text, Hole::Text];
+        let template = Arc::new(FrameTemplate::new(|out| *out = rendered, holes));
+        shared.push((key, template.clone()));
         template
     }
 
@@ -374,9 +381,11 @@ impl ContentChunks {
 
     /// Writes choice `index`'s chunk of one token.
     pub fn write(&self, index: u32, text: &str, out: &mut Vec<u8>) {
+        let (id, model) = self.json.split_at(self.model_at);
         let values = [
-            Fill::Json(&self.id_json),
+            Fill::Json(id),
             Fill::Number(self.created),
+            Fill::Json(model),
             Fill::Text(text),
         ];
         self.templates[index as usize].write(values, out);
@@ -484,37 +493,38 @@ mod tests {
     use super::*;
 
     /// A content chunk written through its shared template is byte for byte the chunk
-    /// serialised whole, whatever the id, time, model, choice, usage field and text.
+    /// serialised whole, whatever the object, id, time, model (one carrying the
+    /// placeholders included), choice, usage field and text.
     #[test]
     fn a_chunk_from_its_template_is_the_chunk_serialised() {
-        for (model, index, usage) in [
-            ("gpt-4o", 0, UsageField::Absent),
-            ("m \"odd\" 18446744073709551615", 3, UsageField::Null),
-        ] {
-            let meta = || ResponseMeta {
-                id: "chatcmpl-\"42\"".into(),
-                created: 1_700_000_000,
-                model: model.into(),
-                prompt_tokens: 7,
-                cached: None,
-            };
-            let (framer, meta) = (ChunkFramer::new(meta(), index + 1, usage), meta());
-            for text in super::super::stream::TRICKY_TEXTS {
-                let mut written = Vec::new();
-                framer.content.write(index, text, &mut written);
-                let delta = Delta {
-                    role: None,
-                    content: Some(text.into()),
+        let models = [
+            "gpt-4o",
+            "m \"odd\" 18446744073709551615",
+            Hole::TEXT,
+            "x\"\u{1}llmbench-token\u{1}",
+        ];
+        for object in [ChunkObject::Chat, ChunkObject::Text] {
+            for (model, usage) in models
+                .into_iter()
+                .zip([UsageField::Absent, UsageField::Null].into_iter().cycle())
+            {
+                let meta = ResponseMeta {
+                    id: "chatcmpl-\"42\"".into(),
+                    created: 1_700_000_000,
+                    model: model.into(),
+                    prompt_tokens: 7,
+                    cached: None,
                 };
-                let mut whole = Vec::new();
-                data_frame(
-                    &mut whole,
-                    &chunk(&meta, &choice(index, delta, None), usage),
-                );
-                assert_eq!(
-                    String::from_utf8_lossy(&written),
-                    String::from_utf8_lossy(&whole)
-                );
+                let choices = if object == ChunkObject::Chat { 3 } else { 1 };
+                let content = ContentChunks::new(&meta, object, choices, usage);
+                for index in 0..choices {
+                    for text in super::super::stream::TRICKY_TEXTS {
+                        let mut written = Vec::new();
+                        content.write(index, text, &mut written);
+                        let whole = object.render(&meta, index, text, usage);
+                        assert_eq!(written, whole, "{}", String::from_utf8_lossy(&whole));
+                    }
+                }
             }
         }
     }

@@ -395,6 +395,15 @@ impl<const HOLES: usize> FrameTemplate<HOLES> {
             from = cut_hole(&mut bytes, &hole.placeholder(), from);
             from
         });
+        // A placeholder left over was written by a value that is not a hole: the holes
+        // would have been cut in the wrong places.
+        debug_assert!(
+            [Hole::Text, Hole::Number].iter().all(|h| {
+                let placeholder = h.placeholder();
+                !bytes.windows(placeholder.len()).any(|w| w == placeholder)
+            }),
+            "a rendering carries a placeholder outside its holes"
+        );
         FrameTemplate {
             bytes: bytes.into_boxed_slice(),
             holes,
@@ -481,18 +490,12 @@ mod tests {
                     &mut templated,
                 );
                 render(id, n, text, &mut full);
-                assert_eq!(
-                    String::from_utf8_lossy(&templated),
-                    String::from_utf8_lossy(&full)
-                );
+                assert_eq!(templated, full, "{}", String::from_utf8_lossy(&full));
             }
             let (mut templated, mut full) = (Vec::new(), Vec::new());
             one.write([Fill::Text(text)], &mut templated);
             render("c-1", 7, text, &mut full);
-            assert_eq!(
-                String::from_utf8_lossy(&templated),
-                String::from_utf8_lossy(&full)
-            );
+            assert_eq!(templated, full, "{}", String::from_utf8_lossy(&full));
         }
     }
 }

@@ -63,15 +63,31 @@ impl RuntimeHealth {
     }
 
     /// The probe's own share of the threads' CPU time, estimated: its wake-ups (one per
-    /// lag sample) at their idle cost, scaled by the share of the threads' capacity left
-    /// idle, since a wake-up costs that much only when it finds its thread parked (on a
-    /// busy runtime the thread is awake anyway). Not the client's work: a strategy that
-    /// waits long for few requests would otherwise show the probe as its cost per
-    /// request. Never more than the CPU time measured.
+    /// lag sample; the samples a stall owed come in one wake-up, on a busy runtime) at
+    /// their idle cost, in the share of the threads' capacity the strategy left idle,
+    /// since a wake-up costs that much only when it finds its thread parked. That share
+    /// is the capacity less the CPU time measured, the probe's own excepted: with `n`
+    /// wake-ups at `c` each over capacity `T` of which the threads used `R`, the probe's
+    /// `P = n·c·(1 − (R − P)/T)`, so `P = n·c·(1 − R/T) / (1 − n·c/T)`. A model: on two
+    /// workers, one busy and one parked, a wake-up on the parked one costs in full and
+    /// is counted half. Not the client's work: a strategy that waits long for few
+    /// requests would otherwise show the probe as its cost per request. Never more than
+    /// the CPU time measured.
     pub fn probe_cpu(&self) -> Option<Duration> {
         let (per_wake, cpu) = (self.probe_idle_cost?, self.cpu?);
-        let idle = 1.0 - self.utilisation()?.clamp(0.0, 1.0);
-        Some(per_wake.mul_f64(self.lag.len() as f64 * idle).min(cpu))
+        let capacity = self.wall.as_secs_f64() * self.threads.max(1) as f64;
+        let every_wake = per_wake.as_secs_f64() * self.lag.len() as f64;
+        if capacity <= 0.0 {
+            return Some(Duration::ZERO);
+        }
+        let used = (cpu.as_secs_f64() / capacity).min(1.0);
+        let probe_share = every_wake / capacity;
+        let probe = if probe_share < 1.0 {
+            every_wake * (1.0 - used) / (1.0 - probe_share)
+        } else {
+            every_wake
+        };
+        Some(Duration::from_secs_f64(probe).min(cpu))
     }
 }
 
@@ -108,7 +124,8 @@ pub async fn probed<Fut: Future>(
     count: usize,
 ) -> (Fut::Output, RuntimeHealth) {
     threads.register_current();
-    // From here: building the runtime and starting its threads is not the strategy's.
+    // From here: building the runtime is not the strategy's (a worker thread still
+    // starting may count its start).
     let cpu_before = threads.cpu();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let start = Instant::now();
@@ -180,12 +197,16 @@ mod tests {
             threads: 2,
             probe_idle_cost: cost_us.map(Duration::from_micros),
         };
-        // 1,000 wake-ups at 30 µs, the two threads 10 % busy: 27 ms.
-        let idle_mostly = health(200, Some(30)).probe_cpu().unwrap();
+        // 1,000 wake-ups at 30 µs (30 ms, 1.5 % of two threads' second), the threads 10 %
+        // busy in all: 30 · 0.9 / 0.985 = 27.41 ms.
+        let probe_s = |cpu_ms, cost_us| health(cpu_ms, Some(cost_us)).probe_cpu().unwrap();
+        let idle_mostly = probe_s(200, 30).as_secs_f64();
         assert!(
-            idle_mostly.as_nanos().abs_diff(27_000_000) <= 1,
-            "{idle_mostly:?}"
+            (idle_mostly - 0.03 * 0.9 / 0.985).abs() < 1e-9,
+            "{idle_mostly}"
         );
+        // An idle runtime's CPU time is all the probe's.
+        assert!((probe_s(30, 30).as_secs_f64() - 0.03).abs() < 1e-9);
         // Both threads busy the whole time: the wake-ups cost nothing more.
         assert_eq!(health(2000, Some(30)).probe_cpu(), Some(Duration::ZERO));
         // Never more than what the threads used.
