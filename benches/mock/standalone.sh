@@ -16,8 +16,11 @@
 #   HTTP/2 client multiplexes them.
 #   burst: all STREAMS start at once, so their tokens fall due in step (the worst case).
 #   steady: token deadlines spread evenly, as on a busy server: streams arrive at the
-#   constant rate that keeps STREAMS in flight, for three stream lifetimes (with h2load,
-#   each connection its share).
+#   constant rate that keeps about STREAMS in flight, for three stream lifetimes (with
+#   h2load, each connection its share). The arrivals are a lifetime and one ITL apart
+#   over STREAMS: one lifetime over STREAMS alone is a whole number of ITLs whenever
+#   STREAMS divides TOKENS (every 40 ms for 50 streams of 100 tokens at 20 ms), and
+#   every stream's tokens would then fall due at the same instant.
 #   LLMBENCH=path runs that build of the mock instead of building this one.
 #   REALTIME=1 runs the mock and the client at real-time priority (chrt -f; root), so
 #   that on a machine shared with other work neither waits for a core behind it.
@@ -75,7 +78,7 @@ if [ "$client" = h2load ]; then
     burst) requests=$per_connection spacing_ms=0 ;;
     steady)
         requests=$((3 * per_connection))
-        spacing_ms=$(awk "BEGIN { print (20 + ($tokens - 1) * $itl_ms) / $per_connection }")
+        spacing_ms=$(awk "BEGIN { print (20 + $tokens * $itl_ms) / $per_connection }")
         ;;
     *)
         echo "ARRIVAL must be burst or steady, not '$arrival'" >&2
@@ -99,7 +102,8 @@ case $arrival in
 burst) workload="requests = $streams" ;;
 steady)
     lifetime_s=$(awk "BEGIN { print (20 + ($tokens - 1) * $itl_ms) / 1000 }")
-    workload="arrival = { kind = \"constant\", rate = $(awk "BEGIN { print $streams / $lifetime_s }") }
+    spacing_s=$(awk "BEGIN { print ($lifetime_s + $itl_ms / 1000) / $streams }")
+    workload="arrival = { kind = \"constant\", rate = $(awk "BEGIN { print 1 / $spacing_s }") }
 duration_s = $(awk "BEGIN { print 3 * $lifetime_s }")"
     ;;
 *)

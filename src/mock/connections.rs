@@ -47,7 +47,6 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
     let counters = &state.counters;
-    let coalescing = Arc::new(super::http2::Coalescing::new());
     let mut spare = SpareDescriptor::reserve();
     loop {
         let stream = match listener.accept().await {
@@ -72,7 +71,6 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
         };
         counters.connections.fetch_add(1, Ordering::Relaxed);
         let (http1, app, state) = (http1.clone(), app.clone(), state.clone());
-        let coalescing = coalescing.clone();
         tokio::spawn(async move {
             // A connection's errors (a reset, a head timeout) end only that connection.
             // Its first head (or HTTP/2 handshake) is due `header_timeout` after the
@@ -80,8 +78,7 @@ pub(super) async fn accept(listener: TcpListener, app: axum::Router, state: Arc<
             let head_due = tokio::time::Instant::now() + header_timeout;
             match speaks_http2(&stream, head_due).await {
                 Some(true) => {
-                    super::http2::serve(stream, app, state, coalescing, head_due, header_timeout)
-                        .await;
+                    super::http2::serve(stream, app, state, head_due, header_timeout).await;
                 }
                 Some(false) => serve_http1(&http1, stream, app, head_due).await,
                 None => {}

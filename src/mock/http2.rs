@@ -56,13 +56,6 @@ const MAX_HEADER_LIST: u32 = 16 * 1024;
 /// fault, ten minutes by default) is checked this often for a reset by its client.
 const CHECK_IN: Duration = Duration::from_secs(1);
 
-/// How long a connection's wake-ups are put off, per token a second the whole mock
-/// sends: 500,000 tokens a second (10,000 streams at 20 ms) make it a millisecond.
-const COALESCING_PER_TOKEN_RATE: Duration = Duration::from_nanos(2);
-
-/// The most a wake-up is put off: the pacing error a stream may get for it.
-const MAX_COALESCING: Duration = Duration::from_millis(1);
-
 /// The most response bytes a connection's streams may have waiting in h2 for the
 /// client's flow-control windows before the connection renders nothing more: h2
 /// buffers whatever it is given, so a client that never opens its windows would
@@ -70,87 +63,18 @@ const MAX_COALESCING: Duration = Duration::from_millis(1);
 /// streams' tokens are about 2 MB).
 const MOST_UNSENT: u64 = 16 * 1024 * 1024;
 
-/// How often the mock's token rate is sampled.
-const RATE_SAMPLE: Duration = Duration::from_millis(20);
-
-/// When connections wake up to write their due streams: on a grid shared by every
-/// connection of the mock, whose spacing grows with the mock's token rate. A write to a
-/// loopback socket costs the mock about 5–10 µs of kernel time, most of it waking the
-/// reader; a timer expiry and re-arm about as much again. Waking for every deadline, a
-/// mock at 5,000 streams spent three fifths of its core in the kernel at a few tokens
-/// per write. At light load the grid is microseconds apart and pacing stays exact; under
-/// load each wake-up serves every connection at once, for at most [`MAX_COALESCING`] of
-/// pacing error.
-pub(super) struct Coalescing {
-    /// The grid's origin.
-    epoch: Instant,
-    /// The grid's spacing, in nanoseconds.
-    spacing_ns: std::sync::atomic::AtomicU64,
-    /// When the token count was last sampled, and what it was.
-    sample: std::sync::Mutex<(Instant, u64)>,
-}
-
-impl Coalescing {
-    pub fn new() -> Coalescing {
-        Coalescing {
-            epoch: Instant::now(),
-            spacing_ns: std::sync::atomic::AtomicU64::new(0),
-            sample: std::sync::Mutex::new((Instant::now(), 0)),
-        }
-    }
-
-    /// The first grid point at or after `at`.
-    fn wake_at(&self, at: Instant, state: &MockState) -> Instant {
-        at + put_off(
-            at.saturating_duration_since(self.epoch),
-            self.spacing(state),
-        )
-    }
-
-    /// The grid's spacing, from the token rate over the last sample (re-sampled by
-    /// whichever connection asks first once it is due).
-    pub fn spacing(&self, state: &MockState) -> Duration {
-        use std::sync::atomic::Ordering;
-        if let Ok(mut sample) = self.sample.try_lock() {
-            let now = Instant::now();
-            let elapsed = now.saturating_duration_since(sample.0);
-            if elapsed >= RATE_SAMPLE {
-                let tokens = state.counters.output_tokens_sent.load(Ordering::Relaxed);
-                // The counters are zeroed when a run starts: no rate then.
-                let sent = tokens.saturating_sub(sample.1) as f64;
-                let spacing = COALESCING_PER_TOKEN_RATE.mul_f64(sent / elapsed.as_secs_f64());
-                let spacing = spacing.min(MAX_COALESCING).as_nanos() as u64;
-                self.spacing_ns.store(spacing, Ordering::Relaxed);
-                *sample = (now, tokens);
-            }
-        }
-        Duration::from_nanos(self.spacing_ns.load(Ordering::Relaxed))
-    }
-}
-
-/// How far an instant `since` the grid's origin is from the next point of a grid
-/// `spacing` apart (zero on a point, and when there is no grid).
-fn put_off(since: Duration, spacing: Duration) -> Duration {
-    let (since, spacing) = (since.as_nanos(), spacing.as_nanos());
-    if spacing == 0 {
-        return Duration::ZERO;
-    }
-    let late = (spacing - since % spacing) % spacing;
-    Duration::from_nanos(u64::try_from(late).unwrap_or(0))
-}
-
 /// Serves one HTTP/2 connection until it closes. The client has until `handshake_due`
 /// to send its preface and settings, and a connection without a stream open for
 /// `idle_timeout` is closed (a GOAWAY), as hyper closes an HTTP/1.1 connection idle
 /// between requests.
 ///
-/// What the connection writes goes out on its passes at the coalescing grid's points
-/// (every write at once when there is no grid), through its [`WriteGate`].
+/// What the connection writes goes out on its passes at the wake-up grid's points
+/// ([`WakeGrid`](super::timer::WakeGrid); every write at once when there is no grid),
+/// through its [`WriteGate`].
 pub(super) async fn serve(
     io: TcpStream,
     app: axum::Router,
     state: Arc<MockState>,
-    coalescing: Arc<Coalescing>,
     handshake_due: tokio::time::Instant,
     idle_timeout: Duration,
 ) {
@@ -166,7 +90,7 @@ pub(super) async fn serve(
         return;
     };
     let (handoff, handoffs) = mpsc::unbounded_channel();
-    let mut streams = Streams::new(state, coalescing, handoffs);
+    let mut streams = Streams::new(state, handoffs);
     let mut idle = IdleTimeout::new(idle_timeout);
     std::future::poll_fn(|cx| {
         // The streams first, so what they render goes out when the connection is polled
@@ -361,7 +285,6 @@ type Alarm = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// A connection's streamed responses, ordered by when each next falls due.
 struct Streams {
     state: Arc<MockState>,
-    coalescing: Arc<Coalescing>,
     handoffs: mpsc::UnboundedReceiver<PacedHandoff>,
     live: Slab<(Paced, SendStream<Bytes>)>,
     /// Each live stream's next deadline (or check-in): one entry per stream, except
@@ -388,14 +311,9 @@ struct Streams {
 }
 
 impl Streams {
-    fn new(
-        state: Arc<MockState>,
-        coalescing: Arc<Coalescing>,
-        handoffs: mpsc::UnboundedReceiver<PacedHandoff>,
-    ) -> Streams {
+    fn new(state: Arc<MockState>, handoffs: mpsc::UnboundedReceiver<PacedHandoff>) -> Streams {
         Streams {
             state,
-            coalescing,
             handoffs,
             live: Slab::new(),
             due: BinaryHeap::new(),
@@ -461,7 +379,7 @@ impl Streams {
 
     /// Whether the mock sends too little for a grid: every write then goes out at once.
     fn no_grid(&self) -> bool {
-        self.coalescing.spacing(&self.state).is_zero()
+        self.state.grid_spacing().is_zero()
     }
 
     /// Whether the client holds the connection up: its socket is full, or more than
@@ -478,12 +396,12 @@ impl Streams {
         }
     }
 
-    /// Waits on the pacing timer until `at` (put off to the coalescing grid), re-armed
+    /// Waits on the pacing timer until `at` (put off to the wake-up grid), re-armed
     /// when the earliest deadline moved.
     fn wait_for(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
         if self.alarm.as_ref().is_none_or(|(armed, _)| *armed != at) {
             let state = self.state.clone();
-            let wake = self.coalescing.wake_at(at, &state).into_std();
+            let wake = state.wake_at(at.into_std());
             let alarm = Box::pin(async move { state.timer.sleep_until(wake).await });
             self.alarm = Some((at, alarm));
         }
@@ -548,19 +466,5 @@ impl Streams {
                 _ => drop(self.live.remove(key)),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wake_ups_are_put_off_to_the_next_grid_point() {
-        let us = Duration::from_micros;
-        assert_eq!(put_off(us(1234), Duration::ZERO), Duration::ZERO);
-        assert_eq!(put_off(us(1234), us(500)), us(266));
-        assert_eq!(put_off(us(1500), us(500)), Duration::ZERO);
-        assert_eq!(put_off(us(1501), us(500)), us(499));
     }
 }

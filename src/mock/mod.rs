@@ -87,6 +87,8 @@ pub(crate) struct MockState {
     serving: metrics::Serving,
     /// What paces tokens and first tokens, to tens of microseconds.
     timer: timer::PacingTimer,
+    /// When paced steps wake under load, on every connection alike.
+    grid: timer::WakeGrid,
     /// When the current strategy started (the last reset): the stall window's origin.
     epoch: Mutex<Instant>,
     /// Lateness of each streamed token against its deadline, in microseconds.
@@ -147,6 +149,7 @@ impl MockServer {
         let now = Instant::now();
         let state = Arc::new(MockState {
             timer,
+            grid: timer::WakeGrid::new(),
             limits: limits::Limits::new(config.rate_limit.clone()),
             capacity: config.capacity.clone().map(capacity::Capacity::new),
             cache: config.cache.clone().map(cache::PromptCache::new),
@@ -290,6 +293,18 @@ impl Drop for MockServer {
 }
 
 impl MockState {
+    /// When a step due at `at` wakes: the wake-up grid's next point.
+    fn wake_at(&self, at: Instant) -> Instant {
+        let sent = self.counters.output_tokens_sent.load(Ordering::Relaxed);
+        self.grid.wake_at(at, sent)
+    }
+
+    /// The wake-up grid's spacing now (zero when the mock sends too little for one).
+    fn grid_spacing(&self) -> std::time::Duration {
+        self.grid
+            .spacing(self.counters.output_tokens_sent.load(Ordering::Relaxed))
+    }
+
     /// Admits (or refuses) a request through the dimensions its API meters; `None`
     /// when no limit is configured. Counts refusals.
     fn admit(

@@ -269,7 +269,8 @@ pub(super) fn body(paced: Paced) -> (Body, PacedSlot) {
 type Chunk = (std::io::Result<Bytes>, Option<BodyState>);
 
 async fn next_chunk(mut paced: Box<Paced>, at: Instant) -> Option<Chunk> {
-    paced.state.timer.sleep_until(at.into_std()).await;
+    let wake = paced.state.wake_at(at.into_std());
+    paced.state.timer.sleep_until(wake).await;
     let mut out = Vec::with_capacity(256);
     let next = match paced.advance(Instant::now(), &mut out) {
         Progress::Due(at) => Some(BodyState::Running(paced, at)),

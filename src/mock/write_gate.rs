@@ -1,5 +1,5 @@
 //! An HTTP/2 connection's socket whose writes wait for the connection's next pass on
-//! the coalescing grid (`http2::Coalescing`), so that one write carries everything the
+//! the wake-up grid (`timer::WakeGrid`), so that one write carries everything the
 //! connection has to send between two grid points.
 //!
 //! Why: h2 flushes at the end of every poll of its connection, and a connection is
