@@ -57,30 +57,26 @@ async fn live_kinds_against_the_mock_count_what_the_embedded_mock_counts() {
     )
     .unwrap()
     .mock;
-    let legacy = common::run(&format!(
-        "name = \"e\"\n[target]\nkind = \"mock\"\napi = \"completions\"\n{MOCK}{WORK}"
-    ))
-    .await;
-    assert_eq!(
-        counts(&legacy),
-        expected,
-        "the embedded mock's legacy endpoint"
-    );
-    let whole = |api: &str| {
-        let work = WORK.replace("seed = 5", "seed = 5\nstream = false");
-        format!("name = \"w\"\n[target]\nkind = \"mock\"\napi = \"{api}\"\n{MOCK}{work}")
+    // The embedded mock's other OpenAI endpoints, streamed and whole.
+    let embedded_api = |api: &str, stream: bool| {
+        let work = WORK.replace("seed = 5", &format!("seed = 5\nstream = {stream}"));
+        format!("name = \"e\"\n[target]\nkind = \"mock\"\napi = \"{api}\"\n{MOCK}{work}")
     };
-    let whole_chat = common::run(&whole("chat")).await;
-    assert_eq!(counts(&whole_chat), expected, "non-streamed chat");
-    assert_eq!(
-        counts(&common::run(&whole("completions")).await.result),
-        expected,
-        "non-streamed legacy"
-    );
+    for (api, stream) in [
+        ("completions", true),
+        ("responses", true),
+        ("chat", false),
+        ("completions", false),
+        ("responses", false),
+    ] {
+        let run = common::run(&embedded_api(api, stream)).await;
+        assert_eq!(counts(&run), expected, "{api}, stream = {stream}");
+    }
 
     for (kind, api) in [
         ("openai", "chat"),
         ("openai", "completions"),
+        ("openai", "responses"),
         ("anthropic", ""),
     ] {
         // A standalone mock with the same configuration and seed, reset per strategy as

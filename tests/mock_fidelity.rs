@@ -7,7 +7,7 @@ mod common;
 use llmbench::mock::MockServer;
 use llmbench::scenario::{
     CacheConfig, CacheMode, Count, Distribution, MillisDistribution, MockConfig, RateLimitConfig,
-    Seconds, Share, TokenCount,
+    Scenario, Seconds, Share, TokenCount,
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -180,6 +180,49 @@ fn mock_with_misses() -> MockServer {
     )
 }
 
+/// Every injected fault reads the same on every API as on chat (tested on every runtime
+/// and client in `runtimes.rs`): the Responses API and the legacy endpoint through the
+/// embedded mock, Anthropic's Messages through a standalone one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_classifies_every_fault_as_chat_does() {
+    use llmbench::recorder::Outcome;
+    for (fault, class) in common::FAULT_CLASSES {
+        let mock =
+            format!("[mock]\nttft_ms = 2\nitl_ms = 1\nfaults = {{ {fault} = 1.0, stall_s = 3 }}\n");
+        let work = "[client]\nidle_timeout_s = 0.3\n[workload]\nrequests = 2\nmax_tokens = 4\n\
+                    [[strategy]]\nkind = \"semaphore\"\nlimit = 2\n";
+        let config = Scenario::parse(
+            &format!("name = \"m\"\n[target]\nkind = \"mock\"\n{mock}{work}"),
+            "m",
+        )
+        .unwrap()
+        .mock;
+        let standalone = MockServer::start_local(config, 0).unwrap();
+        let anthropic = format!(
+            "kind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"m\"\n",
+            standalone.base_url()
+        );
+        // A live target's scenario has no [mock]: the standalone one was given it.
+        let targets = [
+            format!("kind = \"mock\"\napi = \"responses\"\n{mock}"),
+            format!("kind = \"mock\"\napi = \"completions\"\n{mock}"),
+            anthropic,
+        ];
+        for target in targets {
+            let src = format!("name = \"f\"\n[target]\n{target}{work}");
+            let run = common::run(&src).await;
+            let records = run.records_of(&run.strategies[0]);
+            let outcomes: Vec<Outcome> = records.iter().map(|r| r.outcome).collect();
+            assert_eq!(
+                outcomes,
+                vec![Outcome::Failed(class); 2],
+                "{fault} on {target}: {:?}",
+                records[0].error
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_responses_api_through_the_client_counts_exactly() {
     for stream in [true, false] {
@@ -329,14 +372,7 @@ async fn metrics_carry_vllm_names() {
             200
         );
     }
-    let text = common::http()
-        .get(format!("{}/metrics", mock.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::metrics_text(&mock.base_url()).await;
     let label = "{model_name=\"llmbench-mock\"}";
     for line in [
         format!("vllm:num_requests_running{label} 0"),
@@ -357,6 +393,57 @@ async fn metrics_carry_vllm_names() {
             "{line} missing from\n{text}"
         );
     }
+}
+
+/// With a capacity model the vLLM gauges read it: requests holding a decode slot, those
+/// queued for one, and the share of slots in use (the KV-cache proxy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vllm_gauges_read_the_capacity_model() {
+    let src = "name = \"m\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 5\nitl_ms = 100\n\
+               capacity = { max_concurrent = 2, queue = 4 }\n[workload]\nrequests = 1\n\
+               [[strategy]]\nkind = \"serial\"\n";
+    let config = Scenario::parse(src, "m.toml").unwrap().mock;
+    let mock = std::sync::Arc::new(MockServer::start_local(config, 1).unwrap());
+    let gauges = |mock: std::sync::Arc<MockServer>| async move {
+        let text = common::metrics_text(&mock.base_url()).await;
+        let value = |name: &str| {
+            let prefix = format!("vllm:{name}{{model_name=");
+            let line = text.lines().find(|l| l.starts_with(&prefix)).unwrap();
+            line.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+        };
+        [
+            value("num_requests_running"),
+            value("num_requests_waiting"),
+            value("kv_cache_usage_perc"),
+        ]
+    };
+    // Three streams of 10 tokens 100 ms apart (about a second each) on two slots.
+    let request = json!({"model": "m", "max_tokens": 10, "stream": true,
+                         "messages": [{"role": "user", "content": "one two three"}]});
+    let streams: Vec<_> = (0..3)
+        .map(|i| {
+            let (mock, request) = (mock.clone(), request.clone());
+            tokio::spawn(async move {
+                post(&mock, "/v1/chat/completions", &format!("k{i}"), &request)
+                    .await
+                    .0
+            })
+        })
+        .collect();
+    // Bounded: the three are admitted within a few milliseconds; two seconds at most.
+    let mut seen = gauges(mock.clone()).await;
+    for _ in 0..200 {
+        if seen[0] + seen[1] == 3.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        seen = gauges(mock.clone()).await;
+    }
+    assert_eq!(seen, [2.0, 1.0, 1.0], "running, waiting, usage");
+    for stream in streams {
+        assert_eq!(stream.await.unwrap(), 200);
+    }
+    assert_eq!(gauges(mock.clone()).await, [0.0, 0.0, 0.0]);
 }
 
 /// The choices of one response, by index: text and finish reason, whole or streamed.
@@ -463,5 +550,19 @@ async fn n_choices_are_sampled_each_on_its_own_and_usage_sums_them() {
                 .sum();
             assert_eq!(u64::from(counted), lengths.iter().sum::<u64>());
         }
+    }
+    // The most the mock serves: 8 choices, each with its index (9 is refused with
+    // OpenAI's envelope: `mock_wire.rs`).
+    for stream in [false, true] {
+        let request = json!({"model": "m", "max_tokens": 4, "n": 8, "stream": stream,
+            "messages": [{"role": "user", "content": "eight"}]});
+        let (status, body, _) = post(&mock, "/v1/chat/completions", "k", &request).await;
+        assert_eq!(status, 200, "{body}");
+        let choices = choices_of(&body);
+        assert_eq!(choices.len(), 8, "indices 0..7 (stream {stream})");
+        assert!(
+            choices.iter().all(|(_, reason)| !reason.is_empty()),
+            "every index finished: {choices:?}"
+        );
     }
 }

@@ -737,14 +737,7 @@ async fn metrics_count_requests_and_429s_by_dimension() {
     for _ in 0..3 {
         post_keyed(&mock, "/v1/chat/completions", "k", &body).await;
     }
-    let text = common::http()
-        .get(format!("{}/metrics", mock.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = common::metrics_text(&mock.base_url()).await;
     for line in [
         "# TYPE llmbench_mock_requests_total counter",
         "llmbench_mock_requests_total 3",

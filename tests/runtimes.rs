@@ -160,15 +160,7 @@ async fn the_probes_own_cpu_is_measured_on_every_runtime_and_taken_out_of_the_cl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_classifies_every_fault_alike() {
-    let cases = [
-        ("error_429", ErrorClass::RateLimited),
-        ("error_503", ErrorClass::ServerError),
-        ("disconnect", ErrorClass::Protocol),
-        ("error_event", ErrorClass::Protocol),
-        ("malformed", ErrorClass::Protocol),
-        ("stall", ErrorClass::Timeout),
-    ];
-    for (fault, class) in cases {
+    for (fault, class) in common::FAULT_CLASSES {
         let src = scenario("requests = 2\nmax_tokens = 4", COMBINATIONS).replace(
             "itl_ms = 1\n",
             &format!("itl_ms = 1\nfaults = {{ {fault} = 1.0, stall_s = 3 }}\n"),

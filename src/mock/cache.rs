@@ -269,6 +269,52 @@ mod tests {
     }
 
     #[test]
+    fn prefix_mode_forgets_a_prefix_after_its_ttl() {
+        let cache = PromptCache::new(CacheConfig {
+            ttl_s: Seconds(0.05),
+            ..config(CacheMode::Prefix)
+        });
+        let prompt = openai(300, "item-1 tail");
+        cache.store(&prompt);
+        assert_eq!(cache.lookup(&prompt, 0).read, 256);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(
+            cache.lookup(&prompt, 0),
+            CacheUsage {
+                read: 0,
+                written: 256
+            }
+        );
+    }
+
+    #[test]
+    fn prefix_mode_holds_at_most_max_entries_dropping_those_expiring_first() {
+        let cache = PromptCache::new(CacheConfig {
+            max_entries: Count(10),
+            ..config(CacheMode::Prefix)
+        });
+        // Twenty prompts, each with one cacheable prefix of its own.
+        let prompts: Vec<PromptTokens> = (0..20)
+            .map(|i| openai(0, &format!("p{i} ").repeat(300)))
+            .collect();
+        for prompt in &prompts {
+            cache.store(prompt);
+        }
+        let held = super::super::lock(&cache.held).len();
+        assert!((9..=10).contains(&held), "{held} held");
+        assert_eq!(
+            cache.lookup(&prompts[0], 0).read,
+            0,
+            "the oldest is dropped"
+        );
+        assert_eq!(
+            cache.lookup(&prompts[19], 0).read,
+            256,
+            "the newest is held"
+        );
+    }
+
+    #[test]
     fn anthropic_breakpoints_are_the_marked_parts() {
         let marked = Block {
             cache_control: Some(CacheControl::ephemeral()),

@@ -112,6 +112,31 @@ pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The text of the mock's `GET /metrics` at `base_url`.
+pub async fn metrics_text(base_url: &str) -> String {
+    http()
+        .get(format!("{base_url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Each fault the mock injects on every API, with the class a client reads it as.
+pub const FAULT_CLASSES: [(&str, llmbench::recorder::ErrorClass); 6] = {
+    use llmbench::recorder::ErrorClass::*;
+    [
+        ("error_429", RateLimited),
+        ("error_503", ServerError),
+        ("disconnect", Protocol),
+        ("error_event", Protocol),
+        ("malformed", Protocol),
+        ("stall", Timeout),
+    ]
+};
+
 /// Searches every file below `dir` (at least summary, requests, scenario, reports and
 /// charts) for `secret`.
 pub fn assert_written_nowhere(dir: &std::path::Path, secret: &str) {

@@ -12,6 +12,8 @@ import anthropic
 import openai
 import pytest
 
+import httpx as plain_httpx  # httpx itself, which applications call directly
+
 try:  # the HTTP client the pinned openai SDK is built on
     import httpx2 as httpx
 except ImportError:  # older SDKs use httpx itself
@@ -290,9 +292,10 @@ def test_anthropic_prompt_caching_usage_fields():
     assert read.input_tokens == words(PROMPT)
 
 
-def test_http2_with_prior_knowledge_through_httpx_and_the_sdk():
+@pytest.mark.parametrize("module", [plain_httpx, httpx], ids=["httpx", "sdk-http-client"])
+def test_http2_with_prior_knowledge_through_httpx_and_the_sdk(module):
     # http1=False: HTTP/2 with prior knowledge (h2c) on a plain http:// URL.
-    with httpx.Client(http1=False, http2=True) as h2:
+    with module.Client(http1=False, http2=True) as h2:
         r = h2.post(
             f"{URL}/v1/chat/completions",
             headers={"authorization": f"Bearer {key()}"},
@@ -300,6 +303,8 @@ def test_http2_with_prior_knowledge_through_httpx_and_the_sdk():
         )
         assert r.http_version == "HTTP/2" and r.status_code == 200
         assert r.json()["usage"]["completion_tokens"] == 3
+        if module is not httpx:
+            return  # the SDK takes only the client it is built on
         client = openai.OpenAI(base_url=f"{URL}/v1", api_key=key(), max_retries=0, http_client=h2)
         stream = client.chat.completions.create(
             model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=4, stream=True
