@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
@@ -232,6 +234,26 @@ async fn http2_and_http1_give_identical_counts_on_every_runtime_and_client() {
         .count() as u64;
     let connections = server.seen.connections.load(Ordering::Relaxed);
     assert!(connections <= h2 + reqwest_h2 + 2 * 8, "{connections}");
+}
+
+/// A thousand streams at once on one HTTP/2 connection, five times hyper's default
+/// stream limit: each gets its first token at the configured 500 ms. Were the mock's
+/// limit 200, 800 of them would wait for a stream and see 1.2 s or more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_streams_share_one_http2_connection_at_once() {
+    let src = "name = \"h2-wide\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 500\nitl_ms = 100\n\
+               output_tokens = 3\n[workload]\nrequests = 1000\nmax_tokens = 3\n\
+               [[strategy]]\nkind = \"join_all\"\nclient = \"hyper\"\nhttp2 = true\n";
+    let run = common::run(src).await;
+    let s = &run.strategies[0];
+    assert_eq!(s.counts().ok, 1000);
+    assert_eq!(s.mock.unwrap().connections, 1);
+    // Half a second of slack for a loaded machine, below the 1.2 s a queue would add.
+    let slowest = Duration::from_micros(s.tally.ttft.max());
+    assert!(
+        slowest < Duration::from_secs(1),
+        "slowest first token {slowest:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
