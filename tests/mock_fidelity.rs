@@ -118,6 +118,62 @@ async fn a_repeated_prefix_is_read_from_cache_and_answers_sooner() {
     assert_eq!(body["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
 }
 
+/// llmbench's Anthropic client marks the workload's shared prefix with `cache_control`
+/// (Anthropic caches only what is marked): against a mock caching real prefixes, the
+/// first request writes its 1,100 tokens and every later one reads them, each record
+/// says how much, and the table shows the hit rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_anthropic_client_marks_the_shared_prefix_and_reads_it_back() {
+    let mock = mock(
+        2.0,
+        Some(cache(CacheMode::Prefix, 0.0)),
+        RateLimitConfig::default(),
+    );
+    let src = format!(
+        "name = \"a\"\n[target]\nkind = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"m\"\n\
+         [workload]\nrequests = 4\nmax_tokens = 2\nprompt_tokens = 1300\nshared_prefix_tokens = 1100\n\
+         [[strategy]]\nkind = \"serial\"\n",
+        mock.base_url()
+    );
+    let run = common::run(&src).await;
+    let s = &run.strategies[0];
+    let cached: Vec<u32> = run.records_of(s).iter().map(|r| r.cached_tokens).collect();
+    assert_eq!(cached, [0, 1100, 1100, 1100]);
+    let summary = llmbench::summary::StrategySummary::from_result(s);
+    let table = llmbench::report::table::ResultTable::new(&[summary]).to_markdown();
+    // Three of four requests hit; 3 × 1,100 of 4 × 1,300 prompt tokens were read.
+    let row = table.lines().find(|l| l.contains("prompt cache hit rate"));
+    assert!(
+        row.is_some_and(|r| r.contains("| 75 % (63 % of prompt tokens) |")),
+        "{table}"
+    );
+}
+
+/// Under a capacity model only the uncached part of a prompt is prefilled: 1 ms a token,
+/// 1,100 tokens cold, 76 past the 1,024 read from cache.
+#[tokio::test]
+async fn a_cached_prefix_is_not_prefilled_again() {
+    let src = "name = \"m\"\n[target]\nkind = \"mock\"\n[mock]\nttft_ms = 1\nitl_ms = 1\n\
+               capacity = { max_concurrent = 4, prefill_us_per_token = 1000 }\n\
+               cache = { mode = \"prefix\", min_tokens = 1024 }\n\
+               [workload]\nrequests = 1\n[[strategy]]\nkind = \"serial\"\n";
+    let config = Scenario::parse(src, "m.toml").unwrap().mock;
+    let mock = MockServer::start_local(config, 1).unwrap();
+    let shared = words(1050, "context");
+    let ask = |item: &str| {
+        json!({"model": "m", "max_tokens": 2, "stream": true,
+               "messages": [{"role": "user", "content": format!("{shared} {item} {}", words(49, "x"))}]})
+    };
+    let (_, _, cold) = post(&mock, "/v1/chat/completions", "k", &ask("item-1")).await;
+    assert!(cold >= Duration::from_millis(1095), "{cold:?}");
+    // The fastest of three, with a wide margin: a loaded machine may stall any one.
+    let mut fastest = Duration::MAX;
+    for item in ["item-2", "item-3", "item-4"] {
+        fastest = fastest.min(post(&mock, "/v1/chat/completions", "k", &ask(item)).await.2);
+    }
+    assert!(fastest < Duration::from_millis(600), "{fastest:?}");
+}
+
 #[tokio::test]
 async fn anthropic_cache_reads_are_not_charged_to_input_tokens_per_minute() {
     // 3,000 input tokens a minute and prompts of 2,010: unmarked, the second is refused;
