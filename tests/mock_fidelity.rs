@@ -120,7 +120,7 @@ async fn a_repeated_prefix_is_read_from_cache_and_answers_sooner() {
 
 /// llmbench's Anthropic client marks the workload's shared prefix with `cache_control`
 /// (Anthropic caches only what is marked): against a mock caching real prefixes, the
-/// first request writes its 1,100 tokens and every later one reads them, each record
+/// first request's prefix is cached, every later one reads its 1,100 tokens, each record
 /// says how much, and the table shows the hit rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_anthropic_client_marks_the_shared_prefix_and_reads_it_back() {
@@ -245,7 +245,9 @@ async fn every_api_classifies_every_fault_as_chat_does() {
     for (fault, class) in common::FAULT_CLASSES {
         let mock =
             format!("[mock]\nttft_ms = 2\nitl_ms = 1\nfaults = {{ {fault} = 1.0, stall_s = 3 }}\n");
-        let work = "[client]\nidle_timeout_s = 0.3\n[workload]\nrequests = 2\nmax_tokens = 4\n\
+        // A second without a byte is a stall (the stall fault holds 3 s): wide enough
+        // that a loaded machine's pause does not make another fault read as one.
+        let work = "[client]\nidle_timeout_s = 1\n[workload]\nrequests = 2\nmax_tokens = 4\n\
                     [[strategy]]\nkind = \"semaphore\"\nlimit = 2\n";
         let config = Scenario::parse(
             &format!("name = \"m\"\n[target]\nkind = \"mock\"\n{mock}{work}"),

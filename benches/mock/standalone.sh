@@ -17,10 +17,11 @@
 #   burst: all STREAMS start at once, so their tokens fall due in step (the worst case).
 #   steady: token deadlines spread evenly, as on a busy server: streams arrive at the
 #   constant rate that keeps about STREAMS in flight, for three stream lifetimes (with
-#   h2load, each connection its share). The arrivals are a lifetime and one ITL apart
-#   over STREAMS: one lifetime over STREAMS alone is a whole number of ITLs whenever
-#   STREAMS divides TOKENS (every 40 ms for 50 streams of 100 tokens at 20 ms), and
-#   every stream's tokens would then fall due at the same instant.
+#   h2load, each connection its share, every connection on the same schedule). The
+#   arrivals are a lifetime and 0.618 of an ITL apart over STREAMS, so that no two
+#   streams' tokens fall due at the same instant: one lifetime over STREAMS alone is a
+#   whole number of ITLs whenever STREAMS divides TOKENS (every 40 ms for 50 streams of
+#   100 tokens at 20 ms), and any whole fraction of an ITL lines up some streams.
 #   LLMBENCH=path runs that build of the mock instead of building this one.
 #   REALTIME=1 runs the mock and the client at real-time priority (chrt -f; root), so
 #   that on a machine shared with other work neither waits for a core behind it.
@@ -41,9 +42,14 @@ bin=${LLMBENCH:-target/release/llmbench}
 work=$(mktemp -d)
 trap 'kill "${mock_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
+ttft_ms=20
+# A stream's lifetime, first token to last, and the arrivals' spacing (see steady above).
+lifetime_ms=$(awk "BEGIN { print $ttft_ms + ($tokens - 1) * $itl_ms }")
+spacing_of() { awk "BEGIN { print ($lifetime_ms + 0.618 * $itl_ms) / $1 }"; }
+
 cat >"$work/mock.toml" <<EOF
 [mock]
-ttft_ms = 20
+ttft_ms = $ttft_ms
 itl_ms = $itl_ms
 threads = 1
 EOF
@@ -78,7 +84,7 @@ if [ "$client" = h2load ]; then
     burst) requests=$per_connection spacing_ms=0 ;;
     steady)
         requests=$((3 * per_connection))
-        spacing_ms=$(awk "BEGIN { print (20 + $tokens * $itl_ms) / $per_connection }")
+        spacing_ms=$(spacing_of "$per_connection")
         ;;
     *)
         echo "ARRIVAL must be burst or steady, not '$arrival'" >&2
@@ -101,10 +107,8 @@ fi
 case $arrival in
 burst) workload="requests = $streams" ;;
 steady)
-    lifetime_s=$(awk "BEGIN { print (20 + ($tokens - 1) * $itl_ms) / 1000 }")
-    spacing_s=$(awk "BEGIN { print ($lifetime_s + $itl_ms / 1000) / $streams }")
-    workload="arrival = { kind = \"constant\", rate = $(awk "BEGIN { print 1 / $spacing_s }") }
-duration_s = $(awk "BEGIN { print 3 * $lifetime_s }")"
+    workload="arrival = { kind = \"constant\", rate = $(awk "BEGIN { print 1000 / $(spacing_of "$streams") }") }
+duration_s = $(awk "BEGIN { print 3 * $lifetime_ms / 1000 }")"
     ;;
 *)
     echo "ARRIVAL must be burst or steady, not '$arrival'" >&2

@@ -271,13 +271,14 @@ mod tests {
     #[test]
     fn prefix_mode_forgets_a_prefix_after_its_ttl() {
         let cache = PromptCache::new(CacheConfig {
-            ttl_s: Seconds(0.05),
+            // Wide enough that no stall between storing and reading outlasts it.
+            ttl_s: Seconds(0.5),
             ..config(CacheMode::Prefix)
         });
         let prompt = openai(300, "item-1 tail");
         cache.store(&prompt);
         assert_eq!(cache.lookup(&prompt, 0).read, 256);
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(600));
         assert_eq!(
             cache.lookup(&prompt, 0),
             CacheUsage {
