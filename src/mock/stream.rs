@@ -6,7 +6,8 @@
 //! last token. Deadlines are anchored to the request's arrival, so a sleep that
 //! overshoots does not push the rest later. [`Paced`] is the steps without a clock:
 //! over HTTP/1.1 the body sleeps until each ([`body`]); over HTTP/2 the connection's task
-//! advances all its streams from one deadline heap (`http2`).
+//! advances all its streams from one deadline heap (`http2`). Either wakes at the
+//! wake-up grid's next point (`timer::WakeGrid`), which under load is a little later.
 //!
 //! Owns the timing of a response's body and what a fault does to it; the frames are the
 //! API's [`Framer`], admission and refusals the pipeline's.

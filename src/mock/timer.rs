@@ -324,6 +324,30 @@ mod linux {
 mod tests {
     use super::*;
 
+    /// No grid until tokens flow; then one spaced 2 ns per token a second, at most 1 ms,
+    /// whose points every wake-up lands on.
+    #[test]
+    fn the_grid_follows_the_token_rate() {
+        let grid = WakeGrid::new();
+        assert_eq!(grid.spacing(0), Duration::ZERO);
+        let at = Instant::now() + Duration::from_millis(3);
+        assert_eq!(grid.wake_at(at, 0), at, "no grid: at once");
+        std::thread::sleep(RATE_SAMPLE + Duration::from_millis(5));
+        // 5,000 tokens in 25 ms or more: at most 200,000 a second, at most 0.4 ms apart.
+        let spacing = grid.spacing(5_000);
+        assert!(
+            spacing > Duration::ZERO && spacing <= Duration::from_micros(400),
+            "{spacing:?}"
+        );
+        let wake = grid.wake_at(at, 5_000);
+        assert!(wake >= at && wake - at < spacing, "{:?} after", wake - at);
+        let since = wake.duration_since(grid.epoch).as_nanos();
+        assert_eq!(since % spacing.as_nanos(), 0, "on a grid point");
+        // A rate far past 500,000 tokens a second is capped at 1 ms.
+        std::thread::sleep(RATE_SAMPLE + Duration::from_millis(5));
+        assert_eq!(grid.spacing(100_000_000), MOST_PUT_OFF);
+    }
+
     #[test]
     fn wake_ups_are_put_off_to_the_next_grid_point() {
         let us = Duration::from_micros;
