@@ -35,7 +35,11 @@ pub enum Command {
     #[command(
         after_help = "Results go to <OUTPUT>/<scenario>-<UTC timestamp>/: summary.json, \
 requests.csv, one .hgrm and one .hdr per strategy and metric, and a copy of the scenario.\n\
-Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at once."
+Ctrl-C stops the run and still saves what was measured; a second Ctrl-C quits at once.\n\
+Before the first strategy the process warms its heap and grows its descriptor table for \
+the most the run may hold ([client] warm_heap_mib sets the heap; see the README's \
+\"The warmed heap\" and \"The descriptor table\"), and measures what the runtime-lag \
+probe costs each runtime, which the client CPU per request leaves out."
     )]
     Run {
         /// The scenario file (TOML).
@@ -103,7 +107,9 @@ Exit 2 when the parts do not fit together."
         after_help = "Endpoints: POST /v1/chat/completions, /v1/completions and /v1/responses \
 (OpenAI), POST /v1/messages (Anthropic), GET /v1/models, GET /metrics (its own and vLLM's \
 names), GET /health; HTTP/1.1 and h2c on one port. The [mock] section of the scenario file configures latencies, limits \
-and faults, exactly as for the embedded mock of `llmbench run`."
+and faults, exactly as for the embedded mock of `llmbench run`. Before listening it grows its \
+descriptor table for 65,536 connections (within the open-file limit), so that accepting \
+them never waits for the kernel to grow it."
     )]
     Mock {
         /// A scenario file whose [mock] section configures the server (default: defaults).

@@ -546,7 +546,7 @@ fn quota(path: &Path) -> ExitCode {
 }
 
 /// With `--shard` or `--start-at`: checks that the run can be a part (one strategy, no
-/// embedded mock, a start within reach), records which part it is and the hash of the
+/// embedded mock, a start within reach, and `--start-at` with `--shard`), records which part it is and the hash of the
 /// whole run, and keeps only this part's items, at their times in the whole schedule.
 fn take_shard(
     path: &Path,

@@ -96,13 +96,11 @@ fn peak_sockets<'a>(
     strategies: impl Iterator<Item = &'a StrategyConfig>,
     items: u64,
 ) -> Option<(String, u64, u64)> {
-    let embedded = matches!(scenario.target, Target::Mock { .. });
     strategies
         .map(|s| {
-            let in_flight = peak_in_flight(s, items);
-            let client = s.kind != StrategyKind::External;
-            let ends = u64::from(client) + u64::from(embedded);
-            (s.label(), in_flight, peak_connections(s, in_flight) * ends)
+            let load = Load::of(scenario, s, items);
+            let ends = u64::from(load.client_here) + u64::from(load.mock_here);
+            (s.label(), load.in_flight, load.connections * ends)
         })
         .max_by_key(|&(_, _, sockets)| sockets)
 }
@@ -194,22 +192,41 @@ pub fn heap_to_warm<'a>(
     if let Some(asked) = scenario.client.warm_heap_mib {
         return asked.0 << 20;
     }
-    let embedded = matches!(scenario.target, Target::Mock { .. });
     let per_strategy = strategies.map(|s| {
-        // An external program sends from its own process: only the mock's end is here.
-        let client = s.kind != StrategyKind::External;
+        let load = Load::of(scenario, s, items);
+        let (client, mock) = (load.client_here, load.mock_here);
         let (stream, connection) = (
-            heap_share(client, STREAM_HEAP) + heap_share(embedded, MOCK_STREAM_HEAP),
-            heap_share(client, CONNECTION_HEAP) + heap_share(embedded, MOCK_CONNECTION_HEAP),
+            heap_share(client, STREAM_HEAP) + heap_share(mock, MOCK_STREAM_HEAP),
+            heap_share(client, CONNECTION_HEAP) + heap_share(mock, MOCK_CONNECTION_HEAP),
         );
-        let in_flight = peak_in_flight(s, items);
-        let connections = peak_connections(s, in_flight);
-        in_flight
+        load.in_flight
             .saturating_mul(stream)
-            .saturating_add(connections.saturating_mul(connection))
+            .saturating_add(load.connections.saturating_mul(connection))
     });
     BASE.saturating_add(per_strategy.max().unwrap_or(0))
         .min(MOST)
+}
+
+/// What one strategy may hold at once over the run's work items, and which ends of its
+/// connections are in this process: the client's unless an external program sends
+/// (from its own process), the mock's when it is embedded.
+struct Load {
+    in_flight: u64,
+    connections: u64,
+    client_here: bool,
+    mock_here: bool,
+}
+
+impl Load {
+    fn of(scenario: &Scenario, strategy: &StrategyConfig, items: u64) -> Load {
+        let in_flight = peak_in_flight(strategy, items);
+        Load {
+            in_flight,
+            connections: peak_connections(strategy, in_flight),
+            client_here: strategy.kind != StrategyKind::External,
+            mock_here: matches!(scenario.target, Target::Mock { .. }),
+        }
+    }
 }
 
 /// `bytes` if that end of the connections is in this process, else nothing.

@@ -444,7 +444,8 @@ impl StrategyRun<'_> {
             ..
         } = *self;
         let label = config.label();
-        let (_, workers) = runtime_of(config);
+        let runtime = runtime_of(config);
+        let (_, workers) = runtime;
         let unavailable = config.runtime.unavailable();
         if let Some(reason) = unavailable.or_else(|| crate::strategy::program_unavailable(config)) {
             eprintln!("skipped {label}: {reason}");
@@ -557,7 +558,7 @@ impl StrategyRun<'_> {
         result.client_cpu = crate::cpu::client_cpu(crate::mock::THREAD_NAME)
             .zip(cpu_before)
             .map(|(after, before)| after.saturating_sub(before));
-        health.probe_idle_cost = self.probe_costs.get(&(config.runtime, workers)).copied();
+        health.probe_idle_cost = self.probe_costs.get(&runtime).copied();
         result.runtime_health = Some(health);
         result.pool_peak_connections = dispatcher.peak_connections();
         result.http_version = dispatcher.http_versions();

@@ -111,30 +111,27 @@ where
 
 /// How long [`probe_idle_cost`] watches idle runtimes: a short and a long watch, whose
 /// difference is 50 of the probe's wake-ups.
-const CALIBRATION: [std::time::Duration; 2] = [
-    std::time::Duration::from_millis(10),
-    std::time::Duration::from_millis(60),
-];
+const SHORT_WATCH: std::time::Duration = std::time::Duration::from_millis(10);
+const LONG_WATCH: std::time::Duration = std::time::Duration::from_millis(60);
 
 /// The CPU time one wake-up of the lag probe costs a fresh runtime of `kind` with
 /// `workers` threads that has nothing else to do, as hyperfine measures its shell's
 /// start-up apart, so that a strategy's CPU per request is its own
 /// ([`health::RuntimeHealth::probe_cpu`]). Two fresh runtimes idle for a short and a
-/// long watch ([`CALIBRATION`]); the difference of their threads' CPU time over the
+/// long watch ([`SHORT_WATCH`], [`LONG_WATCH`]); the difference of their threads' CPU time over the
 /// difference of their wake-ups leaves out what a fresh runtime costs at first (its
 /// threads' start, their stacks' first touch). `None` where the runtime cannot start or
 /// thread clocks cannot be read.
 pub async fn probe_idle_cost(kind: RuntimeKind, workers: usize) -> Option<std::time::Duration> {
-    let mut watches = Vec::with_capacity(CALIBRATION.len());
-    for watch in CALIBRATION {
+    // The threads' CPU time and the probe's wake-ups over `watch` of idling.
+    let idle_for = |watch| async move {
         // A sleep made inside the runtime: `make` is called before the runtime is entered.
         let idle = move || async move { tokio::time::sleep(watch).await };
         let ((), health) = run_on(kind, workers, idle).await.ok()?;
-        watches.push((health.cpu?, health.lag.len()));
-    }
-    let [(short_cpu, short_wakes), (long_cpu, long_wakes)] = watches[..] else {
-        return None;
+        Some((health.cpu?, health.lag.len()))
     };
+    let (short_cpu, short_wakes) = idle_for(SHORT_WATCH).await?;
+    let (long_cpu, long_wakes) = idle_for(LONG_WATCH).await?;
     let wakes = u32::try_from(long_wakes.checked_sub(short_wakes)?).ok()?;
     long_cpu.checked_sub(short_cpu)?.checked_div(wakes)
 }

@@ -619,22 +619,9 @@ impl JsonBody {
         self
     }
 
-    /// A string value, escaped as `serde_json` escapes it: copied between quotes when
-    /// nothing in it needs escaping (a prompt, a model name, almost always), else
-    /// written by `serde_json` itself.
+    /// A string value, escaped as `serde_json` escapes it.
     fn string(&mut self, text: &str) -> &mut Self {
-        // A branch-free test of every byte, which the compiler vectorises; the rare
-        // string that fails it is escaped by serde_json.
-        let plain = !text.as_bytes().iter().fold(false, |seen, &b| {
-            seen | (b < 0x20) | (b == b'"') | (b == b'\\')
-        });
-        if plain {
-            self.0.push(b'"');
-            self.0.extend_from_slice(text.as_bytes());
-            self.0.push(b'"');
-        } else {
-            serde_json::to_writer(&mut self.0, text).expect("a string always serializes");
-        }
+        crate::wire::write_json_str(&mut self.0, text);
         self
     }
 
@@ -655,17 +642,23 @@ fn without_usage(what: &str, body: &[u8]) -> String {
     format!("{what} without usage: {}", body_excerpt(body))
 }
 
-/// The start of a response body, as text, for error messages: only the bytes its
-/// first 120 characters can take (4 each at most) are converted, not a body of
+/// The characters of a long text an error message shows.
+const EXCERPT_CHARS: usize = 120;
+
+/// The start of a response body, as text, for error messages: only the bytes its first
+/// [`EXCERPT_CHARS`] characters can take (4 each at most) are converted, not a body of
 /// megabytes.
 fn body_excerpt(body: &[u8]) -> String {
-    let start = &body[..body.len().min(4 * 120)];
+    let start = &body[..body.len().min(4 * EXCERPT_CHARS)];
     excerpt(&String::from_utf8_lossy(start)).to_string()
 }
 
 /// The start of a long text, for error messages.
 fn excerpt(s: &str) -> &str {
-    let end = s.char_indices().nth(120).map_or(s.len(), |(i, _)| i);
+    let end = s
+        .char_indices()
+        .nth(EXCERPT_CHARS)
+        .map_or(s.len(), |(i, _)| i);
     &s[..end]
 }
 

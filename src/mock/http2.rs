@@ -401,8 +401,7 @@ impl Streams {
     fn wait_for(&mut self, at: Instant, cx: &mut Context<'_>) -> Poll<()> {
         if self.alarm.as_ref().is_none_or(|(armed, _)| *armed != at) {
             let state = self.state.clone();
-            let wake = state.wake_at(at.into_std());
-            let alarm = Box::pin(async move { state.timer.sleep_until(wake).await });
+            let alarm = Box::pin(async move { state.sleep_on_grid(at.into_std()).await });
             self.alarm = Some((at, alarm));
         }
         let (_, alarm) = self.alarm.as_mut().expect("armed above");

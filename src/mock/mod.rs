@@ -293,10 +293,10 @@ impl Drop for MockServer {
 }
 
 impl MockState {
-    /// When a step due at `at` wakes: the wake-up grid's next point.
-    fn wake_at(&self, at: Instant) -> Instant {
+    /// Waits for a step due at `at`: until the wake-up grid's next point.
+    async fn sleep_on_grid(&self, at: Instant) {
         let sent = self.counters.output_tokens_sent.load(Ordering::Relaxed);
-        self.grid.wake_at(at, sent)
+        self.timer.sleep_until(self.grid.wake_at(at, sent)).await;
     }
 
     /// The wake-up grid's spacing now (zero when the mock sends too little for one).

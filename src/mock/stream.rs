@@ -270,8 +270,7 @@ pub(super) fn body(paced: Paced) -> (Body, PacedSlot) {
 type Chunk = (std::io::Result<Bytes>, Option<BodyState>);
 
 async fn next_chunk(mut paced: Box<Paced>, at: Instant) -> Option<Chunk> {
-    let wake = paced.state.wake_at(at.into_std());
-    paced.state.timer.sleep_until(wake).await;
+    paced.state.sleep_on_grid(at.into_std()).await;
     let mut out = Vec::with_capacity(256);
     let next = match paced.advance(Instant::now(), &mut out) {
         Progress::Due(at) => Some(BodyState::Running(paced, at)),
@@ -377,9 +376,7 @@ pub(super) enum Fill<'a> {
 impl Fill<'_> {
     fn write(self, out: &mut Vec<u8>) {
         match self {
-            Fill::Text(text) => {
-                serde_json::to_writer(&mut *out, text).expect("a string always serializes")
-            }
+            Fill::Text(text) => crate::wire::write_json_str(out, text),
             Fill::Json(json) => out.extend_from_slice(json),
             Fill::Number(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
         }

@@ -75,19 +75,14 @@ impl RuntimeHealth {
     /// the CPU time measured.
     pub fn probe_cpu(&self) -> Option<Duration> {
         let (per_wake, cpu) = (self.probe_idle_cost?, self.cpu?);
-        let capacity = self.wall.as_secs_f64() * self.threads.max(1) as f64;
-        let every_wake = per_wake.as_secs_f64() * self.lag.len() as f64;
-        if capacity <= 0.0 {
-            return Some(Duration::ZERO);
-        }
-        let used = (cpu.as_secs_f64() / capacity).min(1.0);
-        let probe_share = every_wake / capacity;
-        let probe = if probe_share < 1.0 {
-            every_wake * (1.0 - used) / (1.0 - probe_share)
-        } else {
-            every_wake
+        let every_wake = per_wake.mul_f64(self.lag.len() as f64);
+        let used = self.utilisation()?.min(1.0);
+        let probe_share = crate::cpu::utilisation(every_wake, self.wall, self.threads);
+        let probe = match probe_share < 1.0 {
+            true => every_wake.mul_f64((1.0 - used) / (1.0 - probe_share)),
+            false => every_wake,
         };
-        Some(Duration::from_secs_f64(probe).min(cpu))
+        Some(probe.min(cpu))
     }
 }
 
